@@ -1,0 +1,67 @@
+//! The command line. Configuration comes from the environment (see `--help`), never from flags,
+//! so secrets stay out of shell history and process lists.
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+use crate::config::VARIABLES;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "loopbot",
+    version,
+    about = "A Discord bot that closes your DevOps feedback loop: deploy announcements, alerts, check-ins and summaries.",
+    long_about = "A Discord bot that closes your DevOps feedback loop: it announces deploys from CI in \
+        the channels that subscribed to them, edits each announcement as the deploy moves on, and keeps \
+        everything in SQLite.\n\nConfiguration is read from the environment and from a .env file in the \
+        working directory, when present (the environment wins)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand, PartialEq, Eq)]
+pub enum Command {
+    /// Run the bot: the Discord client, the HTTP API for deploy events, and the delivery worker.
+    Serve,
+    /// Create the database if missing, apply pending migrations, and exit.
+    Migrate,
+    /// Validate the configuration and print it, secrets redacted; exits non-zero when invalid.
+    CheckConfig,
+}
+
+/// The environment variables, as `--help` lists them.
+fn environment_help() -> String {
+    let mut text = String::from("Environment (also read from .env):\n");
+    for (name, secret, doc) in VARIABLES {
+        let marker = if *secret { " [secret]" } else { "" };
+        text.push_str(&format!("  {name}{marker}\n      {doc}\n"));
+    }
+    text
+}
+
+pub fn parse() -> Cli {
+    let matches = Cli::command()
+        .after_help(environment_help())
+        .get_matches();
+    // get_matches already validated against this same definition.
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_lists_every_variable() {
+        let help = environment_help();
+        for (name, _, _) in VARIABLES {
+            assert!(help.contains(name));
+        }
+    }
+}

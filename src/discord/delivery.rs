@@ -1,0 +1,162 @@
+//! The delivery worker: the only code that posts to Discord channels. One unit of work
+//! ([`DeliveryWorker::deliver_one`]) plus a dumb loop ([`DeliveryWorker::run`]) that owns sleeping.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+
+use super::render;
+use super::rest::{DiscordRest, SendError};
+use crate::config::DeliverySettings;
+use crate::runtime::OutboxWake;
+use crate::store::{Delivery, DeliverySubject, Store, StoreError};
+
+/// What one call of [`DeliveryWorker::deliver_one`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Nothing was due.
+    Idle,
+    Delivered { message_id: u64 },
+    /// Discord could not take it now; it is due again later.
+    Retrying { error: SendError },
+    /// Discord refused it for good, or there was nothing to show; it will not be retried.
+    Failed { error: String },
+}
+
+pub struct DeliveryWorker {
+    store: Store,
+    rest: DiscordRest,
+    settings: DeliverySettings,
+    wake: OutboxWake,
+}
+
+impl DeliveryWorker {
+    pub fn new(
+        store: Store,
+        rest: DiscordRest,
+        settings: DeliverySettings,
+        wake: OutboxWake,
+    ) -> Self {
+        Self {
+            store,
+            rest,
+            settings,
+            wake,
+        }
+    }
+
+    /// Delivers the next due outbox row, if any, as of `now`.
+    pub async fn deliver_one(&self, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
+        let Some(delivery) = self.store.next_delivery(now).await? else {
+            return Ok(Outcome::Idle);
+        };
+        let embed = match &delivery.subject {
+            DeliverySubject::Deploy(deploy) => render::deploy_embed(deploy),
+            DeliverySubject::Missing { kind, id } => {
+                let error = format!("nothing to show: {kind} {id} not found");
+                self.store.delivery_failed(&delivery, &error, now).await?;
+                return Ok(Outcome::Failed { error });
+            }
+        };
+        let sent = match delivery.discord_message_id {
+            Some(message) => {
+                self.rest
+                    .edit_message(delivery.channel, message, &render::edit_body(embed))
+                    .await
+            }
+            None => {
+                let nonce = format!("loopbot-m{}", delivery.message_row);
+                self.rest
+                    .create_message(delivery.channel, &render::post_body(embed, nonce))
+                    .await
+            }
+        };
+        self.settle(&delivery, sent, now).await
+    }
+
+    async fn settle(
+        &self,
+        delivery: &Delivery,
+        sent: Result<u64, SendError>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        match sent {
+            Ok(message_id) => {
+                self.store
+                    .delivery_sent(delivery, message_id, Utc::now())
+                    .await?;
+                tracing::info!(
+                    channel = delivery.channel.0,
+                    message_id,
+                    edit = delivery.discord_message_id.is_some(),
+                    "delivered"
+                );
+                Ok(Outcome::Delivered { message_id })
+            }
+            Err(SendError::Rejected { status, message }) => {
+                let error = format!("Discord refused with {status}: {message}");
+                tracing::error!(channel = delivery.channel.0, %error, "delivery failed for good");
+                self.store.delivery_failed(delivery, &error, now).await?;
+                Ok(Outcome::Failed { error })
+            }
+            Err(error) => {
+                let wait = match &error {
+                    SendError::RateLimited { retry_after } => *retry_after,
+                    _ => self.backoff(delivery.attempts),
+                };
+                tracing::warn!(
+                    channel = delivery.channel.0,
+                    attempts = delivery.attempts + 1,
+                    %error,
+                    retry_in_ms = wait.as_millis() as u64,
+                    "delivery will be retried"
+                );
+                let due = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+                self.store
+                    .delivery_retry(delivery, due, &error.to_string())
+                    .await?;
+                Ok(Outcome::Retrying { error })
+            }
+        }
+    }
+
+    /// Exponential back-off with ±20% jitter, so retries of many rows do not arrive together.
+    fn backoff(&self, attempts: i64) -> Duration {
+        let exp = attempts.clamp(0, 16) as u32;
+        let base = self
+            .settings
+            .retry_base
+            .saturating_mul(2u32.saturating_pow(exp))
+            .min(self.settings.retry_max);
+        base.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
+    }
+
+    /// Delivers forever: as fast as rows are due, otherwise sleeping until the next is due or
+    /// new work is committed.
+    pub async fn run(self) {
+        loop {
+            match self.deliver_one(Utc::now()).await {
+                Ok(Outcome::Idle) => self.sleep_until_due().await,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(%error, "delivery worker cannot read the outbox; retrying in 1s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    async fn sleep_until_due(&self) {
+        // Sleep at most a second even with nothing due: cheap, and robust to a missed wake-up.
+        let mut wait = Duration::from_secs(1);
+        if let Ok(Some(due)) = self.store.next_delivery_due_at().await {
+            let until = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            wait = wait.min(until);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = self.wake.woken() => {}
+        }
+    }
+}

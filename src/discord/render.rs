@@ -1,0 +1,175 @@
+//! What the bot's messages look like: domain values in, Discord message bodies out.
+//! Every body sets allowed mentions explicitly; text from webhooks pings nobody.
+
+use serenity::all::{
+    Colour, CreateAllowedMentions, CreateEmbed, CreateEmbedFooter, CreateMessage, EditMessage,
+    Nonce, Timestamp,
+};
+use serde_json::Value;
+
+use crate::domain::deploy::{Deploy, DeployStatus};
+
+/// Discord's own limits (see the API reference on embeds).
+pub const EMBED_TITLE_MAX: usize = 256;
+pub const EMBED_FIELD_VALUE_MAX: usize = 1024;
+/// The changelog's share of the 4096-character description and 6000-character embed total.
+pub const CHANGELOG_MAX: usize = 3000;
+
+/// The post that first shows a subject. `nonce` makes Discord return the earlier message
+/// instead of posting twice when a post is retried.
+pub fn post_body(embed: CreateEmbed, nonce: String) -> Value {
+    let message = CreateMessage::new()
+        .embed(embed)
+        .allowed_mentions(CreateAllowedMentions::new())
+        .nonce(Nonce::String(nonce))
+        .enforce_nonce(true);
+    serde_json::to_value(message).unwrap_or(Value::Null)
+}
+
+/// The edit that brings a posted message up to date.
+pub fn edit_body(embed: CreateEmbed) -> Value {
+    let message = EditMessage::new()
+        .embed(embed)
+        .allowed_mentions(CreateAllowedMentions::new());
+    serde_json::to_value(message).unwrap_or(Value::Null)
+}
+
+pub fn status_colour(status: DeployStatus) -> Colour {
+    match status {
+        DeployStatus::Started => Colour::from_rgb(0x58, 0x65, 0xf2), // blurple: in progress
+        DeployStatus::Succeeded => Colour::from_rgb(0x57, 0xf2, 0x87), // green
+        DeployStatus::Failed => Colour::from_rgb(0xed, 0x42, 0x45),  // red
+        DeployStatus::RolledBack => Colour::from_rgb(0xfe, 0xe7, 0x5c), // yellow
+    }
+}
+
+fn status_line(status: DeployStatus) -> (&'static str, &'static str) {
+    match status {
+        DeployStatus::Started => ("🚀", "Deploying"),
+        DeployStatus::Succeeded => ("✅", "Deployed"),
+        DeployStatus::Failed => ("❌", "Deploy failed"),
+        DeployStatus::RolledBack => ("↩️", "Rolled back"),
+    }
+}
+
+/// The announcement of a deploy, in its current state.
+pub fn deploy_embed(deploy: &Deploy) -> CreateEmbed {
+    let (emoji, verb) = status_line(deploy.status);
+    let title = format!(
+        "{emoji} {verb}: {} {} → {}",
+        deploy.service, deploy.version, deploy.environment
+    );
+    let mut embed = CreateEmbed::new()
+        .title(truncate(&title, EMBED_TITLE_MAX))
+        .colour(status_colour(deploy.status))
+        .field("Service", field(&deploy.service), true)
+        .field("Version", field(&deploy.version), true)
+        .field("Environment", field(&deploy.environment), true)
+        .field("Status", status_text(deploy), true)
+        .footer(CreateEmbedFooter::new(format!(
+            "loopbot · deploy #{}",
+            deploy.id
+        )));
+    if let Some(deployer) = &deploy.deployer {
+        embed = embed.field("Deployer", field(deployer), true);
+    }
+    if let Some(sha) = &deploy.commit_sha {
+        let short = &sha[..sha.len().min(7)];
+        let value = match &deploy.url {
+            Some(url) => format!("[`{short}`]({url})"),
+            None => format!("`{short}`"),
+        };
+        embed = embed.field("Commit", value, true);
+    }
+    if let Some(url) = &deploy.url {
+        embed = embed.url(url);
+    }
+    if let Some(changelog) = &deploy.changelog {
+        embed = embed.description(format!(
+            "**Changelog**\n{}",
+            truncate(changelog, CHANGELOG_MAX)
+        ));
+    }
+    let at = deploy.finished_at.unwrap_or(deploy.started_at);
+    if let Ok(ts) = Timestamp::from_unix_timestamp(at.timestamp()) {
+        embed = embed.timestamp(ts);
+    }
+    embed
+}
+
+fn status_text(deploy: &Deploy) -> String {
+    let (_, verb) = status_line(deploy.status);
+    match deploy.duration() {
+        Some(took) if took.num_seconds() >= 0 => {
+            format!("{verb} in {}", human_duration(took.num_seconds()))
+        }
+        _ => verb.to_owned(),
+    }
+}
+
+fn human_duration(seconds: i64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m {}s", s / 60, s % 60),
+        s => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+fn field(text: &str) -> String {
+    truncate(text, EMBED_FIELD_VALUE_MAX)
+}
+
+/// Cuts `text` to at most `max` characters, marking the cut with an ellipsis.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn deploy() -> Deploy {
+        Deploy {
+            id: 7,
+            service: "checkout".into(),
+            version: "v1.4.2".into(),
+            environment: "production".into(),
+            status: DeployStatus::Succeeded,
+            deployer: Some("ana".into()),
+            commit_sha: Some("0123456789abcdef".into()),
+            commit_at: None,
+            url: Some("https://ci.example.com/run/1".into()),
+            changelog: Some("x".repeat(10_000)),
+            started_at: Utc::now() - chrono::Duration::seconds(75),
+            finished_at: Some(Utc::now()),
+        }
+    }
+
+    #[test]
+    fn the_announcement_fits_discord_limits() {
+        let body = post_body(deploy_embed(&deploy()), "m1".into());
+        let embed = &body["embeds"][0];
+        assert!(embed["description"].as_str().unwrap().chars().count() <= 4096);
+        assert!(embed["title"].as_str().unwrap().contains("checkout v1.4.2"));
+        assert_eq!(body["allowed_mentions"]["parse"], serde_json::json!([]));
+        assert_eq!(body["nonce"], "m1");
+        assert_eq!(body["enforce_nonce"], true);
+        let fields = embed["fields"].as_array().unwrap();
+        let commit = fields.iter().find(|f| f["name"] == "Commit").unwrap();
+        assert_eq!(commit["value"], "[`0123456`](https://ci.example.com/run/1)");
+        let status = fields.iter().find(|f| f["name"] == "Status").unwrap();
+        assert_eq!(status["value"], "Deployed in 1m 15s");
+    }
+
+    #[test]
+    fn truncation_respects_characters() {
+        assert_eq!(truncate("ééé", 2), "é…");
+        assert_eq!(truncate("ab", 2), "ab");
+    }
+}

@@ -1,0 +1,330 @@
+//! Deploys: a version of a service rolled out to an environment, and the event that reports one.
+
+use chrono::{DateTime, Utc};
+use std::fmt;
+use std::str::FromStr;
+
+use super::ValidationError;
+
+/// Longest accepted identifier-like field (service, environment, version, deployer, id).
+pub const MAX_NAME_LEN: usize = 200;
+/// Longest accepted changelog; the announcement cuts it further to fit Discord's limits.
+pub const MAX_CHANGELOG_LEN: usize = 64 * 1024;
+/// Longest accepted URL.
+pub const MAX_URL_LEN: usize = 2048;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeployStatus {
+    Started,
+    Succeeded,
+    Failed,
+    RolledBack,
+}
+
+impl DeployStatus {
+    pub const ALL: [DeployStatus; 4] = [
+        DeployStatus::Started,
+        DeployStatus::Succeeded,
+        DeployStatus::Failed,
+        DeployStatus::RolledBack,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeployStatus::Started => "started",
+            DeployStatus::Succeeded => "succeeded",
+            DeployStatus::Failed => "failed",
+            DeployStatus::RolledBack => "rolled_back",
+        }
+    }
+
+    /// A terminal status ends the rollout; `finished_at` is set when a deploy reaches one.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, DeployStatus::Started)
+    }
+
+    /// Whether a deploy currently in `self` should take `next`. Senders retry and deliver out of
+    /// order, so a late `started` never overwrites an outcome; outcomes may follow each other
+    /// (a failed deploy retried to success, a success later rolled back).
+    pub fn accepts(self, next: DeployStatus) -> bool {
+        self != next && !(self.is_terminal() && next == DeployStatus::Started)
+    }
+}
+
+impl fmt::Display for DeployStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DeployStatus {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        DeployStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| {
+                ValidationError::new(
+                    "status",
+                    format!("must be one of started, succeeded, failed, rolled_back (got {s:?})"),
+                )
+            })
+    }
+}
+
+/// A non-empty, trimmed, bounded single-line name (service, environment, version, deployer, id).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Name(String);
+
+impl Name {
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Err(ValidationError::new(field, "must not be empty"));
+        }
+        if trimmed.chars().count() > MAX_NAME_LEN {
+            return Err(ValidationError::new(
+                field,
+                format!("must be at most {MAX_NAME_LEN} characters"),
+            ));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(ValidationError::new(
+                field,
+                "must not contain control characters",
+            ));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A git commit id: 4 to 64 hex digits, stored lowercase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitSha(String);
+
+impl CommitSha {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let sha = raw.trim();
+        if !(4..=64).contains(&sha.len()) || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(ValidationError::new(
+                "commit_sha",
+                "must be 4 to 64 hexadecimal digits",
+            ));
+        }
+        Ok(Self(sha.to_ascii_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The 7-digit form people recognise.
+    pub fn short(&self) -> &str {
+        &self.0[..self.0.len().min(7)]
+    }
+}
+
+/// An http(s) URL, bounded in length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebUrl(String);
+
+impl WebUrl {
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
+        let url = raw.trim();
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| ValidationError::new(field, format!("must be an absolute URL ({e})")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(ValidationError::new(field, "must be an http or https URL"));
+        }
+        if url.len() > MAX_URL_LEN {
+            return Err(ValidationError::new(
+                field,
+                format!("must be at most {MAX_URL_LEN} characters"),
+            ));
+        }
+        Ok(Self(url.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Parses an RFC 3339 timestamp such as `2026-11-24T10:00:00Z`.
+pub fn parse_timestamp(field: &'static str, raw: &str) -> Result<DateTime<Utc>, ValidationError> {
+    DateTime::parse_from_rfc3339(raw.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            ValidationError::new(
+                field,
+                format!("must be an RFC 3339 timestamp like 2026-11-24T10:00:00Z ({e})"),
+            )
+        })
+}
+
+/// A validated report that a deploy is in some state, from any sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployEvent {
+    /// The sender's key for this deploy; all events with the same key are one deploy.
+    pub external_id: Name,
+    pub service: Name,
+    pub version: Name,
+    pub environment: Name,
+    pub status: DeployStatus,
+    pub deployer: Option<Name>,
+    pub commit_sha: Option<CommitSha>,
+    pub commit_at: Option<DateTime<Utc>>,
+    pub url: Option<WebUrl>,
+    pub changelog: Option<String>,
+}
+
+/// The fields of a deploy event as a sender wrote them, before validation.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct RawDeployEvent {
+    pub service: Option<String>,
+    pub version: Option<String>,
+    pub environment: Option<String>,
+    pub status: Option<String>,
+    pub deployer: Option<String>,
+    pub commit_sha: Option<String>,
+    pub commit_at: Option<String>,
+    pub url: Option<String>,
+    pub changelog: Option<String>,
+    pub id: Option<String>,
+}
+
+fn required<'a>(field: &'static str, value: &'a Option<String>) -> Result<&'a str, ValidationError> {
+    value
+        .as_deref()
+        .ok_or_else(|| ValidationError::new(field, "is required"))
+}
+
+fn optional<T>(
+    value: &Option<String>,
+    parse: impl FnOnce(&str) -> Result<T, ValidationError>,
+) -> Result<Option<T>, ValidationError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => parse(v).map(Some),
+    }
+}
+
+impl DeployEvent {
+    pub fn parse(raw: &RawDeployEvent) -> Result<Self, ValidationError> {
+        let service = Name::parse("service", required("service", &raw.service)?)?;
+        let version = Name::parse("version", required("version", &raw.version)?)?;
+        let environment = Name::parse("environment", required("environment", &raw.environment)?)?;
+        let status: DeployStatus = required("status", &raw.status)?.trim().parse()?;
+        let external_id = match optional(&raw.id, |v| Name::parse("id", v))? {
+            Some(id) => id,
+            // Without the sender's key, one version of a service in one environment is one deploy.
+            None => Name(format!("{service}/{environment}/{version}")),
+        };
+        let changelog = match raw.changelog.as_deref() {
+            Some(text) if text.len() > MAX_CHANGELOG_LEN => {
+                return Err(ValidationError::new(
+                    "changelog",
+                    format!("must be at most {MAX_CHANGELOG_LEN} bytes"),
+                ))
+            }
+            Some(text) if !text.trim().is_empty() => Some(text.trim().to_owned()),
+            _ => None,
+        };
+        Ok(Self {
+            external_id,
+            service,
+            version,
+            environment,
+            status,
+            deployer: optional(&raw.deployer, |v| Name::parse("deployer", v))?,
+            commit_sha: optional(&raw.commit_sha, CommitSha::parse)?,
+            commit_at: optional(&raw.commit_at, |v| parse_timestamp("commit_at", v))?,
+            url: optional(&raw.url, |v| WebUrl::parse("url", v))?,
+            changelog,
+        })
+    }
+}
+
+/// A deploy as stored: the latest state of one rollout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deploy {
+    pub id: i64,
+    pub service: String,
+    pub version: String,
+    pub environment: String,
+    pub status: DeployStatus,
+    pub deployer: Option<String>,
+    pub commit_sha: Option<String>,
+    pub commit_at: Option<DateTime<Utc>>,
+    pub url: Option<String>,
+    pub changelog: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl Deploy {
+    /// How long the rollout took, once it finished.
+    pub fn duration(&self) -> Option<chrono::Duration> {
+        self.finished_at.map(|end| end - self.started_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw() -> RawDeployEvent {
+        RawDeployEvent {
+            service: Some("checkout".into()),
+            version: Some("v1.4.2".into()),
+            environment: Some("production".into()),
+            status: Some("succeeded".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_minimal_event_parses_and_derives_its_key() {
+        let event = DeployEvent::parse(&raw()).unwrap();
+        assert_eq!(event.external_id.as_str(), "checkout/production/v1.4.2");
+        assert_eq!(event.status, DeployStatus::Succeeded);
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases: Vec<(fn(&mut RawDeployEvent), &str)> = vec![
+            (|r| r.service = Some("  ".into()), "service"),
+            (|r| r.service = None, "service"),
+            (|r| r.status = Some("done".into()), "status"),
+            (|r| r.commit_at = Some("yesterday".into()), "commit_at"),
+            (|r| r.commit_sha = Some("xyz".into()), "commit_sha"),
+            (|r| r.url = Some("ftp://x".into()), "url"),
+            (|r| r.version = Some("a\nb".into()), "version"),
+        ];
+        for (mutate, field) in cases {
+            let mut r = raw();
+            mutate(&mut r);
+            assert_eq!(DeployEvent::parse(&r).unwrap_err().field, field);
+        }
+    }
+
+    #[test]
+    fn a_late_started_never_overwrites_an_outcome() {
+        use DeployStatus::*;
+        assert!(Started.accepts(Failed));
+        assert!(Failed.accepts(Succeeded));
+        assert!(Succeeded.accepts(RolledBack));
+        assert!(!Succeeded.accepts(Started));
+        assert!(!Failed.accepts(Failed));
+    }
+}

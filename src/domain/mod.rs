@@ -1,0 +1,42 @@
+//! The vocabulary of loopbot: deploys, subscriptions, channels. Knows nothing of Discord, HTTP or SQL.
+//! Values are parsed once at the edge (`parse`), so nothing after it re-checks strings.
+
+pub mod deploy;
+pub mod subscription;
+
+use std::fmt;
+
+/// A chat channel, identified by its platform id (a Discord snowflake).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChannelId(pub u64);
+
+/// A chat user, identified by its platform id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserId(pub u64);
+
+/// A server (Discord guild), identified by its platform id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct GuildId(pub u64);
+
+impl fmt::Display for ChannelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A value failed validation: which field, and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ValidationError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl ValidationError {
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+        }
+    }
+}

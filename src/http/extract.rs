@@ -1,0 +1,152 @@
+//! Extractors shared by the routers: bearer authentication and a JSON body whose errors name
+//! the failing field.
+
+use axum::body::Bytes;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use crate::config::Secret;
+use crate::domain::ValidationError;
+
+/// Largest request body the API reads.
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// The write API's token, as the router state holds it.
+#[derive(Clone)]
+pub struct ApiToken(pub Option<Secret>);
+
+/// Proof that the request carried `Authorization: Bearer <LOOPBOT_API_TOKEN>`.
+pub struct Authenticated;
+
+impl<S> FromRequestParts<S> for Authenticated
+where
+    ApiToken: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ApiToken(expected) = ApiToken::from_ref(state);
+        let Some(expected) = expected else {
+            return Err(ApiError::Unavailable(
+                "the write API is disabled: set LOOPBOT_API_TOKEN on the bot".into(),
+            ));
+        };
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .ok_or(ApiError::Unauthorized(
+                "missing Authorization: Bearer <token> header",
+            ))?;
+        if secrets_equal(presented.trim(), expected.expose()) {
+            Ok(Authenticated)
+        } else {
+            Err(ApiError::Unauthorized("invalid API token"))
+        }
+    }
+}
+
+/// Compares two secrets in constant time; hashing first means not even the length leaks.
+pub fn secrets_equal(presented: &str, expected: &str) -> bool {
+    let a = Sha256::digest(presented.as_bytes());
+    let b = Sha256::digest(expected.as_bytes());
+    a.ct_eq(&b).into()
+}
+
+/// A JSON body: 413 over [`BODY_LIMIT`], 400 when it is not JSON, 422 naming the field whose
+/// type is wrong. Carries the raw text too, so the event can be stored verbatim.
+pub struct JsonBody<T> {
+    pub value: T,
+    pub raw: String,
+}
+
+impl<T, S> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|ct| ct.starts_with("application/json") || ct.contains("+json"))
+            // curl -d without -H sends form encoding; accept a missing type, refuse a wrong one.
+            .unwrap_or(true);
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType(
+                "expected Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge { limit: BODY_LIMIT }
+            } else {
+                ApiError::MalformedJson(rejection.body_text())
+            }
+        })?;
+        let raw = String::from_utf8(bytes.to_vec())
+            .map_err(|_| ApiError::MalformedJson("body is not valid UTF-8".into()))?;
+        let mut de = serde_json::Deserializer::from_str(&raw);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            if inner.is_data() {
+                ApiError::Invalid(ValidationError::new(
+                    leak_field(&path),
+                    strip_position(&inner.to_string()),
+                ))
+            } else {
+                ApiError::MalformedJson(inner.to_string())
+            }
+        })?;
+        de.end()
+            .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+        Ok(Self { value, raw })
+    }
+}
+
+/// Field names in errors are `&'static str`; the ones a body can name are few and known, so map
+/// them back to static strings instead of leaking memory per request.
+fn leak_field(path: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "service", "version", "environment", "status", "deployer", "commit_sha", "commit_at",
+        "url", "changelog", "id",
+    ];
+    KNOWN
+        .iter()
+        .find(|k| **k == path)
+        .copied()
+        .unwrap_or(if path == "." { "body" } else { "a field" })
+}
+
+fn strip_position(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare_by_value_only() {
+        assert!(secrets_equal("abc", "abc"));
+        assert!(!secrets_equal("abc", "abd"));
+        assert!(!secrets_equal("", "abc"));
+    }
+}

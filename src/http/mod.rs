@@ -1,0 +1,41 @@
+//! The inbound HTTP API (axum): a router per feature, merged here, sharing one state.
+
+mod deploys;
+pub mod error;
+pub mod extract;
+mod health;
+
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::Router;
+
+use crate::domain::ChannelId;
+use crate::runtime::{GatewayReady, OutboxWake};
+use crate::store::Store;
+use error::ApiError;
+use extract::{ApiToken, BODY_LIMIT};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub api_token: ApiToken,
+    pub default_channel: Option<ChannelId>,
+    pub outbox: OutboxWake,
+    pub gateway: GatewayReady,
+}
+
+impl FromRef<AppState> for ApiToken {
+    fn from_ref(state: &AppState) -> Self {
+        state.api_token.clone()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::router())
+        .merge(deploys::router())
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

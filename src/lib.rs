@@ -1,0 +1,11 @@
+//! loopbot: a Discord bot that closes a team's DevOps feedback loop. See ARCHITECTURE.md.
+
+pub mod cli;
+pub mod config;
+pub mod discord;
+pub mod domain;
+pub mod http;
+pub mod runtime;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

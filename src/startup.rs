@@ -1,0 +1,138 @@
+//! The application builder that `main` and the tests both start.
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+
+use crate::config::{Config, ConfigError};
+use crate::discord::delivery::DeliveryWorker;
+use crate::discord::rest::DiscordRest;
+use crate::discord::{self, Data, DiscordError};
+use crate::http::extract::ApiToken;
+use crate::http::{self, AppState};
+use crate::runtime::{GatewayReady, OutboxWake};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Discord(#[from] DiscordError),
+    #[error("HTTP server stopped: {0}")]
+    Serve(std::io::Error),
+    #[error("Discord client stopped: {0}")]
+    Gateway(String),
+}
+
+/// A built, not yet running, loopbot: database migrated, port bound, Discord client ready to connect.
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    state: AppState,
+    client: poise::serenity_prelude::Client,
+    worker: DeliveryWorker,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let token = config.require_discord_token()?.clone();
+        if config.api_token.is_none() {
+            tracing::warn!("LOOPBOT_API_TOKEN is not set: the write API will answer 503 until it is");
+        }
+        if config.default_channel.is_none() {
+            tracing::warn!(
+                "LOOPBOT_DEFAULT_CHANNEL is not set: events no channel subscribed to are stored, not posted"
+            );
+        }
+        let store = Store::connect(&config.database_url).await?;
+        store.migrate().await?;
+        let listener = TcpListener::bind(config.http_addr)
+            .await
+            .map_err(|source| StartupError::Listen {
+                addr: config.http_addr,
+                source,
+            })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| StartupError::Listen {
+                addr: config.http_addr,
+                source,
+            })?;
+
+        let outbox = OutboxWake::default();
+        let gateway = GatewayReady::default();
+        let http_client = discord::http_client(&config);
+        let client = discord::client(
+            &config,
+            &token,
+            http_client.clone(),
+            Data {
+                store: store.clone(),
+                outbox: outbox.clone(),
+                gateway: gateway.clone(),
+                default_channel: config.default_channel,
+            },
+        )
+        .await?;
+        let worker = DeliveryWorker::new(
+            store.clone(),
+            DiscordRest::new(http_client, config.discord_api_url.as_deref(), token),
+            config.delivery.clone(),
+            outbox.clone(),
+        );
+        let state = AppState {
+            store,
+            api_token: ApiToken(config.api_token.clone()),
+            default_channel: config.default_channel,
+            outbox,
+            gateway,
+        };
+        Ok(Self {
+            listener,
+            local_addr,
+            state,
+            client,
+            worker,
+        })
+    }
+
+    /// The address the HTTP API listens on (the real port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// Runs the HTTP API, the Discord client and the delivery worker until one of them stops.
+    pub async fn run_until_stopped(self) -> Result<(), StartupError> {
+        let Self {
+            listener,
+            local_addr,
+            state,
+            mut client,
+            worker,
+        } = self;
+        tracing::info!(addr = %local_addr, "HTTP API listening");
+        let router = http::router(state);
+        let shards = client.shard_manager.clone();
+        let result = tokio::select! {
+            served = axum::serve(listener, router) => served.map_err(StartupError::Serve),
+            started = client.start() => {
+                started.map_err(|e| StartupError::Gateway(e.to_string()))
+            }
+            () = worker.run() => Ok(()),
+        };
+        shards.shutdown_all().await;
+        result
+    }
+}

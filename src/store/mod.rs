@@ -1,0 +1,100 @@
+//! All SQL lives here. Everything else sees typed functions over domain values.
+
+mod deploys;
+pub mod ids;
+mod outbox;
+mod subscriptions;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+pub use deploys::{DeployRecorded, Subject};
+pub use outbox::{Delivery, DeliverySubject};
+pub use subscriptions::SubscriptionChange;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// What went wrong talking to the database, split by what a caller can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot take writes right now (locked past the busy timeout, read-only, disk full).
+    /// Retrying later can help; nothing was half-written.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Other(sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &err {
+            // SQLite primary result codes: 5 BUSY, 6 LOCKED, 8 READONLY, 10 IOERR, 13 FULL.
+            let primary = db
+                .code()
+                .and_then(|c| c.parse::<i64>().ok())
+                .map(|c| c & 0xff);
+            if matches!(primary, Some(5 | 6 | 8 | 10 | 13)) {
+                return StoreError::Unavailable(db.message().to_owned());
+            }
+        }
+        if matches!(err, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) {
+            return StoreError::Unavailable(err.to_string());
+        }
+        StoreError::Other(err)
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if missing) the SQLite database at `url` with WAL, foreign keys and a busy
+    /// timeout. Does not migrate: call [`Store::migrate`].
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode: a commit survives a process crash; only an OS crash may lose the last ones.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The database answers a query.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("select 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Starts a write transaction that holds SQLite's write lock from its first statement, so it
+    /// waits on the busy timeout instead of failing when another writer commits in between.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("begin immediate").await?)
+    }
+
+    /// The raw pool, for tests and benchmarks that inspect rows directly.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}

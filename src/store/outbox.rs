@@ -1,0 +1,202 @@
+//! The outbox: every post or edit to Discord is a row here before it is a request.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::deploys::{deploy_from_row, DEPLOY_COLUMNS};
+use super::ids::{channel_from_db, from_db, time_from_db, time_to_db, to_db};
+use super::{Result, Store};
+use crate::domain::deploy::Deploy;
+use crate::domain::ChannelId;
+
+/// What a delivery shows, loaded at delivery time so it is always the latest state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliverySubject {
+    Deploy(Deploy),
+    /// The subject row is gone (or of a kind this version does not know): nothing to show.
+    Missing { kind: String, id: i64 },
+}
+
+/// One unit of work for the delivery worker: bring one message up to date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The oldest pending outbox row of its channel (the one that became due).
+    pub outbox_id: i64,
+    /// Every pending row for the same message up to this id is satisfied by this delivery,
+    /// because it renders the subject's state as of the moment it was claimed.
+    pub covers_through: i64,
+    /// The `message` row; its id is the nonce of the post, so a retried post cannot duplicate.
+    pub message_row: i64,
+    pub channel: ChannelId,
+    /// The Discord message to edit, once it was posted.
+    pub discord_message_id: Option<u64>,
+    pub attempts: i64,
+    pub subject: DeliverySubject,
+}
+
+impl Store {
+    /// The next delivery that is due at `now`, if any. Rows of one channel go out in id order
+    /// (an edit never overtakes its post); a channel waiting on a retry does not hold up others.
+    pub async fn next_delivery(&self, now: DateTime<Utc>) -> Result<Option<Delivery>> {
+        // One read transaction: the subject's state and `covers_through` come from the same snapshot.
+        let mut tx = self.pool().begin().await?;
+        let Some(head) = sqlx::query(
+            "select o.id, o.message_id, o.channel_id, o.attempts from outbox o
+             where o.state = 'pending' and o.due_at <= ?
+               and not exists (select 1 from outbox p
+                               where p.state = 'pending' and p.channel_id = o.channel_id and p.id < o.id)
+             order by o.due_at, o.id limit 1",
+        )
+        .bind(time_to_db(now))
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let outbox_id: i64 = head.get("id");
+        let message_row: i64 = head.get("message_id");
+
+        let covers_through: i64 = sqlx::query(
+            "select max(id) from outbox where message_id = ? and state = 'pending'",
+        )
+        .bind(message_row)
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+        let message = sqlx::query(
+            "select subject_kind, subject_id, discord_message_id from message where id = ?",
+        )
+        .bind(message_row)
+        .fetch_one(&mut *tx)
+        .await?;
+        let kind: String = message.get("subject_kind");
+        let subject_id: i64 = message.get("subject_id");
+        let subject = match kind.as_str() {
+            "deploy" => sqlx::query(&format!("select {DEPLOY_COLUMNS} from deploy where id = ?"))
+                .bind(subject_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|row| DeliverySubject::Deploy(deploy_from_row(&row))),
+            _ => None,
+        }
+        .unwrap_or(DeliverySubject::Missing {
+            kind,
+            id: subject_id,
+        });
+        tx.commit().await?;
+
+        Ok(Some(Delivery {
+            outbox_id,
+            covers_through,
+            message_row,
+            channel: channel_from_db(head.get("channel_id")),
+            discord_message_id: message
+                .get::<Option<i64>, _>("discord_message_id")
+                .map(from_db),
+            attempts: head.get("attempts"),
+            subject,
+        }))
+    }
+
+    /// When the next pending delivery falls due, if any is pending.
+    pub async fn next_delivery_due_at(&self) -> Result<Option<DateTime<Utc>>> {
+        // Only the head of each channel's queue can be delivered next.
+        let due: Option<i64> = sqlx::query(
+            "select min(o.due_at) from outbox o
+             where o.state = 'pending'
+               and not exists (select 1 from outbox p
+                               where p.state = 'pending' and p.channel_id = o.channel_id and p.id < o.id)",
+        )
+        .fetch_one(self.pool())
+        .await?
+        .get(0);
+        Ok(due.map(time_from_db))
+    }
+
+    /// Discord confirmed the delivery: remember the message id and close the rows it covered.
+    pub async fn delivery_sent(
+        &self,
+        delivery: &Delivery,
+        discord_message_id: u64,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let now_db = time_to_db(now);
+        sqlx::query(
+            "update message set discord_message_id = ?, posted_at = coalesce(posted_at, ?), updated_at = ?
+             where id = ?",
+        )
+        .bind(to_db(discord_message_id))
+        .bind(now_db)
+        .bind(now_db)
+        .bind(delivery.message_row)
+        .execute(&mut *tx)
+        .await?;
+        Self::close_rows(&mut tx, delivery, "sent", None, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The delivery failed in a way a retry can fix: try again at `due_at`.
+    pub async fn delivery_retry(
+        &self,
+        delivery: &Delivery,
+        due_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "update outbox set attempts = attempts + 1, due_at = ?, last_error = ? where id = ?",
+        )
+        .bind(time_to_db(due_at))
+        .bind(error)
+        .bind(delivery.outbox_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Discord refused the delivery for good (or there is nothing to show): stop retrying it.
+    pub async fn delivery_failed(
+        &self,
+        delivery: &Delivery,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        Self::close_rows(&mut tx, delivery, "failed", Some(error), now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn close_rows(
+        tx: &mut sqlx::SqliteConnection,
+        delivery: &Delivery,
+        state: &str,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "update outbox set state = ?, sent_at = ?, last_error = coalesce(?, last_error),
+                 attempts = attempts + 1
+             where message_id = ? and state = 'pending' and id <= ?",
+        )
+        .bind(state)
+        .bind(time_to_db(now))
+        .bind(error)
+        .bind(delivery.message_row)
+        .bind(delivery.covers_through)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
+    /// How many outbox rows are still waiting for Discord.
+    pub async fn pending_deliveries(&self) -> Result<i64> {
+        Ok(
+            sqlx::query("select count(*) from outbox where state = 'pending'")
+                .fetch_one(self.pool())
+                .await?
+                .get(0),
+        )
+    }
+}
