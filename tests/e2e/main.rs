@@ -1,0 +1,11 @@
+//! End-to-end tests: the real application (the builder `main` uses) against the local Discord
+//! in tests/support, a real SQLite file per test, and real HTTP requests.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod api;
+mod config;
+mod deploys;
+mod delivery;
+mod subscriptions;

@@ -1,0 +1,140 @@
+//! Channels choose what they receive with slash commands, sent through the local gateway.
+
+use serde_json::{json, Value};
+
+use crate::support::app::{deploy, TestApp, PATIENCE};
+use crate::support::discord::{ADMIN_USER_ID, CHANNEL_ID, OTHER_CHANNEL_ID, PLAIN_USER_ID};
+
+async fn command(app: &TestApp, channel: u64, user: u64, name: &str, options: Value) -> Value {
+    let id = app
+        .discord
+        .send_slash_command(channel, user, name, options)
+        .await;
+    assert!(
+        app.discord
+            .wait_for(PATIENCE, |d| !d.interaction_responses(id).is_empty())
+            .await,
+        "/{name} got no answer"
+    );
+    app.discord.interaction_responses(id)[0].clone()
+}
+
+fn option(name: &str, value: &str) -> Value {
+    json!({"name": name, "type": 3, "value": value})
+}
+
+#[tokio::test]
+async fn commands_are_registered_in_the_configured_guild() {
+    let app = TestApp::spawn().await;
+    let names: Vec<String> = app
+        .discord
+        .registered_commands()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or("").to_owned())
+        .collect();
+    for expected in ["subscribe", "unsubscribe", "subscriptions", "help"] {
+        assert!(names.iter().any(|n| n == expected), "{expected} missing: {names:?}");
+    }
+    let subscribe = app
+        .discord
+        .registered_commands()
+        .into_iter()
+        .find(|c| c["name"] == "subscribe")
+        .unwrap();
+    assert_eq!(subscribe["default_member_permissions"], "32", "Manage Server");
+    assert!(app
+        .discord
+        .command_registration_paths()
+        .iter()
+        .all(|p| p.contains("/guilds/")));
+}
+
+#[tokio::test]
+async fn a_manager_subscribes_another_channel_and_matching_deploys_go_there() {
+    let app = TestApp::spawn().await;
+    let reply = command(
+        &app,
+        OTHER_CHANNEL_ID,
+        ADMIN_USER_ID,
+        "subscribe",
+        json!([option("kind", "deploys"), option("service", "pay*"), option("environment", "prod*")]),
+    )
+    .await;
+    let content = reply["data"]["content"].as_str().unwrap_or_default();
+    assert!(content.contains("now receives **deploys**"), "{reply}");
+    assert!(content.contains("pay*"), "{reply}");
+    assert_eq!(app.count("subscription").await, 1);
+
+    let listed = command(&app, OTHER_CHANNEL_ID, PLAIN_USER_ID, "subscriptions", json!([])).await;
+    assert!(listed["data"]["content"].as_str().unwrap().contains("pay*"), "{listed}");
+    assert_eq!(listed["data"]["flags"], 64, "the list is ephemeral: {listed}");
+
+    // A matching deploy goes to the subscribed channel only; a non-matching one to the default.
+    app.post_deploy(&deploy(json!({"service": "payments", "environment": "production"})))
+        .await;
+    app.post_deploy(&deploy(json!({"service": "checkout"}))).await;
+    assert!(
+        app.discord
+            .wait_for(PATIENCE, |d| d.message_posts(OTHER_CHANNEL_ID).len() == 1
+                && d.message_posts(CHANNEL_ID).len() == 1)
+            .await
+    );
+    let other = app.discord.messages(OTHER_CHANNEL_ID)[0]["embeds"].to_string();
+    assert!(other.contains("payments"), "{other}");
+    let default = app.discord.messages(CHANNEL_ID)[0]["embeds"].to_string();
+    assert!(default.contains("checkout"), "{default}");
+
+    // Unsubscribing stops it: the next payments deploy falls back to the default channel.
+    let reply = command(&app, OTHER_CHANNEL_ID, ADMIN_USER_ID, "unsubscribe", json!([option("kind", "all")])).await;
+    assert!(reply["data"]["content"].as_str().unwrap().contains("Removed 1"), "{reply}");
+    app.post_deploy(&deploy(json!({"service": "payments", "version": "v2"}))).await;
+    assert!(
+        app.discord
+            .wait_for(PATIENCE, |d| d.message_posts(CHANNEL_ID).len() == 2)
+            .await
+    );
+    assert_eq!(app.discord.message_posts(OTHER_CHANNEL_ID).len(), 1);
+}
+
+#[tokio::test]
+async fn a_member_without_manage_server_is_refused_privately() {
+    let app = TestApp::spawn().await;
+    let reply = command(
+        &app,
+        OTHER_CHANNEL_ID,
+        PLAIN_USER_ID,
+        "subscribe",
+        json!([option("kind", "all")]),
+    )
+    .await;
+    assert_eq!(reply["data"]["flags"], 64, "the refusal is ephemeral: {reply}");
+    assert!(
+        reply["data"]["content"].as_str().unwrap().contains("Manage Server"),
+        "{reply}"
+    );
+    assert_eq!(app.count("subscription").await, 0);
+}
+
+#[tokio::test]
+async fn a_bad_pattern_gets_an_ephemeral_explanation() {
+    let app = TestApp::spawn().await;
+    let reply = command(
+        &app,
+        OTHER_CHANNEL_ID,
+        ADMIN_USER_ID,
+        "subscribe",
+        json!([option("kind", "deploys"), option("service", "check out")]),
+    )
+    .await;
+    assert_eq!(reply["data"]["flags"], 64, "{reply}");
+    assert!(reply["data"]["content"].as_str().unwrap().contains("service"), "{reply}");
+    assert_eq!(app.count("subscription").await, 0);
+}
+
+#[tokio::test]
+async fn help_explains_the_commands() {
+    let app = TestApp::spawn().await;
+    let reply = command(&app, CHANNEL_ID, PLAIN_USER_ID, "help", json!([])).await;
+    let text = reply["data"]["content"].as_str().unwrap();
+    assert!(text.contains("/subscribe") && text.contains("/api/v1/deploys"), "{text}");
+}

@@ -1,0 +1,257 @@
+//! Spawning loopbot for a test: in-process (the builder `main` uses) or as the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use loopbot::config::{Config, DeliverySettings, LogFormat, Secret};
+use loopbot::domain::{ChannelId, GuildId};
+use loopbot::startup::Application;
+use serde_json::Value;
+use sqlx::SqlitePool;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use super::discord::{FakeDiscord, CHANNEL_ID, GUILD_ID};
+
+pub const API_TOKEN: &str = "test-api-token-0123456789";
+pub const DISCORD_TOKEN: &str = "test-discord-token-SECRET";
+
+/// How long a test waits for something that should take well under a second.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+pub struct TestApp {
+    pub addr: std::net::SocketAddr,
+    pub discord: FakeDiscord,
+    pub db: SqlitePool,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+pub fn test_config(discord: &FakeDiscord, db_path: &Path) -> Config {
+    Config {
+        discord_token: Some(Secret::new(DISCORD_TOKEN)),
+        discord_api_url: Some(discord.url()),
+        database_url: format!("sqlite://{}", db_path.display()),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        api_token: Some(Secret::new(API_TOKEN)),
+        default_channel: Some(ChannelId(CHANNEL_ID)),
+        guild_id: Some(GuildId(GUILD_ID)),
+        log_format: LogFormat::Pretty,
+        delivery: DeliverySettings {
+            retry_base: Duration::from_millis(50),
+            retry_max: Duration::from_millis(500),
+            request_timeout: Duration::from_secs(2),
+        },
+    }
+}
+
+fn init_logs() {
+    // Logs only when asked: TEST_LOG=1 cargo test
+    if std::env::var_os("TEST_LOG").is_some() {
+        loopbot::telemetry::init(LogFormat::Pretty);
+    }
+}
+
+impl TestApp {
+    /// A fresh local Discord, a fresh database, the default test configuration.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let discord = FakeDiscord::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        Self::spawn_on(discord, dir, adjust).await
+    }
+
+    /// Starts the application on an existing local Discord and database directory.
+    pub async fn spawn_on(
+        discord: FakeDiscord,
+        dir: tempfile::TempDir,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        init_logs();
+        let mut config = test_config(&discord, &dir.path().join("loopbot.db"));
+        adjust(&mut config);
+        let app = Application::build(config).await.expect("application builds");
+        let addr = app.local_addr();
+        let db = app.store().pool().clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = app.run_until_stopped().await {
+                eprintln!("application stopped: {e}");
+            }
+        });
+        assert!(
+            discord.wait_for_identify(PATIENCE).await,
+            "the bot never identified on the local gateway"
+        );
+        let test_app = TestApp {
+            addr,
+            discord,
+            db,
+            dir,
+            http: reqwest::Client::new(),
+            task,
+        };
+        test_app.wait_ready().await;
+        test_app
+    }
+
+    /// Waits until /readyz says the gateway session is ready (commands registered).
+    pub async fn wait_ready(&self) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let status = self
+                .http
+                .get(self.url("/readyz"))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0);
+            if status == 200 {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "never ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// POSTs a deploy event with the right token; returns status and JSON body.
+    pub async fn post_deploy(&self, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url("/api/v1/deploys"))
+            .bearer_auth(API_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("select count(*) from {table}"))
+            .fetch_one(&self.db)
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The real `loopbot` binary as a child process, for tests that kill it or read its output.
+pub struct BinaryApp {
+    pub child: tokio::process::Child,
+    pub addr: std::net::SocketAddr,
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_loopbot"))
+}
+
+/// A command for the binary with a clean environment (no .env, no inherited variables).
+pub fn binary_command(dir: &Path, vars: &[(&str, String)]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(binary());
+    command.env_clear().current_dir(dir).kill_on_drop(true);
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    command
+}
+
+impl BinaryApp {
+    /// Runs `loopbot serve` against `discord` with the database in `dir`; returns once it listens.
+    pub async fn serve(discord: &FakeDiscord, dir: &Path) -> BinaryApp {
+        let vars = [
+            ("DISCORD_TOKEN", DISCORD_TOKEN.to_owned()),
+            ("DISCORD_API_URL", discord.url()),
+            (
+                "DATABASE_URL",
+                format!("sqlite://{}", dir.join("loopbot.db").display()),
+            ),
+            ("LOOPBOT_HTTP_ADDR", "127.0.0.1:0".to_owned()),
+            ("LOOPBOT_API_TOKEN", API_TOKEN.to_owned()),
+            ("LOOPBOT_DEFAULT_CHANNEL", CHANNEL_ID.to_string()),
+            ("LOOPBOT_GUILD_ID", GUILD_ID.to_string()),
+            ("LOOPBOT_LOG_FORMAT", "json".to_owned()),
+            ("RUST_LOG", "info".to_owned()),
+        ];
+        let mut child = binary_command(dir, &vars)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the loopbot binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+        let log_writer = log.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            let mut addr_tx = Some(addr_tx);
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(json) = serde_json::from_str::<Value>(&line) {
+                    if json["message"] == "HTTP API listening" {
+                        if let Some(tx) = addr_tx.take() {
+                            let _ = tx.send(json["addr"].as_str().unwrap_or("").to_owned());
+                        }
+                    }
+                }
+                log_writer.lock().unwrap().push(line);
+            }
+        });
+        let addr = tokio::time::timeout(PATIENCE, addr_rx)
+            .await
+            .expect("the binary logs its address")
+            .expect("the binary logs its address")
+            .parse()
+            .expect("a socket address");
+        BinaryApp { child, addr, log }
+    }
+
+    pub async fn post_deploy(&self, body: &Value) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .post(format!("http://{}/api/v1/deploys", self.addr))
+            .bearer_auth(API_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// SIGKILL: no shutdown code runs. Returns what it logged.
+    pub async fn kill(mut self) -> Vec<String> {
+        self.child.kill().await.unwrap();
+        let _ = self.child.wait().await;
+        let log = self.log.lock().unwrap().clone();
+        log
+    }
+}
+
+/// A deploy event body with sensible defaults, overridden by `fields`.
+pub fn deploy(fields: Value) -> Value {
+    let mut body = serde_json::json!({
+        "service": "checkout",
+        "version": "v1.4.2",
+        "environment": "production",
+        "status": "succeeded",
+    });
+    if let (Some(base), Some(extra)) = (body.as_object_mut(), fields.as_object()) {
+        for (k, v) in extra {
+            base.insert(k.clone(), v.clone());
+        }
+    }
+    body
+}
