@@ -41,9 +41,7 @@ fn environment_help() -> String {
 }
 
 pub fn parse() -> Cli {
-    let matches = Cli::command()
-        .after_help(environment_help())
-        .get_matches();
+    let matches = Cli::command().after_help(environment_help()).get_matches();
     // get_matches already validated against this same definition.
     Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }

@@ -189,7 +189,10 @@ impl Config {
                 "LOOPBOT_DEFAULT_CHANNEL",
                 opt(self.default_channel.map(|c| c.0.to_string())),
             ),
-            ("LOOPBOT_GUILD_ID", opt(self.guild_id.map(|g| g.0.to_string()))),
+            (
+                "LOOPBOT_GUILD_ID",
+                opt(self.guild_id.map(|g| g.0.to_string())),
+            ),
             (
                 "LOOPBOT_LOG_FORMAT",
                 match self.log_format {

@@ -45,7 +45,9 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let token = config.require_discord_token()?.clone();
         if config.api_token.is_none() {
-            tracing::warn!("LOOPBOT_API_TOKEN is not set: the write API will answer 503 until it is");
+            tracing::warn!(
+                "LOOPBOT_API_TOKEN is not set: the write API will answer 503 until it is"
+            );
         }
         if config.default_channel.is_none() {
             tracing::warn!(

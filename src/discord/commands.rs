@@ -73,11 +73,7 @@ fn describe(s: &Subscription) -> String {
 }
 
 /// Subscribe this channel to deploys, alerts, check-ins or summaries.
-#[poise::command(
-    slash_command,
-    guild_only,
-    default_member_permissions = "MANAGE_GUILD"
-)]
+#[poise::command(slash_command, guild_only, default_member_permissions = "MANAGE_GUILD")]
 async fn subscribe(
     ctx: Context<'_>,
     #[description = "What this channel should receive"] kind: KindChoice,
@@ -115,11 +111,7 @@ async fn subscribe(
 }
 
 /// Stop sending something to this channel.
-#[poise::command(
-    slash_command,
-    guild_only,
-    default_member_permissions = "MANAGE_GUILD"
-)]
+#[poise::command(slash_command, guild_only, default_member_permissions = "MANAGE_GUILD")]
 async fn unsubscribe(
     ctx: Context<'_>,
     #[description = "What this channel should stop receiving"] kind: KindChoice,

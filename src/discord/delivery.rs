@@ -17,11 +17,17 @@ use crate::store::{Delivery, DeliverySubject, Store, StoreError};
 pub enum Outcome {
     /// Nothing was due.
     Idle,
-    Delivered { message_id: u64 },
+    Delivered {
+        message_id: u64,
+    },
     /// Discord could not take it now; it is due again later.
-    Retrying { error: SendError },
+    Retrying {
+        error: SendError,
+    },
     /// Discord refused it for good, or there was nothing to show; it will not be retried.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 pub struct DeliveryWorker {
@@ -112,7 +118,10 @@ impl DeliveryWorker {
                     retry_in_ms = wait.as_millis() as u64,
                     "delivery will be retried"
                 );
-                let due = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+                // From now, not from when the attempt began: retry_after counts from Discord's answer.
+                // Rounded up to whole milliseconds, the precision of the stored due time.
+                let wait_ms = wait.as_nanos().div_ceil(1_000_000).min(i64::MAX as u128) as i64;
+                let due = Utc::now() + chrono::Duration::milliseconds(wait_ms);
                 self.store
                     .delivery_retry(delivery, due, &error.to_string())
                     .await?;

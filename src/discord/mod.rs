@@ -35,8 +35,15 @@ pub enum CommandError {
     Invalid(#[from] crate::domain::ValidationError),
     #[error("the bot's database is unavailable right now, please try again: {0}")]
     Store(#[from] StoreError),
+    /// Boxed: serenity's error is large, and this type travels through every handler.
     #[error("Discord error: {0}")]
-    Discord(#[from] serenity::Error),
+    Discord(Box<serenity::Error>),
+}
+
+impl From<serenity::Error> for CommandError {
+    fn from(error: serenity::Error) -> Self {
+        CommandError::Discord(Box::new(error))
+    }
 }
 
 pub type Context<'a> = poise::Context<'a, Data, CommandError>;
@@ -45,6 +52,10 @@ pub type Context<'a> = poise::Context<'a, Data, CommandError>;
 pub enum DiscordError {
     #[error("cannot start the Discord client: {0}")]
     Client(serenity::Error),
+    /// serenity falls back to Discord's own gateway when `GET /gateway` fails; with a custom
+    /// base URL that would leave the sandbox, so it is an error instead.
+    #[error("DISCORD_API_URL {base} did not answer GET /api/v10/gateway with a gateway on the same host (got {got})")]
+    GatewayElsewhere { base: String, got: String },
 }
 
 /// The hosts a client pointed at a Discord-compatible server must never reach: if anything
@@ -100,9 +111,7 @@ pub async fn client(
             Box::pin(async move {
                 let commands = &framework.options().commands;
                 match guild {
-                    Some(guild) => {
-                        poise::builtins::register_in_guild(ctx, commands, guild).await?
-                    }
+                    Some(guild) => poise::builtins::register_in_guild(ctx, commands, guild).await?,
                     None => poise::builtins::register_globally(ctx, commands).await?,
                 }
                 tracing::info!(
@@ -119,10 +128,25 @@ pub async fn client(
     let intents = serenity::GatewayIntents::GUILDS
         | serenity::GatewayIntents::GUILD_MESSAGES
         | serenity::GatewayIntents::GUILD_MESSAGE_REACTIONS;
-    serenity::ClientBuilder::new_with_http(http.build(), intents)
+    let client = serenity::ClientBuilder::new_with_http(http.build(), intents)
         .framework(framework)
         .await
-        .map_err(DiscordError::Client)
+        .map_err(DiscordError::Client)?;
+    if let Some(base) = &config.discord_api_url {
+        let got = client.ws_url.lock().await.clone();
+        let host = |url: &str| {
+            reqwest::Url::parse(url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+        };
+        if host(base).is_none() || host(base) != host(&got) {
+            return Err(DiscordError::GatewayElsewhere {
+                base: base.clone(),
+                got,
+            });
+        }
+    }
+    Ok(client)
 }
 
 async fn on_event(

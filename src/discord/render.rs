@@ -1,11 +1,11 @@
 //! What the bot's messages look like: domain values in, Discord message bodies out.
 //! Every body sets allowed mentions explicitly; text from webhooks pings nobody.
 
+use serde_json::Value;
 use serenity::all::{
     Colour, CreateAllowedMentions, CreateEmbed, CreateEmbedFooter, CreateMessage, EditMessage,
     Nonce, Timestamp,
 };
-use serde_json::Value;
 
 use crate::domain::deploy::{Deploy, DeployStatus};
 

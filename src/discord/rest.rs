@@ -65,7 +65,11 @@ impl DiscordRest {
             )
             .header(
                 reqwest::header::USER_AGENT,
-                concat!("DiscordBot (https://github.com/loopbot, ", env!("CARGO_PKG_VERSION"), ")"),
+                concat!(
+                    "DiscordBot (https://github.com/loopbot, ",
+                    env!("CARGO_PKG_VERSION"),
+                    ")"
+                ),
             )
             .send()
             .await

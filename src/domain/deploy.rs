@@ -203,7 +203,10 @@ pub struct RawDeployEvent {
     pub id: Option<String>,
 }
 
-fn required<'a>(field: &'static str, value: &'a Option<String>) -> Result<&'a str, ValidationError> {
+fn required<'a>(
+    field: &'static str,
+    value: &'a Option<String>,
+) -> Result<&'a str, ValidationError> {
     value
         .as_deref()
         .ok_or_else(|| ValidationError::new(field, "is required"))
@@ -302,7 +305,8 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named() {
-        let cases: Vec<(fn(&mut RawDeployEvent), &str)> = vec![
+        type Mutation = fn(&mut RawDeployEvent);
+        let cases: Vec<(Mutation, &str)> = vec![
             (|r| r.service = Some("  ".into()), "service"),
             (|r| r.service = None, "service"),
             (|r| r.status = Some("done".into()), "status"),

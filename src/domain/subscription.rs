@@ -170,7 +170,13 @@ mod tests {
             sub(3, Kind::Deploys, "*", "*"),
         ];
         assert_eq!(
-            route(&subs, Kind::Deploys, "checkout", "production", Some(ChannelId(9))),
+            route(
+                &subs,
+                Kind::Deploys,
+                "checkout",
+                "production",
+                Some(ChannelId(9))
+            ),
             vec![ChannelId(1), ChannelId(3)]
         );
         let only_alerts = vec![sub(2, Kind::Alerts, "*", "*")];

@@ -76,7 +76,9 @@ impl IntoResponse for ApiError {
                 tracing::warn!(%reason, "refusing request: unavailable");
                 serde_json::json!({ "error": self.to_string() })
             }
-            ApiError::Invalid(v) => serde_json::json!({ "error": self.to_string(), "field": v.field }),
+            ApiError::Invalid(v) => {
+                serde_json::json!({ "error": self.to_string(), "field": v.field })
+            }
             _ => serde_json::json!({ "error": self.to_string() }),
         };
         let mut response = (status, Json(body)).into_response();

@@ -99,6 +99,13 @@ where
         })?;
         let raw = String::from_utf8(bytes.to_vec())
             .map_err(|_| ApiError::MalformedJson("body is not valid UTF-8".into()))?;
+        // serde would read a struct from a JSON array too; every body of this API is an object.
+        if !raw.trim_start().starts_with('{') {
+            return Err(match serde_json::from_str::<serde::de::IgnoredAny>(&raw) {
+                Ok(_) => ApiError::Invalid(ValidationError::new("body", "must be a JSON object")),
+                Err(e) => ApiError::MalformedJson(e.to_string()),
+            });
+        }
         let mut de = serde_json::Deserializer::from_str(&raw);
         let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
             let path = err.path().to_string();
@@ -122,14 +129,22 @@ where
 /// them back to static strings instead of leaking memory per request.
 fn leak_field(path: &str) -> &'static str {
     const KNOWN: &[&str] = &[
-        "service", "version", "environment", "status", "deployer", "commit_sha", "commit_at",
-        "url", "changelog", "id",
+        "service",
+        "version",
+        "environment",
+        "status",
+        "deployer",
+        "commit_sha",
+        "commit_at",
+        "url",
+        "changelog",
+        "id",
     ];
     KNOWN
         .iter()
         .find(|k| **k == path)
         .copied()
-        .unwrap_or(if path == "." { "body" } else { "a field" })
+        .unwrap_or("body")
 }
 
 fn strip_position(message: &str) -> String {

@@ -32,5 +32,7 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
         ));
     }
     let pending = state.store.pending_deliveries().await?;
-    Ok(Json(json!({ "status": "ready", "pending_deliveries": pending })))
+    Ok(Json(
+        json!({ "status": "ready", "pending_deliveries": pending }),
+    ))
 }

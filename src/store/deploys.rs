@@ -249,7 +249,8 @@ impl Store {
     }
 }
 
-pub(super) const DEPLOY_COLUMNS: &str = "id, service, version, environment, status, deployer, commit_sha, \
+pub(super) const DEPLOY_COLUMNS: &str =
+    "id, service, version, environment, status, deployer, commit_sha, \
      commit_at, url, changelog, started_at, finished_at";
 
 pub(super) fn deploy_from_row(row: &sqlx::sqlite::SqliteRow) -> Deploy {
@@ -292,7 +293,10 @@ fn merge(current: &Deploy, event: &DeployEvent) -> Deploy {
             .as_ref()
             .map(|u| u.as_str().to_owned())
             .or_else(|| current.url.clone()),
-        changelog: event.changelog.clone().or_else(|| current.changelog.clone()),
+        changelog: event
+            .changelog
+            .clone()
+            .or_else(|| current.changelog.clone()),
         ..current.clone()
     }
 }

@@ -14,7 +14,10 @@ use crate::domain::ChannelId;
 pub enum DeliverySubject {
     Deploy(Deploy),
     /// The subject row is gone (or of a kind this version does not know): nothing to show.
-    Missing { kind: String, id: i64 },
+    Missing {
+        kind: String,
+        id: i64,
+    },
 }
 
 /// One unit of work for the delivery worker: bring one message up to date.
@@ -56,13 +59,12 @@ impl Store {
         let outbox_id: i64 = head.get("id");
         let message_row: i64 = head.get("message_id");
 
-        let covers_through: i64 = sqlx::query(
-            "select max(id) from outbox where message_id = ? and state = 'pending'",
-        )
-        .bind(message_row)
-        .fetch_one(&mut *tx)
-        .await?
-        .get(0);
+        let covers_through: i64 =
+            sqlx::query("select max(id) from outbox where message_id = ? and state = 'pending'")
+                .bind(message_row)
+                .fetch_one(&mut *tx)
+                .await?
+                .get(0);
         let message = sqlx::query(
             "select subject_kind, subject_id, discord_message_id from message where id = ?",
         )

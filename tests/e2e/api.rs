@@ -30,11 +30,41 @@ async fn bad_requests_get_their_documented_status_and_nothing_is_kept() {
     let good = serde_json::to_vec(&deploy(json!({}))).unwrap();
     let json_type = "application/json";
 
-    let cases: Vec<(&str, Option<&str>, &str, Vec<u8>, u16, &str)> = vec![
-        ("no token", None, json_type, good.clone(), 401, "Authorization"),
-        ("wrong token", Some("nope"), json_type, good.clone(), 401, "invalid API token"),
-        ("malformed JSON", Some(API_TOKEN), json_type, b"{\"service\": ".to_vec(), 400, "malformed JSON"),
-        ("not an object", Some(API_TOKEN), json_type, b"[1,2]".to_vec(), 422, "body"),
+    // (what, token, content type, body, expected status, text the error or field must contain)
+    type Case<'a> = (&'a str, Option<&'a str>, &'a str, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "no token",
+            None,
+            json_type,
+            good.clone(),
+            401,
+            "Authorization",
+        ),
+        (
+            "wrong token",
+            Some("nope"),
+            json_type,
+            good.clone(),
+            401,
+            "invalid API token",
+        ),
+        (
+            "malformed JSON",
+            Some(API_TOKEN),
+            json_type,
+            b"{\"service\": ".to_vec(),
+            400,
+            "malformed JSON",
+        ),
+        (
+            "not an object",
+            Some(API_TOKEN),
+            json_type,
+            b"[1,2]".to_vec(),
+            422,
+            "body",
+        ),
         (
             "missing field",
             Some(API_TOKEN),
@@ -83,15 +113,30 @@ async fn bad_requests_get_their_documented_status_and_nothing_is_kept() {
             413,
             "larger than",
         ),
-        ("form body", Some(API_TOKEN), "application/x-www-form-urlencoded", b"a=b".to_vec(), 415, "application/json"),
+        (
+            "form body",
+            Some(API_TOKEN),
+            "application/x-www-form-urlencoded",
+            b"a=b".to_vec(),
+            415,
+            "application/json",
+        ),
     ];
     for (name, token, content_type, body, want_status, want_text) in cases {
         let (status, reply) = send(&app, token, content_type, body).await;
         assert_eq!(status, want_status, "{name}: {reply}");
-        let error = reply["error"].as_str().unwrap_or_else(|| panic!("{name}: no JSON error: {reply}"));
-        assert!(error.contains(want_text) || reply["field"] == want_text, "{name}: {reply}");
+        let error = reply["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no JSON error: {reply}"));
+        assert!(
+            error.contains(want_text) || reply["field"] == want_text,
+            "{name}: {reply}"
+        );
         if status == 422 {
-            assert_eq!(reply["field"], want_text, "{name}: the field is named: {reply}");
+            assert_eq!(
+                reply["field"], want_text,
+                "{name}: the field is named: {reply}"
+            );
         }
     }
 
@@ -107,7 +152,10 @@ async fn without_an_api_token_the_api_answers_503_with_a_reason() {
     let app = TestApp::spawn_with(|c| c.api_token = None).await;
     let (status, reply) = app.post_deploy(&deploy(json!({}))).await;
     assert_eq!(status, 503);
-    assert!(reply["error"].as_str().unwrap().contains("LOOPBOT_API_TOKEN"));
+    assert!(reply["error"]
+        .as_str()
+        .unwrap()
+        .contains("LOOPBOT_API_TOKEN"));
     assert_eq!(app.count("deploy").await, 0);
 }
 
@@ -116,11 +164,24 @@ async fn probes_and_unknown_routes_answer_json() {
     let app = TestApp::spawn().await;
     let health = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    let ready: Value = app.http.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    let ready: Value = app
+        .http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ready["status"], "ready");
     let missing = app.http.get(app.url("/nope")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
     assert!(missing.json::<Value>().await.unwrap()["error"].is_string());
-    let wrong_method = app.http.get(app.url("/api/v1/deploys")).send().await.unwrap();
+    let wrong_method = app
+        .http
+        .get(app.url("/api/v1/deploys"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong_method.status(), 405);
 }

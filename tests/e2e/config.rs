@@ -56,7 +56,10 @@ async fn check_config_prints_everything_but_the_secrets() {
     let (code, stdout, stderr) = run(&["check-config"], &vars).await;
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("LOOPBOT_DEFAULT_CHANNEL = 123"), "{stdout}");
-    assert!(stdout.contains("DISCORD_TOKEN = (set, redacted)"), "{stdout}");
+    assert!(
+        stdout.contains("DISCORD_TOKEN = (set, redacted)"),
+        "{stdout}"
+    );
     assert!(!stdout.contains(DISCORD_TOKEN) && !stdout.contains(API_TOKEN));
     assert!(!stderr.contains(DISCORD_TOKEN) && !stderr.contains(API_TOKEN));
 

@@ -12,7 +12,10 @@ use crate::support::discord::{FakeDiscord, Fault, CHANNEL_ID};
 fn announcements_by_version(discord: &FakeDiscord) -> HashMap<String, usize> {
     let mut seen = HashMap::new();
     for message in discord.messages(CHANNEL_ID) {
-        let title = message["embeds"][0]["title"].as_str().unwrap_or("").to_owned();
+        let title = message["embeds"][0]["title"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
         let version = title.split_whitespace().nth(3).unwrap_or("").to_owned();
         *seen.entry(version).or_insert(0) += 1;
     }
@@ -23,7 +26,8 @@ fn announcements_by_version(discord: &FakeDiscord) -> HashMap<String, usize> {
 async fn server_errors_then_a_rate_limit_still_deliver_each_announcement_once() {
     let app = TestApp::spawn().await;
     app.discord.fail_next(3, Fault::Status(500));
-    app.discord.fail_next(1, Fault::RateLimited { retry_after: 0.3 });
+    app.discord
+        .fail_next(1, Fault::RateLimited { retry_after: 0.3 });
     for n in 1..=3 {
         let (status, _) = app
             .post_deploy(&deploy(json!({"version": format!("v{n}")})))
@@ -35,7 +39,11 @@ async fn server_errors_then_a_rate_limit_still_deliver_each_announcement_once() 
             .wait_for(PATIENCE, |d| d.message_posts(CHANNEL_ID).len() == 3)
             .await,
         "not every deploy was announced: {:?}",
-        app.discord.requests().iter().map(|r| &r.path).collect::<Vec<_>>()
+        app.discord
+            .requests()
+            .iter()
+            .map(|r| &r.path)
+            .collect::<Vec<_>>()
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let seen = announcements_by_version(&app.discord);
@@ -49,7 +57,11 @@ async fn server_errors_then_a_rate_limit_still_deliver_each_announcement_once() 
         .into_iter()
         .filter(|r| r.method == "POST" && r.path.ends_with("/messages"))
         .collect();
-    assert_eq!(posts.len(), 3 + 4, "three announcements after four failures");
+    assert_eq!(
+        posts.len(),
+        3 + 4,
+        "three announcements after four failures"
+    );
     let gap = posts[4].at - posts[3].at;
     assert!(gap >= Duration::from_millis(300), "retried after {gap:?}");
     assert_eq!(app.count("outbox where state = 'sent'").await, 3);
@@ -60,7 +72,8 @@ async fn an_answer_slower_than_the_timeout_is_retried_without_a_duplicate() {
     // The first post takes longer than the bot waits; Discord still creates it. The retry
     // carries the same nonce, so Discord answers with the message it already has.
     let app = TestApp::spawn().await;
-    app.discord.fail_next(1, Fault::Slow(Duration::from_secs(3)));
+    app.discord
+        .fail_next(1, Fault::Slow(Duration::from_secs(3)));
     assert_eq!(app.post_deploy(&deploy(json!({}))).await.0, 202);
     assert!(
         app.discord
@@ -90,15 +103,19 @@ async fn a_refusal_is_recorded_and_not_retried() {
     let db = app.db.clone();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let failed: i64 =
-            sqlx::query_scalar("select count(*) from outbox where state = 'failed' and last_error like '%403%'")
-                .fetch_one(&db)
-                .await
-                .unwrap();
+        let failed: i64 = sqlx::query_scalar(
+            "select count(*) from outbox where state = 'failed' and last_error like '%403%'",
+        )
+        .fetch_one(&db)
+        .await
+        .unwrap();
         if failed == 1 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the refusal was not recorded");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the refusal was not recorded"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -115,7 +132,9 @@ async fn deploys_accepted_while_discord_fails_survive_a_kill_and_are_announced_o
     assert!(discord.wait_for_identify(PATIENCE).await);
     for n in 1..=5 {
         let (status, body) = bot
-            .post_deploy(&deploy(json!({"version": format!("v{n}"), "id": format!("job-{n}")})))
+            .post_deploy(&deploy(
+                json!({"version": format!("v{n}"), "id": format!("job-{n}")}),
+            ))
             .await;
         assert_eq!(status, 202, "{body}");
     }

@@ -35,7 +35,10 @@ async fn a_succeeded_deploy_is_announced_once_without_pinging_anyone() {
     assert!(embed.contains("v1.4.2"), "{embed}");
     assert!(embed.contains("production"), "{embed}");
     assert!(embed.contains("0123456"), "the short sha is shown: {embed}");
-    assert!(embed.contains("@everyone look"), "the changelog is shown: {embed}");
+    assert!(
+        embed.contains("@everyone look"),
+        "the changelog is shown: {embed}"
+    );
 
     // Allowed mentions are explicit and allow nothing: no @everyone, no roles, no users.
     let mentions = &sent["allowed_mentions"];
@@ -50,12 +53,11 @@ async fn a_succeeded_deploy_is_announced_once_without_pinging_anyone() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(app.discord.message_posts(CHANNEL_ID).len(), 1);
     assert!(app.discord.message_posts(OTHER_CHANNEL_ID).is_empty());
-    let discord_id: i64 = sqlx::query_scalar(
-        "select discord_message_id from message where subject_kind = 'deploy'",
-    )
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
+    let discord_id: i64 =
+        sqlx::query_scalar("select discord_message_id from message where subject_kind = 'deploy'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     let posted_id: u64 = app.discord.messages(CHANNEL_ID)[0]["id"]
         .as_str()
         .unwrap()

@@ -6,6 +6,6 @@ mod support;
 
 mod api;
 mod config;
-mod deploys;
 mod delivery;
+mod deploys;
 mod subscriptions;

@@ -23,6 +23,27 @@ fn option(name: &str, value: &str) -> Value {
     json!({"name": name, "type": 3, "value": value})
 }
 
+/// A choice option as Discord's client sends it: the value registered for the chosen name.
+fn choice(app: &TestApp, command: &str, name: &str, chosen: &str) -> Value {
+    let registered = app
+        .discord
+        .registered_commands()
+        .into_iter()
+        .find(|c| c["name"] == command)
+        .unwrap_or_else(|| panic!("/{command} not registered"));
+    let option = registered["options"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["name"] == name))
+        .unwrap_or_else(|| panic!("/{command} has no option {name}: {registered}"))
+        .clone();
+    let value = option["choices"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == chosen))
+        .unwrap_or_else(|| panic!("{name} has no choice {chosen}: {option}"))["value"]
+        .clone();
+    json!({"name": name, "type": option["type"], "value": value})
+}
+
 #[tokio::test]
 async fn commands_are_registered_in_the_configured_guild() {
     let app = TestApp::spawn().await;
@@ -33,7 +54,10 @@ async fn commands_are_registered_in_the_configured_guild() {
         .map(|c| c["name"].as_str().unwrap_or("").to_owned())
         .collect();
     for expected in ["subscribe", "unsubscribe", "subscriptions", "help"] {
-        assert!(names.iter().any(|n| n == expected), "{expected} missing: {names:?}");
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing: {names:?}"
+        );
     }
     let subscribe = app
         .discord
@@ -41,7 +65,10 @@ async fn commands_are_registered_in_the_configured_guild() {
         .into_iter()
         .find(|c| c["name"] == "subscribe")
         .unwrap();
-    assert_eq!(subscribe["default_member_permissions"], "32", "Manage Server");
+    assert_eq!(
+        subscribe["default_member_permissions"], "32",
+        "Manage Server"
+    );
     assert!(app
         .discord
         .command_registration_paths()
@@ -57,7 +84,11 @@ async fn a_manager_subscribes_another_channel_and_matching_deploys_go_there() {
         OTHER_CHANNEL_ID,
         ADMIN_USER_ID,
         "subscribe",
-        json!([option("kind", "deploys"), option("service", "pay*"), option("environment", "prod*")]),
+        json!([
+            choice(&app, "subscribe", "kind", "deploys"),
+            option("service", "pay*"),
+            option("environment", "prod*")
+        ]),
     )
     .await;
     let content = reply["data"]["content"].as_str().unwrap_or_default();
@@ -65,29 +96,60 @@ async fn a_manager_subscribes_another_channel_and_matching_deploys_go_there() {
     assert!(content.contains("pay*"), "{reply}");
     assert_eq!(app.count("subscription").await, 1);
 
-    let listed = command(&app, OTHER_CHANNEL_ID, PLAIN_USER_ID, "subscriptions", json!([])).await;
-    assert!(listed["data"]["content"].as_str().unwrap().contains("pay*"), "{listed}");
-    assert_eq!(listed["data"]["flags"], 64, "the list is ephemeral: {listed}");
+    let listed = command(
+        &app,
+        OTHER_CHANNEL_ID,
+        PLAIN_USER_ID,
+        "subscriptions",
+        json!([]),
+    )
+    .await;
+    assert!(
+        listed["data"]["content"].as_str().unwrap().contains("pay*"),
+        "{listed}"
+    );
+    assert_eq!(
+        listed["data"]["flags"], 64,
+        "the list is ephemeral: {listed}"
+    );
 
     // A matching deploy goes to the subscribed channel only; a non-matching one to the default.
-    app.post_deploy(&deploy(json!({"service": "payments", "environment": "production"})))
+    app.post_deploy(&deploy(
+        json!({"service": "payments", "environment": "production"}),
+    ))
+    .await;
+    app.post_deploy(&deploy(json!({"service": "checkout"})))
         .await;
-    app.post_deploy(&deploy(json!({"service": "checkout"}))).await;
     assert!(
         app.discord
             .wait_for(PATIENCE, |d| d.message_posts(OTHER_CHANNEL_ID).len() == 1
                 && d.message_posts(CHANNEL_ID).len() == 1)
             .await
     );
-    let other = app.discord.messages(OTHER_CHANNEL_ID)[0]["embeds"].to_string();
+    // The channel also shows the command's reply; the announcement is the message with an embed.
+    let other = app.discord.message_posts(OTHER_CHANNEL_ID)[0].body["embeds"].to_string();
     assert!(other.contains("payments"), "{other}");
-    let default = app.discord.messages(CHANNEL_ID)[0]["embeds"].to_string();
+    let default = app.discord.message_posts(CHANNEL_ID)[0].body["embeds"].to_string();
     assert!(default.contains("checkout"), "{default}");
 
     // Unsubscribing stops it: the next payments deploy falls back to the default channel.
-    let reply = command(&app, OTHER_CHANNEL_ID, ADMIN_USER_ID, "unsubscribe", json!([option("kind", "all")])).await;
-    assert!(reply["data"]["content"].as_str().unwrap().contains("Removed 1"), "{reply}");
-    app.post_deploy(&deploy(json!({"service": "payments", "version": "v2"}))).await;
+    let reply = command(
+        &app,
+        OTHER_CHANNEL_ID,
+        ADMIN_USER_ID,
+        "unsubscribe",
+        json!([choice(&app, "subscribe", "kind", "all")]),
+    )
+    .await;
+    assert!(
+        reply["data"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Removed 1"),
+        "{reply}"
+    );
+    app.post_deploy(&deploy(json!({"service": "payments", "version": "v2"})))
+        .await;
     assert!(
         app.discord
             .wait_for(PATIENCE, |d| d.message_posts(CHANNEL_ID).len() == 2)
@@ -104,12 +166,18 @@ async fn a_member_without_manage_server_is_refused_privately() {
         OTHER_CHANNEL_ID,
         PLAIN_USER_ID,
         "subscribe",
-        json!([option("kind", "all")]),
+        json!([choice(&app, "subscribe", "kind", "all")]),
     )
     .await;
-    assert_eq!(reply["data"]["flags"], 64, "the refusal is ephemeral: {reply}");
+    assert_eq!(
+        reply["data"]["flags"], 64,
+        "the refusal is ephemeral: {reply}"
+    );
     assert!(
-        reply["data"]["content"].as_str().unwrap().contains("Manage Server"),
+        reply["data"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Manage Server"),
         "{reply}"
     );
     assert_eq!(app.count("subscription").await, 0);
@@ -123,11 +191,20 @@ async fn a_bad_pattern_gets_an_ephemeral_explanation() {
         OTHER_CHANNEL_ID,
         ADMIN_USER_ID,
         "subscribe",
-        json!([option("kind", "deploys"), option("service", "check out")]),
+        json!([
+            choice(&app, "subscribe", "kind", "deploys"),
+            option("service", "check out")
+        ]),
     )
     .await;
     assert_eq!(reply["data"]["flags"], 64, "{reply}");
-    assert!(reply["data"]["content"].as_str().unwrap().contains("service"), "{reply}");
+    assert!(
+        reply["data"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("service"),
+        "{reply}"
+    );
     assert_eq!(app.count("subscription").await, 0);
 }
 
@@ -136,5 +213,8 @@ async fn help_explains_the_commands() {
     let app = TestApp::spawn().await;
     let reply = command(&app, CHANNEL_ID, PLAIN_USER_ID, "help", json!([])).await;
     let text = reply["data"]["content"].as_str().unwrap();
-    assert!(text.contains("/subscribe") && text.contains("/api/v1/deploys"), "{text}");
+    assert!(
+        text.contains("/subscribe") && text.contains("/api/v1/deploys"),
+        "{text}"
+    );
 }

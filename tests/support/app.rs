@@ -74,7 +74,9 @@ impl TestApp {
         init_logs();
         let mut config = test_config(&discord, &dir.path().join("loopbot.db"));
         adjust(&mut config);
-        let app = Application::build(config).await.expect("application builds");
+        let app = Application::build(config)
+            .await
+            .expect("application builds");
         let addr = app.local_addr();
         let db = app.store().pool().clone();
         let task = tokio::spawn(async move {
@@ -188,6 +190,7 @@ impl BinaryApp {
             ("RUST_LOG", "info".to_owned()),
         ];
         let mut child = binary_command(dir, &vars)
+            .arg("serve")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -210,12 +213,13 @@ impl BinaryApp {
                 log_writer.lock().unwrap().push(line);
             }
         });
-        let addr = tokio::time::timeout(PATIENCE, addr_rx)
-            .await
-            .expect("the binary logs its address")
-            .expect("the binary logs its address")
-            .parse()
-            .expect("a socket address");
+        let addr = match tokio::time::timeout(PATIENCE, addr_rx).await {
+            Ok(Ok(addr)) => addr.parse().expect("a socket address"),
+            _ => panic!(
+                "the binary did not log its address; it said: {:?}",
+                log.lock().unwrap()
+            ),
+        };
         BinaryApp { child, addr, log }
     }
 
