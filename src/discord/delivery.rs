@@ -57,24 +57,26 @@ impl DeliveryWorker {
         let Some(delivery) = self.store.next_delivery(now).await? else {
             return Ok(Outcome::Idle);
         };
-        let embed = match &delivery.subject {
-            DeliverySubject::Deploy(deploy) => render::deploy_embed(deploy),
-            DeliverySubject::Missing { kind, id } => {
-                let error = format!("nothing to show: {kind} {id} not found");
-                self.store.delivery_failed(&delivery, &error, now).await?;
-                return Ok(Outcome::Failed { error });
-            }
+        let Some(message) = render::render(&delivery.subject) else {
+            let error = match &delivery.subject {
+                DeliverySubject::Missing { kind, id } => {
+                    format!("nothing to show: {kind} {id} not found")
+                }
+                _ => "nothing to show".to_owned(),
+            };
+            self.store.delivery_failed(&delivery, &error, now).await?;
+            return Ok(Outcome::Failed { error });
         };
         let sent = match delivery.discord_message_id {
-            Some(message) => {
+            Some(existing) => {
                 self.rest
-                    .edit_message(delivery.channel, message, &render::edit_body(embed))
+                    .edit_message(delivery.channel, existing, &render::edit_body(&message))
                     .await
             }
             None => {
                 let nonce = format!("loopbot-m{}", delivery.message_row);
                 self.rest
-                    .create_message(delivery.channel, &render::post_body(embed, nonce))
+                    .create_message(delivery.channel, &render::post_body(&message, nonce))
                     .await
             }
         };

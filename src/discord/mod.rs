@@ -2,6 +2,7 @@
 //! client and the slash commands, renders messages, and delivers the outbox.
 
 mod commands;
+mod components;
 pub mod delivery;
 pub mod render;
 pub mod rest;
@@ -153,13 +154,29 @@ async fn on_event(
     framework: poise::FrameworkContext<'_, Data, CommandError>,
     event: &serenity::FullEvent,
 ) -> Result<(), CommandError> {
-    let gateway = &framework.user_data.gateway;
-    match event {
-        serenity::FullEvent::Ready { .. } | serenity::FullEvent::Resume { .. } => gateway.set(true),
-        serenity::FullEvent::ShardStageUpdate { event } => {
-            gateway.set(event.new == serenity::ConnectionStage::Connected)
+    let data = framework.user_data;
+    let ctx = framework.serenity_context;
+    let handled = match event {
+        serenity::FullEvent::Ready { .. } | serenity::FullEvent::Resume { .. } => {
+            data.gateway.set(true);
+            Ok(())
         }
-        _ => {}
+        serenity::FullEvent::ShardStageUpdate { event } => {
+            data.gateway
+                .set(event.new == serenity::ConnectionStage::Connected);
+            Ok(())
+        }
+        serenity::FullEvent::InteractionCreate {
+            interaction: serenity::Interaction::Component(component),
+        } => components::on_component(ctx, data, component).await,
+        serenity::FullEvent::InteractionCreate {
+            interaction: serenity::Interaction::Modal(modal),
+        } => components::on_modal(ctx, data, modal).await,
+        _ => Ok(()),
+    };
+    // Handlers answer their own interactions; an error here is logged, never a crash.
+    if let Err(error) = handled {
+        tracing::error!(%error, "event handler failed");
     }
     Ok(())
 }

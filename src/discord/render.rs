@@ -3,11 +3,48 @@
 
 use serde_json::Value;
 use serenity::all::{
-    Colour, CreateAllowedMentions, CreateEmbed, CreateEmbedFooter, CreateMessage, EditMessage,
-    Nonce, Timestamp,
+    Colour, CreateActionRow, CreateAllowedMentions, CreateEmbed, CreateEmbedFooter, CreateMessage,
+    EditMessage, Nonce, Timestamp,
 };
 
 use crate::domain::deploy::{Deploy, DeployStatus};
+use crate::store::DeliverySubject;
+
+/// A message as the bot wants it to look, before it becomes a post or an edit.
+#[derive(Debug, Clone, Default)]
+pub struct Rendered {
+    pub content: Option<String>,
+    pub embeds: Vec<CreateEmbed>,
+    pub components: Vec<CreateActionRow>,
+    /// Who may be pinged. Empty unless a configuration or a linked user asked for a ping.
+    pub mentions: Mentions,
+}
+
+/// The only pings a message may carry: explicit user and role ids, never @everyone/@here.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mentions {
+    pub users: Vec<u64>,
+    pub roles: Vec<u64>,
+}
+
+impl Mentions {
+    fn allowed(&self) -> CreateAllowedMentions {
+        CreateAllowedMentions::new()
+            .users(self.users.iter().map(|u| serenity::all::UserId::new(*u)))
+            .roles(self.roles.iter().map(|r| serenity::all::RoleId::new(*r)))
+    }
+}
+
+/// The message for a delivery's subject, or `None` when there is nothing to show.
+pub fn render(subject: &DeliverySubject) -> Option<Rendered> {
+    match subject {
+        DeliverySubject::Deploy(deploy) => Some(Rendered {
+            embeds: vec![deploy_embed(deploy)],
+            ..Default::default()
+        }),
+        DeliverySubject::Missing { .. } => None,
+    }
+}
 
 /// Discord's own limits (see the API reference on embeds).
 pub const EMBED_TITLE_MAX: usize = 256;
@@ -17,21 +54,29 @@ pub const CHANGELOG_MAX: usize = 3000;
 
 /// The post that first shows a subject. `nonce` makes Discord return the earlier message
 /// instead of posting twice when a post is retried.
-pub fn post_body(embed: CreateEmbed, nonce: String) -> Value {
-    let message = CreateMessage::new()
-        .embed(embed)
-        .allowed_mentions(CreateAllowedMentions::new())
+pub fn post_body(message: &Rendered, nonce: String) -> Value {
+    let mut body = CreateMessage::new()
+        .embeds(message.embeds.clone())
+        .components(message.components.clone())
+        .allowed_mentions(message.mentions.allowed())
         .nonce(Nonce::String(nonce))
         .enforce_nonce(true);
-    serde_json::to_value(message).unwrap_or(Value::Null)
+    if let Some(content) = &message.content {
+        body = body.content(content);
+    }
+    serde_json::to_value(body).unwrap_or(Value::Null)
 }
 
 /// The edit that brings a posted message up to date.
-pub fn edit_body(embed: CreateEmbed) -> Value {
-    let message = EditMessage::new()
-        .embed(embed)
-        .allowed_mentions(CreateAllowedMentions::new());
-    serde_json::to_value(message).unwrap_or(Value::Null)
+pub fn edit_body(message: &Rendered) -> Value {
+    let mut body = EditMessage::new()
+        .embeds(message.embeds.clone())
+        .components(message.components.clone())
+        .allowed_mentions(message.mentions.allowed());
+    if let Some(content) = &message.content {
+        body = body.content(content);
+    }
+    serde_json::to_value(body).unwrap_or(Value::Null)
 }
 
 pub fn status_colour(status: DeployStatus) -> Colour {
@@ -153,11 +198,13 @@ mod tests {
 
     #[test]
     fn the_announcement_fits_discord_limits() {
-        let body = post_body(deploy_embed(&deploy()), "m1".into());
+        let message = render(&DeliverySubject::Deploy(deploy())).unwrap();
+        let body = post_body(&message, "m1".into());
         let embed = &body["embeds"][0];
         assert!(embed["description"].as_str().unwrap().chars().count() <= 4096);
         assert!(embed["title"].as_str().unwrap().contains("checkout v1.4.2"));
         assert_eq!(body["allowed_mentions"]["parse"], serde_json::json!([]));
+        assert_eq!(body["allowed_mentions"]["users"], serde_json::json!([]));
         assert_eq!(body["nonce"], "m1");
         assert_eq!(body["enforce_nonce"], true);
         let fields = embed["fields"].as_array().unwrap();

@@ -37,6 +37,23 @@ pub struct Delivery {
     pub subject: DeliverySubject,
 }
 
+/// Loads what a message shows, by the `message.subject_kind` it was queued with.
+/// A new kind of message adds a [`Subject`](super::Subject) variant and an arm here.
+async fn load_subject(
+    conn: &mut sqlx::SqliteConnection,
+    kind: &str,
+    id: i64,
+) -> Result<Option<DeliverySubject>> {
+    Ok(match kind {
+        "deploy" => sqlx::query(&format!("select {DEPLOY_COLUMNS} from deploy where id = ?"))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|row| DeliverySubject::Deploy(deploy_from_row(&row))),
+        _ => None,
+    })
+}
+
 impl Store {
     /// The next delivery that is due at `now`, if any. Rows of one channel go out in id order
     /// (an edit never overtakes its post); a channel waiting on a retry does not hold up others.
@@ -73,18 +90,13 @@ impl Store {
         .await?;
         let kind: String = message.get("subject_kind");
         let subject_id: i64 = message.get("subject_id");
-        let subject = match kind.as_str() {
-            "deploy" => sqlx::query(&format!("select {DEPLOY_COLUMNS} from deploy where id = ?"))
-                .bind(subject_id)
-                .fetch_optional(&mut *tx)
+        let subject =
+            load_subject(&mut tx, &kind, subject_id)
                 .await?
-                .map(|row| DeliverySubject::Deploy(deploy_from_row(&row))),
-            _ => None,
-        }
-        .unwrap_or(DeliverySubject::Missing {
-            kind,
-            id: subject_id,
-        });
+                .unwrap_or(DeliverySubject::Missing {
+                    kind,
+                    id: subject_id,
+                });
         tx.commit().await?;
 
         Ok(Some(Delivery {

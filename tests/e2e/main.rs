@@ -8,4 +8,5 @@ mod api;
 mod config;
 mod delivery;
 mod deploys;
+mod fake_discord;
 mod subscriptions;

@@ -28,22 +28,23 @@ pub struct TestApp {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// The test configuration: the defaults of an empty environment, pointed at the local Discord
+/// and a file database, with fast retries. New settings need no change here.
 pub fn test_config(discord: &FakeDiscord, db_path: &Path) -> Config {
-    Config {
-        discord_token: Some(Secret::new(DISCORD_TOKEN)),
-        discord_api_url: Some(discord.url()),
-        database_url: format!("sqlite://{}", db_path.display()),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        api_token: Some(Secret::new(API_TOKEN)),
-        default_channel: Some(ChannelId(CHANNEL_ID)),
-        guild_id: Some(GuildId(GUILD_ID)),
-        log_format: LogFormat::Pretty,
-        delivery: DeliverySettings {
-            retry_base: Duration::from_millis(50),
-            retry_max: Duration::from_millis(500),
-            request_timeout: Duration::from_secs(2),
-        },
-    }
+    let mut config = Config::from_lookup(|_| None).expect("the defaults are valid");
+    config.discord_token = Some(Secret::new(DISCORD_TOKEN));
+    config.discord_api_url = Some(discord.url());
+    config.database_url = format!("sqlite://{}", db_path.display());
+    config.http_addr = "127.0.0.1:0".parse().unwrap();
+    config.api_token = Some(Secret::new(API_TOKEN));
+    config.default_channel = Some(ChannelId(CHANNEL_ID));
+    config.guild_id = Some(GuildId(GUILD_ID));
+    config.delivery = DeliverySettings {
+        retry_base: Duration::from_millis(50),
+        retry_max: Duration::from_millis(500),
+        request_timeout: Duration::from_secs(2),
+    };
+    config
 }
 
 fn init_logs() {

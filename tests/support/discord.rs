@@ -52,6 +52,7 @@ pub const ADMIN_ROLE_ID: u64 = 100_000_000_000_000_010;
 pub const BOT_ROLE_ID: u64 = 100_000_000_000_000_011;
 
 // Permission bits (https://discord.com/developers/docs/topics/permissions).
+const ADMINISTRATOR: u64 = 1 << 3;
 const ADD_REACTIONS: u64 = 1 << 6;
 const MANAGE_GUILD: u64 = 1 << 5;
 const VIEW_CHANNEL: u64 = 1 << 10;
@@ -236,17 +237,18 @@ impl Reply {
         Reply::with_status(status, json!({ "message": message, "code": code }))
     }
 
+    /// Discord's 429: the wait is in the body (`retry_after`, seconds) and in headers.
     fn rate_limited(retry_after: f64) -> Reply {
-        let mut reply = Reply::error(429, 0, "You are being rate limited.");
-        reply.body = Some(json!({
+        let body = json!({
             "message": "You are being rate limited.",
             "retry_after": retry_after,
             "global": false,
-        }));
+        });
+        let mut reply = Reply::with_status(429, body);
         reply.headers = vec![
             (
                 "retry-after",
-                format!("{}", retry_after.ceil().max(0.0) as u64),
+                (retry_after.ceil().max(0.0) as u64).to_string(),
             ),
             ("x-ratelimit-reset-after", format!("{retry_after:.3}")),
             ("x-ratelimit-limit", RATE_LIMIT_MESSAGES.to_string()),
@@ -1723,7 +1725,7 @@ fn permissions_of(user: u64) -> u64 {
         ADMIN_USER_ID => ADMIN_PERMISSIONS,
         BOT_USER_ID => BOT_PERMISSIONS,
         // The owner implicitly has every permission.
-        OWNER_USER_ID => u64::from(u32::MAX) << 20 | 0xF_FFFF,
+        OWNER_USER_ID => ADMIN_PERMISSIONS | ADMINISTRATOR,
         _ => PLAIN_PERMISSIONS,
     }
 }

@@ -1,0 +1,64 @@
+//! Button and modal interactions. A component's `custom_id` is `<feature>:<rest>`; the feature
+//! prefix picks the handler. Each handler answers its own interaction.
+
+use poise::serenity_prelude as serenity;
+
+use super::{CommandError, Data};
+
+/// Routes a button click or select to the feature that made the component.
+pub async fn on_component(
+    ctx: &serenity::Context,
+    _data: &Data,
+    interaction: &serenity::ComponentInteraction,
+) -> Result<(), CommandError> {
+    let custom_id = interaction.data.custom_id.as_str();
+    match custom_id.split(':').next().unwrap_or_default() {
+        _ => {
+            tracing::warn!(custom_id, "button with no handler");
+            reply_ephemeral(
+                ctx,
+                interaction,
+                "This button is no longer handled by loopbot.",
+            )
+            .await
+        }
+    }
+}
+
+/// Routes a modal submission to the feature that opened the modal.
+pub async fn on_modal(
+    ctx: &serenity::Context,
+    _data: &Data,
+    interaction: &serenity::ModalInteraction,
+) -> Result<(), CommandError> {
+    let custom_id = interaction.data.custom_id.as_str();
+    match custom_id.split(':').next().unwrap_or_default() {
+        _ => {
+            tracing::warn!(custom_id, "modal with no handler");
+            let reply = serenity::CreateInteractionResponseMessage::new()
+                .content("This form is no longer handled by loopbot.")
+                .ephemeral(true)
+                .allowed_mentions(serenity::CreateAllowedMentions::new());
+            interaction
+                .create_response(ctx, serenity::CreateInteractionResponse::Message(reply))
+                .await?;
+            Ok(())
+        }
+    }
+}
+
+/// Answers a component interaction privately, pinging nobody.
+pub async fn reply_ephemeral(
+    ctx: &serenity::Context,
+    interaction: &serenity::ComponentInteraction,
+    text: impl Into<String>,
+) -> Result<(), CommandError> {
+    let reply = serenity::CreateInteractionResponseMessage::new()
+        .content(text)
+        .ephemeral(true)
+        .allowed_mentions(serenity::CreateAllowedMentions::new());
+    interaction
+        .create_response(ctx, serenity::CreateInteractionResponse::Message(reply))
+        .await?;
+    Ok(())
+}
