@@ -6,7 +6,6 @@
 //!
 //! Then start the bot with DISCORD_API_URL pointing here (the sandbox prints the exact command).
 
-#[allow(dead_code)]
 #[path = "../tests/support/discord.rs"]
 mod discord;
 
