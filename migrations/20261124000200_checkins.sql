@@ -32,7 +32,7 @@ create table checkin (
     guild_id          integer,                         -- guild of channel_id when known (from the subscription or command)
     channel_id        integer not null,                -- where the question is asked
     sequence          integer,                         -- index into LOOPBOT_CHECKIN_DELAYS (0 = first); null for /checkin
-    trigger           text    not null check (trigger in ('schedule', 'command')),
+    origin            text    not null check (origin in ('schedule', 'command')),
     state             text    not null default 'scheduled'
                               check (state in ('scheduled', 'open', 'closed', 'cancelled')),
     due_at            integer not null,                -- when the question should be asked
@@ -45,7 +45,7 @@ create table checkin (
     mention_user_id   integer,                         -- linked deployer pinged by the post (the only allowed mention)
     message_id        integer,                         -- Discord id of the check-in message, once posted
     thread_id         integer,                         -- Discord id of the thread started from it (== message_id on Discord)
-    requested_by      integer,                         -- Discord user who ran /checkin (trigger = 'command')
+    requested_by      integer,                         -- Discord user who ran /checkin (origin = 'command')
     updated_at        integer not null,
     created_at        integer not null,
     unique (deploy_id, channel_id, sequence)           -- a scheduled check-in exists once; nulls (commands) repeat
