@@ -10,7 +10,9 @@ use crate::domain::{ChannelId, GuildId, UserId};
 
 /// Every command the bot registers.
 pub fn command_list() -> Vec<poise::Command<Data, CommandError>> {
-    vec![subscribe(), unsubscribe(), subscriptions(), help()]
+    let mut commands = vec![subscribe(), unsubscribe(), subscriptions(), help()];
+    commands.extend(super::checkins::commands());
+    commands
 }
 
 #[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
