@@ -571,3 +571,216 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::deploy::{DeployEvent, RawDeployEvent};
+
+    const CHANNEL: ChannelId = ChannelId(300);
+
+    async fn store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        (store, dir)
+    }
+
+    fn settings() -> CheckinSettings {
+        CheckinSettings {
+            delays: vec![Duration::from_secs(3600), Duration::from_secs(24 * 3600)],
+            ..Default::default()
+        }
+    }
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0).unwrap()
+    }
+
+    fn at(offset: Duration) -> DateTime<Utc> {
+        t0() + chrono::Duration::from_std(offset).unwrap()
+    }
+
+    async fn deploy(store: &Store, version: &str, env: &str, status: &str, now: DateTime<Utc>) -> i64 {
+        let raw = RawDeployEvent {
+            service: Some("checkout".into()),
+            version: Some(version.into()),
+            environment: Some(env.into()),
+            status: Some(status.into()),
+            ..Default::default()
+        };
+        let event = DeployEvent::parse(&raw).unwrap();
+        store
+            .record_deploy("api", "{}", &event, Some(CHANNEL), now)
+            .await
+            .unwrap()
+            .deploy_id
+    }
+
+    async fn states(store: &Store) -> Vec<(String, i64, Option<String>)> {
+        sqlx::query("select state, late, cancel_reason from checkin order by id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_checkin_opens_when_due_and_only_once() {
+        let (store, _dir) = store().await;
+        let started = t0() - chrono::Duration::hours(1);
+        deploy(&store, "v1", "production", "succeeded", t0()).await;
+
+        let run = store.run_checkins(&settings(), at(Duration::from_secs(1)), started).await.unwrap();
+        assert_eq!(run.scheduled, 2, "one per delay");
+        assert!(run.opened.is_empty());
+
+        let just_before = at(Duration::from_secs(3600)) - chrono::Duration::milliseconds(1);
+        let run = store.run_checkins(&settings(), just_before, started).await.unwrap();
+        assert!(run.opened.is_empty(), "not due yet");
+        assert_eq!(run.scheduled, 0, "scheduling is idempotent");
+
+        let run = store.run_checkins(&settings(), at(Duration::from_secs(3600)), started).await.unwrap();
+        assert_eq!(run.opened.len(), 1);
+        let again = store.run_checkins(&settings(), at(Duration::from_secs(3600)), started).await.unwrap();
+        assert!(again.opened.is_empty(), "a claimed check-in is never claimed twice");
+
+        let queued: i64 = sqlx::query_scalar(
+            "select count(*) from outbox o join message m on m.id = o.message_id
+             where m.subject_kind = 'checkin' and m.channel_id = ?",
+        )
+        .bind(to_db(CHANNEL.0))
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(queued, 1, "the post is queued in the announcement's channel");
+        assert_eq!(
+            states(&store).await,
+            vec![("open".into(), 0, None), ("scheduled".into(), 0, None)]
+        );
+        assert_eq!(
+            store.next_checkin_at().await.unwrap(),
+            Some(at(Duration::from_secs(24 * 3600))),
+            "the next event is the second check-in (due before the first one closes)"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_checkin_due_while_down_opens_late() {
+        let (store, _dir) = store().await;
+        deploy(&store, "v1", "production", "succeeded", t0()).await;
+        let restarted = at(Duration::from_secs(2 * 3600));
+        let run = store.run_checkins(&settings(), restarted, restarted).await.unwrap();
+        assert_eq!(run.opened.len(), 1, "only the one that fell due");
+        assert_eq!(states(&store).await[0], ("open".into(), 1, None));
+    }
+
+    #[tokio::test]
+    async fn rollback_and_supersession_cancel_scheduled_checkins() {
+        let (store, _dir) = store().await;
+        let started = t0() - chrono::Duration::hours(1);
+        deploy(&store, "v1", "production", "succeeded", t0()).await;
+        store.run_checkins(&settings(), at(Duration::from_secs(1)), started).await.unwrap();
+        deploy(&store, "v1", "production", "rolled_back", at(Duration::from_secs(600))).await;
+        let run = store.run_checkins(&settings(), at(Duration::from_secs(7200)), started).await.unwrap();
+        assert_eq!(run.cancelled.len(), 2);
+        assert!(run.opened.is_empty(), "a cancelled check-in is never asked");
+        assert_eq!(
+            states(&store).await,
+            vec![("cancelled".into(), 0, Some("the deploy was rolled back".into())); 2]
+        );
+
+        deploy(&store, "v2", "production", "succeeded", at(Duration::from_secs(8000))).await;
+        store.run_checkins(&settings(), at(Duration::from_secs(8001)), started).await.unwrap();
+        deploy(&store, "v3", "production", "succeeded", at(Duration::from_secs(9000))).await;
+        let run = store.run_checkins(&settings(), at(Duration::from_secs(9001)), started).await.unwrap();
+        assert_eq!(run.cancelled.len(), 2, "v2's check-ins were superseded by v3");
+        let reasons = states(&store).await;
+        assert_eq!(reasons[2].2.as_deref(), Some("superseded by v3"));
+        assert_eq!(reasons[4].0, "scheduled", "v3's own check-ins stand");
+    }
+
+    #[tokio::test]
+    async fn other_environments_and_failures_get_no_checkin() {
+        let (store, _dir) = store().await;
+        deploy(&store, "v1", "staging", "succeeded", t0()).await;
+        deploy(&store, "v2", "production", "failed", t0()).await;
+        deploy(&store, "v3", "production", "started", t0()).await;
+        let run = store.run_checkins(&settings(), at(Duration::from_secs(90_000)), t0()).await.unwrap();
+        assert_eq!(run, CheckinRun::default());
+    }
+
+    #[tokio::test]
+    async fn an_open_checkin_closes_after_its_time() {
+        let (store, _dir) = store().await;
+        let started = t0() - chrono::Duration::hours(1);
+        let settings = CheckinSettings {
+            delays: vec![Duration::from_secs(60)],
+            close_after: Duration::from_secs(600),
+            ..Default::default()
+        };
+        deploy(&store, "v1", "production", "succeeded", t0()).await;
+        let run = store.run_checkins(&settings, at(Duration::from_secs(60)), started).await.unwrap();
+        assert_eq!(run.opened.len(), 1);
+        let run = store.run_checkins(&settings, at(Duration::from_secs(659)), started).await.unwrap();
+        assert!(run.closed.is_empty());
+        let run = store.run_checkins(&settings, at(Duration::from_secs(660)), started).await.unwrap();
+        assert_eq!(run.closed, run_ids(&store).await);
+        assert_eq!(states(&store).await[0].0, "closed");
+    }
+
+    async fn run_ids(store: &Store) -> Vec<i64> {
+        sqlx::query_scalar("select id from checkin order by id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn votes_replace_and_reactions_retract() {
+        let (store, _dir) = store().await;
+        let deploy_id = deploy(&store, "v1", "production", "succeeded", t0()).await;
+        let checkin = store
+            .request_checkin(deploy_id, None, CHANNEL, 1, t0())
+            .await
+            .unwrap();
+        let vote = |user: u64, sentiment| NewFeedback {
+            deploy_id,
+            checkin_id: Some(checkin),
+            source: FeedbackSource::Button,
+            sentiment: Some(sentiment),
+            body: None,
+            emoji: None,
+            user_id: user,
+            user_name: format!("u{user}"),
+            guild_id: None,
+            channel_id: Some(CHANNEL.0),
+            message_id: Some(9),
+        };
+        store.record_feedback(&vote(1, Sentiment::Good), t0()).await.unwrap();
+        store.record_feedback(&vote(1, Sentiment::Bad), t0()).await.unwrap();
+        store.record_feedback(&vote(2, Sentiment::Good), t0()).await.unwrap();
+        let tally = store.release_tally(deploy_id).await.unwrap();
+        assert_eq!((tally.good, tally.bad), (1, 1));
+
+        let reaction = NewFeedback {
+            source: FeedbackSource::Reaction,
+            emoji: Some("🔥".into()),
+            checkin_id: None,
+            ..vote(3, Sentiment::Bad)
+        };
+        store.record_feedback(&reaction, t0()).await.unwrap();
+        assert_eq!(store.release_tally(deploy_id).await.unwrap().bad, 2);
+        assert!(store.retract_reaction(9, 3, "🔥", t0()).await.unwrap());
+        assert_eq!(store.release_tally(deploy_id).await.unwrap().bad, 1);
+        store.record_feedback(&reaction, t0()).await.unwrap();
+        assert_eq!(store.release_tally(deploy_id).await.unwrap().bad, 2, "re-added counts again");
+    }
+}
