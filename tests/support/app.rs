@@ -120,6 +120,15 @@ impl TestApp {
         }
     }
 
+    /// Stops the application (HTTP server, delivery worker, jobs) and hands back the local Discord
+    /// and the database directory, so a test can start it again on the same data with `spawn_on`.
+    pub async fn stop(mut self) -> (FakeDiscord, tempfile::TempDir) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        (self.discord.clone(), dir)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
