@@ -12,9 +12,7 @@ use poise::CreateReply;
 use super::render::{truncate, Mentions, Rendered};
 use super::rest::{DiscordRest, SendError};
 use super::{CommandError, Context, Data};
-use crate::domain::checkin::{
-    CheckinState, CheckinView, FeedbackSource, ReleaseRef, Sentiment,
-};
+use crate::domain::checkin::{CheckinState, CheckinView, FeedbackSource, ReleaseRef, Sentiment};
 use crate::domain::deploy::Deploy;
 use crate::domain::ChannelId;
 use crate::store::{NewFeedback, Store};
@@ -87,7 +85,9 @@ pub fn render_checkin(view: &CheckinView) -> Rendered {
     let button = |sentiment: Sentiment, style: serenity::ButtonStyle| {
         serenity::CreateButton::new(format!("checkin:vote:{id}:{}", sentiment.as_str()))
             .label(sentiment.button_label())
-            .emoji(serenity::ReactionType::Unicode(sentiment.emoji().to_owned()))
+            .emoji(serenity::ReactionType::Unicode(
+                sentiment.emoji().to_owned(),
+            ))
             .style(style)
             .disabled(closed)
     };
@@ -110,11 +110,7 @@ pub fn render_checkin(view: &CheckinView) -> Rendered {
 
 /// The note in an earlier check-in's thread that a later one will not be asked.
 pub fn render_cancelled(view: &CheckinView) -> Rendered {
-    let reason = view
-        .checkin
-        .cancel_reason
-        .as_deref()
-        .unwrap_or("cancelled");
+    let reason = view.checkin.cancel_reason.as_deref().unwrap_or("cancelled");
     Rendered {
         content: Some(format!(
             "The check-in of **{}** planned for <t:{}:f> was cancelled: {}.",
@@ -257,7 +253,11 @@ pub async fn on_message(
         }
     }
     if found.is_none() {
-        if let Some(checkin) = data.store.checkin_by_thread(message.channel_id.get()).await? {
+        if let Some(checkin) = data
+            .store
+            .checkin_by_thread(message.channel_id.get())
+            .await?
+        {
             found = Some((checkin.deploy_id, Some(checkin.id), FeedbackSource::Thread));
         }
     }
@@ -300,7 +300,12 @@ pub async fn on_component(
     let parts: Vec<&str> = interaction.data.custom_id.split(':').collect();
     let checkin_id = parse_checkin_id(parts.get(2).copied())?;
     let Some(checkin) = data.store.checkin(checkin_id).await? else {
-        return super::components::reply_ephemeral(ctx, interaction, "This check-in no longer exists.").await;
+        return super::components::reply_ephemeral(
+            ctx,
+            interaction,
+            "This check-in no longer exists.",
+        )
+        .await;
     };
     if checkin.state != CheckinState::Open {
         return super::components::reply_ephemeral(
@@ -459,7 +464,10 @@ impl From<RatingChoice> for Sentiment {
     }
 }
 
-async fn autocomplete_release(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+async fn autocomplete_release(
+    ctx: Context<'_>,
+    partial: &str,
+) -> serenity::CreateAutocompleteResponse {
     let names = ctx
         .data()
         .store

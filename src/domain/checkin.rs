@@ -153,7 +153,10 @@ impl EmojiMap {
             };
             let emoji = emoji.trim();
             if emoji.is_empty() {
-                return Err(ValidationError::new("emoji", format!("{pair:?} has no emoji")));
+                return Err(ValidationError::new(
+                    "emoji",
+                    format!("{pair:?} has no emoji"),
+                ));
             }
             map.push((emoji.to_owned(), sentiment));
         }
@@ -333,7 +336,10 @@ impl ReleaseRef {
             ));
         }
         if version.is_some_and(str::is_empty) {
-            return Err(ValidationError::new("release", "the version after @ is empty"));
+            return Err(ValidationError::new(
+                "release",
+                "the version after @ is empty",
+            ));
         }
         Ok(Self {
             service: service.to_owned(),

@@ -11,7 +11,10 @@ use super::AppState;
 use crate::domain::ValidationError;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/releases/{deploy_id}/feedback", get(release_feedback))
+    Router::new().route(
+        "/api/v1/releases/{deploy_id}/feedback",
+        get(release_feedback),
+    )
 }
 
 /// The release, its tally and every answer still standing (newest first), text whole.
@@ -20,13 +23,12 @@ async fn release_feedback(
     _auth: Authenticated,
     Path(deploy_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let deploy_id: i64 = deploy_id
-        .parse()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| {
-            ApiError::Invalid(ValidationError::new("deploy_id", "must be a positive integer"))
-        })?;
+    let deploy_id: i64 = deploy_id.parse().ok().filter(|id| *id > 0).ok_or_else(|| {
+        ApiError::Invalid(ValidationError::new(
+            "deploy_id",
+            "must be a positive integer",
+        ))
+    })?;
     let deploy = state
         .store
         .deploy(deploy_id)

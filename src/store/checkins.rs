@@ -107,10 +107,12 @@ pub(super) async fn checkin_view(
     conn: &mut sqlx::SqliteConnection,
     id: i64,
 ) -> Result<Option<CheckinView>> {
-    let Some(row) = sqlx::query(&format!("select {CHECKIN_COLUMNS} from checkin where id = ?"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
+    let Some(row) = sqlx::query(&format!(
+        "select {CHECKIN_COLUMNS} from checkin where id = ?"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
     else {
         return Ok(None);
     };
@@ -176,8 +178,7 @@ impl Store {
                    and lower(d.environment) in ({placeholders})
                    and not exists (select 1 from checkin c where c.deploy_id = d.id and c.origin = 'schedule')"
             );
-            let mut query =
-                sqlx::query(&sql).bind(now_db - millis(settings.horizon()));
+            let mut query = sqlx::query(&sql).bind(now_db - millis(settings.horizon()));
             for env in &settings.environments {
                 query = query.bind(env.to_lowercase());
             }
@@ -386,10 +387,12 @@ impl Store {
     }
 
     pub async fn checkin(&self, id: i64) -> Result<Option<Checkin>> {
-        let row = sqlx::query(&format!("select {CHECKIN_COLUMNS} from checkin where id = ?"))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(&format!(
+            "select {CHECKIN_COLUMNS} from checkin where id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
         Ok(row.map(|r| checkin_from_row(&r)))
     }
 
@@ -405,7 +408,10 @@ impl Store {
     }
 
     /// The release a message of the bot's is about: a deploy announcement or a check-in.
-    pub async fn release_of_message(&self, discord_message_id: u64) -> Result<Option<MessageRelease>> {
+    pub async fn release_of_message(
+        &self,
+        discord_message_id: u64,
+    ) -> Result<Option<MessageRelease>> {
         let row = sqlx::query(
             "select m.subject_kind, m.subject_id, c.deploy_id from message m
              left join checkin c on m.subject_kind = 'checkin' and c.id = m.subject_id
@@ -606,7 +612,13 @@ mod tests {
         t0() + chrono::Duration::from_std(offset).unwrap()
     }
 
-    async fn deploy(store: &Store, version: &str, env: &str, status: &str, now: DateTime<Utc>) -> i64 {
+    async fn deploy(
+        store: &Store,
+        version: &str,
+        env: &str,
+        status: &str,
+        now: DateTime<Utc>,
+    ) -> i64 {
         let raw = RawDeployEvent {
             service: Some("checkout".into()),
             version: Some(version.into()),
@@ -638,19 +650,34 @@ mod tests {
         let started = t0() - chrono::Duration::hours(1);
         deploy(&store, "v1", "production", "succeeded", t0()).await;
 
-        let run = store.run_checkins(&settings(), at(Duration::from_secs(1)), started).await.unwrap();
+        let run = store
+            .run_checkins(&settings(), at(Duration::from_secs(1)), started)
+            .await
+            .unwrap();
         assert_eq!(run.scheduled, 2, "one per delay");
         assert!(run.opened.is_empty());
 
         let just_before = at(Duration::from_secs(3600)) - chrono::Duration::milliseconds(1);
-        let run = store.run_checkins(&settings(), just_before, started).await.unwrap();
+        let run = store
+            .run_checkins(&settings(), just_before, started)
+            .await
+            .unwrap();
         assert!(run.opened.is_empty(), "not due yet");
         assert_eq!(run.scheduled, 0, "scheduling is idempotent");
 
-        let run = store.run_checkins(&settings(), at(Duration::from_secs(3600)), started).await.unwrap();
+        let run = store
+            .run_checkins(&settings(), at(Duration::from_secs(3600)), started)
+            .await
+            .unwrap();
         assert_eq!(run.opened.len(), 1);
-        let again = store.run_checkins(&settings(), at(Duration::from_secs(3600)), started).await.unwrap();
-        assert!(again.opened.is_empty(), "a claimed check-in is never claimed twice");
+        let again = store
+            .run_checkins(&settings(), at(Duration::from_secs(3600)), started)
+            .await
+            .unwrap();
+        assert!(
+            again.opened.is_empty(),
+            "a claimed check-in is never claimed twice"
+        );
 
         let queued: i64 = sqlx::query_scalar(
             "select count(*) from outbox o join message m on m.id = o.message_id
@@ -660,7 +687,10 @@ mod tests {
         .fetch_one(store.pool())
         .await
         .unwrap();
-        assert_eq!(queued, 1, "the post is queued in the announcement's channel");
+        assert_eq!(
+            queued, 1,
+            "the post is queued in the announcement's channel"
+        );
         assert_eq!(
             states(&store).await,
             vec![("open".into(), 0, None), ("scheduled".into(), 0, None)]
@@ -677,7 +707,10 @@ mod tests {
         let (store, _dir) = store().await;
         deploy(&store, "v1", "production", "succeeded", t0()).await;
         let restarted = at(Duration::from_secs(2 * 3600));
-        let run = store.run_checkins(&settings(), restarted, restarted).await.unwrap();
+        let run = store
+            .run_checkins(&settings(), restarted, restarted)
+            .await
+            .unwrap();
         assert_eq!(run.opened.len(), 1, "only the one that fell due");
         assert_eq!(states(&store).await[0], ("open".into(), 1, None));
     }
@@ -687,21 +720,65 @@ mod tests {
         let (store, _dir) = store().await;
         let started = t0() - chrono::Duration::hours(1);
         deploy(&store, "v1", "production", "succeeded", t0()).await;
-        store.run_checkins(&settings(), at(Duration::from_secs(1)), started).await.unwrap();
-        deploy(&store, "v1", "production", "rolled_back", at(Duration::from_secs(600))).await;
-        let run = store.run_checkins(&settings(), at(Duration::from_secs(7200)), started).await.unwrap();
+        store
+            .run_checkins(&settings(), at(Duration::from_secs(1)), started)
+            .await
+            .unwrap();
+        deploy(
+            &store,
+            "v1",
+            "production",
+            "rolled_back",
+            at(Duration::from_secs(600)),
+        )
+        .await;
+        let run = store
+            .run_checkins(&settings(), at(Duration::from_secs(7200)), started)
+            .await
+            .unwrap();
         assert_eq!(run.cancelled.len(), 2);
         assert!(run.opened.is_empty(), "a cancelled check-in is never asked");
         assert_eq!(
             states(&store).await,
-            vec![("cancelled".into(), 0, Some("the deploy was rolled back".into())); 2]
+            vec![
+                (
+                    "cancelled".into(),
+                    0,
+                    Some("the deploy was rolled back".into())
+                );
+                2
+            ]
         );
 
-        deploy(&store, "v2", "production", "succeeded", at(Duration::from_secs(8000))).await;
-        store.run_checkins(&settings(), at(Duration::from_secs(8001)), started).await.unwrap();
-        deploy(&store, "v3", "production", "succeeded", at(Duration::from_secs(9000))).await;
-        let run = store.run_checkins(&settings(), at(Duration::from_secs(9001)), started).await.unwrap();
-        assert_eq!(run.cancelled.len(), 2, "v2's check-ins were superseded by v3");
+        deploy(
+            &store,
+            "v2",
+            "production",
+            "succeeded",
+            at(Duration::from_secs(8000)),
+        )
+        .await;
+        store
+            .run_checkins(&settings(), at(Duration::from_secs(8001)), started)
+            .await
+            .unwrap();
+        deploy(
+            &store,
+            "v3",
+            "production",
+            "succeeded",
+            at(Duration::from_secs(9000)),
+        )
+        .await;
+        let run = store
+            .run_checkins(&settings(), at(Duration::from_secs(9001)), started)
+            .await
+            .unwrap();
+        assert_eq!(
+            run.cancelled.len(),
+            2,
+            "v2's check-ins were superseded by v3"
+        );
         let reasons = states(&store).await;
         assert_eq!(reasons[2].2.as_deref(), Some("superseded by v3"));
         assert_eq!(reasons[4].0, "scheduled", "v3's own check-ins stand");
@@ -713,7 +790,10 @@ mod tests {
         deploy(&store, "v1", "staging", "succeeded", t0()).await;
         deploy(&store, "v2", "production", "failed", t0()).await;
         deploy(&store, "v3", "production", "started", t0()).await;
-        let run = store.run_checkins(&settings(), at(Duration::from_secs(90_000)), t0()).await.unwrap();
+        let run = store
+            .run_checkins(&settings(), at(Duration::from_secs(90_000)), t0())
+            .await
+            .unwrap();
         assert_eq!(run, CheckinRun::default());
     }
 
@@ -727,11 +807,20 @@ mod tests {
             ..Default::default()
         };
         deploy(&store, "v1", "production", "succeeded", t0()).await;
-        let run = store.run_checkins(&settings, at(Duration::from_secs(60)), started).await.unwrap();
+        let run = store
+            .run_checkins(&settings, at(Duration::from_secs(60)), started)
+            .await
+            .unwrap();
         assert_eq!(run.opened.len(), 1);
-        let run = store.run_checkins(&settings, at(Duration::from_secs(659)), started).await.unwrap();
+        let run = store
+            .run_checkins(&settings, at(Duration::from_secs(659)), started)
+            .await
+            .unwrap();
         assert!(run.closed.is_empty());
-        let run = store.run_checkins(&settings, at(Duration::from_secs(660)), started).await.unwrap();
+        let run = store
+            .run_checkins(&settings, at(Duration::from_secs(660)), started)
+            .await
+            .unwrap();
         assert_eq!(run.closed, run_ids(&store).await);
         assert_eq!(states(&store).await[0].0, "closed");
     }
@@ -764,9 +853,18 @@ mod tests {
             channel_id: Some(CHANNEL.0),
             message_id: Some(9),
         };
-        store.record_feedback(&vote(1, Sentiment::Good), t0()).await.unwrap();
-        store.record_feedback(&vote(1, Sentiment::Bad), t0()).await.unwrap();
-        store.record_feedback(&vote(2, Sentiment::Good), t0()).await.unwrap();
+        store
+            .record_feedback(&vote(1, Sentiment::Good), t0())
+            .await
+            .unwrap();
+        store
+            .record_feedback(&vote(1, Sentiment::Bad), t0())
+            .await
+            .unwrap();
+        store
+            .record_feedback(&vote(2, Sentiment::Good), t0())
+            .await
+            .unwrap();
         let tally = store.release_tally(deploy_id).await.unwrap();
         assert_eq!((tally.good, tally.bad), (1, 1));
 
@@ -781,6 +879,10 @@ mod tests {
         assert!(store.retract_reaction(9, 3, "🔥", t0()).await.unwrap());
         assert_eq!(store.release_tally(deploy_id).await.unwrap().bad, 1);
         store.record_feedback(&reaction, t0()).await.unwrap();
-        assert_eq!(store.release_tally(deploy_id).await.unwrap().bad, 2, "re-added counts again");
+        assert_eq!(
+            store.release_tally(deploy_id).await.unwrap().bad,
+            2,
+            "re-added counts again"
+        );
     }
 }

@@ -51,9 +51,12 @@ async fn wait_for_checkin(app: &TestApp) -> (u64, i64, Value) {
     let id: u64 = message["id"].as_str().unwrap().parse().unwrap();
     assert!(
         app.discord
-            .wait_for(PATIENCE, |d| d.requests().iter().any(|r| r.method == "POST"
-                && r.path.ends_with(&format!("/messages/{id}/threads"))
-                && r.status == 201))
+            .wait_for(PATIENCE, |d| d
+                .requests()
+                .iter()
+                .any(|r| r.method == "POST"
+                    && r.path.ends_with(&format!("/messages/{id}/threads"))
+                    && r.status == 201))
             .await,
         "no thread was started from the check-in"
     );
@@ -68,7 +71,9 @@ async fn wait_for_checkin(app: &TestApp) -> (u64, i64, Value) {
 async fn answer(app: &TestApp, interaction: u64) -> Value {
     assert!(
         app.discord
-            .wait_for(PATIENCE, |d| !d.interaction_responses(interaction).is_empty())
+            .wait_for(PATIENCE, |d| !d
+                .interaction_responses(interaction)
+                .is_empty())
             .await,
         "the interaction got no answer"
     );
@@ -96,7 +101,9 @@ async fn a_production_deploy_gets_a_checkin_with_buttons_after_the_announcement(
     let (status, body) = app.post_deploy(&deploy(json!({}))).await;
     assert_eq!(status, 202, "{body}");
     let (status, _) = app
-        .post_deploy(&deploy(json!({"service": "search", "environment": "staging"})))
+        .post_deploy(&deploy(
+            json!({"service": "search", "environment": "staging"}),
+        ))
         .await;
     assert_eq!(status, 202);
 
@@ -104,20 +111,41 @@ async fn a_production_deploy_gets_a_checkin_with_buttons_after_the_announcement(
     let posts = app.discord.message_posts(CHANNEL_ID);
     let announcement = posts
         .iter()
-        .position(|p| p.body["embeds"][0]["title"].as_str().is_some_and(|t| t.contains("checkout v1.4.2")))
+        .position(|p| {
+            p.body["embeds"][0]["title"]
+                .as_str()
+                .is_some_and(|t| t.contains("checkout v1.4.2"))
+        })
         .expect("the announcement was posted");
     let checkin = posts.iter().position(|p| is_checkin(&p.body)).unwrap();
-    assert!(announcement < checkin, "the check-in comes after the announcement");
+    assert!(
+        announcement < checkin,
+        "the check-in comes after the announcement"
+    );
     let waited = posts[checkin].at - posts[announcement].at;
-    assert!(waited >= Duration::from_millis(250), "asked after the delay, not at once ({waited:?})");
+    assert!(
+        waited >= Duration::from_millis(250),
+        "asked after the delay, not at once ({waited:?})"
+    );
 
     assert_eq!(
         message["content"],
         "How is **checkout v1.4.2** doing in production?"
     );
     let buttons = message["components"][0]["components"].as_array().unwrap();
-    let labels: Vec<&str> = buttons.iter().map(|b| b["label"].as_str().unwrap()).collect();
-    assert_eq!(labels, ["Looks good", "Something's off", "Rolled back", "Add a comment"]);
+    let labels: Vec<&str> = buttons
+        .iter()
+        .map(|b| b["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "Looks good",
+            "Something's off",
+            "Rolled back",
+            "Add a comment"
+        ]
+    );
     assert!(buttons.iter().all(|b| b["disabled"] != true));
     // Nobody linked: nobody is pinged.
     assert_eq!(posts[checkin].body["allowed_mentions"]["users"], json!([]));
@@ -135,7 +163,11 @@ async fn a_production_deploy_gets_a_checkin_with_buttons_after_the_announcement(
 
     // The staging deploy never gets one, however long we wait.
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(checkins(&app).len(), 1, "exactly one check-in: the production deploy's");
+    assert_eq!(
+        checkins(&app).len(),
+        1,
+        "exactly one check-in: the production deploy's"
+    );
     assert_eq!(app.count("checkin").await, 1);
 }
 
@@ -153,9 +185,13 @@ async fn a_linked_deployer_is_the_only_one_mentioned() {
         .await;
     let reply = answer(&app, id).await;
     assert_eq!(reply["data"]["flags"], 64, "ephemeral: {reply}");
-    assert!(reply["data"]["content"].as_str().unwrap().contains("Bob-CI"));
+    assert!(reply["data"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("Bob-CI"));
 
-    app.post_deploy(&deploy(json!({"deployer": "bob-ci"}))).await;
+    app.post_deploy(&deploy(json!({"deployer": "bob-ci"})))
+        .await;
     let (_, _, message) = wait_for_checkin(&app).await;
     assert_eq!(
         message["content"],
@@ -167,7 +203,10 @@ async fn a_linked_deployer_is_the_only_one_mentioned() {
         .into_iter()
         .find(|p| is_checkin(&p.body))
         .unwrap();
-    assert_eq!(post.body["allowed_mentions"]["users"], json!([BOB.to_string()]));
+    assert_eq!(
+        post.body["allowed_mentions"]["users"],
+        json!([BOB.to_string()])
+    );
     assert_eq!(post.body["allowed_mentions"]["parse"], json!([]));
 }
 
@@ -188,9 +227,15 @@ async fn one_vote_per_person_the_latest_counts() {
     };
     let first = answer(&app, click(ALICE, "good").await).await;
     assert_eq!(first["data"]["flags"], 64);
-    assert!(first["data"]["content"].as_str().unwrap().contains("Looks good"));
+    assert!(first["data"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("Looks good"));
     let second = answer(&app, click(ALICE, "bad").await).await;
-    assert!(second["data"]["content"].as_str().unwrap().contains("Rolled back"));
+    assert!(second["data"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("Rolled back"));
 
     let votes = |app: &TestApp| {
         let db = app.db.clone();
@@ -231,11 +276,17 @@ async fn reactions_count_and_retract_and_unrelated_ones_are_ignored() {
         .discord
         .user_message(CHANNEL_ID, OWNER_USER_ID, "lunch?", None)
         .await;
-    app.discord.add_reaction(CHANNEL_ID, unrelated, BOB, "👍").await;
+    app.discord
+        .add_reaction(CHANNEL_ID, unrelated, BOB, "👍")
+        .await;
     // An emoji with no meaning on a check-in.
-    app.discord.add_reaction(CHANNEL_ID, message, ALICE, "🍕").await;
+    app.discord
+        .add_reaction(CHANNEL_ID, message, ALICE, "🍕")
+        .await;
 
-    app.discord.add_reaction(CHANNEL_ID, message, BOB, "🔥").await;
+    app.discord
+        .add_reaction(CHANNEL_ID, message, BOB, "🔥")
+        .await;
     wait_rows(
         &app,
         &format!(
@@ -252,7 +303,9 @@ async fn reactions_count_and_retract_and_unrelated_ones_are_ignored() {
         .unwrap()
         .parse()
         .unwrap();
-    app.discord.add_reaction(CHANNEL_ID, announcement, ALICE, "🚀").await;
+    app.discord
+        .add_reaction(CHANNEL_ID, announcement, ALICE, "🚀")
+        .await;
     wait_rows(
         &app,
         &format!(
@@ -263,7 +316,9 @@ async fn reactions_count_and_retract_and_unrelated_ones_are_ignored() {
     )
     .await;
 
-    app.discord.remove_reaction(CHANNEL_ID, message, BOB, "🔥").await;
+    app.discord
+        .remove_reaction(CHANNEL_ID, message, BOB, "🔥")
+        .await;
     wait_rows(
         &app,
         "select count(*) from feedback where emoji = '🔥' and retracted_at is not null",
@@ -278,7 +333,10 @@ async fn reactions_count_and_retract_and_unrelated_ones_are_ignored() {
         "the unrelated reaction, the meaningless emoji and the bot's seed reactions are not feedback"
     );
     let tally = api_feedback(&app, deploy_id).await;
-    assert_eq!(tally["tally"], json!({"good": 1, "meh": 0, "bad": 0, "comments": 0}));
+    assert_eq!(
+        tally["tally"],
+        json!({"good": 1, "meh": 0, "bad": 0, "comments": 0})
+    );
 }
 
 async fn api_feedback(app: &TestApp, deploy_id: i64) -> Value {
@@ -330,7 +388,12 @@ async fn replies_thread_messages_the_modal_and_the_command_are_comments_on_the_r
 
     // A reply to the check-in; the bot's own reply is ignored.
     app.discord
-        .user_message(CHANNEL_ID, ALICE, "checkout feels slow since this", Some(message_id))
+        .user_message(
+            CHANNEL_ID,
+            ALICE,
+            "checkout feels slow since this",
+            Some(message_id),
+        )
         .await;
     app.discord
         .user_message(CHANNEL_ID, BOT_USER_ID, "I am a bot", Some(message_id))
@@ -343,7 +406,12 @@ async fn replies_thread_messages_the_modal_and_the_command_are_comments_on_the_r
     let opened = answer(
         &app,
         app.discord
-            .send_component_interaction(CHANNEL_ID, ALICE, message_id, &format!("checkin:comment:{checkin}"))
+            .send_component_interaction(
+                CHANNEL_ID,
+                ALICE,
+                message_id,
+                &format!("checkin:comment:{checkin}"),
+            )
             .await,
     )
     .await;
@@ -353,7 +421,13 @@ async fn replies_thread_messages_the_modal_and_the_command_are_comments_on_the_r
     let submitted = answer(
         &app,
         app.discord
-            .send_modal_submit(CHANNEL_ID, ALICE, Some(message_id), &modal_id, &[("comment", &long)])
+            .send_modal_submit(
+                CHANNEL_ID,
+                ALICE,
+                Some(message_id),
+                &modal_id,
+                &[("comment", &long)],
+            )
             .await,
     )
     .await;
@@ -392,7 +466,12 @@ async fn replies_thread_messages_the_modal_and_the_command_are_comments_on_the_r
     .await;
     assert_eq!(replied["data"]["flags"], 64, "{replied}");
 
-    wait_rows(&app, "select count(*) from feedback where body is not null", 4).await;
+    wait_rows(
+        &app,
+        "select count(*) from feedback where body is not null",
+        4,
+    )
+    .await;
     let rows = sqlx::query_as::<_, (String, i64, Option<i64>, i64, String)>(
         "select source, deploy_id, checkin_id, user_id, body from feedback order by id",
     )
@@ -402,7 +481,10 @@ async fn replies_thread_messages_the_modal_and_the_command_are_comments_on_the_r
     let mut sources: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
     sources.sort();
     assert_eq!(sources, ["command", "modal", "reply", "thread"]);
-    assert!(rows.iter().all(|r| r.1 == deploy_id), "all on checkout v1.4.2: {rows:?}");
+    assert!(
+        rows.iter().all(|r| r.1 == deploy_id),
+        "all on checkout v1.4.2: {rows:?}"
+    );
     let by = |source: &str| rows.iter().find(|r| r.0 == source).unwrap().clone();
     assert_eq!(by("reply").4, "checkout feels slow since this");
     assert_eq!(by("reply").2, Some(checkin));
@@ -413,7 +495,10 @@ async fn replies_thread_messages_the_modal_and_the_command_are_comments_on_the_r
 
     // Reading it back: the API and /feedback-summary.
     let api = api_feedback(&app, deploy_id).await;
-    assert_eq!(api["tally"], json!({"good": 0, "meh": 1, "bad": 0, "comments": 4}));
+    assert_eq!(
+        api["tally"],
+        json!({"good": 0, "meh": 1, "bad": 0, "comments": 4})
+    );
     assert_eq!(api["feedback"].as_array().unwrap().len(), 4);
     let summary = answer(
         &app,
@@ -462,7 +547,10 @@ async fn the_feedback_api_refuses_bad_requests_clearly() {
         .await;
     let reply = answer(&app, id).await;
     assert_eq!(reply["data"]["flags"], 64);
-    assert!(reply["data"]["content"].as_str().unwrap().contains("No deploy of `nosuch@v1`"));
+    assert!(reply["data"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("No deploy of `nosuch@v1`"));
 }
 
 #[tokio::test]
@@ -473,13 +561,25 @@ async fn closing_edits_the_message_with_the_tally_and_disables_the_buttons() {
     answer(
         &app,
         app.discord
-            .send_component_interaction(CHANNEL_ID, ALICE, message, &format!("checkin:vote:{checkin}:good"))
+            .send_component_interaction(
+                CHANNEL_ID,
+                ALICE,
+                message,
+                &format!("checkin:vote:{checkin}:good"),
+            )
             .await,
     )
     .await;
-    app.discord.add_reaction(CHANNEL_ID, message, BOB, "🐛").await;
     app.discord
-        .user_message(CHANNEL_ID, OWNER_USER_ID, "rollout looked clean", Some(message))
+        .add_reaction(CHANNEL_ID, message, BOB, "🐛")
+        .await;
+    app.discord
+        .user_message(
+            CHANNEL_ID,
+            OWNER_USER_ID,
+            "rollout looked clean",
+            Some(message),
+        )
         .await;
     wait_rows(&app, "select count(*) from feedback", 3).await;
 
@@ -510,7 +610,12 @@ async fn closing_edits_the_message_with_the_tally_and_disables_the_buttons() {
     let late = answer(
         &app,
         app.discord
-            .send_component_interaction(CHANNEL_ID, BOB, message, &format!("checkin:vote:{checkin}:bad"))
+            .send_component_interaction(
+                CHANNEL_ID,
+                BOB,
+                message,
+                &format!("checkin:vote:{checkin}:bad"),
+            )
             .await,
     )
     .await;
@@ -534,7 +639,10 @@ async fn a_checkin_that_fell_due_while_the_bot_was_down_is_posted_once_marked_la
     let app = TestApp::spawn_on(discord, dir, quick(1000, 3_600_000)).await;
     let (_, _, message) = wait_for_checkin(&app).await;
     assert!(
-        message["content"].as_str().unwrap().contains("Late: this check-in fell due while loopbot was offline"),
+        message["content"]
+            .as_str()
+            .unwrap()
+            .contains("Late: this check-in fell due while loopbot was offline"),
         "{message}"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -594,4 +702,38 @@ fn choice(app: &TestApp, command: &str, name: &str, chosen: &str) -> Value {
         .unwrap_or_else(|| panic!("{name} has no choice {chosen}: {option}"))["value"]
         .clone();
     json!({"name": name, "type": option["type"], "value": value})
+}
+
+#[tokio::test]
+async fn a_rollback_cancels_the_later_checkin_and_says_so_in_the_thread() {
+    let app = TestApp::spawn_with(|config: &mut Config| {
+        config.checkins.delays = vec![Duration::from_millis(100), Duration::from_millis(1500)];
+        config.checkins.close_after = Duration::from_secs(3600);
+        config.checkins.tick = Duration::from_millis(50);
+    })
+    .await;
+    app.post_deploy(&deploy(json!({}))).await;
+    let (thread, _, _) = wait_for_checkin(&app).await;
+    let (status, _) = app
+        .post_deploy(&deploy(json!({"status": "rolled_back"})))
+        .await;
+    assert_eq!(status, 202);
+    assert!(
+        app.discord
+            .wait_for(PATIENCE, |d| d.messages(thread).iter().any(|m| m
+                ["content"]
+                .as_str()
+                .is_some_and(
+                    |c| c.contains("was cancelled: the deploy was rolled back")
+                )))
+            .await,
+        "no note in the thread: {:?}",
+        app.discord.messages(thread)
+    );
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    assert_eq!(
+        checkins(&app).len(),
+        1,
+        "the cancelled check-in is never asked"
+    );
 }
