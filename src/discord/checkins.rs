@@ -133,6 +133,14 @@ pub async fn after_post(
     view: &CheckinView,
     message_id: u64,
 ) -> Result<(), SendError> {
+    // Known at once, so answers given while the thread is being started already count.
+    let stored = |thread| async move {
+        store
+            .checkin_posted(view.checkin.id, message_id, thread, Utc::now())
+            .await
+            .map_err(|e| SendError::Transient(e.to_string()))
+    };
+    stored(None).await?;
     for emoji in SEED_REACTIONS {
         match rest.add_own_reaction(channel, message_id, emoji).await {
             Err(SendError::Rejected { status, message }) => {
@@ -150,10 +158,7 @@ pub async fn after_post(
         }
         Err(other) => return Err(other),
     };
-    store
-        .checkin_posted(view.checkin.id, message_id, thread, Utc::now())
-        .await
-        .map_err(|e| SendError::Transient(e.to_string()))
+    stored(thread).await
 }
 
 fn reaction_emoji(emoji: &serenity::ReactionType) -> String {

@@ -396,10 +396,12 @@ impl Store {
         Ok(row.map(|r| checkin_from_row(&r)))
     }
 
-    /// The check-in whose thread is `channel`, if it is one.
+    /// The check-in whose thread is `channel`, if it is one. On Discord a thread started from a
+    /// message has the message's id, so this also holds before the thread's id was stored.
     pub async fn checkin_by_thread(&self, channel: u64) -> Result<Option<Checkin>> {
         let row = sqlx::query(&format!(
-            "select {CHECKIN_COLUMNS} from checkin where thread_id = ? order by id desc limit 1"
+            "select {CHECKIN_COLUMNS} from checkin where thread_id = ?1 or message_id = ?1
+             order by id desc limit 1"
         ))
         .bind(to_db(channel))
         .fetch_optional(self.pool())
@@ -412,11 +414,15 @@ impl Store {
         &self,
         discord_message_id: u64,
     ) -> Result<Option<MessageRelease>> {
+        // checkin.message_id is stored right after the post, before the delivery is settled.
         let row = sqlx::query(
-            "select m.subject_kind, m.subject_id, c.deploy_id from message m
-             left join checkin c on m.subject_kind = 'checkin' and c.id = m.subject_id
-             where m.discord_message_id = ? and m.subject_kind in ('deploy', 'checkin')
-             order by m.id limit 1",
+            "select subject_kind, subject_id, deploy_id from (
+                 select m.id as ord, m.subject_kind, m.subject_id, c.deploy_id from message m
+                 left join checkin c on m.subject_kind = 'checkin' and c.id = m.subject_id
+                 where m.discord_message_id = ?1 and m.subject_kind in ('deploy', 'checkin')
+                 union all
+                 select 0, 'checkin', c.id, c.deploy_id from checkin c where c.message_id = ?1)
+             order by ord limit 1",
         )
         .bind(to_db(discord_message_id))
         .fetch_optional(self.pool())
