@@ -225,6 +225,14 @@ impl Config {
                 "LOOPBOT_CHECKIN_CLOSE_AFTER",
                 humantime::format_duration(self.checkins.close_after).to_string(),
             ),
+            (
+                "LOOPBOT_FEEDBACK_EMOJI",
+                if self.checkins.emoji == EmojiMap::default() {
+                    "(default)".to_owned()
+                } else {
+                    "(custom)".to_owned()
+                },
+            ),
         ]
         .into_iter()
         .map(|(name, value)| format!("{name} = {value}\n"))

@@ -98,6 +98,7 @@ async fn wait_rows(app: &TestApp, sql: &str, expected: i64) {
 #[tokio::test]
 async fn a_production_deploy_gets_a_checkin_with_buttons_after_the_announcement() {
     let app = TestApp::spawn_with(quick(300, 3_600_000)).await;
+    let sent = std::time::Instant::now();
     let (status, body) = app.post_deploy(&deploy(json!({}))).await;
     assert_eq!(status, 202, "{body}");
     let (status, _) = app
@@ -122,9 +123,10 @@ async fn a_production_deploy_gets_a_checkin_with_buttons_after_the_announcement(
         announcement < checkin,
         "the check-in comes after the announcement"
     );
-    let waited = posts[checkin].at - posts[announcement].at;
+    // Due 300 ms after the deploy finished (stored in whole milliseconds).
+    let waited = posts[checkin].at - sent;
     assert!(
-        waited >= Duration::from_millis(250),
+        waited >= Duration::from_millis(290),
         "asked after the delay, not at once ({waited:?})"
     );
 
@@ -736,4 +738,64 @@ async fn a_rollback_cancels_the_later_checkin_and_says_so_in_the_thread() {
         1,
         "the cancelled check-in is never asked"
     );
+}
+
+/// The same with the real binary, killed without a chance to clean up, configured through the
+/// environment as an operator would.
+#[tokio::test]
+async fn the_real_binary_killed_before_a_checkin_asks_it_once_late_after_restart() {
+    use crate::support::app::BinaryApp;
+    use crate::support::discord::FakeDiscord;
+
+    let discord = FakeDiscord::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("LOOPBOT_CHECKIN_DELAYS", "1500ms".to_owned()),
+        ("LOOPBOT_CHECKIN_CLOSE_AFTER", "1h".to_owned()),
+    ];
+    let bot = BinaryApp::serve_with_env(&discord, dir.path(), &env).await;
+    assert!(discord.wait_for_identify(PATIENCE).await);
+    let ready = |addr: std::net::SocketAddr| async move {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while reqwest::get(format!("http://{addr}/readyz"))
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+            != 200
+        {
+            assert!(tokio::time::Instant::now() < deadline, "never ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    ready(bot.addr).await;
+    let (status, body) = bot.post_deploy(&deploy(json!({}))).await;
+    assert_eq!(status, 202, "{body}");
+    assert!(
+        discord
+            .wait_for(PATIENCE, |d| !d.messages(CHANNEL_ID).is_empty())
+            .await
+    );
+    bot.kill().await;
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    assert!(checkins_in(&discord).is_empty(), "nothing asked while down");
+
+    let bot = BinaryApp::serve_with_env(&discord, dir.path(), &env).await;
+    assert!(
+        discord
+            .wait_for(PATIENCE, |d| !checkins_in(d).is_empty())
+            .await,
+        "the check-in was not asked after the restart"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let asked = checkins_in(&discord);
+    assert_eq!(asked.len(), 1, "asked once: {asked:?}");
+    assert!(
+        asked[0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Late: this check-in fell due while loopbot was offline"),
+        "{}",
+        asked[0]
+    );
+    bot.kill().await;
 }
