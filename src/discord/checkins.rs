@@ -665,3 +665,78 @@ pub async fn link_deployer(
 pub fn commands() -> Vec<poise::Command<Data, CommandError>> {
     vec![feedback(), feedback_summary(), checkin(), link_deployer()]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::checkin::{Checkin, Tally};
+    use crate::domain::deploy::DeployStatus;
+
+    fn view(state: CheckinState, mention: Option<u64>, late: bool) -> CheckinView {
+        CheckinView {
+            checkin: Checkin {
+                id: 7,
+                deploy_id: 3,
+                channel_id: 1,
+                state,
+                due_at: Utc::now(),
+                late,
+                close_at: Some(Utc::now()),
+                mention_user_id: mention,
+                message_id: None,
+                thread_id: None,
+                cancel_reason: None,
+            },
+            deploy: Deploy {
+                id: 3,
+                service: "checkout".into(),
+                version: "v1.4.2".into(),
+                environment: "production".into(),
+                status: DeployStatus::Succeeded,
+                deployer: Some("ana".into()),
+                commit_sha: None,
+                commit_at: None,
+                url: None,
+                changelog: None,
+                started_at: Utc::now(),
+                finished_at: Some(Utc::now()),
+            },
+            tally: Tally {
+                good: 2,
+                meh: 1,
+                bad: 0,
+                comments: 4,
+            },
+        }
+    }
+
+    fn body(view: &CheckinView) -> serde_json::Value {
+        super::super::render::post_body(&render_checkin(view), "n".into())
+    }
+
+    #[test]
+    fn an_open_checkin_pings_only_the_linked_deployer() {
+        let b = body(&view(CheckinState::Open, Some(42), false));
+        assert_eq!(
+            b["content"],
+            "<@42> How is **checkout v1.4.2** doing in production?"
+        );
+        assert_eq!(b["allowed_mentions"]["users"], serde_json::json!(["42"]));
+        assert_eq!(b["allowed_mentions"]["parse"], serde_json::json!([]));
+        let buttons = b["components"][0]["components"].as_array().unwrap();
+        assert_eq!(buttons[0]["custom_id"], "checkin:vote:7:good");
+        assert_eq!(buttons[3]["custom_id"], "checkin:comment:7");
+        assert!(buttons.iter().all(|b| b["disabled"] == false));
+    }
+
+    #[test]
+    fn a_closed_checkin_shows_the_tally_with_buttons_off_and_pings_nobody() {
+        let b = body(&view(CheckinState::Closed, Some(42), true));
+        assert_eq!(b["allowed_mentions"]["users"], serde_json::json!([]));
+        assert!(b["content"].as_str().unwrap().contains("Late"));
+        let fields = b["embeds"][0]["fields"].as_array().unwrap();
+        assert_eq!(fields[0]["value"], "👍 2 · 😐 1 · 👎 0, comments 4");
+        let buttons = b["components"][0]["components"].as_array().unwrap();
+        assert!(buttons.iter().all(|b| b["disabled"] == true));
+    }
+}
