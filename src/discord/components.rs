@@ -12,6 +12,8 @@ pub async fn on_component(
     interaction: &serenity::ComponentInteraction,
 ) -> Result<(), CommandError> {
     let custom_id = interaction.data.custom_id.as_str();
+    // One arm per feature that makes components.
+    #[allow(clippy::match_single_binding)]
     match custom_id.split(':').next().unwrap_or_default() {
         "checkin" => super::checkins::on_component(ctx, data, interaction).await,
         _ => {
@@ -33,6 +35,8 @@ pub async fn on_modal(
     interaction: &serenity::ModalInteraction,
 ) -> Result<(), CommandError> {
     let custom_id = interaction.data.custom_id.as_str();
+    // One arm per feature that makes components.
+    #[allow(clippy::match_single_binding)]
     match custom_id.split(':').next().unwrap_or_default() {
         "checkin" => super::checkins::on_modal(ctx, data, interaction).await,
         _ => {
