@@ -42,6 +42,8 @@ pub fn render(subject: &DeliverySubject) -> Option<Rendered> {
             embeds: vec![deploy_embed(deploy)],
             ..Default::default()
         }),
+        DeliverySubject::Checkin(view) => Some(super::checkins::render_checkin(view)),
+        DeliverySubject::CheckinCancelled(view) => Some(super::checkins::render_cancelled(view)),
         DeliverySubject::Missing { .. } => None,
     }
 }
