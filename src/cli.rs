@@ -28,6 +28,16 @@ pub enum Command {
     Migrate,
     /// Validate the configuration and print it, secrets redacted; exits non-zero when invalid.
     CheckConfig,
+    /// Report an event to a running loopbot (from CI): reads LOOPBOT_URL and LOOPBOT_API_TOKEN.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+}
+
+#[derive(Debug, Subcommand, PartialEq, Eq)]
+pub enum NotifyCommand {
+    /// Report a deploy; prints the deploy id. Retries while the bot is unreachable or answers 5xx;
+    /// exits non-zero with the bot's message when it refuses the event (4xx).
+    Deploy(crate::integrations::notify::NotifyDeployArgs),
 }
 
 /// The environment variables, as `--help` lists them.

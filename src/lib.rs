@@ -5,6 +5,7 @@ pub mod config;
 pub mod discord;
 pub mod domain;
 pub mod http;
+pub mod integrations;
 pub mod runtime;
 pub mod startup;
 pub mod store;

@@ -9,7 +9,9 @@ use crate::discord::delivery::DeliveryWorker;
 use crate::discord::rest::DiscordRest;
 use crate::discord::{self, Data, DiscordError};
 use crate::http::extract::ApiToken;
+use crate::http::hooks::HookState;
 use crate::http::{self, AppState};
+use crate::integrations::commit_times::CommitTimes;
 use crate::runtime::{GatewayReady, OutboxWake};
 use crate::store::{Store, StoreError};
 
@@ -39,6 +41,7 @@ pub struct Application {
     state: AppState,
     client: poise::serenity_prelude::Client,
     worker: DeliveryWorker,
+    commit_times: CommitTimes,
 }
 
 impl Application {
@@ -90,7 +93,9 @@ impl Application {
             config.delivery.clone(),
             outbox.clone(),
         );
+        let commit_times = CommitTimes::new(store.clone(), &config.integrations);
         let state = AppState {
+            hooks: HookState::new(&config.integrations, commit_times.clone()),
             store,
             api_token: ApiToken(config.api_token.clone()),
             default_channel: config.default_channel,
@@ -103,6 +108,7 @@ impl Application {
             state,
             client,
             worker,
+            commit_times,
         })
     }
 
@@ -123,6 +129,7 @@ impl Application {
             state,
             mut client,
             worker,
+            commit_times,
         } = self;
         tracing::info!(addr = %local_addr, "HTTP API listening");
         let router = http::router(state);
@@ -133,6 +140,7 @@ impl Application {
                 started.map_err(|e| StartupError::Gateway(e.to_string()))
             }
             () = worker.run() => Ok(()),
+            () = commit_times.run() => Ok(()),
         };
         shards.shutdown_all().await;
         result
