@@ -21,6 +21,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand, PartialEq, Eq)]
+// Parsed once per process: the size of `Notify` costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the bot: the Discord client, the HTTP API for deploy events, and the delivery worker.
     Serve,

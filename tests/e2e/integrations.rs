@@ -178,6 +178,26 @@ async fn signed_github_fixtures_become_deploys_and_their_statuses() {
         signed_fixture(&app, "workflow_run", "d-4", "workflow_run.completed.json").await;
     assert_eq!(status, 202, "{body}");
 
+    // The remaining examples describe the same deployment and run again: recognised as such.
+    for (event, name) in [
+        ("deployment", "deployment.with-installation.json"),
+        (
+            "deployment_status",
+            "deployment_status.with-installation.json",
+        ),
+        (
+            "workflow_run",
+            "workflow_run.completed.with-pull-requests.json",
+        ),
+    ] {
+        let (status, body) = signed_fixture(&app, event, name, name).await;
+        assert_eq!(
+            (status, &body["duplicate"]),
+            (202, &json!(true)),
+            "{name}: {body}"
+        );
+    }
+
     let commit_at = Utc.with_ymd_and_hms(2020, 10, 5, 16, 32, 7).unwrap();
     assert_eq!(
         deploys(&app).await,
