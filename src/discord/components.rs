@@ -12,6 +12,8 @@ pub async fn on_component(
     interaction: &serenity::ComponentInteraction,
 ) -> Result<(), CommandError> {
     let custom_id = interaction.data.custom_id.as_str();
+    // One arm per feature that makes components.
+    #[allow(clippy::match_single_binding)]
     match custom_id.split(':').next().unwrap_or_default() {
         _ => {
             tracing::warn!(custom_id, "button with no handler");
@@ -32,6 +34,8 @@ pub async fn on_modal(
     interaction: &serenity::ModalInteraction,
 ) -> Result<(), CommandError> {
     let custom_id = interaction.data.custom_id.as_str();
+    // One arm per feature that makes components.
+    #[allow(clippy::match_single_binding)]
     match custom_id.split(':').next().unwrap_or_default() {
         _ => {
             tracing::warn!(custom_id, "modal with no handler");
