@@ -70,7 +70,7 @@ async fn signed_fixture(app: &TestApp, event: &str, delivery: &str, name: &str) 
     github_hook(app, event, delivery, &body, Some(signature)).await
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Debug, PartialEq, sqlx::FromRow)]
 struct Row {
     source: String,
     service: String,
@@ -84,36 +84,13 @@ struct Row {
 }
 
 async fn deploys(app: &TestApp) -> Vec<Row> {
-    let rows: Vec<(
-        String,
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<i64>,
-        Option<String>,
-    )> = sqlx::query_as(
+    sqlx::query_as(
         "select source, service, environment, version, status, deployer, commit_sha, commit_at, url
-             from deploy order by id",
+         from deploy order by id",
     )
     .fetch_all(&app.db)
     .await
-    .unwrap();
-    rows.into_iter()
-        .map(|r| Row {
-            source: r.0,
-            service: r.1,
-            environment: r.2,
-            version: r.3,
-            status: r.4,
-            deployer: r.5,
-            commit_sha: r.6,
-            commit_at: r.7,
-            url: r.8,
-        })
-        .collect()
+    .unwrap()
 }
 
 fn embed(app: &TestApp) -> String {
