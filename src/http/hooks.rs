@@ -95,6 +95,13 @@ async fn github(
     if !github_signature_valid(secret.expose(), &body, signature) {
         return Err(ApiError::Unauthorized("invalid X-Hub-Signature-256"));
     }
+    if header(&headers, "content-type")
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"))
+    {
+        return Err(ApiError::UnsupportedMediaType(
+            "set the GitHub webhook's content type to application/json",
+        ));
+    }
     let event = header(&headers, "x-github-event").ok_or_else(|| {
         ApiError::Invalid(crate::domain::ValidationError::new(
             "X-GitHub-Event",

@@ -235,6 +235,19 @@ async fn a_wrong_missing_or_tampered_signature_is_401_and_stores_nothing() {
         assert_eq!(status, 401, "{case}: {answer}");
         assert!(answer["error"].is_string(), "{case}: {answer}");
     }
+    // A hook left at GitHub's form encoding is told what to change (once the signature checks out).
+    let form = b"payload=%7B%7D";
+    let response = app
+        .http
+        .post(app.url("/hooks/github"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("X-GitHub-Event", "deployment")
+        .header("X-Hub-Signature-256", sign(GITHUB_SECRET, form))
+        .body(form.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 415);
     assert_eq!(app.count("inbound_event").await, 0);
     assert_eq!(app.count("deploy").await, 0);
     assert_eq!(app.count("webhook_delivery").await, 0);
@@ -577,6 +590,22 @@ async fn notify(
 #[tokio::test]
 async fn notify_deploy_against_a_running_bot_is_announced_and_prints_the_id() {
     let app = TestApp::spawn().await;
+    // This bot has no webhook secrets: the hooks say so instead of accepting anything.
+    for (path, variable) in [
+        ("/hooks/github", "GITHUB_WEBHOOK_SECRET"),
+        ("/hooks/gitlab", "GITLAB_WEBHOOK_TOKEN"),
+    ] {
+        let response = app
+            .http
+            .post(app.url(path))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 503);
+        let body: Value = response.json().await.unwrap();
+        assert!(body["error"].as_str().unwrap().contains(variable), "{body}");
+    }
     let vars = [
         ("LOOPBOT_URL", format!("http://{}", app.addr)),
         ("LOOPBOT_API_TOKEN", API_TOKEN.to_owned()),
