@@ -21,6 +21,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand, PartialEq, Eq)]
+// Parsed once per process: the size of `Notify` costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the bot: the Discord client, the HTTP API for deploy events, and the delivery worker.
     Serve,
@@ -28,6 +30,16 @@ pub enum Command {
     Migrate,
     /// Validate the configuration and print it, secrets redacted; exits non-zero when invalid.
     CheckConfig,
+    /// Report an event to a running loopbot (from CI): reads LOOPBOT_URL and LOOPBOT_API_TOKEN.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+}
+
+#[derive(Debug, Subcommand, PartialEq, Eq)]
+pub enum NotifyCommand {
+    /// Report a deploy; prints the deploy id. Retries while the bot is unreachable or answers 5xx;
+    /// exits non-zero with the bot's message when it refuses the event (4xx).
+    Deploy(crate::integrations::notify::NotifyDeployArgs),
 }
 
 /// The environment variables, as `--help` lists them.

@@ -25,6 +25,12 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("LOOPBOT_CHECKIN_ENVIRONMENTS", false, "Environments whose deploys get check-ins, comma-separated (default production)."),
     ("LOOPBOT_CHECKIN_CLOSE_AFTER", false, "How long a check-in stays open before its message shows the tally (default 24h)."),
     ("LOOPBOT_FEEDBACK_EMOJI", false, "Reactions that count as feedback, e.g. 👍=+1,👀=0,👎=-1 (default 👍✅🎉🚀 +1, 👀🤔 0, 👎❌🔥🐛 -1)."),
+    ("GITHUB_WEBHOOK_SECRET", true, "Secret of the GitHub webhook (POST /hooks/github), checked against X-Hub-Signature-256. Unset: the hook answers 503."),
+    ("GITHUB_TOKEN", true, "GitHub token with read access to contents, used to look up commit times for lead time. Unset: deploys without a commit time in the payload get none."),
+    ("GITHUB_API_URL", false, "Base URL of the GitHub REST API (default https://api.github.com; GitHub Enterprise: https://HOST/api/v3)."),
+    ("LOOPBOT_GITHUB_DEPLOY_WORKFLOWS", false, "GitHub Actions workflows whose runs count as deploys: comma-separated GLOB or GLOB=ENVIRONMENT (default environment production). Unset: workflow_run events are ignored."),
+    ("GITLAB_WEBHOOK_TOKEN", true, "Secret token of the GitLab webhook (POST /hooks/gitlab), checked against X-Gitlab-Token. Unset: the hook answers 503."),
+    ("LOOPBOT_URL", false, "Used by `loopbot notify`: base URL of the running bot's API, e.g. https://loopbot.example.com."),
 ];
 
 /// A value that must never be printed: its `Debug` and `Display` say `[redacted]`.
@@ -104,6 +110,7 @@ pub struct Config {
     pub delivery: DeliverySettings,
     /// Post-release check-ins (`LOOPBOT_CHECKIN_*`, `LOOPBOT_FEEDBACK_EMOJI`).
     pub checkins: CheckinSettings,
+    pub integrations: IntegrationsConfig,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://loopbot.db";
@@ -162,6 +169,7 @@ impl Config {
             log_format,
             delivery: DeliverySettings::default(),
             checkins: checkin_settings(&get)?,
+            integrations: IntegrationsConfig::from_lookup(&get)?,
         })
     }
 
@@ -235,6 +243,7 @@ impl Config {
             ),
         ]
         .into_iter()
+        .chain(self.integrations.describe())
         .map(|(name, value)| format!("{name} = {value}\n"))
         .collect()
     }
@@ -299,6 +308,64 @@ fn parse_base_url(variable: &'static str, raw: &str) -> Result<String, ConfigErr
     }
 }
 
+/// GitHub and GitLab webhooks and the GitHub API (issue 6).
+#[derive(Debug, Clone)]
+pub struct IntegrationsConfig {
+    pub github_webhook_secret: Option<Secret>,
+    pub github_token: Option<Secret>,
+    pub github_api_url: String,
+    pub github_deploy_workflows: crate::domain::webhook::WorkflowFilter,
+    pub gitlab_webhook_token: Option<Secret>,
+    /// First delay before retrying a failed commit lookup; doubles per attempt. Not an env var.
+    pub lookup_retry_base: Duration,
+}
+
+pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+
+impl IntegrationsConfig {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            github_webhook_secret: get("GITHUB_WEBHOOK_SECRET").map(Secret::new),
+            github_token: get("GITHUB_TOKEN").map(|t| Secret::new(t.trim())),
+            github_api_url: get("GITHUB_API_URL")
+                .map(|raw| parse_base_url("GITHUB_API_URL", &raw))
+                .transpose()?
+                .unwrap_or_else(|| DEFAULT_GITHUB_API_URL.to_owned()),
+            github_deploy_workflows: crate::domain::webhook::WorkflowFilter::parse(
+                &get("LOOPBOT_GITHUB_DEPLOY_WORKFLOWS").unwrap_or_default(),
+            )
+            .map_err(|e| ConfigError {
+                variable: "LOOPBOT_GITHUB_DEPLOY_WORKFLOWS",
+                problem: e.reason,
+                expected: "comma-separated GLOB or GLOB=ENVIRONMENT, e.g. Deploy*=production",
+            })?,
+            gitlab_webhook_token: get("GITLAB_WEBHOOK_TOKEN").map(|t| Secret::new(t.trim())),
+            lookup_retry_base: Duration::from_secs(30),
+        })
+    }
+
+    fn describe(&self) -> Vec<(&'static str, String)> {
+        let secret = |s: &Option<Secret>| match s {
+            Some(_) => "(set, redacted)".to_owned(),
+            None => "(not set)".to_owned(),
+        };
+        vec![
+            ("GITHUB_WEBHOOK_SECRET", secret(&self.github_webhook_secret)),
+            ("GITHUB_TOKEN", secret(&self.github_token)),
+            ("GITHUB_API_URL", self.github_api_url.clone()),
+            (
+                "LOOPBOT_GITHUB_DEPLOY_WORKFLOWS",
+                if self.github_deploy_workflows.is_empty() {
+                    "(not set)".to_owned()
+                } else {
+                    "(set)".to_owned()
+                },
+            ),
+            ("GITLAB_WEBHOOK_TOKEN", secret(&self.gitlab_webhook_token)),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,8 +414,28 @@ mod tests {
         ])
         .unwrap();
         let shown = format!("{c:?}\n{}", c.describe());
-        assert!(!shown.contains("SECRET"), "{shown}");
+        // The values, not the names: GITHUB_WEBHOOK_SECRET is itself a variable's name.
+        assert!(!shown.contains("-SECRET-"), "{shown}");
         assert!(c.describe().contains("DISCORD_TOKEN = (set, redacted)"));
+    }
+
+    #[test]
+    fn integration_secrets_never_print_and_bad_values_name_their_variable() {
+        let c = config(&[
+            ("GITHUB_WEBHOOK_SECRET", "gh-SECRET-3"),
+            ("GITHUB_TOKEN", "ghp-SECRET-4"),
+            ("GITLAB_WEBHOOK_TOKEN", "gl-SECRET-5"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}\n{}", c.describe());
+        assert!(!shown.contains("-SECRET-"), "{shown}");
+        assert!(shown.contains("GITLAB_WEBHOOK_TOKEN = (set, redacted)"));
+        for (name, value) in [
+            ("GITHUB_API_URL", "api.github.com"),
+            ("LOOPBOT_GITHUB_DEPLOY_WORKFLOWS", "Deploy=,=prod"),
+        ] {
+            assert_eq!(config(&[(name, value)]).unwrap_err().variable, name);
+        }
     }
 
     #[test]

@@ -9,9 +9,11 @@ use crate::discord::delivery::DeliveryWorker;
 use crate::discord::rest::DiscordRest;
 use crate::discord::{self, Data, DiscordError};
 use crate::http::extract::ApiToken;
+use crate::http::hooks::HookState;
 use crate::http::{self, AppState};
 use crate::jobs::checkins::CheckinJob;
 use crate::jobs::{JobWake, Jobs};
+use crate::integrations::commit_times::CommitTimes;
 use crate::runtime::{GatewayReady, OutboxWake};
 use crate::store::{Store, StoreError};
 
@@ -42,6 +44,7 @@ pub struct Application {
     client: poise::serenity_prelude::Client,
     worker: DeliveryWorker,
     jobs: Jobs,
+    commit_times: CommitTimes,
 }
 
 impl Application {
@@ -107,7 +110,9 @@ impl Application {
             config.delivery.clone(),
             outbox.clone(),
         );
+        let commit_times = CommitTimes::new(store.clone(), &config.integrations);
         let state = AppState {
+            hooks: HookState::new(&config.integrations, commit_times.clone()),
             store,
             api_token: ApiToken(config.api_token.clone()),
             default_channel: config.default_channel,
@@ -121,6 +126,7 @@ impl Application {
             client,
             worker,
             jobs,
+            commit_times,
         })
     }
 
@@ -142,6 +148,7 @@ impl Application {
             mut client,
             worker,
             jobs,
+            commit_times,
         } = self;
         tracing::info!(addr = %local_addr, "HTTP API listening");
         let router = http::router(state);
@@ -153,6 +160,7 @@ impl Application {
             }
             () = worker.run() => Ok(()),
             () = jobs.run() => Ok(()),
+            () = commit_times.run() => Ok(()),
         };
         shards.shutdown_all().await;
         result

@@ -3,6 +3,7 @@
 
 pub mod deploy;
 pub mod subscription;
+pub mod webhook;
 
 use std::fmt;
 

@@ -5,6 +5,7 @@ pub mod error;
 pub mod extract;
 mod feedback;
 mod health;
+pub mod hooks;
 
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::Router;
@@ -22,6 +23,7 @@ pub struct AppState {
     pub default_channel: Option<ChannelId>,
     pub outbox: OutboxWake,
     pub gateway: GatewayReady,
+    pub hooks: hooks::HookState,
 }
 
 impl FromRef<AppState> for ApiToken {
@@ -35,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(deploys::router())
         .merge(feedback::router())
+        .merge(hooks::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -5,6 +5,7 @@ mod deploys;
 pub mod ids;
 mod outbox;
 mod subscriptions;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -16,6 +17,7 @@ pub use checkins::{CheckinRun, MessageRelease, NewFeedback};
 pub use deploys::{DeployRecorded, Subject};
 pub use outbox::{Delivery, DeliverySubject};
 pub use subscriptions::SubscriptionChange;
+pub use webhooks::CommitLookup;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -10,4 +10,5 @@ mod config;
 mod delivery;
 mod deploys;
 mod fake_discord;
+mod integrations;
 mod subscriptions;
