@@ -39,6 +39,9 @@ create table alert_group (
     silenced_by_name   text,
     silenced_at        integer,
     silenced_until     integer,
+    mention_kind       text check (mention_kind in ('role', 'user')), -- LOOPBOT_ALERT_MENTION as decided when
+    mention_id         integer,                    -- the group last changed (null: ping nobody)
+    silence_available  integer not null default 0, -- 1: Silence 1h is offered (ALERTMANAGER_URL set, source alertmanager)
     updated_at         integer not null,
     created_at         integer not null
 );
