@@ -20,6 +20,17 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("LOOPBOT_GUILD_ID", false, "Register slash commands in this server only (instant) instead of globally (up to an hour)."),
     ("LOOPBOT_LOG_FORMAT", false, "Log format: pretty (default) or json."),
     ("RUST_LOG", false, "Log filter, e.g. info or loopbot=debug,serenity=warn (default info)."),
+    ("ALERTMANAGER_TOKEN", true, "Bearer token Alertmanager presents on POST /hooks/alertmanager (http_config.authorization.credentials)."),
+    ("ALERTMANAGER_BASIC_AUTH", true, "user:pass Alertmanager may present instead, as HTTP Basic auth. Neither set: the hook answers 503."),
+    ("ALERTMANAGER_URL", false, "Base URL of Alertmanager (e.g. http://alertmanager:9093). Set: alert messages offer Silence 1h."),
+    ("GRAFANA_TOKEN", true, "Bearer token Grafana's webhook contact point presents on /hooks/grafana."),
+    ("GRAFANA_BASIC_AUTH", true, "user:pass Grafana may present instead, as HTTP Basic auth."),
+    ("GRAFANA_WEBHOOK_SECRET", true, "Set: /hooks/grafana also requires X-Grafana-Alerting-Signature (HMAC-SHA256 of the body)."),
+    ("LOOPBOT_ALERT_MENTION", false, "Ping this on-call role or user for firing alerts: role:ID, user:ID, <@&ID>, <@ID> (a bare ID is a role). Unset: alerts ping nobody."),
+    ("LOOPBOT_ALERT_MENTION_SEVERITY", false, "Lowest severity that pings LOOPBOT_ALERT_MENTION (default critical)."),
+    ("LOOPBOT_INCIDENT_SEVERITY", false, "Lowest severity whose firing alert opens an incident (default critical)."),
+    ("LOOPBOT_CORRELATION_WINDOW", false, "An alert starting this long after a deploy of its service finished is linked to it (default 1h)."),
+    ("LOOPBOT_ALERT_SERVICE_LABELS", false, "Alert labels naming the service, first match wins (default service,app,job)."),
 ];
 
 /// A value that must never be printed: its `Debug` and `Display` say `[redacted]`.
@@ -97,6 +108,7 @@ pub struct Config {
     pub guild_id: Option<GuildId>,
     pub log_format: LogFormat,
     pub delivery: DeliverySettings,
+    pub alerts: AlertSettings,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://loopbot.db";
@@ -154,6 +166,7 @@ impl Config {
                 .map(GuildId),
             log_format,
             delivery: DeliverySettings::default(),
+            alerts: AlertSettings::from_lookup(&get)?,
         })
     }
 
@@ -202,6 +215,7 @@ impl Config {
             ),
         ]
         .into_iter()
+        .chain(self.alerts.describe())
         .map(|(name, value)| format!("{name} = {value}\n"))
         .collect()
     }
@@ -230,6 +244,123 @@ fn parse_base_url(variable: &'static str, raw: &str) -> Result<String, ConfigErr
             problem: "is not an http(s) URL".into(),
             expected: "a base URL such as https://discord.com or http://127.0.0.1:5001",
         }),
+    }
+}
+
+/// Alert intake and notification settings (issue 3).
+#[derive(Debug, Clone)]
+pub struct AlertSettings {
+    pub alertmanager_token: Option<Secret>,
+    /// `user:pass`.
+    pub alertmanager_basic_auth: Option<Secret>,
+    pub alertmanager_url: Option<String>,
+    pub grafana_token: Option<Secret>,
+    pub grafana_basic_auth: Option<Secret>,
+    pub grafana_webhook_secret: Option<Secret>,
+    pub mention: Option<crate::domain::alert::MentionTarget>,
+    pub mention_severity: crate::domain::alert::Severity,
+    pub incident_severity: crate::domain::alert::Severity,
+    pub correlation_window: Duration,
+    pub service_labels: Vec<String>,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self::from_lookup(&|_: &str| None).expect("the defaults are valid")
+    }
+}
+
+impl AlertSettings {
+    fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        use crate::domain::alert::{MentionTarget, Severity};
+        let secret = |name: &str| get(name).map(|t| Secret::new(t.trim()));
+        let severity = |name: &str| Severity::new(Some(get(name).as_deref().unwrap_or("critical")));
+        let mention = get("LOOPBOT_ALERT_MENTION")
+            .map(|raw| {
+                MentionTarget::parse(&raw).ok_or(ConfigError {
+                    variable: "LOOPBOT_ALERT_MENTION",
+                    problem: "is not a role or user".into(),
+                    expected: "role:ID, user:ID, <@&ID> or <@ID>",
+                })
+            })
+            .transpose()?;
+        let correlation_window = match get("LOOPBOT_CORRELATION_WINDOW") {
+            None => Duration::from_secs(3600),
+            Some(raw) => humantime::parse_duration(raw.trim()).map_err(|_| ConfigError {
+                variable: "LOOPBOT_CORRELATION_WINDOW",
+                problem: "is not a duration".into(),
+                expected: "a duration such as 1h, 30m or 90min",
+            })?,
+        };
+        let service_labels: Vec<String> = get("LOOPBOT_ALERT_SERVICE_LABELS")
+            .unwrap_or_else(|| "service,app,job".into())
+            .split(',')
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty())
+            .collect();
+        for name in ["ALERTMANAGER_BASIC_AUTH", "GRAFANA_BASIC_AUTH"] {
+            if get(name).is_some_and(|v| !v.contains(':')) {
+                return Err(ConfigError {
+                    variable: if name.starts_with('A') {
+                        "ALERTMANAGER_BASIC_AUTH"
+                    } else {
+                        "GRAFANA_BASIC_AUTH"
+                    },
+                    problem: "is not user:pass".into(),
+                    expected: "user:pass",
+                });
+            }
+        }
+        Ok(Self {
+            alertmanager_token: secret("ALERTMANAGER_TOKEN"),
+            alertmanager_basic_auth: secret("ALERTMANAGER_BASIC_AUTH"),
+            alertmanager_url: get("ALERTMANAGER_URL")
+                .map(|raw| parse_base_url("ALERTMANAGER_URL", &raw))
+                .transpose()?,
+            grafana_token: secret("GRAFANA_TOKEN"),
+            grafana_basic_auth: secret("GRAFANA_BASIC_AUTH"),
+            grafana_webhook_secret: secret("GRAFANA_WEBHOOK_SECRET"),
+            mention,
+            mention_severity: severity("LOOPBOT_ALERT_MENTION_SEVERITY"),
+            incident_severity: severity("LOOPBOT_INCIDENT_SEVERITY"),
+            correlation_window,
+            service_labels: if service_labels.is_empty() {
+                vec!["service".into(), "app".into(), "job".into()]
+            } else {
+                service_labels
+            },
+        })
+    }
+
+    fn describe(&self) -> Vec<(&'static str, String)> {
+        let secret = |s: &Option<Secret>| match s {
+            Some(_) => "(set, redacted)".to_owned(),
+            None => "(not set)".to_owned(),
+        };
+        vec![
+            ("ALERTMANAGER_TOKEN", secret(&self.alertmanager_token)),
+            ("ALERTMANAGER_BASIC_AUTH", secret(&self.alertmanager_basic_auth)),
+            (
+                "ALERTMANAGER_URL",
+                self.alertmanager_url.clone().unwrap_or_else(|| "(not set)".into()),
+            ),
+            ("GRAFANA_TOKEN", secret(&self.grafana_token)),
+            ("GRAFANA_BASIC_AUTH", secret(&self.grafana_basic_auth)),
+            ("GRAFANA_WEBHOOK_SECRET", secret(&self.grafana_webhook_secret)),
+            (
+                "LOOPBOT_ALERT_MENTION",
+                self.mention
+                    .map(|m| format!("{m:?}"))
+                    .unwrap_or_else(|| "(not set: alerts ping nobody)".into()),
+            ),
+            ("LOOPBOT_ALERT_MENTION_SEVERITY", self.mention_severity.to_string()),
+            ("LOOPBOT_INCIDENT_SEVERITY", self.incident_severity.to_string()),
+            (
+                "LOOPBOT_CORRELATION_WINDOW",
+                humantime::format_duration(self.correlation_window).to_string(),
+            ),
+            ("LOOPBOT_ALERT_SERVICE_LABELS", self.service_labels.join(",")),
+        ]
     }
 }
 

@@ -13,18 +13,21 @@ use crate::domain::ChannelId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subject {
     Deploy(i64),
+    AlertGroup(i64),
 }
 
 impl Subject {
     pub(super) fn kind(self) -> &'static str {
         match self {
             Subject::Deploy(_) => "deploy",
+            Subject::AlertGroup(_) => "alert_group",
         }
     }
 
     pub(super) fn id(self) -> i64 {
         match self {
             Subject::Deploy(id) => id,
+            Subject::AlertGroup(id) => id,
         }
     }
 }

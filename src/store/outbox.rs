@@ -13,6 +13,9 @@ use crate::domain::ChannelId;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliverySubject {
     Deploy(Deploy),
+    /// A deploy that alerts were linked to (see store/alerts.rs): its announcement names them.
+    DeployWithAlerts(Deploy, Vec<super::alerts::LinkedAlert>),
+    AlertGroup(super::alerts::AlertGroupView),
     /// The subject row is gone (or of a kind this version does not know): nothing to show.
     Missing {
         kind: String,
@@ -44,13 +47,28 @@ async fn load_subject(
     kind: &str,
     id: i64,
 ) -> Result<Option<DeliverySubject>> {
-    Ok(match kind {
+    let subject = match kind {
         "deploy" => sqlx::query(&format!("select {DEPLOY_COLUMNS} from deploy where id = ?"))
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?
             .map(|row| DeliverySubject::Deploy(deploy_from_row(&row))),
+        "alert_group" => super::alerts::load_alert_group(&mut *conn, id)
+            .await?
+            .map(DeliverySubject::AlertGroup),
         _ => None,
+    };
+    // A deploy that alerts were linked to names them in its announcement.
+    Ok(match subject {
+        Some(DeliverySubject::Deploy(deploy)) => {
+            let linked = super::alerts::load_linked_alerts(&mut *conn, deploy.id).await?;
+            Some(if linked.is_empty() {
+                DeliverySubject::Deploy(deploy)
+            } else {
+                DeliverySubject::DeployWithAlerts(deploy, linked)
+            })
+        }
+        other => other,
     })
 }
 
