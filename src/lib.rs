@@ -1,5 +1,6 @@
 //! loopbot: a Discord bot that closes a team's DevOps feedback loop. See ARCHITECTURE.md.
 
+pub mod alertmanager;
 pub mod cli;
 pub mod config;
 pub mod discord;

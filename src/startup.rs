@@ -81,6 +81,8 @@ impl Application {
                 outbox: outbox.clone(),
                 gateway: gateway.clone(),
                 default_channel: config.default_channel,
+                alerts: config.alerts.clone(),
+                alerts_http: crate::alertmanager::http_client(),
             },
         )
         .await?;
@@ -96,6 +98,7 @@ impl Application {
             default_channel: config.default_channel,
             outbox,
             gateway,
+            alerts: config.alerts.clone(),
         };
         Ok(Self {
             listener,

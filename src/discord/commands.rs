@@ -10,7 +10,13 @@ use crate::domain::{ChannelId, GuildId, UserId};
 
 /// Every command the bot registers.
 pub fn command_list() -> Vec<poise::Command<Data, CommandError>> {
-    vec![subscribe(), unsubscribe(), subscriptions(), help()]
+    vec![
+        subscribe(),
+        unsubscribe(),
+        subscriptions(),
+        help(),
+        super::alerts::alerts(),
+    ]
 }
 
 #[derive(Debug, Clone, Copy, poise::ChoiceParameter)]

@@ -8,11 +8,12 @@ use super::{CommandError, Data};
 /// Routes a button click or select to the feature that made the component.
 pub async fn on_component(
     ctx: &serenity::Context,
-    _data: &Data,
+    data: &Data,
     interaction: &serenity::ComponentInteraction,
 ) -> Result<(), CommandError> {
     let custom_id = interaction.data.custom_id.as_str();
     match custom_id.split(':').next().unwrap_or_default() {
+        "alerts" => super::alerts::on_button(ctx, data, interaction).await,
         _ => {
             tracing::warn!(custom_id, "button with no handler");
             reply_ephemeral(

@@ -1,6 +1,7 @@
 //! The Discord adapter: the only module that knows serenity and poise. It runs the gateway
 //! client and the slash commands, renders messages, and delivers the outbox.
 
+mod alerts;
 mod commands;
 mod components;
 pub mod delivery;
@@ -24,6 +25,9 @@ pub struct Data {
     pub outbox: OutboxWake,
     pub gateway: GatewayReady,
     pub default_channel: Option<ChannelId>,
+    pub alerts: crate::config::AlertSettings,
+    /// For Alertmanager's API (Silence 1h).
+    pub alerts_http: reqwest::Client,
 }
 
 /// The error type of command and event handlers; rendered as an ephemeral reply.

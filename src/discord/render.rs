@@ -42,6 +42,14 @@ pub fn render(subject: &DeliverySubject) -> Option<Rendered> {
             embeds: vec![deploy_embed(deploy)],
             ..Default::default()
         }),
+        DeliverySubject::DeployWithAlerts(deploy, alerts) => Some(Rendered {
+            embeds: vec![super::alerts::linked_alerts_field(
+                deploy_embed(deploy),
+                alerts,
+            )],
+            ..Default::default()
+        }),
+        DeliverySubject::AlertGroup(group) => Some(super::alerts::render_alert_group(group)),
         DeliverySubject::Missing { .. } => None,
     }
 }

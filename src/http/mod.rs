@@ -1,5 +1,6 @@
 //! The inbound HTTP API (axum): a router per feature, merged here, sharing one state.
 
+mod alerts;
 mod deploys;
 pub mod error;
 pub mod extract;
@@ -21,6 +22,7 @@ pub struct AppState {
     pub default_channel: Option<ChannelId>,
     pub outbox: OutboxWake,
     pub gateway: GatewayReady,
+    pub alerts: crate::config::AlertSettings,
 }
 
 impl FromRef<AppState> for ApiToken {
@@ -33,6 +35,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(deploys::router())
+        .merge(alerts::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
