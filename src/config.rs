@@ -339,27 +339,44 @@ impl AlertSettings {
         };
         vec![
             ("ALERTMANAGER_TOKEN", secret(&self.alertmanager_token)),
-            ("ALERTMANAGER_BASIC_AUTH", secret(&self.alertmanager_basic_auth)),
+            (
+                "ALERTMANAGER_BASIC_AUTH",
+                secret(&self.alertmanager_basic_auth),
+            ),
             (
                 "ALERTMANAGER_URL",
-                self.alertmanager_url.clone().unwrap_or_else(|| "(not set)".into()),
+                self.alertmanager_url
+                    .clone()
+                    .unwrap_or_else(|| "(not set)".into()),
             ),
             ("GRAFANA_TOKEN", secret(&self.grafana_token)),
             ("GRAFANA_BASIC_AUTH", secret(&self.grafana_basic_auth)),
-            ("GRAFANA_WEBHOOK_SECRET", secret(&self.grafana_webhook_secret)),
+            (
+                "GRAFANA_WEBHOOK_SECRET",
+                secret(&self.grafana_webhook_secret),
+            ),
             (
                 "LOOPBOT_ALERT_MENTION",
                 self.mention
                     .map(|m| format!("{m:?}"))
                     .unwrap_or_else(|| "(not set: alerts ping nobody)".into()),
             ),
-            ("LOOPBOT_ALERT_MENTION_SEVERITY", self.mention_severity.to_string()),
-            ("LOOPBOT_INCIDENT_SEVERITY", self.incident_severity.to_string()),
+            (
+                "LOOPBOT_ALERT_MENTION_SEVERITY",
+                self.mention_severity.to_string(),
+            ),
+            (
+                "LOOPBOT_INCIDENT_SEVERITY",
+                self.incident_severity.to_string(),
+            ),
             (
                 "LOOPBOT_CORRELATION_WINDOW",
                 humantime::format_duration(self.correlation_window).to_string(),
             ),
-            ("LOOPBOT_ALERT_SERVICE_LABELS", self.service_labels.join(",")),
+            (
+                "LOOPBOT_ALERT_SERVICE_LABELS",
+                self.service_labels.join(","),
+            ),
         ]
     }
 }
@@ -413,6 +430,43 @@ mod tests {
         assert!(!shown.contains("tok-SECRET-1"), "{shown}");
         assert!(!shown.contains("api-SECRET-2"), "{shown}");
         assert!(c.describe().contains("DISCORD_TOKEN = (set, redacted)"));
+    }
+
+    #[test]
+    fn alert_settings_parse_and_name_their_variable() {
+        let c = config(&[
+            ("ALERTMANAGER_TOKEN", "am-SECRET-3"),
+            ("GRAFANA_BASIC_AUTH", "user:gf-SECRET-4"),
+            ("LOOPBOT_ALERT_MENTION", "<@&42>"),
+            ("LOOPBOT_CORRELATION_WINDOW", "90m"),
+            ("LOOPBOT_ALERT_SERVICE_LABELS", "app, service"),
+        ])
+        .unwrap();
+        assert_eq!(c.alerts.correlation_window, Duration::from_secs(5400));
+        assert_eq!(c.alerts.service_labels, vec!["app", "service"]);
+        assert_eq!(
+            c.alerts.mention,
+            Some(crate::domain::alert::MentionTarget::Role(42))
+        );
+        let shown = format!("{c:?}\n{}", c.describe());
+        assert!(
+            !shown.contains("am-SECRET-3") && !shown.contains("gf-SECRET-4"),
+            "{shown}"
+        );
+        assert_eq!(
+            config(&[]).unwrap().alerts.correlation_window,
+            Duration::from_secs(3600)
+        );
+        for (name, value) in [
+            ("LOOPBOT_CORRELATION_WINDOW", "soon"),
+            ("LOOPBOT_ALERT_MENTION", "@everyone"),
+            ("ALERTMANAGER_URL", "alertmanager:9093"),
+            ("ALERTMANAGER_BASIC_AUTH", "no-colon"),
+            ("GRAFANA_BASIC_AUTH", "no-colon"),
+        ] {
+            let err = config(&[(name, value)]).unwrap_err();
+            assert_eq!(err.variable, name);
+        }
     }
 
     #[test]

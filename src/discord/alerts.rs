@@ -259,7 +259,8 @@ pub fn render_alert_group(g: &AlertGroupView) -> Rendered {
         "loopbot · {} · alert group #{}{incident}",
         g.source, g.id
     )));
-    if let Ok(ts) = Timestamp::from_unix_timestamp(g.resolved_at.unwrap_or(g.first_fired_at).timestamp())
+    if let Ok(ts) =
+        Timestamp::from_unix_timestamp(g.resolved_at.unwrap_or(g.first_fired_at).timestamp())
     {
         embed = embed.timestamp(ts);
     }
@@ -357,7 +358,11 @@ pub fn linked_alerts_field(embed: CreateEmbed, alerts: &[LinkedAlert]) -> Create
             )
         })
         .collect();
-    embed.field("⚠️ Alerts after this deploy", field(&lines.join("\n")), false)
+    embed.field(
+        "⚠️ Alerts after this deploy",
+        field(&lines.join("\n")),
+        false,
+    )
 }
 
 fn field(text: &str) -> String {
@@ -372,7 +377,10 @@ pub async fn on_button(
 ) -> Result<(), CommandError> {
     let parts: Vec<&str> = interaction.data.custom_id.split(':').collect();
     let user = &interaction.user;
-    let name = user.global_name.clone().unwrap_or_else(|| user.name.clone());
+    let name = user
+        .global_name
+        .clone()
+        .unwrap_or_else(|| user.name.clone());
     let now = Utc::now();
     let group: Option<i64> = parts.get(2).and_then(|g| g.parse().ok());
     let Some(group) = group else {
@@ -384,7 +392,10 @@ pub async fn on_button(
             .ack_alert_group(group, user.id.get(), &name, now)
             .await?
         {
-            ActionOutcome::Done => format!("Acknowledged: you are on it (at {}).", discord_time(now, 't')),
+            ActionOutcome::Done => format!(
+                "Acknowledged: you are on it (at {}).",
+                discord_time(now, 't')
+            ),
             ActionOutcome::Already { by, at } => format!(
                 "Already acknowledged by {} at {}.",
                 by.as_deref().unwrap_or("someone"),
@@ -438,7 +449,10 @@ async fn silence(
         return Ok("Only Alertmanager alerts can be silenced from here.".into());
     }
     if let Some(until) = target.silenced_until.filter(|u| *u > now) {
-        return Ok(format!("Already silenced until {}.", discord_time(until, 't')));
+        return Ok(format!(
+            "Already silenced until {}.",
+            discord_time(until, 't')
+        ));
     }
     if target.matchers.is_empty() {
         return Ok("This alert group has no labels to silence by.".into());
@@ -505,11 +519,15 @@ pub async fn alerts(ctx: Context<'_>) -> Result<(), CommandError> {
                     }
                     _ => "not acknowledged".into(),
                 };
-                let place = [a.service.as_deref(), a.environment.as_deref(), a.instance.as_deref()]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(" / ");
+                let place = [
+                    a.service.as_deref(),
+                    a.environment.as_deref(),
+                    a.instance.as_deref(),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" / ");
                 format!(
                     "{} **{}** ({}) {place}: firing for {}, {ack}",
                     severity_emoji(&a.severity),

@@ -191,6 +191,7 @@ async fn help(ctx: Context<'_>) -> Result<(), CommandError> {
         this channel receives those events (needs Manage Server)\n\
         • `/unsubscribe kind:<...> [service] [environment]`: stop (needs Manage Server)\n\
         • `/subscriptions`: what this channel receives\n\
+        • `/alerts`: the alerts firing now for this channel, with age and who acknowledged them\n\
         • `/help`: this text\n\n\
         Deploys arrive through `POST /api/v1/deploys` on the bot's HTTP API; events no channel \
         subscribed to go to the default channel, if one is configured.";

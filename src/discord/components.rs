@@ -27,6 +27,8 @@ pub async fn on_component(
 }
 
 /// Routes a modal submission to the feature that opened the modal.
+// The match has one arm until a feature opens a modal.
+#[allow(clippy::match_single_binding)]
 pub async fn on_modal(
     ctx: &serenity::Context,
     _data: &Data,

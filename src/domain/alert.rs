@@ -60,7 +60,9 @@ pub struct Severity(String);
 
 impl Severity {
     pub fn new(raw: Option<&str>) -> Self {
-        let s = raw.map(|s| s.trim().to_ascii_lowercase()).unwrap_or_default();
+        let s = raw
+            .map(|s| s.trim().to_ascii_lowercase())
+            .unwrap_or_default();
         Self(if s.is_empty() { "none".into() } else { s })
     }
 
@@ -250,7 +252,11 @@ impl AlertNotification {
                 summary: a.annotations.get("summary").cloned(),
                 description: a.annotations.get("description").cloned(),
                 generator_url: a.generator_url.clone().filter(|u| is_http(u)),
-                runbook_url: a.annotations.get("runbook_url").cloned().filter(|u| is_http(u)),
+                runbook_url: a
+                    .annotations
+                    .get("runbook_url")
+                    .cloned()
+                    .filter(|u| is_http(u)),
                 dashboard_url: a
                     .dashboard_url
                     .clone()
@@ -514,17 +520,26 @@ mod tests {
         let raw: RawGenericAlert =
             serde_json::from_value(serde_json::json!({"service": "a", "status": "firing"}))
                 .unwrap();
-        assert_eq!(AlertNotification::from_generic(&raw).unwrap_err().field, "name");
+        assert_eq!(
+            AlertNotification::from_generic(&raw).unwrap_err().field,
+            "name"
+        );
         let raw: RawGenericAlert = serde_json::from_value(
             serde_json::json!({"service": "a", "name": "b", "status": "burning"}),
         )
         .unwrap();
-        assert_eq!(AlertNotification::from_generic(&raw).unwrap_err().field, "status");
+        assert_eq!(
+            AlertNotification::from_generic(&raw).unwrap_err().field,
+            "status"
+        );
     }
 
     #[test]
     fn mention_targets_parse() {
-        assert_eq!(MentionTarget::parse("<@&12>"), Some(MentionTarget::Role(12)));
+        assert_eq!(
+            MentionTarget::parse("<@&12>"),
+            Some(MentionTarget::Role(12))
+        );
         assert_eq!(MentionTarget::parse("user:7"), Some(MentionTarget::User(7)));
         assert_eq!(MentionTarget::parse("<@!7>"), Some(MentionTarget::User(7)));
         assert_eq!(MentionTarget::parse("99"), Some(MentionTarget::Role(99)));

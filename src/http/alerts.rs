@@ -17,7 +17,9 @@ use super::error::ApiError;
 use super::extract::{secrets_equal, Authenticated, JsonBody};
 use super::AppState;
 use crate::config::{AlertSettings, Secret};
-use crate::domain::alert::{AlertNotification, AlertSource, RawAlertmanagerPayload, RawGenericAlert};
+use crate::domain::alert::{
+    AlertNotification, AlertSource, RawAlertmanagerPayload, RawGenericAlert,
+};
 use crate::store::alerts::AlertPolicy;
 
 pub fn router() -> Router<AppState> {
@@ -100,7 +102,7 @@ fn check_signature(headers: &HeaderMap, secret: &Secret, body: &str) -> Result<(
 }
 
 fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
@@ -110,7 +112,9 @@ fn hex_decode(text: &str) -> Option<Vec<u8>> {
 }
 
 fn unconfigured(what: &str) -> ApiError {
-    ApiError::Unavailable(format!("{what} is disabled: set its credentials on the bot"))
+    ApiError::Unavailable(format!(
+        "{what} is disabled: set its credentials on the bot"
+    ))
 }
 
 async fn record(
@@ -261,7 +265,10 @@ mod tests {
         headers.insert("x-grafana-alerting-signature", sign(body).parse().unwrap());
         assert!(check_signature(&headers, &secret, body).is_ok());
         assert!(check_signature(&headers, &secret, "{}").is_err());
-        headers.insert("x-grafana-alerting-timestamp", "1700000000".parse().unwrap());
+        headers.insert(
+            "x-grafana-alerting-timestamp",
+            "1700000000".parse().unwrap(),
+        );
         assert!(check_signature(&headers, &secret, body).is_err());
         headers.insert(
             "x-grafana-alerting-signature",

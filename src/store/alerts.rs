@@ -355,9 +355,22 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
                     if refire {
-                        Self::alert_state(&mut tx, group_id, Some(id), "firing", event_id, new_start, now)
-                            .await?;
-                        started_alerts.push((id, a.service.clone(), a.environment.clone(), new_start));
+                        Self::alert_state(
+                            &mut tx,
+                            group_id,
+                            Some(id),
+                            "firing",
+                            event_id,
+                            new_start,
+                            now,
+                        )
+                        .await?;
+                        started_alerts.push((
+                            id,
+                            a.service.clone(),
+                            a.environment.clone(),
+                            new_start,
+                        ));
                     }
                     (id, (refire || resolves).then_some(new_status))
                 }
@@ -585,7 +598,9 @@ impl Store {
             environment.as_deref().unwrap_or(""),
             default_channel,
         );
-        for channel in Self::channels_showing_subject(&mut tx, Subject::AlertGroup(group_id)).await? {
+        for channel in
+            Self::channels_showing_subject(&mut tx, Subject::AlertGroup(group_id)).await?
+        {
             if !channels.contains(&channel) {
                 channels.push(channel);
             }
@@ -691,11 +706,10 @@ impl Store {
     ) -> Result<ActionOutcome> {
         let mut tx = self.begin_write().await?;
         let now_db = time_to_db(now);
-        let Some(row) =
-            sqlx::query("select acked_by_name, acked_at from alert_group where id = ?")
-                .bind(group_id)
-                .fetch_optional(&mut *tx)
-                .await?
+        let Some(row) = sqlx::query("select acked_by_name, acked_at from alert_group where id = ?")
+            .bind(group_id)
+            .fetch_optional(&mut *tx)
+            .await?
         else {
             return Ok(ActionOutcome::NotFound);
         };
@@ -837,14 +851,12 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         } else {
-            sqlx::query(
-                "update incident set deploy_id = ?, updated_at = ? where group_id = ?",
-            )
-            .bind(deploy_id)
-            .bind(now_db)
-            .bind(group_id)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query("update incident set deploy_id = ?, updated_at = ? where group_id = ?")
+                .bind(deploy_id)
+                .bind(now_db)
+                .bind(group_id)
+                .execute(&mut *tx)
+                .await?;
         }
         let state = if confirmed {
             "cause_confirmed"

@@ -73,7 +73,10 @@ receivers:
     let url = format!("http://127.0.0.1:{port}");
     let child = tokio::process::Command::new(AM_BINARY)
         .arg(format!("--config.file={}", config_path.display()))
-        .arg(format!("--storage.path={}", dir.path().join("data").display()))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--cluster.listen-address=")
         .arg(format!("--web.external-url={url}"))
@@ -233,7 +236,10 @@ async fn a_real_alertmanager_group_is_one_message_resolved_in_place_without_repe
     assert!(text.contains("HighLatency"), "{text}");
     assert!(text.contains("Firing: 2 of 2"), "{text}");
     assert!(text.contains("runbooks.example.com/latency"), "{text}");
-    assert!(text.contains("team=payments"), "folded labels shown: {text}");
+    assert!(
+        text.contains("team=payments"),
+        "folded labels shown: {text}"
+    );
     assert_eq!(app.discord.message_posts(CHANNEL_ID).len(), 1);
 
     // A repeat notification (same group, nothing new) changes nothing visible.
@@ -289,7 +295,11 @@ async fn a_real_alertmanager_group_is_one_message_resolved_in_place_without_repe
         1
     );
     assert_eq!(
-        scalar_i64(&app, "select count(*) from alert_state_change where state = 'resolved'").await,
+        scalar_i64(
+            &app,
+            "select count(*) from alert_state_change where state = 'resolved'"
+        )
+        .await,
         2
     );
 }
@@ -351,7 +361,10 @@ async fn silence_1h_creates_a_silence_in_a_real_alertmanager() {
             )
         })
         .collect();
-    assert_eq!(matchers.get("alertname").map(String::as_str), Some("DiskFull"));
+    assert_eq!(
+        matchers.get("alertname").map(String::as_str),
+        Some("DiskFull")
+    );
     assert!(active[0]["createdBy"].as_str().unwrap().contains("bob"));
 
     wait_text(&app, "the message shows who silenced it", |t| {
@@ -436,16 +449,29 @@ async fn wrong_or_missing_credentials_are_401_and_store_nothing_and_bad_bodies_a
     )
     .await;
     assert_eq!(status, 401);
-    for table in ["inbound_event", "alert_group", "alert", "incident", "outbox"] {
+    for table in [
+        "inbound_event",
+        "alert_group",
+        "alert",
+        "incident",
+        "outbox",
+    ] {
         assert_eq!(app.count(table).await, 0, "{table} must stay empty");
     }
 
     let bearer = format!("Bearer {AM_TOKEN}");
-    let (status, reply) = post_hook(&app, "/hooks/alertmanager", Some(&bearer), "{\"alerts\": [").await;
+    let (status, reply) =
+        post_hook(&app, "/hooks/alertmanager", Some(&bearer), "{\"alerts\": [").await;
     assert_eq!(status, 400, "{reply}");
-    assert!(reply["error"].as_str().unwrap().contains("malformed"), "{reply}");
+    assert!(
+        reply["error"].as_str().unwrap().contains("malformed"),
+        "{reply}"
+    );
     let (status, reply) = post_hook(&app, "/hooks/alertmanager", Some(&bearer), "{}").await;
-    assert!((400..500).contains(&status), "a body without alerts is refused: {reply}");
+    assert!(
+        (400..500).contains(&status),
+        "a body without alerts is refused: {reply}"
+    );
     let (status, reply) = post_hook(
         &app,
         "/api/v1/alerts",
@@ -526,13 +552,20 @@ async fn post_grafana(app: &TestApp, method: reqwest::Method, payload: &Value) -
 #[tokio::test]
 async fn a_grafana_alert_firing_then_resolved_is_posted_then_edited() {
     let app = spawn_with_alertmanager(None).await;
-    let (status, reply) = post_grafana(&app, reqwest::Method::POST, &grafana_payload("alerting")).await;
+    let (status, reply) =
+        post_grafana(&app, reqwest::Method::POST, &grafana_payload("alerting")).await;
     assert_eq!(status, 202, "{reply}");
-    wait_text(&app, "the Grafana alert is posted", |t| t.contains("CPUHigh")).await;
+    wait_text(&app, "the Grafana alert is posted", |t| {
+        t.contains("CPUHigh")
+    })
+    .await;
     let posted = only_message(&app);
     let text = text_of(&posted);
     assert!(text.contains("FIRING"), "{text}");
-    assert!(text.contains("grafana.example.com/d/search"), "dashboard link: {text}");
+    assert!(
+        text.contains("grafana.example.com/d/search"),
+        "dashboard link: {text}"
+    );
     assert!(text.contains("viewPanel=2"), "panel link: {text}");
     assert!(text.contains("CPU above 90%"), "{text}");
     assert!(
@@ -570,12 +603,19 @@ async fn a_generic_alert_is_posted_then_edited_on_resolve_and_acknowledge_record
                        "url": "https://monitor.example.com/checks/1"});
     let (status, reply) = post_generic(&app, alert.clone()).await;
     assert_eq!(status, 202, "{reply}");
-    wait_text(&app, "the generic alert is posted", |t| t.contains("PaymentsFailing")).await;
+    wait_text(&app, "the generic alert is posted", |t| {
+        t.contains("PaymentsFailing")
+    })
+    .await;
     let posted = only_message(&app);
     assert!(text_of(&posted).contains("monitor.example.com/checks/1"));
     // Critical: an incident is open.
     assert_eq!(
-        scalar_i64(&app, "select count(*) from incident where resolved_at is null").await,
+        scalar_i64(
+            &app,
+            "select count(*) from incident where resolved_at is null"
+        )
+        .await,
         1
     );
 
@@ -592,7 +632,10 @@ async fn a_generic_alert_is_posted_then_edited_on_resolve_and_acknowledge_record
     let answer = press(&app, message_id(&posted), &ack).await;
     assert_eq!(answer["type"], 4);
     assert_eq!(answer["data"]["flags"], 64, "ephemeral: {answer}");
-    assert!(answer["data"]["content"].as_str().unwrap().contains("Acknowledged"));
+    assert!(answer["data"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("Acknowledged"));
     wait_text(&app, "the message shows who acknowledged", |t| {
         t.contains("Acknowledged") && t.contains("by bob")
     })
@@ -605,16 +648,27 @@ async fn a_generic_alert_is_posted_then_edited_on_resolve_and_acknowledge_record
     assert_eq!(acked_by as u64, PLAIN_USER_ID);
     assert_eq!(acked_name, "bob");
     assert_eq!(
-        scalar_i64(&app, "select count(*) from alert_state_change where state = 'acked' and actor_name = 'bob'").await,
+        scalar_i64(
+            &app,
+            "select count(*) from alert_state_change where state = 'acked' and actor_name = 'bob'"
+        )
+        .await,
         1
     );
     assert_eq!(
-        scalar_i64(&app, "select count(*) from incident where acknowledged_at is not null").await,
+        scalar_i64(
+            &app,
+            "select count(*) from incident where acknowledged_at is not null"
+        )
+        .await,
         1
     );
     // A second press says who was first, and changes nothing.
     let again = press(&app, message_id(&posted), &ack).await;
-    assert!(again["data"]["content"].as_str().unwrap().contains("Already acknowledged by bob"));
+    assert!(again["data"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("Already acknowledged by bob"));
 
     // /alerts lists it with its ack state.
     let id = app
@@ -627,17 +681,27 @@ async fn a_generic_alert_is_posted_then_edited_on_resolve_and_acknowledge_record
             .await
     );
     let listed = app.discord.interaction_responses(id)[0].to_string();
-    assert!(listed.contains("PaymentsFailing") && listed.contains("acked by bob"), "{listed}");
+    assert!(
+        listed.contains("PaymentsFailing") && listed.contains("acked by bob"),
+        "{listed}"
+    );
 
     // Resolve: the same message is edited.
     let mut resolved = alert.clone();
     resolved["status"] = json!("resolved");
     assert_eq!(post_generic(&app, resolved).await.0, 202);
-    wait_text(&app, "the generic alert is resolved", |t| t.contains("RESOLVED")).await;
+    wait_text(&app, "the generic alert is resolved", |t| {
+        t.contains("RESOLVED")
+    })
+    .await;
     assert_eq!(message_id(&only_message(&app)), message_id(&posted));
     assert_eq!(app.discord.message_posts(CHANNEL_ID).len(), 1);
     assert_eq!(
-        scalar_i64(&app, "select count(*) from incident where resolved_at is not null").await,
+        scalar_i64(
+            &app,
+            "select count(*) from incident where resolved_at is not null"
+        )
+        .await,
         1
     );
 }
@@ -659,12 +723,20 @@ async fn an_alert_after_a_deploy_of_its_service_is_linked_and_a_human_can_confir
 
     // 10 minutes after the deploy finished (the alert's own startsAt says so).
     let finished: i64 = scalar_i64(&app, "select finished_at from deploy").await;
-    let starts = chrono::DateTime::from_timestamp_millis(finished).unwrap()
-        + chrono::Duration::minutes(10);
+    let starts =
+        chrono::DateTime::from_timestamp_millis(finished).unwrap() + chrono::Duration::minutes(10);
     let bearer = format!("Bearer {AM_TOKEN}");
-    let body = am_payload("firing", json!([am_alert("checkout", starts, "5xx above 5%")]));
-    let (status, reply) =
-        post_hook(&app, "/hooks/alertmanager", Some(&bearer), &body.to_string()).await;
+    let body = am_payload(
+        "firing",
+        json!([am_alert("checkout", starts, "5xx above 5%")]),
+    );
+    let (status, reply) = post_hook(
+        &app,
+        "/hooks/alertmanager",
+        Some(&bearer),
+        &body.to_string(),
+    )
+    .await;
     assert_eq!(status, 202, "{reply}");
     wait_text(&app, "the alert names the deploy", |t| {
         t.contains("HighErrorRate")
@@ -699,8 +771,13 @@ async fn an_alert_after_a_deploy_of_its_service_is_linked_and_a_human_can_confir
     let mut other = am_payload("firing", json!([am_alert("payments", starts, "slow")]));
     other["groupKey"] = json!("{}:{alertname=\"Other\"}");
     other["commonLabels"]["job"] = json!("payments");
-    let (status, _) =
-        post_hook(&app, "/hooks/alertmanager", Some(&bearer), &other.to_string()).await;
+    let (status, _) = post_hook(
+        &app,
+        "/hooks/alertmanager",
+        Some(&bearer),
+        &other.to_string(),
+    )
+    .await;
     assert_eq!(status, 202);
     assert_eq!(app.count("alert_deploy_link").await, 1);
     assert_eq!(app.count("alert").await, 2);
@@ -740,12 +817,21 @@ async fn everyone_in_annotations_pings_nobody_and_only_the_on_call_is_pinged_whe
     let bearer = format!("Bearer {AM_TOKEN}");
     let mut warning = am_payload(
         "firing",
-        json!([am_alert("checkout", Utc::now(), "@everyone @here <@&123> look")]),
+        json!([am_alert(
+            "checkout",
+            Utc::now(),
+            "@everyone @here <@&123> look"
+        )]),
     );
     warning["alerts"][0]["labels"]["severity"] = json!("warning");
     warning["commonLabels"]["severity"] = json!("warning");
-    let (status, _) =
-        post_hook(&app, "/hooks/alertmanager", Some(&bearer), &warning.to_string()).await;
+    let (status, _) = post_hook(
+        &app,
+        "/hooks/alertmanager",
+        Some(&bearer),
+        &warning.to_string(),
+    )
+    .await;
     assert_eq!(status, 202);
     assert!(
         app.discord
@@ -753,17 +839,28 @@ async fn everyone_in_annotations_pings_nobody_and_only_the_on_call_is_pinged_whe
             .await
     );
     let sent = app.discord.message_posts(CHANNEL_ID)[0].body.clone();
-    assert!(sent.to_string().contains("@everyone @here"), "the text is shown: {sent}");
+    assert!(
+        sent.to_string().contains("@everyone @here"),
+        "the text is shown: {sent}"
+    );
     let mentions = &sent["allowed_mentions"];
     assert_eq!(mentions["parse"], json!([]), "{sent}");
     assert_eq!(mentions["roles"], json!([]));
     assert_eq!(mentions["users"], json!([]));
 
     // A critical alert pings the configured on-call role, and only it.
-    let mut critical = am_payload("firing", json!([am_alert("cart", Utc::now(), "@everyone down")]));
+    let mut critical = am_payload(
+        "firing",
+        json!([am_alert("cart", Utc::now(), "@everyone down")]),
+    );
     critical["groupKey"] = json!("{}:{alertname=\"Crit\"}");
-    let (status, _) =
-        post_hook(&app, "/hooks/alertmanager", Some(&bearer), &critical.to_string()).await;
+    let (status, _) = post_hook(
+        &app,
+        "/hooks/alertmanager",
+        Some(&bearer),
+        &critical.to_string(),
+    )
+    .await;
     assert_eq!(status, 202);
     assert!(
         app.discord
