@@ -288,7 +288,11 @@ impl AlertNotification {
             source,
             group_key,
             receiver: raw.receiver.clone(),
-            title: raw.title.clone().filter(|t| !t.trim().is_empty()),
+            title: raw
+                .title
+                .as_deref()
+                .map(strip_state_prefix)
+                .filter(|t| !t.is_empty()),
             message: raw.message.clone().filter(|t| !t.trim().is_empty()),
             group_labels: raw.group_labels.clone(),
             common_labels: raw.common_labels.clone(),
@@ -429,6 +433,20 @@ pub fn parse_time(
     Ok(Some(at))
 }
 
+/// Grafana's default title starts with the state ("[FIRING:2] CPUHigh", "[RESOLVED] CPUHigh");
+/// the message shows the state itself, so the title keeps only the name.
+fn strip_state_prefix(title: &str) -> String {
+    let t = title.trim();
+    let upper = t.to_ascii_uppercase();
+    if (upper.starts_with("[FIRING") || upper.starts_with("[RESOLVED")) && t.contains(']') {
+        t[t.find(']').map(|i| i + 1).unwrap_or(0)..]
+            .trim()
+            .to_owned()
+    } else {
+        t.to_owned()
+    }
+}
+
 fn is_http(url: &str) -> bool {
     url.starts_with("http://") || url.starts_with("https://")
 }
@@ -532,6 +550,16 @@ mod tests {
             AlertNotification::from_generic(&raw).unwrap_err().field,
             "status"
         );
+    }
+
+    #[test]
+    fn grafana_titles_lose_their_state_prefix() {
+        assert_eq!(
+            strip_state_prefix("[FIRING:2] CPUHigh (search)"),
+            "CPUHigh (search)"
+        );
+        assert_eq!(strip_state_prefix("[RESOLVED] CPUHigh"), "CPUHigh");
+        assert_eq!(strip_state_prefix("[db] CPUHigh"), "[db] CPUHigh");
     }
 
     #[test]

@@ -205,10 +205,27 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .map(|r| (r.get::<i64, _>("id"), r.get::<String, _>("status")));
-        let any_firing = n.alerts.iter().any(|a| a.status == AlertStatus::Firing);
+        let mut any_new_firing = false;
+        for a in n.alerts.iter().filter(|a| a.status == AlertStatus::Firing) {
+            // A firing alert the latest episode already saw start (and end) is a late retry of an
+            // old notification, not a new start.
+            let seen = match (latest.as_ref(), a.starts_at) {
+                (Some((id, _)), Some(start)) => sqlx::query_scalar::<_, i64>(
+                    "select count(*) from alert where group_id = ? and fingerprint = ? and starts_at >= ?",
+                )
+                .bind(id)
+                .bind(&a.fingerprint)
+                .bind(time_to_db(start))
+                .fetch_one(&mut *tx)
+                .await?
+                    > 0,
+                _ => false,
+            };
+            any_new_firing |= !seen;
+        }
         let mut changed = false;
         let group_id = match latest {
-            Some((id, status)) if status == "firing" || !any_firing => id,
+            Some((id, status)) if status == "firing" || !any_new_firing => id,
             _ => {
                 changed = true;
                 sqlx::query(
@@ -390,16 +407,14 @@ impl Store {
             }
         }
 
-        // Group-level details a repeat may still change.
-        let before = sqlx::query(
-            "select truncated_alerts, title, message, common_labels from alert_group where id = ?",
-        )
-        .bind(group_id)
-        .fetch_one(&mut *tx)
-        .await?;
+        // Group-level details a repeat may still change. (Grafana's title and message restate the
+        // state, so they are refreshed with a change but are not one themselves.)
+        let before =
+            sqlx::query("select truncated_alerts, common_labels from alert_group where id = ?")
+                .bind(group_id)
+                .fetch_one(&mut *tx)
+                .await?;
         if before.get::<i64, _>("truncated_alerts") != n.truncated_alerts
-            || before.get::<Option<String>, _>("title") != n.title
-            || before.get::<Option<String>, _>("message") != n.message
             || before.get::<String, _>("common_labels") != json_map(&n.common_labels)
         {
             changed = true;

@@ -583,6 +583,16 @@ async fn a_grafana_alert_firing_then_resolved_is_posted_then_edited() {
     assert_eq!(message_id(&only_message(&app)), message_id(&posted));
     assert_eq!(app.discord.message_posts(CHANNEL_ID).len(), 1);
     assert!(!app.discord.message_edits(CHANNEL_ID).is_empty());
+
+    // A late retry of the old firing notification neither reopens it nor posts again.
+    let (status, reply) =
+        post_grafana(&app, reqwest::Method::POST, &grafana_payload("alerting")).await;
+    assert_eq!(status, 202);
+    assert_eq!(reply["duplicate"], true, "{reply}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.discord.message_posts(CHANNEL_ID).len(), 1);
+    assert!(text_of(&only_message(&app)).contains("RESOLVED"));
+    assert_eq!(app.count("alert_group").await, 1);
 }
 
 async fn post_generic(app: &TestApp, body: Value) -> (u16, Value) {
