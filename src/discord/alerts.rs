@@ -142,127 +142,138 @@ pub fn render_alert_group(g: &AlertGroupView) -> Rendered {
             g.truncated_alerts
         ));
     }
-    let description = truncate(&lines.join("\n"), 4000);
+    // Discord refuses a message whose embeds exceed 6000 characters in all: build it again
+    // more compactly when the full version is too long.
+    let build = |desc_max: usize, compact: bool| -> CreateEmbed {
+        let description = truncate(&lines.join("\n"), desc_max);
 
-    let status_text = match (g.status, g.resolved_at) {
-        (AlertStatus::Resolved, Some(end)) => format!(
-            "Resolved after {}",
-            human_span((end - g.first_fired_at).num_milliseconds())
-        ),
-        _ => format!("Firing: {firing} of {}", g.alerts.len()),
-    };
-    let mut embed = CreateEmbed::new()
-        .title(truncate(&title, EMBED_TITLE_MAX))
-        .description(description)
-        .colour(colour)
-        .field("Status", status_text, true)
-        .field("Severity", field(&g.severity), true)
-        .field("Since", discord_time(g.first_fired_at, 'f'), true);
-    if let Some(service) = &g.service {
-        embed = embed.field("Service", field(service), true);
-    }
-    if let Some(env) = &g.environment {
-        embed = embed.field("Environment", field(env), true);
-    }
-    if let (Some(at), name) = (g.acked_at, &g.acked_by_name) {
-        let who = match (g.acked_by, name) {
-            (Some(id), Some(name)) => format!("{name} (<@{id}>)"),
-            (_, Some(name)) => name.clone(),
-            (Some(id), None) => format!("<@{id}>"),
-            _ => "someone".into(),
+        let status_text = match (g.status, g.resolved_at) {
+            (AlertStatus::Resolved, Some(end)) => format!(
+                "Resolved after {}",
+                human_span((end - g.first_fired_at).num_milliseconds())
+            ),
+            _ => format!("Firing: {firing} of {}", g.alerts.len()),
         };
-        embed = embed.field(
-            "Acknowledged",
-            field(&format!("👀 by {who} at {}", discord_time(at, 'f'))),
-            true,
-        );
-    }
-    if let Some(at) = g.silenced_at {
-        embed = embed.field(
-            "Silenced",
-            field(&format!(
-                "🔕 by {} at {} until {}",
-                g.silenced_by_name.as_deref().unwrap_or("someone"),
-                discord_time(at, 't'),
-                g.silenced_until
-                    .map(|u| discord_time(u, 't'))
-                    .unwrap_or_default()
-            )),
-            true,
-        );
-    }
-    for link in &g.links {
-        let by = link
-            .deployer
-            .as_ref()
-            .map(|d| format!(" by {d}"))
-            .unwrap_or_default();
-        let mut text = format!(
-            "Started {} after deploy #{} {} {} → {}{by}",
-            human_span(link.delay_ms),
-            link.deploy_id,
-            link.service,
-            link.version,
-            link.environment
-        );
-        match link.verdict.as_deref() {
-            Some("confirmed") => text.push_str(&format!(
-                "\n✔️ Confirmed as the cause by {}",
-                link.verdict_by_name.as_deref().unwrap_or("someone")
-            )),
-            Some("rejected") => text.push_str(&format!(
-                "\n✖️ Not the cause, says {}",
-                link.verdict_by_name.as_deref().unwrap_or("someone")
-            )),
-            _ => text.push_str("\nCaused by this deploy?"),
+        let mut embed = CreateEmbed::new()
+            .title(truncate(&title, EMBED_TITLE_MAX))
+            .description(description)
+            .colour(colour)
+            .field("Status", status_text, true)
+            .field("Severity", field(&g.severity), true)
+            .field("Since", discord_time(g.first_fired_at, 'f'), true);
+        if let Some(service) = &g.service {
+            embed = embed.field("Service", field(service), true);
         }
-        embed = embed.field("🚀 Possible cause", field(&text), false);
-    }
-    let mut links = Vec::new();
-    let first = |f: fn(&AlertView) -> Option<&String>| g.alerts.iter().find_map(f).cloned();
-    if let Some(u) = first(|a| a.runbook_url.as_ref()) {
-        links.push(format!("[Runbook]({u})"));
-    }
-    if let Some(u) = first(|a| a.dashboard_url.as_ref()) {
-        links.push(format!("[Dashboard]({u})"));
-    }
-    if let Some(u) = first(|a| a.panel_url.as_ref()) {
-        links.push(format!("[Panel]({u})"));
-    }
-    if let Some(u) = first(|a| a.generator_url.as_ref()) {
-        links.push(format!("[Source]({u})"));
-    }
-    if let Some(u) = first(|a| a.silence_url.as_ref()) {
-        links.push(format!("[Silence in Grafana]({u})"));
-    }
-    if !links.is_empty() {
-        embed = embed.field("Links", field(&links.join(" · ")), false);
-    }
-    let other: Vec<String> = g
-        .common_labels
-        .iter()
-        .filter(|(k, _)| !SHOWN_LABELS.contains(&k.as_str()))
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    if !other.is_empty() {
-        embed = embed.field(
-            "Other labels",
-            field(&format!("`{}`", other.join(", "))),
-            false,
-        );
-    }
-    let incident = g
-        .incident_id
-        .map(|i| format!(" · incident #{i}"))
-        .unwrap_or_default();
-    embed = embed.footer(CreateEmbedFooter::new(format!(
-        "loopbot · {} · alert group #{}{incident}",
-        g.source, g.id
-    )));
-    if let Ok(ts) =
-        Timestamp::from_unix_timestamp(g.resolved_at.unwrap_or(g.first_fired_at).timestamp())
-    {
-        embed = embed.timestamp(ts);
+        if let Some(env) = &g.environment {
+            embed = embed.field("Environment", field(env), true);
+        }
+        if let (Some(at), name) = (g.acked_at, &g.acked_by_name) {
+            let who = match (g.acked_by, name) {
+                (Some(id), Some(name)) => format!("{name} (<@{id}>)"),
+                (_, Some(name)) => name.clone(),
+                (Some(id), None) => format!("<@{id}>"),
+                _ => "someone".into(),
+            };
+            embed = embed.field(
+                "Acknowledged",
+                field(&format!("👀 by {who} at {}", discord_time(at, 'f'))),
+                true,
+            );
+        }
+        if let Some(at) = g.silenced_at {
+            embed = embed.field(
+                "Silenced",
+                field(&format!(
+                    "🔕 by {} at {} until {}",
+                    g.silenced_by_name.as_deref().unwrap_or("someone"),
+                    discord_time(at, 't'),
+                    g.silenced_until
+                        .map(|u| discord_time(u, 't'))
+                        .unwrap_or_default()
+                )),
+                true,
+            );
+        }
+        for link in &g.links {
+            let by = link
+                .deployer
+                .as_ref()
+                .map(|d| format!(" by {d}"))
+                .unwrap_or_default();
+            let mut text = format!(
+                "Started {} after deploy #{} {} {} → {}{by}",
+                human_span(link.delay_ms),
+                link.deploy_id,
+                link.service,
+                link.version,
+                link.environment
+            );
+            match link.verdict.as_deref() {
+                Some("confirmed") => text.push_str(&format!(
+                    "\n✔️ Confirmed as the cause by {}",
+                    link.verdict_by_name.as_deref().unwrap_or("someone")
+                )),
+                Some("rejected") => text.push_str(&format!(
+                    "\n✖️ Not the cause, says {}",
+                    link.verdict_by_name.as_deref().unwrap_or("someone")
+                )),
+                _ => text.push_str("\nCaused by this deploy?"),
+            }
+            let max = if compact { 300 } else { EMBED_FIELD_VALUE_MAX };
+            embed = embed.field("🚀 Possible cause", truncate(&text, max), false);
+        }
+        let mut links = Vec::new();
+        let first = |f: fn(&AlertView) -> Option<&String>| g.alerts.iter().find_map(f).cloned();
+        if let Some(u) = first(|a| a.runbook_url.as_ref()) {
+            links.push(format!("[Runbook]({u})"));
+        }
+        if let Some(u) = first(|a| a.dashboard_url.as_ref()) {
+            links.push(format!("[Dashboard]({u})"));
+        }
+        if let Some(u) = first(|a| a.panel_url.as_ref()) {
+            links.push(format!("[Panel]({u})"));
+        }
+        if let Some(u) = first(|a| a.generator_url.as_ref()) {
+            links.push(format!("[Source]({u})"));
+        }
+        if let Some(u) = first(|a| a.silence_url.as_ref()) {
+            links.push(format!("[Silence in Grafana]({u})"));
+        }
+        if !links.is_empty() {
+            let max = if compact { 400 } else { EMBED_FIELD_VALUE_MAX };
+            embed = embed.field("Links", truncate(&links.join(" · "), max), false);
+        }
+        let other: Vec<String> = g
+            .common_labels
+            .iter()
+            .filter(|(k, _)| !SHOWN_LABELS.contains(&k.as_str()))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if !other.is_empty() && !compact {
+            embed = embed.field(
+                "Other labels",
+                field(&format!("`{}`", other.join(", "))),
+                false,
+            );
+        }
+        let incident = g
+            .incident_id
+            .map(|i| format!(" · incident #{i}"))
+            .unwrap_or_default();
+        embed = embed.footer(CreateEmbedFooter::new(format!(
+            "loopbot · {} · alert group #{}{incident}",
+            g.source, g.id
+        )));
+        if let Ok(ts) =
+            Timestamp::from_unix_timestamp(g.resolved_at.unwrap_or(g.first_fired_at).timestamp())
+        {
+            embed = embed.timestamp(ts);
+        }
+        embed
+    };
+    let mut embed = build(3500, false);
+    if embed_chars(&embed) > EMBED_TOTAL_BUDGET {
+        embed = build(1200, true);
     }
 
     let mut components = Vec::new();
@@ -363,6 +374,23 @@ pub fn linked_alerts_field(embed: CreateEmbed, alerts: &[LinkedAlert]) -> Create
         field(&lines.join("\n")),
         false,
     )
+}
+
+/// Stay under Discord's 6000-character total with room to spare.
+const EMBED_TOTAL_BUDGET: usize = 5800;
+
+/// The characters Discord counts towards an embed's 6000-character limit.
+fn embed_chars(embed: &CreateEmbed) -> usize {
+    let v = serde_json::to_value(embed).unwrap_or_default();
+    let len = |x: &serde_json::Value| x.as_str().map(|s| s.chars().count()).unwrap_or(0);
+    len(&v["title"])
+        + len(&v["description"])
+        + len(&v["footer"]["text"])
+        + len(&v["author"]["name"])
+        + v["fields"]
+            .as_array()
+            .map(|f| f.iter().map(|f| len(&f["name"]) + len(&f["value"])).sum())
+            .unwrap_or(0)
 }
 
 fn field(text: &str) -> String {
@@ -623,6 +651,23 @@ mod tests {
         assert!(embed.to_string().chars().count() < 6000);
         assert_eq!(body["allowed_mentions"]["parse"], serde_json::json!([]));
         assert!(body.get("content").is_none() || body["content"].is_null());
+    }
+
+    #[test]
+    fn huge_labels_and_links_still_fit_in_one_message() {
+        let mut alerts: Vec<AlertView> = (0..30).map(|i| alert(i, AlertStatus::Firing)).collect();
+        for a in &mut alerts {
+            a.runbook_url = Some(format!("https://r.example.com/{}", "x".repeat(900)));
+            a.generator_url = Some(format!("https://g.example.com/{}", "y".repeat(900)));
+        }
+        let mut g = group(alerts);
+        g.service = Some("s".repeat(1500));
+        g.message = Some("m".repeat(2000));
+        for i in 0..50 {
+            g.common_labels.insert(format!("label{i}"), "v".repeat(100));
+        }
+        let embed = &render_alert_group(&g).embeds[0];
+        assert!(embed_chars(embed) <= 6000, "{}", embed_chars(embed));
     }
 
     #[test]

@@ -181,6 +181,14 @@ async fn wait_text(app: &TestApp, what: &str, f: impl Fn(&str) -> bool) {
     );
 }
 
+fn only_alert(app: &TestApp, containing: &str) -> Value {
+    app.discord
+        .messages(CHANNEL_ID)
+        .into_iter()
+        .find(|m| text_of(m).contains(containing))
+        .unwrap()
+}
+
 async fn scalar_i64(app: &TestApp, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(&app.db).await.unwrap()
 }
@@ -422,7 +430,13 @@ async fn post_hook(app: &TestApp, path: &str, auth: Option<&str>, body: &str) ->
 
 #[tokio::test]
 async fn wrong_or_missing_credentials_are_401_and_store_nothing_and_bad_bodies_are_400() {
-    let app = spawn_with_alertmanager(None).await;
+    let app = TestApp::spawn_with(|c| {
+        c.alerts.alertmanager_token = Some(Secret::new(AM_TOKEN));
+        c.alerts.alertmanager_basic_auth = Some(Secret::new("am:basic-pass"));
+        c.alerts.grafana_token = Some(Secret::new(GRAFANA_TOKEN));
+        c.alerts.grafana_webhook_secret = Some(Secret::new(GRAFANA_SECRET));
+    })
+    .await;
     let body = am_payload("firing", json!([am_alert("checkout", Utc::now(), "boom")])).to_string();
     for auth in [None, Some("Bearer wrong-token"), Some("Basic dXNlcjpwYXNz")] {
         let (status, reply) = post_hook(&app, "/hooks/alertmanager", auth, &body).await;
@@ -483,10 +497,28 @@ async fn wrong_or_missing_credentials_are_401_and_store_nothing_and_bad_bodies_a
     assert_eq!(reply["field"], "name");
     assert_eq!(app.count("alert").await, 0);
 
-    // The right token works, and the stored body is the raw one.
+    // The right token works, and so does Basic auth; the stored body is the raw one.
     let (status, reply) = post_hook(&app, "/hooks/alertmanager", Some(&bearer), &body).await;
     assert_eq!(status, 202, "{reply}");
     assert_eq!(app.count("alert").await, 1);
+    let stored: String = sqlx::query_scalar("select body from inbound_event")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, body);
+    // "am:basic-pass" in base64.
+    let (status, reply) = post_hook(
+        &app,
+        "/hooks/alertmanager",
+        Some("Basic YW06YmFzaWMtcGFzcw=="),
+        &body,
+    )
+    .await;
+    assert_eq!(status, 202, "{reply}");
+    assert_eq!(
+        reply["duplicate"], true,
+        "the same notification again: {reply}"
+    );
 }
 
 fn grafana_payload(state: &str) -> Value {
@@ -813,6 +845,34 @@ async fn an_alert_after_a_deploy_of_its_service_is_linked_and_a_human_can_confir
     assert_eq!(verdict, ("confirmed".to_owned(), "bob".to_owned()));
     wait_text(&app, "the verdict is shown", |t| {
         t.contains("Confirmed as the cause by bob")
+    })
+    .await;
+    assert!(
+        !custom_ids(&only_alert(&app, "5xx above 5%"))
+            .iter()
+            .any(|c| c.starts_with("alerts:cause:")),
+        "answered: the question's buttons are gone"
+    );
+
+    // Changing one's mind: "no" is stored too, and the incident no longer names the deploy.
+    let no = yes.replace(":yes", ":no");
+    press(&app, message_id(&alert_message), &no).await;
+    let verdict: String = sqlx::query_scalar("select verdict from alert_deploy_link")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(verdict, "rejected");
+    assert_eq!(
+        scalar_i64(
+            &app,
+            "select count(*) from incident where deploy_id is null
+             and group_id = (select group_id from alert_deploy_link)"
+        )
+        .await,
+        1
+    );
+    wait_text(&app, "the rejection is shown", |t| {
+        t.contains("Not the cause, says bob")
     })
     .await;
 }
