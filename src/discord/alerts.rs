@@ -397,8 +397,23 @@ fn field(text: &str) -> String {
     truncate(text, EMBED_FIELD_VALUE_MAX)
 }
 
-/// A button on an alert message was pressed.
+/// A button on an alert message was pressed. Always answered: a failure becomes a private reply.
 pub async fn on_button(
+    ctx: &serenity::Context,
+    data: &Data,
+    interaction: &serenity::ComponentInteraction,
+) -> Result<(), CommandError> {
+    match handle_button(ctx, data, interaction).await {
+        Ok(()) => Ok(()),
+        Err(CommandError::Discord(error)) => Err(CommandError::Discord(error)),
+        Err(error) => {
+            tracing::error!(%error, custom_id = %interaction.data.custom_id, "alert button failed");
+            reply_ephemeral(ctx, interaction, error.to_string()).await
+        }
+    }
+}
+
+async fn handle_button(
     ctx: &serenity::Context,
     data: &Data,
     interaction: &serenity::ComponentInteraction,
