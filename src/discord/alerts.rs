@@ -75,6 +75,8 @@ fn alert_line(alert: &AlertView) -> String {
         line.push_str(&format!(" `{instance}`"));
     }
     if let Some(summary) = alert.summary.as_ref().or(alert.description.as_ref()) {
+        // One line per alert: a multi-line summary would break the list.
+        let summary = summary.split_whitespace().collect::<Vec<_>>().join(" ");
         line.push_str(&format!(": {summary}"));
     }
     match (alert.status, alert.resolved_at) {
