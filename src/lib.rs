@@ -6,6 +6,7 @@ pub mod config;
 pub mod discord;
 pub mod domain;
 pub mod http;
+pub mod jobs;
 pub mod runtime;
 pub mod startup;
 pub mod store;

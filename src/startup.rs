@@ -10,6 +10,8 @@ use crate::discord::rest::DiscordRest;
 use crate::discord::{self, Data, DiscordError};
 use crate::http::extract::ApiToken;
 use crate::http::{self, AppState};
+use crate::jobs::checkins::CheckinJob;
+use crate::jobs::{JobWake, Jobs};
 use crate::runtime::{GatewayReady, OutboxWake};
 use crate::store::{Store, StoreError};
 
@@ -39,6 +41,7 @@ pub struct Application {
     state: AppState,
     client: poise::serenity_prelude::Client,
     worker: DeliveryWorker,
+    jobs: Jobs,
 }
 
 impl Application {
@@ -72,6 +75,18 @@ impl Application {
         let outbox = OutboxWake::default();
         let gateway = GatewayReady::default();
         let http_client = discord::http_client(&config);
+        let checkin_wake = JobWake::default();
+        let mut jobs = Jobs::default();
+        jobs.add(
+            "checkins",
+            CheckinJob {
+                store: store.clone(),
+                settings: config.checkins.clone(),
+                started_at: chrono::Utc::now(),
+                outbox: outbox.clone(),
+            }
+            .run_forever(checkin_wake.clone()),
+        );
         let client = discord::client(
             &config,
             &token,
@@ -83,6 +98,8 @@ impl Application {
                 default_channel: config.default_channel,
                 alerts: config.alerts.clone(),
                 alerts_http: crate::alertmanager::http_client(),
+                checkins: config.checkins.clone(),
+                checkin_wake,
             },
         )
         .await?;
@@ -106,6 +123,7 @@ impl Application {
             state,
             client,
             worker,
+            jobs,
         })
     }
 
@@ -126,6 +144,7 @@ impl Application {
             state,
             mut client,
             worker,
+            jobs,
         } = self;
         tracing::info!(addr = %local_addr, "HTTP API listening");
         let router = http::router(state);
@@ -136,6 +155,7 @@ impl Application {
                 started.map_err(|e| StartupError::Gateway(e.to_string()))
             }
             () = worker.run() => Ok(()),
+            () = jobs.run() => Ok(()),
         };
         shards.shutdown_all().await;
         result

@@ -12,8 +12,11 @@ pub async fn on_component(
     interaction: &serenity::ComponentInteraction,
 ) -> Result<(), CommandError> {
     let custom_id = interaction.data.custom_id.as_str();
+    // One arm per feature that makes components.
+    #[allow(clippy::match_single_binding)]
     match custom_id.split(':').next().unwrap_or_default() {
         "alerts" => super::alerts::on_button(ctx, data, interaction).await,
+        "checkin" => super::checkins::on_component(ctx, data, interaction).await,
         _ => {
             tracing::warn!(custom_id, "button with no handler");
             reply_ephemeral(
@@ -31,11 +34,14 @@ pub async fn on_component(
 #[allow(clippy::match_single_binding)]
 pub async fn on_modal(
     ctx: &serenity::Context,
-    _data: &Data,
+    data: &Data,
     interaction: &serenity::ModalInteraction,
 ) -> Result<(), CommandError> {
     let custom_id = interaction.data.custom_id.as_str();
+    // One arm per feature that makes components.
+    #[allow(clippy::match_single_binding)]
     match custom_id.split(':').next().unwrap_or_default() {
+        "checkin" => super::checkins::on_modal(ctx, data, interaction).await,
         _ => {
             tracing::warn!(custom_id, "modal with no handler");
             let reply = serenity::CreateInteractionResponseMessage::new()

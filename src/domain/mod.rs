@@ -41,3 +41,4 @@ impl ValidationError {
         }
     }
 }
+pub mod checkin;

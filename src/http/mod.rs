@@ -4,6 +4,7 @@ mod alerts;
 mod deploys;
 pub mod error;
 pub mod extract;
+mod feedback;
 mod health;
 
 use axum::extract::{DefaultBodyLimit, FromRef};
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(deploys::router())
         .merge(alerts::router())
+        .merge(feedback::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -14,6 +14,10 @@ use crate::domain::ChannelId;
 pub enum Subject {
     Deploy(i64),
     AlertGroup(i64),
+    /// A post-release check-in (`checkin.id`).
+    Checkin(i64),
+    /// The note in a check-in's thread that a later check-in was cancelled (`checkin.id`).
+    CheckinCancelled(i64),
 }
 
 impl Subject {
@@ -21,6 +25,8 @@ impl Subject {
         match self {
             Subject::Deploy(_) => "deploy",
             Subject::AlertGroup(_) => "alert_group",
+            Subject::Checkin(_) => "checkin",
+            Subject::CheckinCancelled(_) => "checkin_cancelled",
         }
     }
 
@@ -28,6 +34,7 @@ impl Subject {
         match self {
             Subject::Deploy(id) => id,
             Subject::AlertGroup(id) => id,
+            Subject::Checkin(id) | Subject::CheckinCancelled(id) => id,
         }
     }
 }

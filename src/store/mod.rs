@@ -1,6 +1,7 @@
 //! All SQL lives here. Everything else sees typed functions over domain values.
 
 pub mod alerts;
+mod checkins;
 mod deploys;
 pub mod ids;
 mod outbox;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+pub use checkins::{CheckinRun, MessageRelease, NewFeedback};
 pub use deploys::{DeployRecorded, Subject};
 pub use outbox::{Delivery, DeliverySubject};
 pub use subscriptions::SubscriptionChange;

@@ -6,6 +6,7 @@ use sqlx::Row;
 use super::deploys::{deploy_from_row, DEPLOY_COLUMNS};
 use super::ids::{channel_from_db, from_db, time_from_db, time_to_db, to_db};
 use super::{Result, Store};
+use crate::domain::checkin::CheckinView;
 use crate::domain::deploy::Deploy;
 use crate::domain::ChannelId;
 
@@ -16,6 +17,10 @@ pub enum DeliverySubject {
     /// A deploy that alerts were linked to (see store/alerts.rs): its announcement names them.
     DeployWithAlerts(Deploy, Vec<super::alerts::LinkedAlert>),
     AlertGroup(super::alerts::AlertGroupView),
+    /// A post-release check-in with its deploy and tally.
+    Checkin(CheckinView),
+    /// "This check-in was cancelled", posted in the thread of an earlier check-in of the deploy.
+    CheckinCancelled(CheckinView),
     /// The subject row is gone (or of a kind this version does not know): nothing to show.
     Missing {
         kind: String,
@@ -56,6 +61,12 @@ async fn load_subject(
         "alert_group" => super::alerts::load_alert_group(&mut *conn, id)
             .await?
             .map(DeliverySubject::AlertGroup),
+        "checkin" => super::checkins::checkin_view(conn, id)
+            .await?
+            .map(DeliverySubject::Checkin),
+        "checkin_cancelled" => super::checkins::checkin_view(conn, id)
+            .await?
+            .map(DeliverySubject::CheckinCancelled),
         _ => None,
     };
     // A deploy that alerts were linked to names them in its announcement.
