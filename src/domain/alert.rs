@@ -224,6 +224,12 @@ impl AlertNotification {
         raw: &RawAlertmanagerPayload,
         service_labels: &[String],
     ) -> Result<Self, ValidationError> {
+        if raw.alerts.is_empty() {
+            return Err(ValidationError::new(
+                "alerts",
+                "must list at least one alert",
+            ));
+        }
         if raw.alerts.len() > MAX_ALERTS {
             return Err(ValidationError::new(
                 "alerts",
@@ -531,6 +537,11 @@ mod tests {
         assert!(n.alerts[1].ends_at.is_some());
         assert_eq!(n.alerts[1].service.as_deref(), Some("cart"));
         assert_eq!(n.alerts[1].fingerprint.len(), 16, "derived from labels");
+
+        let empty = raw(serde_json::json!({"version": "4", "alerts": []}));
+        let err = AlertNotification::from_alertmanager(AlertSource::Grafana, &empty, &labels)
+            .unwrap_err();
+        assert_eq!(err.field, "alerts");
     }
 
     #[test]
