@@ -1,12 +1,13 @@
 //! loopbot: a Discord bot that closes a team's DevOps feedback loop. See ARCHITECTURE.md.
 
+pub mod alertmanager;
 pub mod cli;
 pub mod config;
 pub mod discord;
 pub mod domain;
 pub mod http;
-pub mod jobs;
 pub mod integrations;
+pub mod jobs;
 pub mod runtime;
 pub mod startup;
 pub mod store;

@@ -11,9 +11,9 @@ use crate::discord::{self, Data, DiscordError};
 use crate::http::extract::ApiToken;
 use crate::http::hooks::HookState;
 use crate::http::{self, AppState};
+use crate::integrations::commit_times::CommitTimes;
 use crate::jobs::checkins::CheckinJob;
 use crate::jobs::{JobWake, Jobs};
-use crate::integrations::commit_times::CommitTimes;
 use crate::runtime::{GatewayReady, OutboxWake};
 use crate::store::{Store, StoreError};
 
@@ -99,6 +99,8 @@ impl Application {
                 outbox: outbox.clone(),
                 gateway: gateway.clone(),
                 default_channel: config.default_channel,
+                alerts: config.alerts.clone(),
+                alerts_http: crate::alertmanager::http_client(),
                 checkins: config.checkins.clone(),
                 checkin_wake,
             },
@@ -118,6 +120,7 @@ impl Application {
             default_channel: config.default_channel,
             outbox,
             gateway,
+            alerts: config.alerts.clone(),
         };
         Ok(Self {
             listener,

@@ -1,5 +1,6 @@
 //! The inbound HTTP API (axum): a router per feature, merged here, sharing one state.
 
+mod alerts;
 mod deploys;
 pub mod error;
 pub mod extract;
@@ -24,6 +25,7 @@ pub struct AppState {
     pub outbox: OutboxWake,
     pub gateway: GatewayReady,
     pub hooks: hooks::HookState,
+    pub alerts: crate::config::AlertSettings,
 }
 
 impl FromRef<AppState> for ApiToken {
@@ -36,6 +38,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(deploys::router())
+        .merge(alerts::router())
         .merge(feedback::router())
         .merge(hooks::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })

@@ -1,5 +1,6 @@
 //! All SQL lives here. Everything else sees typed functions over domain values.
 
+pub mod alerts;
 mod checkins;
 mod deploys;
 pub mod ids;
