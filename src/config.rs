@@ -20,6 +20,8 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("LOOPBOT_GUILD_ID", false, "Register slash commands in this server only (instant) instead of globally (up to an hour)."),
     ("LOOPBOT_LOG_FORMAT", false, "Log format: pretty (default) or json."),
     ("RUST_LOG", false, "Log filter, e.g. info or loopbot=debug,serenity=warn (default info)."),
+    ("LOOPBOT_SHUTDOWN_GRACE", false, "On SIGTERM/SIGINT, how long pending deliveries may still go out before exit, e.g. 10s (default 10s)."),
+    ("LOOPBOT_RETENTION_DAYS", false, "Days raw payloads and delivered rows are kept; pruned daily (default 400, at least 62 so summaries keep their comparison window)."),
 ];
 
 /// A value that must never be printed: its `Debug` and `Display` say `[redacted]`.
@@ -97,10 +99,19 @@ pub struct Config {
     pub guild_id: Option<GuildId>,
     pub log_format: LogFormat,
     pub delivery: DeliverySettings,
+    /// `LOOPBOT_SHUTDOWN_GRACE`: how long the outbox may drain after a stop signal.
+    pub shutdown_grace: Duration,
+    /// `LOOPBOT_RETENTION_DAYS`.
+    pub retention_days: u32,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://loopbot.db";
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+pub const DEFAULT_RETENTION_DAYS: u32 = 400;
+/// Summaries compare the current period (at most a month) with the one before it: retention
+/// never reaches into those 62 days.
+pub const MIN_RETENTION_DAYS: u32 = 62;
 
 impl Config {
     /// Reads the configuration through `lookup` (the process environment in `main`).
@@ -138,7 +149,33 @@ impl Config {
                 })
             }
         };
+        let shutdown_grace = get("LOOPBOT_SHUTDOWN_GRACE")
+            .map(|raw| {
+                humantime::parse_duration(raw.trim()).map_err(|_| ConfigError {
+                    variable: "LOOPBOT_SHUTDOWN_GRACE",
+                    problem: "is not a duration".into(),
+                    expected: "a duration such as 10s, 500ms or 1m",
+                })
+            })
+            .transpose()?
+            .unwrap_or(DEFAULT_SHUTDOWN_GRACE);
+        let retention_days = get("LOOPBOT_RETENTION_DAYS")
+            .map(|raw| {
+                raw.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|days| *days >= MIN_RETENTION_DAYS)
+                    .ok_or(ConfigError {
+                        variable: "LOOPBOT_RETENTION_DAYS",
+                        problem: "is not a number of days of at least 62".into(),
+                        expected: "whole days, at least 62 (summaries compare two monthly periods)",
+                    })
+            })
+            .transpose()?
+            .unwrap_or(DEFAULT_RETENTION_DAYS);
         Ok(Self {
+            shutdown_grace,
+            retention_days,
             discord_token: get("DISCORD_TOKEN").map(|t| Secret::new(t.trim())),
             discord_api_url,
             database_url,
@@ -200,6 +237,11 @@ impl Config {
                     LogFormat::Json => "json".to_owned(),
                 },
             ),
+            (
+                "LOOPBOT_SHUTDOWN_GRACE",
+                humantime::format_duration(self.shutdown_grace).to_string(),
+            ),
+            ("LOOPBOT_RETENTION_DAYS", self.retention_days.to_string()),
         ]
         .into_iter()
         .map(|(name, value)| format!("{name} = {value}\n"))
@@ -252,6 +294,20 @@ mod tests {
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(c.http_addr.to_string(), DEFAULT_HTTP_ADDR);
         assert!(c.require_discord_token().is_err());
+        assert_eq!(c.shutdown_grace, Duration::from_secs(10));
+        assert_eq!(c.retention_days, 400);
+    }
+
+    #[test]
+    fn shutdown_grace_and_retention_parse() {
+        let c = config(&[
+            ("LOOPBOT_SHUTDOWN_GRACE", "1m 30s"),
+            ("LOOPBOT_RETENTION_DAYS", "90"),
+        ])
+        .unwrap();
+        assert_eq!(c.shutdown_grace, Duration::from_secs(90));
+        assert_eq!(c.retention_days, 90);
+        assert!(c.describe().contains("LOOPBOT_SHUTDOWN_GRACE = 1m 30s"));
     }
 
     #[test]
@@ -263,6 +319,9 @@ mod tests {
             ("DATABASE_URL", "postgres://x"),
             ("LOOPBOT_LOG_FORMAT", "xml"),
             ("DISCORD_API_URL", "not a url"),
+            ("LOOPBOT_SHUTDOWN_GRACE", "soon"),
+            ("LOOPBOT_RETENTION_DAYS", "30"),
+            ("LOOPBOT_RETENTION_DAYS", "forever"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name);

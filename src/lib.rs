@@ -5,6 +5,8 @@ pub mod config;
 pub mod discord;
 pub mod domain;
 pub mod http;
+pub mod metrics;
+pub mod production;
 pub mod runtime;
 pub mod startup;
 pub mod store;

@@ -1,5 +1,6 @@
 //! The application builder that `main` and the tests both start.
 
+use std::future::IntoFuture as _;
 use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
@@ -10,6 +11,8 @@ use crate::discord::rest::DiscordRest;
 use crate::discord::{self, Data, DiscordError};
 use crate::http::extract::ApiToken;
 use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::production::{self, Production, ShutdownHandle};
 use crate::runtime::{GatewayReady, OutboxWake};
 use crate::store::{Store, StoreError};
 
@@ -39,6 +42,7 @@ pub struct Application {
     state: AppState,
     client: poise::serenity_prelude::Client,
     worker: DeliveryWorker,
+    production: Production,
 }
 
 impl Application {
@@ -69,6 +73,7 @@ impl Application {
                 source,
             })?;
 
+        let metrics = Metrics::new();
         let outbox = OutboxWake::default();
         let gateway = GatewayReady::default();
         let http_client = discord::http_client(&config);
@@ -86,16 +91,19 @@ impl Application {
         .await?;
         let worker = DeliveryWorker::new(
             store.clone(),
-            DiscordRest::new(http_client, config.discord_api_url.as_deref(), token),
+            DiscordRest::new(http_client, config.discord_api_url.as_deref(), token)
+                .with_metrics(metrics.clone()),
             config.delivery.clone(),
             outbox.clone(),
-        );
+        )
+        .with_metrics(metrics.clone());
         let state = AppState {
             store,
             api_token: ApiToken(config.api_token.clone()),
             default_channel: config.default_channel,
             outbox,
             gateway,
+            metrics: metrics.clone(),
         };
         Ok(Self {
             listener,
@@ -103,6 +111,12 @@ impl Application {
             state,
             client,
             worker,
+            production: Production {
+                shutdown: ShutdownHandle::default(),
+                grace: config.shutdown_grace,
+                retention_days: config.retention_days,
+                metrics,
+            },
         })
     }
 
@@ -115,6 +129,13 @@ impl Application {
         &self.state.store
     }
 
+    /// Triggering it makes [`Application::run_until_stopped`] stop cleanly: no new HTTP
+    /// requests, in-flight ones finish, the outbox drains for up to `LOOPBOT_SHUTDOWN_GRACE`,
+    /// the gateway closes and the WAL is checkpointed.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.production.shutdown.clone()
+    }
+
     /// Runs the HTTP API, the Discord client and the delivery worker until one of them stops.
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
         let Self {
@@ -123,18 +144,40 @@ impl Application {
             state,
             mut client,
             worker,
+            production,
         } = self;
         tracing::info!(addr = %local_addr, "HTTP API listening");
+        let store = state.store.clone();
         let router = http::router(state);
         let shards = client.shard_manager.clone();
+        let stop = production.shutdown.token();
+        // Its own task, so in-flight requests can finish after the select below ends.
+        let mut server = tokio::spawn(
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stop.clone().cancelled_owned())
+                .into_future(),
+        );
+        let drainer = worker.clone();
         let result = tokio::select! {
-            served = axum::serve(listener, router) => served.map_err(StartupError::Serve),
+            served = &mut server => match served {
+                Ok(served) => served.map_err(StartupError::Serve),
+                Err(e) => Err(StartupError::Serve(std::io::Error::other(e))),
+            },
             started = client.start() => {
                 started.map_err(|e| StartupError::Gateway(e.to_string()))
             }
             () = worker.run() => Ok(()),
+            () = production::run_retention(store.clone(), production.retention_days, production.metrics.clone()) => Ok(()),
+            () = stop.cancelled() => Ok(()),
         };
+        // Stopping, asked to or not: take no new requests, finish what was accepted.
+        stop.cancel();
+        production::finish(server, &drainer, production.grace).await;
         shards.shutdown_all().await;
+        if let Err(error) = store.checkpoint_and_close().await {
+            tracing::warn!(%error, "WAL checkpoint at shutdown failed");
+        }
+        tracing::info!("stopped");
         result
     }
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::config::Secret;
 use crate::domain::ChannelId;
+use crate::metrics::Metrics;
 
 pub const DISCORD_URL: &str = "https://discord.com";
 
@@ -29,6 +30,7 @@ pub struct DiscordRest {
     client: reqwest::Client,
     base: String,
     token: Secret,
+    metrics: Option<Metrics>,
 }
 
 impl DiscordRest {
@@ -37,13 +39,21 @@ impl DiscordRest {
             client,
             base: format!("{}/api/v10", base.unwrap_or(DISCORD_URL)),
             token,
+            metrics: None,
         }
+    }
+
+    /// Counts every call in `loopbot_discord_api_requests_total`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Posts a message and returns its id.
     pub async fn create_message(&self, channel: ChannelId, body: &Value) -> Result<u64, SendError> {
         let url = format!("{}/channels/{}/messages", self.base, channel.0);
-        self.send(self.client.post(url).json(body)).await
+        self.send("create_message", self.client.post(url).json(body))
+            .await
     }
 
     /// Edits a message and returns its id.
@@ -54,10 +64,15 @@ impl DiscordRest {
         body: &Value,
     ) -> Result<u64, SendError> {
         let url = format!("{}/channels/{}/messages/{message}", self.base, channel.0);
-        self.send(self.client.patch(url).json(body)).await
+        self.send("edit_message", self.client.patch(url).json(body))
+            .await
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<u64, SendError> {
+    async fn send(
+        &self,
+        route: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<u64, SendError> {
         let response = request
             .header(
                 reqwest::header::AUTHORIZATION,
@@ -74,8 +89,16 @@ impl DiscordRest {
             .send()
             .await
             // reqwest's error text names the URL, never the headers: no token in it.
-            .map_err(|e| SendError::Transient(e.without_url().to_string()))?;
+            .map_err(|e| {
+                if let Some(metrics) = &self.metrics {
+                    metrics.discord_request(route, None);
+                }
+                SendError::Transient(e.without_url().to_string())
+            })?;
         let status = response.status();
+        if let Some(metrics) = &self.metrics {
+            metrics.discord_request(route, Some(status.as_u16()));
+        }
         let retry_after_header = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)

@@ -4,11 +4,13 @@ mod deploys;
 pub mod error;
 pub mod extract;
 mod health;
+mod metrics;
 
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::Router;
 
 use crate::domain::ChannelId;
+use crate::metrics::Metrics;
 use crate::runtime::{GatewayReady, OutboxWake};
 use crate::store::Store;
 use error::ApiError;
@@ -21,6 +23,7 @@ pub struct AppState {
     pub default_channel: Option<ChannelId>,
     pub outbox: OutboxWake,
     pub gateway: GatewayReady,
+    pub metrics: Metrics,
 }
 
 impl FromRef<AppState> for ApiToken {
@@ -32,10 +35,15 @@ impl FromRef<AppState> for ApiToken {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
+        .merge(metrics::router())
         .merge(deploys::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::record,
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(metrics::request_span))
         .with_state(state)
 }

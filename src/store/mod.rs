@@ -2,6 +2,7 @@
 
 mod deploys;
 pub mod ids;
+mod maintenance;
 mod outbox;
 mod subscriptions;
 
@@ -12,6 +13,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 pub use deploys::{DeployRecorded, Subject};
+pub use maintenance::{OutboxStats, Pruned, PRUNED_BODY};
 pub use outbox::{Delivery, DeliverySubject};
 pub use subscriptions::SubscriptionChange;
 

@@ -9,4 +9,5 @@ mod config;
 mod delivery;
 mod deploys;
 mod fake_discord;
+mod production;
 mod subscriptions;

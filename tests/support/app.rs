@@ -176,7 +176,16 @@ pub fn binary_command(dir: &Path, vars: &[(&str, String)]) -> tokio::process::Co
 impl BinaryApp {
     /// Runs `loopbot serve` against `discord` with the database in `dir`; returns once it listens.
     pub async fn serve(discord: &FakeDiscord, dir: &Path) -> BinaryApp {
-        let vars = [
+        Self::serve_with(discord, dir, &[]).await
+    }
+
+    /// Like [`BinaryApp::serve`], with `extra` variables added or overriding the defaults.
+    pub async fn serve_with(
+        discord: &FakeDiscord,
+        dir: &Path,
+        extra: &[(&str, String)],
+    ) -> BinaryApp {
+        let mut vars = vec![
             ("DISCORD_TOKEN", DISCORD_TOKEN.to_owned()),
             ("DISCORD_API_URL", discord.url()),
             (
@@ -190,6 +199,8 @@ impl BinaryApp {
             ("LOOPBOT_LOG_FORMAT", "json".to_owned()),
             ("RUST_LOG", "info".to_owned()),
         ];
+        vars.retain(|(name, _)| !extra.iter().any(|(n, _)| n == name));
+        vars.extend(extra.iter().cloned());
         let mut child = binary_command(dir, &vars)
             .arg("serve")
             .stdout(Stdio::null())
@@ -234,6 +245,21 @@ impl BinaryApp {
             .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// SIGTERM, then waits for the process to exit. Returns its exit status and what it logged.
+    pub async fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let pid = self.child.id().expect("still running") as i32;
+        // SAFETY: kill(2) with a pid we own and a valid signal number has no memory effects.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("exits within 30s of SIGTERM")
+            .unwrap();
+        // Let the log reader catch the last lines.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let log = self.log.lock().unwrap().clone();
+        (status, log)
     }
 
     /// SIGKILL: no shutdown code runs. Returns what it logged.
