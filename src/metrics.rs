@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use prometheus::{
-    Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
 /// What became of one inbound request, when a handler knows more than its status code
@@ -227,7 +226,9 @@ impl Metrics {
 
     /// Hook for the summary feature: when the last summary was posted.
     pub fn set_last_summary(&self, at: DateTime<Utc>) {
-        self.0.last_summary.set(at.timestamp_millis() as f64 / 1000.0);
+        self.0
+            .last_summary
+            .set(at.timestamp_millis() as f64 / 1000.0);
     }
 
     pub fn set_retention_run(&self, at: DateTime<Utc>) {

@@ -82,7 +82,9 @@ pub async fn finish(
     if !server.is_finished() {
         match tokio::time::timeout(grace, server).await {
             Ok(_) => tracing::info!("HTTP server stopped; in-flight requests finished"),
-            Err(_) => tracing::warn!("in-flight HTTP requests did not finish within the grace period"),
+            Err(_) => {
+                tracing::warn!("in-flight HTTP requests did not finish within the grace period")
+            }
         }
     }
     let left = grace.saturating_sub(started.elapsed());

@@ -122,7 +122,11 @@ impl DeliveryWorker {
                     .await?;
                 if let Some(metrics) = &self.metrics {
                     if let Some(queued) = self.store.outbox_queued_at(delivery.outbox_id).await? {
-                        let kind = if delivery.discord_message_id.is_some() { "edit" } else { "post" };
+                        let kind = if delivery.discord_message_id.is_some() {
+                            "edit"
+                        } else {
+                            "post"
+                        };
                         metrics.delivered(kind, (sent_at - queued).to_std().unwrap_or_default());
                     }
                 }

@@ -68,11 +68,7 @@ impl DiscordRest {
             .await
     }
 
-    async fn send(
-        &self,
-        route: &str,
-        request: reqwest::RequestBuilder,
-    ) -> Result<u64, SendError> {
+    async fn send(&self, route: &str, request: reqwest::RequestBuilder) -> Result<u64, SendError> {
         let response = request
             .header(
                 reqwest::header::AUTHORIZATION,

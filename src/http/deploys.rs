@@ -43,7 +43,11 @@ async fn create_deploy(
         state.outbox.wake();
     }
     // Tells the metrics middleware a retry from one that changed something.
-    let outcome = InboundOutcome(if recorded.changed { "accepted" } else { "duplicate" });
+    let outcome = InboundOutcome(if recorded.changed {
+        "accepted"
+    } else {
+        "duplicate"
+    });
     Ok((
         StatusCode::ACCEPTED,
         axum::Extension(outcome),

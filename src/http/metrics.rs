@@ -97,7 +97,10 @@ mod tests {
     #[test]
     fn inbound_sources_come_from_the_route() {
         assert_eq!(inbound_source("/api/v1/deploys"), Some("deploys"));
-        assert_eq!(inbound_source("/webhooks/alertmanager"), Some("alertmanager"));
+        assert_eq!(
+            inbound_source("/webhooks/alertmanager"),
+            Some("alertmanager")
+        );
         assert_eq!(inbound_source("/healthz"), None);
         assert_eq!(inbound_source("/api/v1/"), None);
     }

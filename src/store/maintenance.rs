@@ -109,9 +109,10 @@ impl Store {
     }
 
     pub async fn outbox_stats(&self) -> Result<OutboxStats> {
-        let row = sqlx::query("select count(*), min(created_at) from outbox where state = 'pending'")
-            .fetch_one(self.pool())
-            .await?;
+        let row =
+            sqlx::query("select count(*), min(created_at) from outbox where state = 'pending'")
+                .fetch_one(self.pool())
+                .await?;
         Ok(OutboxStats {
             pending: row.get(0),
             oldest_pending: row.get::<Option<i64>, _>(1).map(time_from_db),
@@ -133,28 +134,25 @@ impl Store {
     /// summaries' comparison window (see `config::MIN_RETENTION_DAYS`).
     pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<Pruned> {
         let cutoff = time_to_db(cutoff);
-        let mut pruned = Pruned::default();
         // Raw bodies of every source first, on their own: other features' tables may reference
         // their inbound events, and this must happen even if a delete below is refused.
-        pruned.payloads_blanked = sqlx::query(
-            "update inbound_event set body = ? where received_at < ? and body <> ?",
-        )
-        .bind(PRUNED_BODY)
-        .bind(cutoff)
-        .bind(PRUNED_BODY)
-        .execute(self.pool())
-        .await?
-        .rows_affected();
+        let payloads_blanked =
+            sqlx::query("update inbound_event set body = ? where received_at < ? and body <> ?")
+                .bind(PRUNED_BODY)
+                .bind(cutoff)
+                .bind(PRUNED_BODY)
+                .execute(self.pool())
+                .await?
+                .rows_affected();
         let mut tx = self.begin_write().await?;
-        pruned.outbox_rows_deleted = sqlx::query(
-            "delete from outbox where state in ('sent', 'failed') and created_at < ?",
-        )
-        .bind(cutoff)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let outbox_rows_deleted =
+            sqlx::query("delete from outbox where state in ('sent', 'failed') and created_at < ?")
+                .bind(cutoff)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         // Status changes go with their deploy (on delete cascade).
-        pruned.deploys_deleted = sqlx::query(
+        let deploys_deleted = sqlx::query(
             "delete from deploy where updated_at < ?
                and not exists (select 1 from message m join outbox o on o.message_id = m.id
                                where m.subject_kind = 'deploy' and m.subject_id = deploy.id
@@ -164,7 +162,7 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        pruned.messages_deleted = sqlx::query(
+        let messages_deleted = sqlx::query(
             "delete from message where subject_kind = 'deploy' and updated_at < ?
                and not exists (select 1 from deploy d where d.id = message.subject_id)
                and not exists (select 1 from outbox o where o.message_id = message.id)",
@@ -173,7 +171,7 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        pruned.inbound_events_deleted = sqlx::query(
+        let inbound_events_deleted = sqlx::query(
             "delete from inbound_event where source = 'api' and received_at < ?
                and not exists (select 1 from deploy_status_change c where c.event_id = inbound_event.id)",
         )
@@ -182,6 +180,12 @@ impl Store {
         .await?
         .rows_affected();
         tx.commit().await?;
-        Ok(pruned)
+        Ok(Pruned {
+            payloads_blanked,
+            inbound_events_deleted,
+            deploys_deleted,
+            outbox_rows_deleted,
+            messages_deleted,
+        })
     }
 }

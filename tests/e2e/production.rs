@@ -21,7 +21,10 @@ use crate::support::discord::{FakeDiscord, Fault, CHANNEL_ID};
 async fn scrape(app: &TestApp) -> prometheus_parse::Scrape {
     let response = app.http.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), 200);
-    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(content_type.starts_with("text/plain"), "{content_type}");
     let text = response.text().await.unwrap();
     prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap()
@@ -56,14 +59,20 @@ async fn metrics_move_as_deploys_are_accepted_refused_and_delivered() {
     assert_eq!(value(&before, "loopbot_outbox_pending", &[]), 0.0);
     assert!(value(&before, "loopbot_database_size_bytes", &[]) > 0.0);
     let accepted = [("source", "deploys"), ("outcome", "accepted")];
-    assert_eq!(value(&before, "loopbot_inbound_events_total", &accepted), 0.0);
+    assert_eq!(
+        value(&before, "loopbot_inbound_events_total", &accepted),
+        0.0
+    );
 
     // Discord down: the deploy is accepted and waits in the outbox.
     app.discord.set_down(true);
     assert_eq!(app.post_deploy(&deploy(json!({}))).await.0, 202);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let waiting = scrape(&app).await;
-    assert_eq!(value(&waiting, "loopbot_inbound_events_total", &accepted), 1.0);
+    assert_eq!(
+        value(&waiting, "loopbot_inbound_events_total", &accepted),
+        1.0
+    );
     assert_eq!(value(&waiting, "loopbot_outbox_pending", &[]), 1.0);
     assert!(value(&waiting, "loopbot_outbox_oldest_pending_age_seconds", &[]) >= 0.2);
     assert!(
@@ -84,7 +93,10 @@ async fn metrics_move_as_deploys_are_accepted_refused_and_delivered() {
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
     // The same event again, and one with a wrong token.
-    assert_eq!(app.post_deploy(&deploy(json!({}))).await.1["duplicate"], true);
+    assert_eq!(
+        app.post_deploy(&deploy(json!({}))).await.1["duplicate"],
+        true
+    );
     let refused = app
         .http
         .post(app.url("/api/v1/deploys"))
@@ -97,7 +109,10 @@ async fn metrics_move_as_deploys_are_accepted_refused_and_delivered() {
 
     let after = scrape(&app).await;
     assert_eq!(value(&after, "loopbot_outbox_pending", &[]), 0.0);
-    assert_eq!(value(&after, "loopbot_outbox_oldest_pending_age_seconds", &[]), 0.0);
+    assert_eq!(
+        value(&after, "loopbot_outbox_oldest_pending_age_seconds", &[]),
+        0.0
+    );
     assert_eq!(
         value(
             &after,
@@ -107,10 +122,17 @@ async fn metrics_move_as_deploys_are_accepted_refused_and_delivered() {
         1.0
     );
     assert_eq!(
-        value(&after, "loopbot_delivery_latency_seconds", &[("kind", "post")]),
+        value(
+            &after,
+            "loopbot_delivery_latency_seconds",
+            &[("kind", "post")]
+        ),
         1.0
     );
-    assert_eq!(value(&after, "loopbot_inbound_events_total", &accepted), 1.0);
+    assert_eq!(
+        value(&after, "loopbot_inbound_events_total", &accepted),
+        1.0
+    );
     assert_eq!(
         value(
             &after,
@@ -145,7 +167,10 @@ async fn metrics_move_as_deploys_are_accepted_refused_and_delivered() {
     );
     // The hooks other features set exist from the start.
     assert_eq!(value(&after, "loopbot_checkins_pending", &[]), 0.0);
-    assert_eq!(value(&after, "loopbot_last_summary_timestamp_seconds", &[]), 0.0);
+    assert_eq!(
+        value(&after, "loopbot_last_summary_timestamp_seconds", &[]),
+        0.0
+    );
     assert!(value(&after, "loopbot_retention_last_run_timestamp_seconds", &[]) > 0.0);
 }
 
@@ -154,7 +179,10 @@ async fn metrics_move_as_deploys_are_accepted_refused_and_delivered() {
 fn announcements_by_version(discord: &FakeDiscord) -> HashMap<String, usize> {
     let mut seen = HashMap::new();
     for message in discord.messages(CHANNEL_ID) {
-        let title = message["embeds"][0]["title"].as_str().unwrap_or("").to_owned();
+        let title = message["embeds"][0]["title"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
         let version = title.split_whitespace().nth(3).unwrap_or("").to_owned();
         *seen.entry(version).or_insert(0) += 1;
     }
@@ -210,6 +238,11 @@ async fn sigterm_during_a_burst_of_50_deploys_loses_and_duplicates_nothing() {
     assert!(log.iter().any(|l| l.contains("shutting down")), "{log:#?}");
     assert!(wal_is_empty(dir.path()), "the WAL was checkpointed at exit");
 
+    let before_restart = discord.message_posts(CHANNEL_ID).len();
+    eprintln!(
+        "accepted {} of 50; {before_restart} posted before the restart",
+        accepted.len()
+    );
     // Whatever the grace period left goes out on the next start, exactly once.
     discord.fail_next(0, Fault::Status(500));
     let bot = BinaryApp::serve(&discord, dir.path()).await;
@@ -223,7 +256,11 @@ async fn sigterm_during_a_burst_of_50_deploys_loses_and_duplicates_nothing() {
     let seen = announcements_by_version(&discord);
     assert!(all_announced, "accepted {accepted:?}, announced {seen:?}");
     for version in &accepted {
-        assert_eq!(seen[version], 1, "{version} announced {} times", seen[version]);
+        assert_eq!(
+            seen[version], 1,
+            "{version} announced {} times",
+            seen[version]
+        );
     }
     assert!(seen.values().all(|n| *n == 1), "{seen:?}");
     let (status, _) = bot.terminate().await;
@@ -285,7 +322,10 @@ async fn a_backup_taken_during_writes_is_a_valid_database_with_the_rows_accepted
         String::from_utf8_lossy(&output.stderr)
     );
     writer.await.unwrap();
-    assert!(after < 60, "the backup should run while the writer is still writing");
+    assert!(
+        after < 60,
+        "the backup should run while the writer is still writing"
+    );
 
     let copy = open(&backup).await;
     let check: String = sqlx::query_scalar("pragma integrity_check")
@@ -299,7 +339,10 @@ async fn a_backup_taken_during_writes_is_a_valid_database_with_the_rows_accepted
         "{deploys} deploys; {before} accepted before the backup, {after} after"
     );
     // A snapshot: every deploy in it came with its raw event and its outbox row.
-    assert_eq!(scalar(&copy, "select count(*) from inbound_event").await, deploys);
+    assert_eq!(
+        scalar(&copy, "select count(*) from inbound_event").await,
+        deploys
+    );
     assert_eq!(scalar(&copy, "select count(*) from outbox").await, deploys);
     let orphans = scalar(
         &copy,
@@ -337,14 +380,20 @@ async fn a_backup_taken_during_writes_is_a_valid_database_with_the_rows_accepted
         String::from_utf8_lossy(&output.stderr)
     );
     let restored = open(&restored).await;
-    assert_eq!(scalar(&restored, "select count(*) from deploy").await, deploys);
+    assert_eq!(
+        scalar(&restored, "select count(*) from deploy").await,
+        deploys
+    );
 
     // Restore refuses a file that is not a loopbot database.
     let junk = app.dir.path().join("junk.db");
     std::fs::write(&junk, b"not a database at all, just bytes").unwrap();
     let output = binary_command(
         app.dir.path(),
-        &[("DATABASE_URL", format!("sqlite://{}", app.dir.path().join("x.db").display()))],
+        &[(
+            "DATABASE_URL",
+            format!("sqlite://{}", app.dir.path().join("x.db").display()),
+        )],
     )
     .arg("restore")
     .arg(&junk)
@@ -369,7 +418,13 @@ fn event(version: &str, status: &str) -> DeployEvent {
 async fn record(store: &Store, version: &str, status: &str, at: DateTime<Utc>) -> i64 {
     let body = format!(r#"{{"version":"{version}","status":"{status}"}}"#);
     store
-        .record_deploy("api", &body, &event(version, status), Some(ChannelId(CHANNEL_ID)), at)
+        .record_deploy(
+            "api",
+            &body,
+            &event(version, status),
+            Some(ChannelId(CHANNEL_ID)),
+            at,
+        )
         .await
         .unwrap()
         .deploy_id
@@ -388,7 +443,10 @@ async fn retention_removes_old_rows_and_payloads_and_keeps_the_summary_window() 
     // 500 days old and delivered: everything about it goes.
     let gone = record(&store, "v-gone", "succeeded", days(500)).await;
     let delivery = store.next_delivery(days(500)).await.unwrap().unwrap();
-    store.delivery_sent(&delivery, 9_000_001, days(500)).await.unwrap();
+    store
+        .delivery_sent(&delivery, 9_000_001, days(500))
+        .await
+        .unwrap();
     // 450 days old, still pending (Discord has refused to take it so far): kept, body pruned.
     let pending = record(&store, "v-pending", "failed", days(450)).await;
     // Created 500 days ago, updated 5 days ago: kept; only the old event's body goes.
@@ -406,16 +464,30 @@ async fn retention_removes_old_rows_and_payloads_and_keeps_the_summary_window() 
     assert_eq!(deploys, vec![pending, revived, recent], "{pruned:?}");
     assert_eq!(pruned.deploys_deleted, 1);
     assert_eq!(
-        scalar(db, &format!("select count(*) from deploy_status_change where deploy_id = {gone}")).await,
+        scalar(
+            db,
+            &format!("select count(*) from deploy_status_change where deploy_id = {gone}")
+        )
+        .await,
         0
     );
     assert_eq!(
-        scalar(db, &format!("select count(*) from message where subject_id = {gone}")).await,
+        scalar(
+            db,
+            &format!("select count(*) from message where subject_id = {gone}")
+        )
+        .await,
         0
     );
-    assert_eq!(scalar(db, "select count(*) from outbox where state = 'sent'").await, 0);
+    assert_eq!(
+        scalar(db, "select count(*) from outbox where state = 'sent'").await,
+        0
+    );
     // The pending delivery is untouched.
-    assert_eq!(scalar(db, "select count(*) from outbox where state = 'pending'").await, 4);
+    assert_eq!(
+        scalar(db, "select count(*) from outbox where state = 'pending'").await,
+        4
+    );
     // Raw bodies older than 400 days are pruned, newer ones kept verbatim.
     let bodies: Vec<(String, i64)> =
         sqlx::query_as("select body, received_at from inbound_event order by id")
@@ -440,7 +512,10 @@ async fn retention_removes_old_rows_and_payloads_and_keeps_the_summary_window() 
         .fetch_all(db)
         .await
         .unwrap();
-    assert!(kept.contains(&within_window) && kept.contains(&revived), "{kept:?}");
+    assert!(
+        kept.contains(&within_window) && kept.contains(&revived),
+        "{kept:?}"
+    );
 }
 
 // ---------------------------------------------------------------- logs
@@ -479,8 +554,13 @@ async fn json_logs_carry_span_fields_and_never_a_secret() {
         .find(|l| l["message"] == "deploy event accepted")
         .expect("the accepted deploy is logged");
     let spans = accepted["spans"].as_array().unwrap();
-    assert!(spans.iter().any(|s| s["request_id"].as_str().is_some_and(|id| id.len() == 16)));
-    assert!(spans.iter().any(|s| s["deploy_id"] == deploy_id), "{accepted}");
+    assert!(spans
+        .iter()
+        .any(|s| s["request_id"].as_str().is_some_and(|id| id.len() == 16)));
+    assert!(
+        spans.iter().any(|s| s["deploy_id"] == deploy_id),
+        "{accepted}"
+    );
     let delivered = lines
         .iter()
         .find(|l| l["message"] == "delivered")
@@ -489,7 +569,10 @@ async fn json_logs_carry_span_fields_and_never_a_secret() {
     assert_eq!(delivered["span"]["deploy_id"], deploy_id, "{delivered}");
 
     for line in &log {
-        assert!(!line.contains(DISCORD_TOKEN), "the bot token leaked: {line}");
+        assert!(
+            !line.contains(DISCORD_TOKEN),
+            "the bot token leaked: {line}"
+        );
         assert!(!line.contains(API_TOKEN), "the API token leaked: {line}");
     }
 }
