@@ -207,8 +207,10 @@ async fn sigterm_during_a_burst_of_50_deploys_loses_and_duplicates_nothing() {
     discord.fail_next(1000, Fault::Slow(Duration::from_millis(60)));
 
     let addr = bot.addr;
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut senders = Vec::new();
     for n in 0..50 {
+        let answered = answered.clone();
         senders.push(tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(8 * n)).await;
             let response = reqwest::Client::new()
@@ -217,10 +219,14 @@ async fn sigterm_during_a_burst_of_50_deploys_loses_and_duplicates_nothing() {
                 .json(&deploy(json!({"version": format!("v{n}")})))
                 .send()
                 .await;
+            answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             (n, response.map(|r| r.status().as_u16()).unwrap_or(0))
         }));
     }
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Mid-burst: some answered, most still to come.
+    while answered.load(std::sync::atomic::Ordering::SeqCst) < 10 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     let (status, log) = bot.terminate().await;
     let mut accepted = Vec::new();
     for sender in senders {
@@ -291,7 +297,7 @@ async fn a_backup_taken_during_writes_is_a_valid_database_with_the_rows_accepted
         let accepted = accepted.clone();
         tokio::spawn(async move {
             let http = reqwest::Client::new();
-            for n in 0..60 {
+            for n in 0..150 {
                 let status = http
                     .post(&url)
                     .bearer_auth(API_TOKEN)
