@@ -7,6 +7,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::domain::checkin::{CheckinSettings, EmojiMap};
 use crate::domain::{ChannelId, GuildId};
 
 /// Every environment variable loopbot reads: name, whether it is a secret, and what it is for.
@@ -20,6 +21,10 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("LOOPBOT_GUILD_ID", false, "Register slash commands in this server only (instant) instead of globally (up to an hour)."),
     ("LOOPBOT_LOG_FORMAT", false, "Log format: pretty (default) or json."),
     ("RUST_LOG", false, "Log filter, e.g. info or loopbot=debug,serenity=warn (default info)."),
+    ("LOOPBOT_CHECKIN_DELAYS", false, "When to ask how a release is doing, after a successful deploy: a list of durations (default 1h,24h)."),
+    ("LOOPBOT_CHECKIN_ENVIRONMENTS", false, "Environments whose deploys get check-ins, comma-separated (default production)."),
+    ("LOOPBOT_CHECKIN_CLOSE_AFTER", false, "How long a check-in stays open before its message shows the tally (default 24h)."),
+    ("LOOPBOT_FEEDBACK_EMOJI", false, "Reactions that count as feedback, e.g. 👍=+1,👀=0,👎=-1 (default 👍✅🎉🚀 +1, 👀🤔 0, 👎❌🔥🐛 -1)."),
     ("LOOPBOT_SHUTDOWN_GRACE", false, "On SIGTERM/SIGINT, how long pending deliveries may still go out before exit, e.g. 10s (default 10s)."),
     ("LOOPBOT_RETENTION_DAYS", false, "Days raw payloads and delivered rows are kept; pruned daily (default 400, at least 62 so summaries keep their comparison window)."),
 ];
@@ -99,6 +104,8 @@ pub struct Config {
     pub guild_id: Option<GuildId>,
     pub log_format: LogFormat,
     pub delivery: DeliverySettings,
+    /// Post-release check-ins (`LOOPBOT_CHECKIN_*`, `LOOPBOT_FEEDBACK_EMOJI`).
+    pub checkins: CheckinSettings,
     /// `LOOPBOT_SHUTDOWN_GRACE`: how long the outbox may drain after a stop signal.
     pub shutdown_grace: Duration,
     /// `LOOPBOT_RETENTION_DAYS`.
@@ -191,6 +198,7 @@ impl Config {
                 .map(GuildId),
             log_format,
             delivery: DeliverySettings::default(),
+            checkins: checkin_settings(&get)?,
         })
     }
 
@@ -238,6 +246,31 @@ impl Config {
                 },
             ),
             (
+                "LOOPBOT_CHECKIN_DELAYS",
+                self.checkins
+                    .delays
+                    .iter()
+                    .map(|d| humantime::format_duration(*d).to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            (
+                "LOOPBOT_CHECKIN_ENVIRONMENTS",
+                self.checkins.environments.join(","),
+            ),
+            (
+                "LOOPBOT_CHECKIN_CLOSE_AFTER",
+                humantime::format_duration(self.checkins.close_after).to_string(),
+            ),
+            (
+                "LOOPBOT_FEEDBACK_EMOJI",
+                if self.checkins.emoji == EmojiMap::default() {
+                    "(default)".to_owned()
+                } else {
+                    "(custom)".to_owned()
+                },
+            ),
+            (
                 "LOOPBOT_SHUTDOWN_GRACE",
                 humantime::format_duration(self.shutdown_grace).to_string(),
             ),
@@ -247,6 +280,39 @@ impl Config {
         .map(|(name, value)| format!("{name} = {value}\n"))
         .collect()
     }
+}
+
+fn checkin_settings(get: &impl Fn(&str) -> Option<String>) -> Result<CheckinSettings, ConfigError> {
+    let mut settings = CheckinSettings::default();
+    if let Some(raw) = get("LOOPBOT_CHECKIN_DELAYS") {
+        settings.delays = CheckinSettings::parse_delays(&raw).map_err(|e| ConfigError {
+            variable: "LOOPBOT_CHECKIN_DELAYS",
+            problem: format!("is not a list of durations ({})", e.reason),
+            expected: "durations separated by commas, e.g. 1h,24h or 30m",
+        })?;
+    }
+    if let Some(raw) = get("LOOPBOT_CHECKIN_ENVIRONMENTS") {
+        settings.environments = raw
+            .split(',')
+            .map(|e| e.trim().to_lowercase())
+            .filter(|e| !e.is_empty())
+            .collect();
+    }
+    if let Some(raw) = get("LOOPBOT_CHECKIN_CLOSE_AFTER") {
+        settings.close_after = humantime::parse_duration(raw.trim()).map_err(|e| ConfigError {
+            variable: "LOOPBOT_CHECKIN_CLOSE_AFTER",
+            problem: format!("is not a duration ({e})"),
+            expected: "a duration such as 24h or 90m",
+        })?;
+    }
+    if let Some(raw) = get("LOOPBOT_FEEDBACK_EMOJI") {
+        settings.emoji = EmojiMap::parse(&raw).map_err(|e| ConfigError {
+            variable: "LOOPBOT_FEEDBACK_EMOJI",
+            problem: format!("is not an emoji map ({})", e.reason),
+            expected: "EMOJI=VALUE pairs with values +1, 0 or -1, e.g. 👍=+1,👀=0,👎=-1",
+        })?;
+    }
+    Ok(settings)
 }
 
 fn parse_snowflake(variable: &'static str, raw: &str) -> Result<u64, ConfigError> {
@@ -319,6 +385,9 @@ mod tests {
             ("DATABASE_URL", "postgres://x"),
             ("LOOPBOT_LOG_FORMAT", "xml"),
             ("DISCORD_API_URL", "not a url"),
+            ("LOOPBOT_CHECKIN_DELAYS", "soon"),
+            ("LOOPBOT_CHECKIN_CLOSE_AFTER", "later"),
+            ("LOOPBOT_FEEDBACK_EMOJI", "👍=lots"),
             ("LOOPBOT_SHUTDOWN_GRACE", "soon"),
             ("LOOPBOT_RETENTION_DAYS", "30"),
             ("LOOPBOT_RETENTION_DAYS", "forever"),

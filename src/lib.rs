@@ -5,6 +5,7 @@ pub mod config;
 pub mod discord;
 pub mod domain;
 pub mod http;
+pub mod jobs;
 pub mod metrics;
 pub mod production;
 pub mod runtime;

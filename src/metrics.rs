@@ -2,8 +2,8 @@
 //!
 //! One [`Metrics`] per running application (its own registry, so in-process tests do not share
 //! counters). Counters and histograms are recorded where things happen; gauges that describe the
-//! database are read from it at scrape time. Features without a table here (check-ins,
-//! summaries) set their gauges through [`Metrics::set_checkins_pending`] and
+//! database (outbox, size, check-ins pending) are read from it at scrape time. A feature whose
+//! state is not in a table this module knows (the last summary) sets its gauge through a hook:
 //! [`Metrics::set_last_summary`].
 
 use std::sync::Arc;
@@ -219,7 +219,7 @@ impl Metrics {
             .observe(latency.as_secs_f64());
     }
 
-    /// Hook for the check-in feature: how many check-ins await an answer.
+    /// Check-ins scheduled or open (read from the `checkin` table at scrape time).
     pub fn set_checkins_pending(&self, pending: i64) {
         self.0.checkins_pending.set(pending);
     }

@@ -11,6 +11,8 @@ use crate::discord::rest::DiscordRest;
 use crate::discord::{self, Data, DiscordError};
 use crate::http::extract::ApiToken;
 use crate::http::{self, AppState};
+use crate::jobs::checkins::CheckinJob;
+use crate::jobs::{JobWake, Jobs};
 use crate::metrics::Metrics;
 use crate::production::{self, Production, ShutdownHandle};
 use crate::runtime::{GatewayReady, OutboxWake};
@@ -42,6 +44,7 @@ pub struct Application {
     state: AppState,
     client: poise::serenity_prelude::Client,
     worker: DeliveryWorker,
+    jobs: Jobs,
     production: Production,
 }
 
@@ -77,6 +80,18 @@ impl Application {
         let outbox = OutboxWake::default();
         let gateway = GatewayReady::default();
         let http_client = discord::http_client(&config);
+        let checkin_wake = JobWake::default();
+        let mut jobs = Jobs::default();
+        jobs.add(
+            "checkins",
+            CheckinJob {
+                store: store.clone(),
+                settings: config.checkins.clone(),
+                started_at: chrono::Utc::now(),
+                outbox: outbox.clone(),
+            }
+            .run_forever(checkin_wake.clone()),
+        );
         let client = discord::client(
             &config,
             &token,
@@ -86,6 +101,8 @@ impl Application {
                 outbox: outbox.clone(),
                 gateway: gateway.clone(),
                 default_channel: config.default_channel,
+                checkins: config.checkins.clone(),
+                checkin_wake,
             },
         )
         .await?;
@@ -97,6 +114,10 @@ impl Application {
             outbox.clone(),
         )
         .with_metrics(metrics.clone());
+        jobs.add(
+            "retention",
+            production::run_retention(store.clone(), config.retention_days, metrics.clone()),
+        );
         let state = AppState {
             store,
             api_token: ApiToken(config.api_token.clone()),
@@ -111,6 +132,7 @@ impl Application {
             state,
             client,
             worker,
+            jobs,
             production: Production {
                 shutdown: ShutdownHandle::default(),
                 grace: config.shutdown_grace,
@@ -144,6 +166,7 @@ impl Application {
             state,
             mut client,
             worker,
+            jobs,
             production,
         } = self;
         tracing::info!(addr = %local_addr, "HTTP API listening");
@@ -167,7 +190,7 @@ impl Application {
                 started.map_err(|e| StartupError::Gateway(e.to_string()))
             }
             () = worker.run() => Ok(()),
-            () = production::run_retention(store.clone(), production.retention_days, production.metrics.clone()) => Ok(()),
+            () = jobs.run() => Ok(()),
             () = stop.cancelled() => Ok(()),
         };
         // Stopping, asked to or not: take no new requests, finish what was accepted.

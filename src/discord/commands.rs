@@ -10,7 +10,9 @@ use crate::domain::{ChannelId, GuildId, UserId};
 
 /// Every command the bot registers.
 pub fn command_list() -> Vec<poise::Command<Data, CommandError>> {
-    vec![subscribe(), unsubscribe(), subscriptions(), help()]
+    let mut commands = vec![subscribe(), unsubscribe(), subscriptions(), help()];
+    commands.extend(super::checkins::commands());
+    commands
 }
 
 #[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
@@ -185,6 +187,10 @@ async fn help(ctx: Context<'_>) -> Result<(), CommandError> {
         this channel receives those events (needs Manage Server)\n\
         • `/unsubscribe kind:<...> [service] [environment]`: stop (needs Manage Server)\n\
         • `/subscriptions`: what this channel receives\n\
+        • `/feedback release:<service[@version]> [rating] [comment]`: say how a release is going\n\
+        • `/feedback-summary release:<...>`: the tally and latest comments of a release\n\
+        • `/checkin release:<...>`: ask this channel now how a release is going\n\
+        • `/link-deployer name:<ci username>`: check-ins of your deploys mention you\n\
         • `/help`: this text\n\n\
         Deploys arrive through `POST /api/v1/deploys` on the bot's HTTP API; events no channel \
         subscribed to go to the default channel, if one is configured.";

@@ -105,6 +105,15 @@ impl DeliveryWorker {
                     .await
             }
         };
+        // A check-in's first post also gets seed reactions and a thread (see checkins::after_post).
+        let sent = match (&delivery.subject, delivery.discord_message_id, sent) {
+            (DeliverySubject::Checkin(view), None, Ok(id)) => {
+                super::checkins::after_post(&self.rest, &self.store, delivery.channel, view, id)
+                    .await
+                    .map(|()| id)
+            }
+            (_, _, sent) => sent,
+        };
         self.settle(&delivery, sent, now).await
     }
 

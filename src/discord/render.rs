@@ -42,6 +42,8 @@ pub fn render(subject: &DeliverySubject) -> Option<Rendered> {
             embeds: vec![deploy_embed(deploy)],
             ..Default::default()
         }),
+        DeliverySubject::Checkin(view) => Some(super::checkins::render_checkin(view)),
+        DeliverySubject::CheckinCancelled(view) => Some(super::checkins::render_cancelled(view)),
         DeliverySubject::Missing { .. } => None,
     }
 }
@@ -145,7 +147,8 @@ pub fn deploy_embed(deploy: &Deploy) -> CreateEmbed {
 fn status_text(deploy: &Deploy) -> String {
     let (_, verb) = status_line(deploy.status);
     match deploy.duration() {
-        Some(took) if took.num_seconds() >= 0 => {
+        // A deploy reported only once it finished has no duration worth showing.
+        Some(took) if took.num_seconds() > 0 => {
             format!("{verb} in {}", human_duration(took.num_seconds()))
         }
         _ => verb.to_owned(),

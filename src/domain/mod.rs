@@ -40,3 +40,4 @@ impl ValidationError {
         }
     }
 }
+pub mod checkin;

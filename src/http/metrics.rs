@@ -32,6 +32,9 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
         .metrics
         .set_database_size(state.store.database_size_bytes().await?);
     state.metrics.set_gateway_connected(state.gateway.get());
+    state
+        .metrics
+        .set_checkins_pending(state.store.checkins_pending().await?);
     Ok((
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         state.metrics.render(),

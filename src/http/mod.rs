@@ -3,6 +3,7 @@
 mod deploys;
 pub mod error;
 pub mod extract;
+mod feedback;
 mod health;
 mod metrics;
 
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(metrics::router())
         .merge(deploys::router())
+        .merge(feedback::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -13,18 +13,25 @@ use crate::domain::ChannelId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subject {
     Deploy(i64),
+    /// A post-release check-in (`checkin.id`).
+    Checkin(i64),
+    /// The note in a check-in's thread that a later check-in was cancelled (`checkin.id`).
+    CheckinCancelled(i64),
 }
 
 impl Subject {
     pub(super) fn kind(self) -> &'static str {
         match self {
             Subject::Deploy(_) => "deploy",
+            Subject::Checkin(_) => "checkin",
+            Subject::CheckinCancelled(_) => "checkin_cancelled",
         }
     }
 
     pub(super) fn id(self) -> i64 {
         match self {
             Subject::Deploy(id) => id,
+            Subject::Checkin(id) | Subject::CheckinCancelled(id) => id,
         }
     }
 }

@@ -119,6 +119,15 @@ impl Store {
         })
     }
 
+    /// Check-ins scheduled or open: asked (or about to be) and not closed yet.
+    pub async fn checkins_pending(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("select count(*) from checkin where state in ('scheduled', 'open')")
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
     /// When an outbox row was queued (the event that caused it was accepted).
     pub async fn outbox_queued_at(&self, outbox_id: i64) -> Result<Option<DateTime<Utc>>> {
         let at: Option<i64> = sqlx::query_scalar("select created_at from outbox where id = ?")
@@ -163,8 +172,11 @@ impl Store {
         .await?
         .rows_affected();
         let messages_deleted = sqlx::query(
-            "delete from message where subject_kind = 'deploy' and updated_at < ?
-               and not exists (select 1 from deploy d where d.id = message.subject_id)
+            "delete from message where updated_at < ?
+               and ((subject_kind = 'deploy'
+                     and not exists (select 1 from deploy d where d.id = message.subject_id))
+                 or (subject_kind = 'checkin'
+                     and not exists (select 1 from checkin c where c.id = message.subject_id)))
                and not exists (select 1 from outbox o where o.message_id = message.id)",
         )
         .bind(cutoff)

@@ -1,5 +1,6 @@
 //! All SQL lives here. Everything else sees typed functions over domain values.
 
+mod checkins;
 mod deploys;
 pub mod ids;
 mod maintenance;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+pub use checkins::{CheckinRun, MessageRelease, NewFeedback};
 pub use deploys::{DeployRecorded, Subject};
 pub use maintenance::{OutboxStats, Pruned, PRUNED_BODY};
 pub use outbox::{Delivery, DeliverySubject};

@@ -6,6 +6,7 @@ use sqlx::Row;
 use super::deploys::{deploy_from_row, DEPLOY_COLUMNS};
 use super::ids::{channel_from_db, from_db, time_from_db, time_to_db, to_db};
 use super::{Result, Store};
+use crate::domain::checkin::CheckinView;
 use crate::domain::deploy::Deploy;
 use crate::domain::ChannelId;
 
@@ -13,6 +14,10 @@ use crate::domain::ChannelId;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliverySubject {
     Deploy(Deploy),
+    /// A post-release check-in with its deploy and tally.
+    Checkin(CheckinView),
+    /// "This check-in was cancelled", posted in the thread of an earlier check-in of the deploy.
+    CheckinCancelled(CheckinView),
     /// The subject row is gone (or of a kind this version does not know): nothing to show.
     Missing {
         kind: String,
@@ -50,6 +55,12 @@ async fn load_subject(
             .fetch_optional(&mut *conn)
             .await?
             .map(|row| DeliverySubject::Deploy(deploy_from_row(&row))),
+        "checkin" => super::checkins::checkin_view(conn, id)
+            .await?
+            .map(DeliverySubject::Checkin),
+        "checkin_cancelled" => super::checkins::checkin_view(conn, id)
+            .await?
+            .map(DeliverySubject::CheckinCancelled),
         _ => None,
     })
 }

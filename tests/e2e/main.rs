@@ -5,6 +5,7 @@
 mod support;
 
 mod api;
+mod checkins;
 mod config;
 mod delivery;
 mod deploys;

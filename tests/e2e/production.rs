@@ -197,7 +197,7 @@ fn wal_is_empty(dir: &Path) -> bool {
 async fn sigterm_during_a_burst_of_50_deploys_loses_and_duplicates_nothing() {
     let discord = FakeDiscord::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let bot = BinaryApp::serve_with(
+    let bot = BinaryApp::serve_with_env(
         &discord,
         dir.path(),
         &[("LOOPBOT_SHUTDOWN_GRACE", "1s".to_owned())],
