@@ -53,7 +53,7 @@ fn value(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)
 
 #[tokio::test]
 async fn metrics_move_as_deploys_are_accepted_refused_and_delivered() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(|c| c.checkins.tick = Duration::from_millis(100)).await;
     let before = scrape(&app).await;
     assert_eq!(value(&before, "loopbot_gateway_connected", &[]), 1.0);
     assert_eq!(value(&before, "loopbot_outbox_pending", &[]), 0.0);
@@ -107,7 +107,28 @@ async fn metrics_move_as_deploys_are_accepted_refused_and_delivered() {
         .unwrap();
     assert_eq!(refused.status(), 401);
 
+    // The succeeded production deploy schedules check-ins.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while app
+        .count("checkin where state in ('scheduled', 'open')")
+        .await
+        == 0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no check-in scheduled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let checkins = app
+        .count("checkin where state in ('scheduled', 'open')")
+        .await;
+
     let after = scrape(&app).await;
+    assert_eq!(
+        value(&after, "loopbot_checkins_pending", &[]),
+        checkins as f64
+    );
     assert_eq!(value(&after, "loopbot_outbox_pending", &[]), 0.0);
     assert_eq!(
         value(&after, "loopbot_outbox_oldest_pending_age_seconds", &[]),
@@ -165,8 +186,7 @@ async fn metrics_move_as_deploys_are_accepted_refused_and_delivered() {
         ),
         1.0
     );
-    // The hooks other features set exist from the start.
-    assert_eq!(value(&after, "loopbot_checkins_pending", &[]), 0.0);
+    // The summary feature's hook exists before any summary.
     assert_eq!(
         value(&after, "loopbot_last_summary_timestamp_seconds", &[]),
         0.0
