@@ -12,4 +12,5 @@ mod delivery;
 mod deploys;
 mod fake_discord;
 mod integrations;
+mod production;
 mod subscriptions;
