@@ -13,4 +13,5 @@ mod deploys;
 mod fake_discord;
 mod integrations;
 mod production;
+mod storm;
 mod subscriptions;
