@@ -63,6 +63,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// Group commit for deploy events (see `Store::record_deploy`).
+    deploy_writer: tokio::sync::mpsc::Sender<deploys::DeployJob>,
 }
 
 impl Store {
@@ -81,7 +83,11 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        let deploy_writer = deploys::spawn_deploy_writer(pool.clone());
+        Ok(Self {
+            pool,
+            deploy_writer,
+        })
     }
 
     pub async fn migrate(&self) -> Result<()> {
