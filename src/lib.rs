@@ -1,5 +1,6 @@
 //! loopbot: a Discord bot that closes a team's DevOps feedback loop. See ARCHITECTURE.md.
 
+pub mod chart;
 pub mod cli;
 pub mod config;
 pub mod discord;
@@ -8,4 +9,5 @@ pub mod http;
 pub mod runtime;
 pub mod startup;
 pub mod store;
+pub mod summaries;
 pub mod telemetry;

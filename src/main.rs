@@ -39,6 +39,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
             store.migrate().await?;
             println!("database {} is up to date", config.database_url);
         }
+        Command::Summary(args) => {
+            let store = Store::connect(&config.database_url).await?;
+            store.migrate().await?;
+            print!("{}", loopbot::summaries::cli_summary(&store, &config.summaries, &args, chrono::Utc::now()).await?);
+        }
+        Command::Bench { what: cli::BenchTarget::Summary { runs } } => {
+            print!("{}", loopbot::summaries::bench::run(runs).await?);
+        }
         Command::Serve => {
             let app = Application::build(config).await?;
             tokio::select! {

@@ -12,6 +12,7 @@ use crate::http::extract::ApiToken;
 use crate::http::{self, AppState};
 use crate::runtime::{GatewayReady, OutboxWake};
 use crate::store::{Store, StoreError};
+use crate::summaries::SummaryJob;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -39,6 +40,7 @@ pub struct Application {
     state: AppState,
     client: poise::serenity_prelude::Client,
     worker: DeliveryWorker,
+    summary_job: SummaryJob,
 }
 
 impl Application {
@@ -81,6 +83,7 @@ impl Application {
                 outbox: outbox.clone(),
                 gateway: gateway.clone(),
                 default_channel: config.default_channel,
+                summaries: config.summaries.clone(),
             },
         )
         .await?;
@@ -90,12 +93,14 @@ impl Application {
             config.delivery.clone(),
             outbox.clone(),
         );
+        let summary_job = SummaryJob::new(store.clone(), config.summaries.clone(), outbox.clone());
         let state = AppState {
             store,
             api_token: ApiToken(config.api_token.clone()),
             default_channel: config.default_channel,
             outbox,
             gateway,
+            summaries: config.summaries.clone(),
         };
         Ok(Self {
             listener,
@@ -103,6 +108,7 @@ impl Application {
             state,
             client,
             worker,
+            summary_job,
         })
     }
 
@@ -123,6 +129,7 @@ impl Application {
             state,
             mut client,
             worker,
+            summary_job,
         } = self;
         tracing::info!(addr = %local_addr, "HTTP API listening");
         let router = http::router(state);
@@ -133,6 +140,7 @@ impl Application {
                 started.map_err(|e| StartupError::Gateway(e.to_string()))
             }
             () = worker.run() => Ok(()),
+            () = summary_job.run() => Ok(()),
         };
         shards.shutdown_all().await;
         result

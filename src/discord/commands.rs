@@ -10,7 +10,14 @@ use crate::domain::{ChannelId, GuildId, UserId};
 
 /// Every command the bot registers.
 pub fn command_list() -> Vec<poise::Command<Data, CommandError>> {
-    vec![subscribe(), unsubscribe(), subscriptions(), help()]
+    vec![
+        subscribe(),
+        unsubscribe(),
+        subscriptions(),
+        help(),
+        super::summary::summary(),
+        super::summary::metrics(),
+    ]
 }
 
 #[derive(Debug, Clone, Copy, poise::ChoiceParameter)]

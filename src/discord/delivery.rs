@@ -73,6 +73,16 @@ impl DeliveryWorker {
                     .edit_message(delivery.channel, existing, &render::edit_body(&message))
                     .await
             }
+            None if !message.files.is_empty() => {
+                let nonce = format!("loopbot-m{}", delivery.message_row);
+                self.rest
+                    .create_message_with_files(
+                        delivery.channel,
+                        &render::post_body(&message, nonce),
+                        &message.files,
+                    )
+                    .await
+            }
             None => {
                 let nonce = format!("loopbot-m{}", delivery.message_row);
                 self.rest

@@ -6,6 +6,7 @@ mod components;
 pub mod delivery;
 pub mod render;
 pub mod rest;
+mod summary;
 
 use std::net::SocketAddr;
 
@@ -24,6 +25,7 @@ pub struct Data {
     pub outbox: OutboxWake,
     pub gateway: GatewayReady,
     pub default_channel: Option<ChannelId>,
+    pub summaries: crate::config::SummarySettings,
 }
 
 /// The error type of command and event handlers; rendered as an ephemeral reply.

@@ -18,6 +18,15 @@ pub struct Rendered {
     pub components: Vec<CreateActionRow>,
     /// Who may be pinged. Empty unless a configuration or a linked user asked for a ping.
     pub mentions: Mentions,
+    /// Files uploaded with the post (multipart), e.g. the summary chart.
+    pub files: Vec<FileUpload>,
+}
+
+/// A file attached to a post; an embed shows it as `attachment://<name>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileUpload {
+    pub name: String,
+    pub bytes: Vec<u8>,
 }
 
 /// The only pings a message may carry: explicit user and role ids, never @everyone/@here.
@@ -42,6 +51,7 @@ pub fn render(subject: &DeliverySubject) -> Option<Rendered> {
             embeds: vec![deploy_embed(deploy)],
             ..Default::default()
         }),
+        DeliverySubject::Summary(body) => super::summary::render_summary(body),
         DeliverySubject::Missing { .. } => None,
     }
 }
@@ -64,7 +74,17 @@ pub fn post_body(message: &Rendered, nonce: String) -> Value {
     if let Some(content) = &message.content {
         body = body.content(content);
     }
-    serde_json::to_value(body).unwrap_or(Value::Null)
+    let mut value = serde_json::to_value(body).unwrap_or(Value::Null);
+    if !message.files.is_empty() {
+        // Multipart uploads are matched to `files[n]` parts by these ids.
+        value["attachments"] = message
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| serde_json::json!({ "id": i, "filename": f.name }))
+            .collect();
+    }
+    value
 }
 
 /// The edit that brings a posted message up to date.

@@ -3,6 +3,7 @@
 
 pub mod deploy;
 pub mod subscription;
+pub mod summary;
 
 use std::fmt;
 

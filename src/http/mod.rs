@@ -4,6 +4,7 @@ mod deploys;
 pub mod error;
 pub mod extract;
 mod health;
+mod summary;
 
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::Router;
@@ -21,6 +22,7 @@ pub struct AppState {
     pub default_channel: Option<ChannelId>,
     pub outbox: OutboxWake,
     pub gateway: GatewayReady,
+    pub summaries: crate::config::SummarySettings,
 }
 
 impl FromRef<AppState> for ApiToken {
@@ -33,6 +35,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(deploys::router())
+        .merge(summary::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -13,18 +13,22 @@ use crate::domain::ChannelId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subject {
     Deploy(i64),
+    /// A `summary` row (weekly summary for one channel).
+    Summary(i64),
 }
 
 impl Subject {
     pub(super) fn kind(self) -> &'static str {
         match self {
             Subject::Deploy(_) => "deploy",
+            Subject::Summary(_) => "summary",
         }
     }
 
     pub(super) fn id(self) -> i64 {
         match self {
             Subject::Deploy(id) => id,
+            Subject::Summary(id) => id,
         }
     }
 }

@@ -4,6 +4,7 @@ mod deploys;
 pub mod ids;
 mod outbox;
 mod subscriptions;
+mod summaries;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use sqlx::SqlitePool;
 pub use deploys::{DeployRecorded, Subject};
 pub use outbox::{Delivery, DeliverySubject};
 pub use subscriptions::SubscriptionChange;
+pub use summaries::Scope;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

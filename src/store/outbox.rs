@@ -13,6 +13,8 @@ use crate::domain::ChannelId;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliverySubject {
     Deploy(Deploy),
+    /// A weekly summary: its computed figures, as JSON (`domain::summary::Summary`).
+    Summary(String),
     /// The subject row is gone (or of a kind this version does not know): nothing to show.
     Missing {
         kind: String,
@@ -50,6 +52,11 @@ async fn load_subject(
             .fetch_optional(&mut *conn)
             .await?
             .map(|row| DeliverySubject::Deploy(deploy_from_row(&row))),
+        "summary" => sqlx::query("select body from summary where id = ?")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|row| DeliverySubject::Summary(row.get(0))),
         _ => None,
     })
 }

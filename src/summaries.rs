@@ -1,0 +1,149 @@
+//! The summary job: when the schedule fires, record one summary per subscribed channel and
+//! period (exactly once, stored before posting) and queue its post. Also the one entry point that
+//! computes a summary for the commands, the CLI and the API.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::SummarySettings;
+use crate::domain::summary::{Period, Summary};
+use crate::runtime::OutboxWake;
+use crate::store::{Scope, Store, StoreError};
+
+/// The summary of `period` for `scope`: the figures of the period and of the one before it,
+/// from the store's single SQL computation, assembled with the configured bands.
+pub async fn compute(
+    store: &Store,
+    settings: &SummarySettings,
+    period: &Period,
+    scope: &Scope,
+    now: DateTime<Utc>,
+) -> Result<Summary, StoreError> {
+    let current = store.summary_figures(period, scope).await?;
+    let previous = store.summary_figures(&period.previous(), scope).await?;
+    let unavailable = store.summary_unavailable_sections().await?;
+    Ok(Summary::build(
+        period,
+        &current,
+        &previous,
+        scope.describe(),
+        &settings.bands,
+        now,
+        unavailable,
+    ))
+}
+
+pub struct SummaryJob {
+    store: Store,
+    settings: SummarySettings,
+    wake: OutboxWake,
+}
+
+impl SummaryJob {
+    pub fn new(store: Store, settings: SummarySettings, wake: OutboxWake) -> Self {
+        Self {
+            store,
+            settings,
+            wake,
+        }
+    }
+
+    /// Does what is due at `now`: the latest scheduled instant at or before `now` defines the
+    /// period (the full week before it, in the configured zone); every channel subscribed to
+    /// summaries that lacks that period's summary gets it. A run missed while the bot was down is
+    /// therefore made once when it comes back; a second tick finds the rows and does nothing.
+    /// Returns how many summaries were queued.
+    pub async fn tick(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let tz = self.settings.timezone;
+        let Some(fired) = self.settings.schedule.latest_at_or_before(now, tz) else {
+            return Ok(0);
+        };
+        let period = Period::last_week(fired, tz);
+        let mut queued = 0;
+        for (channel, scope) in self.store.summary_channels().await? {
+            if self.store.summary_exists(channel, &period).await? {
+                continue;
+            }
+            let summary = compute(&self.store, &self.settings, &period, &scope, now).await?;
+            let body = serde_json::to_string(&summary).unwrap_or_default();
+            if self
+                .store
+                .record_summary(channel, &period, fired, &body, now)
+                .await?
+            {
+                tracing::info!(channel = channel.0, from = %period.from, "weekly summary queued");
+                queued += 1;
+            }
+        }
+        if queued > 0 {
+            self.wake.wake();
+        }
+        Ok(queued)
+    }
+
+    /// Ticks at every scheduled instant (and once at start, to catch up on a missed run).
+    pub async fn run(self) {
+        loop {
+            let now = Utc::now();
+            if let Err(error) = self.tick(now).await {
+                tracing::error!(%error, "summary job failed; retrying in 30s");
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                continue;
+            }
+            let next = self
+                .settings
+                .schedule
+                .next_after(Utc::now(), self.settings.timezone);
+            // Capped so a changed clock (suspend, NTP jump) is noticed within a minute.
+            let wait = next
+                .and_then(|t| (t - Utc::now()).to_std().ok())
+                .unwrap_or(Duration::from_secs(60))
+                .min(Duration::from_secs(60));
+            tokio::time::sleep(wait + Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// Why `loopbot summary` could not print a summary.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Invalid(#[from] crate::domain::ValidationError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What `loopbot summary` prints, in the chosen format.
+pub async fn cli_summary(
+    store: &Store,
+    settings: &SummarySettings,
+    args: &crate::cli::SummaryArgs,
+    now: DateTime<Utc>,
+) -> Result<String, CliError> {
+    use crate::cli::SummaryFormat;
+    use crate::domain::subscription::Pattern;
+    let period = Period::select(
+        args.week.as_deref(),
+        args.from.as_deref(),
+        args.to.as_deref(),
+        settings.timezone,
+        now,
+    )?;
+    let scope = Scope::of(
+        &Pattern::parse("service", args.service.as_deref())?,
+        &Pattern::parse("environment", args.environment.as_deref())?,
+    );
+    let summary = compute(store, settings, &period, &scope, now).await?;
+    Ok(match args.format {
+        SummaryFormat::Text => summary.render(false),
+        SummaryFormat::Markdown => format!("## {}\n\n{}", summary.title(), summary.render(true)),
+        SummaryFormat::Json => {
+            let mut json = serde_json::to_string_pretty(&summary).unwrap_or_default();
+            json.push('\n');
+            json
+        }
+    })
+}
+
+pub mod bench;
