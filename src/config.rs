@@ -114,12 +114,13 @@ pub struct SummarySettings {
 impl SummarySettings {
     fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         use crate::domain::summary::{parse_timezone, Bands, Schedule, DEFAULT_CRON};
-        let schedule = Schedule::parse(&get("LOOPBOT_SUMMARY_CRON").unwrap_or_else(|| DEFAULT_CRON.into()))
-            .map_err(|problem| ConfigError {
-                variable: "LOOPBOT_SUMMARY_CRON",
-                problem,
-                expected: "a cron expression such as `0 9 * * MON`",
-            })?;
+        let schedule =
+            Schedule::parse(&get("LOOPBOT_SUMMARY_CRON").unwrap_or_else(|| DEFAULT_CRON.into()))
+                .map_err(|problem| ConfigError {
+                    variable: "LOOPBOT_SUMMARY_CRON",
+                    problem,
+                    expected: "a cron expression such as `0 9 * * MON`",
+                })?;
         let timezone = parse_timezone(&get("LOOPBOT_TIMEZONE").unwrap_or_else(|| "UTC".into()))
             .map_err(|problem| ConfigError {
                 variable: "LOOPBOT_TIMEZONE",
@@ -134,7 +135,11 @@ impl SummarySettings {
             })?,
             None => Bands::default(),
         };
-        Ok(Self { schedule, timezone, bands })
+        Ok(Self {
+            schedule,
+            timezone,
+            bands,
+        })
     }
 }
 
@@ -246,8 +251,14 @@ impl Config {
                     LogFormat::Json => "json".to_owned(),
                 },
             ),
-            ("LOOPBOT_SUMMARY_CRON", self.summaries.schedule.source().to_owned()),
-            ("LOOPBOT_TIMEZONE", self.summaries.timezone.name().to_owned()),
+            (
+                "LOOPBOT_SUMMARY_CRON",
+                self.summaries.schedule.source().to_owned(),
+            ),
+            (
+                "LOOPBOT_TIMEZONE",
+                self.summaries.timezone.name().to_owned(),
+            ),
         ]
         .into_iter()
         .map(|(name, value)| format!("{name} = {value}\n"))

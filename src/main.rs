@@ -42,9 +42,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Summary(args) => {
             let store = Store::connect(&config.database_url).await?;
             store.migrate().await?;
-            print!("{}", loopbot::summaries::cli_summary(&store, &config.summaries, &args, chrono::Utc::now()).await?);
+            print!(
+                "{}",
+                loopbot::summaries::cli_summary(
+                    &store,
+                    &config.summaries,
+                    &args,
+                    chrono::Utc::now()
+                )
+                .await?
+            );
         }
-        Command::Bench { what: cli::BenchTarget::Summary { runs } } => {
+        Command::Bench {
+            what: cli::BenchTarget::Summary { runs },
+        } => {
             print!("{}", loopbot::summaries::bench::run(runs).await?);
         }
         Command::Serve => {

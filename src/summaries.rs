@@ -147,3 +147,151 @@ pub async fn cli_summary(
 }
 
 pub mod bench;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::subscription::{Kind, Pattern};
+    use crate::domain::{ChannelId, UserId};
+    use chrono::TimeZone;
+
+    async fn store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        (store, dir)
+    }
+
+    async fn summaries(store: &Store) -> Vec<(i64, i64)> {
+        use sqlx::Row;
+        sqlx::query("select channel_id, period_start from summary order by id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect()
+    }
+
+    fn job(store: &Store, tz: &str) -> SummaryJob {
+        let settings = SummarySettings {
+            timezone: tz.parse().unwrap(),
+            ..SummarySettings::default()
+        };
+        SummaryJob::new(store.clone(), settings, OutboxWake::default())
+    }
+
+    #[tokio::test]
+    async fn the_schedule_fires_at_the_configured_time_once_per_channel_and_period() {
+        let (store, _dir) = store().await;
+        let now = Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap();
+        for channel in [1, 2] {
+            store
+                .subscribe(
+                    None,
+                    ChannelId(channel),
+                    &[Kind::Summaries],
+                    &Pattern::any(),
+                    &Pattern::any(),
+                    UserId(9),
+                    now,
+                )
+                .await
+                .unwrap();
+        }
+        store
+            .subscribe(
+                None,
+                ChannelId(3),
+                &[Kind::Deploys],
+                &Pattern::any(),
+                &Pattern::any(),
+                UserId(9),
+                now,
+            )
+            .await
+            .unwrap();
+        let job = job(&store, "Europe/Berlin");
+        // Monday 2026-11-23 09:00 in Berlin is 08:00 UTC.
+        let fire = Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap();
+        // Just before: only the week of the previous run (W46) is due, once.
+        assert_eq!(
+            job.tick(fire - chrono::Duration::seconds(1)).await.unwrap(),
+            2
+        );
+        assert_eq!(
+            job.tick(fire - chrono::Duration::seconds(1)).await.unwrap(),
+            0
+        );
+        // At 09:00 local: W47 for both summary channels, not for the deploys channel.
+        assert_eq!(job.tick(fire).await.unwrap(), 2);
+        assert_eq!(
+            job.tick(fire + chrono::Duration::minutes(1)).await.unwrap(),
+            0
+        );
+        let rows = summaries(&store).await;
+        let w47 = Period::iso_week("2026-W47", "Europe/Berlin".parse().unwrap()).unwrap();
+        let w47_start = w47.start().timestamp_millis();
+        assert_eq!(rows.iter().filter(|(_, s)| *s == w47_start).count(), 2);
+        assert!(rows.iter().all(|(c, _)| *c == 1 || *c == 2));
+        // Each summary is one outbox row, queued with it.
+        use sqlx::Row;
+        let queued: i64 = sqlx::query("select count(*) from outbox o join message m on m.id = o.message_id where m.subject_kind = 'summary'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(queued, 4);
+    }
+
+    #[tokio::test]
+    async fn a_missed_run_is_caught_up_once_and_restarts_do_not_repeat_it() {
+        let (store, _dir) = store().await;
+        let subscribed = Utc.with_ymd_and_hms(2026, 11, 10, 12, 0, 0).unwrap();
+        store
+            .subscribe(
+                None,
+                ChannelId(1),
+                &[Kind::Summaries],
+                &Pattern::any(),
+                &Pattern::any(),
+                UserId(9),
+                subscribed,
+            )
+            .await
+            .unwrap();
+        let fire = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(); // UTC
+                                                                         // The bot ran before the run (W46 sent) and was down at 09:00.
+        assert_eq!(
+            job(&store, "UTC")
+                .tick(fire - chrono::Duration::hours(2))
+                .await
+                .unwrap(),
+            1
+        );
+        // It comes back at 11:30: the missed W47 summary is made once.
+        let after = fire + chrono::Duration::minutes(150);
+        assert_eq!(job(&store, "UTC").tick(after).await.unwrap(), 1);
+        // Two restarts around that time (new job instances): nothing more.
+        assert_eq!(
+            job(&store, "UTC")
+                .tick(after + chrono::Duration::seconds(5))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            job(&store, "UTC")
+                .tick(after + chrono::Duration::seconds(30))
+                .await
+                .unwrap(),
+            0
+        );
+        let w47 = Period::iso_week("2026-W47", chrono_tz::Tz::UTC).unwrap();
+        let rows = summaries(&store).await;
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1], (1, w47.start().timestamp_millis()));
+    }
+}

@@ -78,7 +78,10 @@ pub enum PeriodChoice {
 
 async fn scope_for(ctx: Context<'_>, service: Option<&str>) -> Result<Scope, CommandError> {
     if service.is_some() {
-        return Ok(Scope::of(&Pattern::parse("service", service)?, &Pattern::any()));
+        return Ok(Scope::of(
+            &Pattern::parse("service", service)?,
+            &Pattern::any(),
+        ));
     }
     let channel = ChannelId(ctx.channel_id().get());
     Ok(ctx
@@ -97,7 +100,8 @@ pub async fn summary(
     #[description = "With period custom: first day, YYYY-MM-DD"] from: Option<String>,
     #[description = "With period custom: last day, YYYY-MM-DD"] to: Option<String>,
     #[description = "Only this service (name or glob)"] service: Option<String>,
-    #[description = "Post it for everyone in the channel (default: only you see it)"] public: Option<bool>,
+    #[description = "Post it for everyone in the channel (default: only you see it)"]
+    public: Option<bool>,
 ) -> Result<(), CommandError> {
     let settings = &ctx.data().summaries;
     let tz = settings.timezone;
@@ -106,7 +110,8 @@ pub async fn summary(
         (PeriodChoice::Custom, Some(from), Some(to)) => Period::custom(&from, &to, tz)?,
         (PeriodChoice::Custom, _, _) => {
             return Err(CommandError::Refused(
-                "A custom period needs both from and to, e.g. from:2026-11-01 to:2026-11-15.".into(),
+                "A custom period needs both from and to, e.g. from:2026-11-01 to:2026-11-15."
+                    .into(),
             ))
         }
         (_, Some(_), _) | (_, _, Some(_)) => {
@@ -119,7 +124,8 @@ pub async fn summary(
         (PeriodChoice::Last30Days, ..) => Period::last_30_days(now, tz),
     };
     let scope = scope_for(ctx, service.as_deref()).await?;
-    let summary = crate::summaries::compute(&ctx.data().store, settings, &period, &scope, now).await?;
+    let summary =
+        crate::summaries::compute(&ctx.data().store, settings, &period, &scope, now).await?;
     let mut reply = CreateReply::default()
         .ephemeral(!public.unwrap_or(false))
         .allowed_mentions(CreateAllowedMentions::new());
@@ -144,7 +150,9 @@ fn key_line(name: &str, key: &Key, fmt: &dyn Fn(f64) -> String) -> String {
         key.value.map(fmt).unwrap_or_else(|| "n/a".into()),
         key.trend.marker(),
         key.previous.map(fmt).unwrap_or_else(|| "n/a".into()),
-        key.band.map(|b| format!(" · {}", b.as_str())).unwrap_or_default()
+        key.band
+            .map(|b| format!(" · {}", b.as_str()))
+            .unwrap_or_default()
     )
 }
 
@@ -161,16 +169,30 @@ pub async fn metrics(
     let s = crate::summaries::compute(&ctx.data().store, settings, &period, &scope, now).await?;
     let k = &s.keys;
     let text = [
-        format!("Four keys, {} – {} ({})", s.period.from, s.period.to, s.period.timezone),
-        key_line("Deployment frequency", &k.deployment_frequency, &|v| format!("{v:.2}/day")),
+        format!(
+            "Four keys, {} – {} ({})",
+            s.period.from, s.period.to, s.period.timezone
+        ),
+        key_line("Deployment frequency", &k.deployment_frequency, &|v| {
+            format!("{v:.2}/day")
+        }),
         format!(
             "{}; p90 {}; {} lacking a commit time",
             key_line("Lead time (median)", &k.lead_time.median, &duration_text),
-            k.lead_time.p90.map(duration_text).unwrap_or_else(|| "n/a".into()),
+            k.lead_time
+                .p90
+                .map(duration_text)
+                .unwrap_or_else(|| "n/a".into()),
             k.lead_time.deploys_lacking_commit_time
         ),
-        key_line("Change failure rate", &k.change_failure_rate, &|v| format!("{v:.1}%")),
-        key_line("Time to restore (median)", &k.time_to_restore, &duration_text),
+        key_line("Change failure rate", &k.change_failure_rate, &|v| {
+            format!("{v:.1}%")
+        }),
+        key_line(
+            "Time to restore (median)",
+            &k.time_to_restore,
+            &duration_text,
+        ),
     ]
     .join("\n");
     ctx.send(

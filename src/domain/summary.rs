@@ -107,7 +107,10 @@ impl Period {
     pub fn custom(from: &str, to: &str, tz: Tz) -> Result<Self, ValidationError> {
         let parse = |field: &'static str, raw: &str| {
             NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| {
-                ValidationError::new(field, format!("must be a date like 2026-11-16 (got {raw:?})"))
+                ValidationError::new(
+                    field,
+                    format!("must be a date like 2026-11-16 (got {raw:?})"),
+                )
             })
         };
         let from = parse("from", from)?;
@@ -116,7 +119,10 @@ impl Period {
             return Err(ValidationError::new("to", "must not be before from"));
         }
         if (to - from).num_days() > 366 {
-            return Err(ValidationError::new("to", "the period may span at most 366 days"));
+            return Err(ValidationError::new(
+                "to",
+                "the period may span at most 366 days",
+            ));
         }
         Ok(Self::new(from, to + Duration::days(1), tz))
     }
@@ -144,7 +150,13 @@ impl Period {
         self.from
             .iter_days()
             .take_while(|d| *d < self.to)
-            .map(|d| (d, local_midnight(d, self.tz), local_midnight(d + Duration::days(1), self.tz)))
+            .map(|d| {
+                (
+                    d,
+                    local_midnight(d, self.tz),
+                    local_midnight(d + Duration::days(1), self.tz),
+                )
+            })
             .collect()
     }
 
@@ -216,9 +228,12 @@ impl Schedule {
                 standard_weekdays(fields[4])?
             ),
             6 | 7 => fields.join(" "),
-            n => return Err(format!("has {n} fields; expected 5 (min hour dom month dow) or 6/7 (with seconds, year)")),
+            n => return Err(format!(
+                "has {n} fields; expected 5 (min hour dom month dow) or 6/7 (with seconds, year)"
+            )),
         };
-        let cron = cron::Schedule::from_str(&expression).map_err(|e| format!("is not a valid cron expression: {e}"))?;
+        let cron = cron::Schedule::from_str(&expression)
+            .map_err(|e| format!("is not a valid cron expression: {e}"))?;
         Ok(Self {
             cron,
             source: raw.trim().to_owned(),
@@ -242,7 +257,10 @@ impl Schedule {
 
     /// The next scheduled instant strictly after `now`.
     pub fn next_after(&self, now: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
-        self.cron.after(&now.with_timezone(&tz)).next().map(|t| t.with_timezone(&Utc))
+        self.cron
+            .after(&now.with_timezone(&tz))
+            .next()
+            .map(|t| t.with_timezone(&Utc))
     }
 }
 
@@ -329,13 +347,29 @@ impl Default for Bands {
     fn default() -> Self {
         Self {
             // elite: on demand (≥ 1/day); high: ≥ weekly; medium: ≥ monthly; low: less often.
-            deployment_frequency: Edges { elite: 1.0, high: 1.0 / 7.0, medium: 1.0 / 30.0 },
+            deployment_frequency: Edges {
+                elite: 1.0,
+                high: 1.0 / 7.0,
+                medium: 1.0 / 30.0,
+            },
             // elite: < 1 day; high: < 1 week; medium: < 1 month; low: longer.
-            lead_time: Edges { elite: DAY, high: 7.0 * DAY, medium: 30.0 * DAY },
+            lead_time: Edges {
+                elite: DAY,
+                high: 7.0 * DAY,
+                medium: 30.0 * DAY,
+            },
             // elite: ≤ 5 %; high: ≤ 10 %; medium: ≤ 15 %; low: more.
-            change_failure_rate: Edges { elite: 5.0, high: 10.0, medium: 15.0 },
+            change_failure_rate: Edges {
+                elite: 5.0,
+                high: 10.0,
+                medium: 15.0,
+            },
             // elite: < 1 hour; high: < 1 day; medium: < 1 week; low: longer.
-            time_to_restore: Edges { elite: 3_600.0, high: DAY, medium: 7.0 * DAY },
+            time_to_restore: Edges {
+                elite: 3_600.0,
+                high: DAY,
+                medium: 7.0 * DAY,
+            },
         }
     }
 }
@@ -347,7 +381,9 @@ impl Bands {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let mut bands = Self::default();
         for item in raw.split(';').map(str::trim).filter(|i| !i.is_empty()) {
-            let (key, values) = item.split_once('=').ok_or_else(|| format!("{item:?} is not key=a,b,c"))?;
+            let (key, values) = item
+                .split_once('=')
+                .ok_or_else(|| format!("{item:?} is not key=a,b,c"))?;
             let duration = matches!(key.trim(), "lead_time" | "time_to_restore");
             let numbers = values
                 .split(',')
@@ -356,7 +392,11 @@ impl Bands {
             let [elite, high, medium] = numbers[..] else {
                 return Err(format!("{key} needs three edges (elite,high,medium)"));
             };
-            let edges = Edges { elite, high, medium };
+            let edges = Edges {
+                elite,
+                high,
+                medium,
+            };
             match key.trim() {
                 "deployment_frequency" => bands.deployment_frequency = edges,
                 "lead_time" => bands.lead_time = edges,
@@ -417,10 +457,14 @@ impl Bands {
 
 fn parse_edge(raw: &str, duration: bool) -> Result<f64, String> {
     if !duration {
-        return raw.parse::<f64>().map_err(|_| format!("{raw:?} is not a number"));
+        return raw
+            .parse::<f64>()
+            .map_err(|_| format!("{raw:?} is not a number"));
     }
     let (number, unit) = raw.split_at(raw.find(|c: char| c.is_alphabetic()).unwrap_or(raw.len()));
-    let n: f64 = number.parse().map_err(|_| format!("{raw:?} is not a duration like 1d"))?;
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a duration like 1d"))?;
     let scale = match unit {
         "s" | "" => 1.0,
         "m" => 60.0,
@@ -624,7 +668,10 @@ impl Summary {
             })
             .collect();
         for (s, e, c) in &previous.by_service {
-            match services.iter_mut().find(|l| &l.service == s && &l.environment == e) {
+            match services
+                .iter_mut()
+                .find(|l| &l.service == s && &l.environment == e)
+            {
                 Some(line) => line.previous = *c,
                 None => services.push(ServiceLine {
                     service: s.clone(),
@@ -637,7 +684,8 @@ impl Summary {
         services.sort_by(|a, b| (&a.service, &a.environment).cmp(&(&b.service, &b.environment)));
 
         let prev_period = period.previous();
-        let frequency = |f: &Figures, p: &Period| f.production_deployed as f64 / p.elapsed_days(now) as f64;
+        let frequency =
+            |f: &Figures, p: &Period| f.production_deployed as f64 / p.elapsed_days(now) as f64;
         let rate = |f: &Figures| {
             (f.production_finished > 0)
                 .then(|| 100.0 * f.production_failures as f64 / f.production_finished as f64)
@@ -649,13 +697,17 @@ impl Summary {
                 |v| bands.deployment_frequency(v),
             ),
             lead_time: LeadTime {
-                median: Key::new(current.lead_time_median, previous.lead_time_median, |v| bands.lead_time(v)),
+                median: Key::new(current.lead_time_median, previous.lead_time_median, |v| {
+                    bands.lead_time(v)
+                }),
                 p90: current.lead_time_p90,
                 previous_p90: previous.lead_time_p90,
                 deploys_measured: current.lead_time_count,
                 deploys_lacking_commit_time: current.lacking_commit_time,
             },
-            change_failure_rate: Key::new(rate(current), rate(previous), |v| bands.change_failure_rate(v)),
+            change_failure_rate: Key::new(rate(current), rate(previous), |v| {
+                bands.change_failure_rate(v)
+            }),
             time_to_restore: Key::new(
                 current.time_to_restore_median,
                 previous.time_to_restore_median,
@@ -667,14 +719,22 @@ impl Summary {
         let daily = period
             .days()
             .iter()
-            .zip(current.daily.iter().copied().chain(std::iter::repeat((0, 0, 0, 0))))
-            .map(|((date, _, _), (succeeded, failed, rolled_back, alerts))| DayLine {
-                date: *date,
-                succeeded,
-                failed,
-                rolled_back,
-                alerts,
-            })
+            .zip(
+                current
+                    .daily
+                    .iter()
+                    .copied()
+                    .chain(std::iter::repeat((0, 0, 0, 0))),
+            )
+            .map(
+                |((date, _, _), (succeeded, failed, rolled_back, alerts))| DayLine {
+                    date: *date,
+                    succeeded,
+                    failed,
+                    rolled_back,
+                    alerts,
+                },
+            )
             .collect();
         let deploys = total(current);
         Self {
@@ -701,7 +761,13 @@ impl Summary {
 
     /// Plain text (`markdown = false`) or Discord/GitHub markdown.
     pub fn render(&self, markdown: bool) -> String {
-        let b = |s: &str| if markdown { format!("**{s}**") } else { s.to_owned() };
+        let b = |s: &str| {
+            if markdown {
+                format!("**{s}**")
+            } else {
+                s.to_owned()
+            }
+        };
         let mut out = String::new();
         if !markdown {
             let _ = writeln!(out, "{}", self.title());
@@ -714,7 +780,10 @@ impl Summary {
                 out,
                 "Nothing happened in this period: no deploys and no incidents{}.",
                 if self.previous_deploys.total > 0 {
-                    format!(" (previous period: {} deploys)", self.previous_deploys.total)
+                    format!(
+                        " (previous period: {} deploys)",
+                        self.previous_deploys.total
+                    )
                 } else {
                     String::new()
                 }
@@ -727,23 +796,48 @@ impl Summary {
             "{} {} {} (previous {}): {} succeeded, {} failed, {} rolled back{}",
             b("Deploys:"),
             d.total,
-            Trend::of(Some(d.total as f64), Some(self.previous_deploys.total as f64)).marker(),
+            Trend::of(
+                Some(d.total as f64),
+                Some(self.previous_deploys.total as f64)
+            )
+            .marker(),
             self.previous_deploys.total,
             d.succeeded,
             d.failed,
             d.rolled_back,
-            if d.started > 0 { format!(", {} running", d.started) } else { String::new() }
+            if d.started > 0 {
+                format!(", {} running", d.started)
+            } else {
+                String::new()
+            }
         );
         let _ = writeln!(out);
         let _ = writeln!(out, "{}", b("Four keys"));
         let k = &self.keys;
-        let key_line = |out: &mut String, name: &str, key: &Key, fmt: &dyn Fn(f64) -> String, extra: String| {
+        let key_line = |out: &mut String,
+                        name: &str,
+                        key: &Key,
+                        fmt: &dyn Fn(f64) -> String,
+                        extra: String| {
             let value = key.value.map(fmt).unwrap_or_else(|| "n/a".into());
             let previous = key.previous.map(fmt).unwrap_or_else(|| "n/a".into());
-            let band = key.band.map(|b| format!(" [{}]", b.as_str())).unwrap_or_default();
-            let _ = writeln!(out, "• {name}: {value} {} (previous {previous}){band}{extra}", key.trend.marker());
+            let band = key
+                .band
+                .map(|b| format!(" [{}]", b.as_str()))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "• {name}: {value} {} (previous {previous}){band}{extra}",
+                key.trend.marker()
+            );
         };
-        key_line(&mut out, "Deployment frequency", &k.deployment_frequency, &|v| format!("{v:.2}/day"), String::new());
+        key_line(
+            &mut out,
+            "Deployment frequency",
+            &k.deployment_frequency,
+            &|v| format!("{v:.2}/day"),
+            String::new(),
+        );
         key_line(
             &mut out,
             "Lead time for changes (median)",
@@ -751,7 +845,10 @@ impl Summary {
             &duration_text,
             format!(
                 "; p90 {}; {} deploys measured, {} lacking a commit time",
-                k.lead_time.p90.map(duration_text).unwrap_or_else(|| "n/a".into()),
+                k.lead_time
+                    .p90
+                    .map(duration_text)
+                    .unwrap_or_else(|| "n/a".into()),
                 k.lead_time.deploys_measured,
                 k.lead_time.deploys_lacking_commit_time
             ),
@@ -761,9 +858,18 @@ impl Summary {
             "Change failure rate",
             &k.change_failure_rate,
             &|v| format!("{v:.1}%"),
-            format!("; {} of {} production deploys", k.production_failures, k.production_deploys),
+            format!(
+                "; {} of {} production deploys",
+                k.production_failures, k.production_deploys
+            ),
         );
-        key_line(&mut out, "Time to restore (median)", &k.time_to_restore, &duration_text, String::new());
+        key_line(
+            &mut out,
+            "Time to restore (median)",
+            &k.time_to_restore,
+            &duration_text,
+            String::new(),
+        );
         let _ = writeln!(out);
         let _ = writeln!(out, "{}", b("By service"));
         for line in self.services.iter().take(25) {
@@ -773,7 +879,11 @@ impl Summary {
                 line.service,
                 line.environment,
                 line.counts.total,
-                Trend::of(Some(line.counts.total as f64), Some(line.previous.total as f64)).marker(),
+                Trend::of(
+                    Some(line.counts.total as f64),
+                    Some(line.previous.total as f64)
+                )
+                .marker(),
                 line.previous.total,
                 line.counts.succeeded,
                 line.counts.failed,
@@ -851,10 +961,26 @@ mod tests {
 
     #[test]
     fn bad_periods_are_refused_with_the_field() {
-        assert_eq!(Period::iso_week("2026-47", Tz::UTC).unwrap().from.to_string(), "2026-11-16");
+        assert_eq!(
+            Period::iso_week("2026-47", Tz::UTC)
+                .unwrap()
+                .from
+                .to_string(),
+            "2026-11-16"
+        );
         assert_eq!(Period::iso_week("nope", Tz::UTC).unwrap_err().field, "week");
-        assert_eq!(Period::custom("2026-11-10", "2026-11-01", Tz::UTC).unwrap_err().field, "to");
-        assert_eq!(Period::custom("x", "2026-11-01", Tz::UTC).unwrap_err().field, "from");
+        assert_eq!(
+            Period::custom("2026-11-10", "2026-11-01", Tz::UTC)
+                .unwrap_err()
+                .field,
+            "to"
+        );
+        assert_eq!(
+            Period::custom("x", "2026-11-01", Tz::UTC)
+                .unwrap_err()
+                .field,
+            "from"
+        );
         let p = Period::custom("2026-11-01", "2026-11-30", Tz::UTC).unwrap();
         assert_eq!(p.day_count(), 30);
         assert_eq!(p.previous().from.to_string(), "2026-10-02");
@@ -866,8 +992,14 @@ mod tests {
         // Monday 2026-11-23 09:00 Berlin = 08:00 UTC.
         let fire = utc("2026-11-23T08:00:00Z");
         assert_eq!(s.latest_at_or_before(fire, Berlin), Some(fire));
-        assert_eq!(s.latest_at_or_before(fire - Duration::seconds(1), Berlin), Some(fire - Duration::days(7)));
-        assert_eq!(s.next_after(fire - Duration::seconds(1), Berlin), Some(fire));
+        assert_eq!(
+            s.latest_at_or_before(fire - Duration::seconds(1), Berlin),
+            Some(fire - Duration::days(7))
+        );
+        assert_eq!(
+            s.next_after(fire - Duration::seconds(1), Berlin),
+            Some(fire)
+        );
         assert_eq!(s.next_after(fire, Berlin), Some(fire + Duration::days(7)));
         // In summer (CEST) 09:00 is 07:00 UTC.
         assert_eq!(
@@ -885,11 +1017,20 @@ mod tests {
             Some(utc("2026-11-29T12:00:00Z"))
         );
         let seven = Schedule::parse("0 12 * * 7").unwrap();
-        assert_eq!(seven.next_after(utc("2026-11-24T00:00:00Z"), tz), Some(utc("2026-11-29T12:00:00Z")));
+        assert_eq!(
+            seven.next_after(utc("2026-11-24T00:00:00Z"), tz),
+            Some(utc("2026-11-29T12:00:00Z"))
+        );
         let weekdays = Schedule::parse("30 8 * * 1-5").unwrap();
-        assert_eq!(weekdays.next_after(utc("2026-11-28T00:00:00Z"), tz), Some(utc("2026-11-30T08:30:00Z")));
+        assert_eq!(
+            weekdays.next_after(utc("2026-11-28T00:00:00Z"), tz),
+            Some(utc("2026-11-30T08:30:00Z"))
+        );
         let six = Schedule::parse("15 0 9 * * Mon").unwrap();
-        assert_eq!(six.next_after(utc("2026-11-24T00:00:00Z"), tz), Some(utc("2026-11-30T09:00:15Z")));
+        assert_eq!(
+            six.next_after(utc("2026-11-24T00:00:00Z"), tz),
+            Some(utc("2026-11-30T09:00:15Z"))
+        );
         assert!(Schedule::parse("0 0 9 * * Mon 2027").is_ok());
         assert!(Schedule::parse("0 9 * *").unwrap_err().contains("4 fields"));
         assert!(Schedule::parse("0 9 * * 9").is_err());

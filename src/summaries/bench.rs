@@ -56,7 +56,9 @@ async fn run_in(url: &str, runs: u32) -> Result<String, BenchError> {
         t.elapsed().as_secs_f64()
     ));
     for section in store.summary_unavailable_sections().await? {
-        out.push_str(&format!("not generated (schema not in this build): {section}\n"));
+        out.push_str(&format!(
+            "not generated (schema not in this build): {section}\n"
+        ));
     }
     let settings = SummarySettings::default();
     let now = end;
@@ -67,8 +69,7 @@ async fn run_in(url: &str, runs: u32) -> Result<String, BenchError> {
         let mut deploys = 0;
         for _ in 0..runs {
             let t = Instant::now();
-            let summary =
-                super::compute(&store, &settings, &period, &Scope::all(), now).await?;
+            let summary = super::compute(&store, &settings, &period, &Scope::all(), now).await?;
             times.push(t.elapsed());
             deploys = summary.deploys.total;
         }
