@@ -228,9 +228,11 @@ impl Schedule {
                 standard_weekdays(fields[4])?
             ),
             6 | 7 => fields.join(" "),
-            n => return Err(format!(
+            n => {
+                return Err(format!(
                 "has {n} fields; expected 5 (min hour dom month dow) or 6/7 (with seconds, year)"
-            )),
+            ))
+            }
         };
         let cron = cron::Schedule::from_str(&expression)
             .map_err(|e| format!("is not a valid cron expression: {e}"))?;
@@ -246,8 +248,10 @@ impl Schedule {
 
     /// The latest scheduled instant at or before `now`.
     pub fn latest_at_or_before(&self, now: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
-        // The iterator walks backwards from its start, exclusive; +1s makes `now` itself count.
-        let from = (now + Duration::seconds(1)).with_timezone(&tz);
+        // The iterator walks backwards from its start, exclusive. Cron has whole seconds: from
+        // the next whole second, so `now` itself (and any instant within its second) counts.
+        let whole = Utc.timestamp_opt(now.timestamp(), 0).single()?;
+        let from = (whole + Duration::seconds(1)).with_timezone(&tz);
         self.cron
             .after(&from)
             .next_back()
@@ -1056,5 +1060,19 @@ mod tests {
         assert!(Bands::parse("lead_time=1h,1d").is_err());
         assert!(Bands::parse("speed=1,2,3").is_err());
         assert!(Bands::parse("lead_time=1w,2w,3w").is_err());
+    }
+}
+
+#[cfg(test)]
+mod every_second {
+    use super::*;
+
+    #[test]
+    fn an_every_second_schedule_has_fired_within_the_last_second() {
+        let s = Schedule::parse("* * * * * *").unwrap();
+        let now =
+            Utc.with_ymd_and_hms(2026, 11, 24, 3, 0, 0).unwrap() + Duration::milliseconds(300);
+        let latest = s.latest_at_or_before(now, Tz::UTC).unwrap();
+        assert_eq!(latest, Utc.with_ymd_and_hms(2026, 11, 24, 3, 0, 0).unwrap());
     }
 }

@@ -10,3 +10,4 @@ mod delivery;
 mod deploys;
 mod fake_discord;
 mod subscriptions;
+mod summaries;
