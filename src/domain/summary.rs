@@ -526,6 +526,76 @@ pub struct Figures {
     pub time_to_restore_median: Option<f64>,
     /// Per local day: (succeeded, failed, rolled_back, alerts).
     pub daily: Vec<(i64, i64, i64, i64)>,
+    /// `None` when this database has no alert tables.
+    pub alerts: Option<AlertFigures>,
+    /// `None` when this database has no check-in tables.
+    pub checkins: Option<CheckinFigures>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertFigures {
+    /// Alerts that started in the period.
+    pub count: i64,
+    /// (alert name, how many), noisiest first, at most 5.
+    pub noisiest: Vec<(String, i64)>,
+    /// Median seconds from a group's first firing to its acknowledgement (groups fired in the period).
+    pub time_to_acknowledge_median: Option<f64>,
+    /// Groups firing now (whatever the period).
+    pub still_firing: i64,
+    pub incidents_opened: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CheckinFigures {
+    /// Check-ins asked (opened) in the period.
+    pub asked: i64,
+    /// Of those, the ones with at least one answer that still counts.
+    pub answered: i64,
+    /// Feedback given in the period, by sentiment.
+    pub positive: i64,
+    pub neutral: i64,
+    pub negative: i64,
+    /// The most telling comments: negative first, then most recent.
+    pub comments: Vec<Comment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    pub user: String,
+    pub sentiment: Option<i8>,
+    /// Cut to fit a message.
+    pub text: String,
+    pub given_at: DateTime<Utc>,
+    /// The Discord message it was given in, when known.
+    pub link: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertSection {
+    pub count: i64,
+    pub previous_count: i64,
+    pub trend: Trend,
+    pub noisiest: Vec<(String, i64)>,
+    /// Seconds.
+    pub time_to_acknowledge_median: Option<f64>,
+    pub previous_time_to_acknowledge_median: Option<f64>,
+    pub still_firing: i64,
+    pub incidents_opened: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckinSection {
+    pub asked: i64,
+    pub answered: i64,
+    pub unanswered: i64,
+    /// Percent of asked check-ins that got an answer.
+    pub response_rate: Option<f64>,
+    pub previous_response_rate: Option<f64>,
+    pub trend: Trend,
+    pub positive: i64,
+    pub neutral: i64,
+    pub negative: i64,
+    pub comments: Vec<Comment>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -634,6 +704,8 @@ pub struct Summary {
     pub services: Vec<ServiceLine>,
     pub keys: FourKeys,
     pub daily: Vec<DayLine>,
+    pub alerts: Option<AlertSection>,
+    pub checkins: Option<CheckinSection>,
     /// Sections this database cannot provide yet (e.g. alerts before their schema exists).
     pub unavailable: Vec<String>,
 }
@@ -741,17 +813,61 @@ impl Summary {
             )
             .collect();
         let deploys = total(current);
+        let alerts = current.alerts.as_ref().map(|a| {
+            let previous_count = previous.alerts.as_ref().map_or(0, |p| p.count);
+            AlertSection {
+                count: a.count,
+                previous_count,
+                trend: Trend::of(Some(a.count as f64), Some(previous_count as f64)),
+                noisiest: a.noisiest.clone(),
+                time_to_acknowledge_median: a.time_to_acknowledge_median,
+                previous_time_to_acknowledge_median: previous
+                    .alerts
+                    .as_ref()
+                    .and_then(|p| p.time_to_acknowledge_median),
+                still_firing: a.still_firing,
+                incidents_opened: a.incidents_opened,
+            }
+        });
+        let response_rate =
+            |c: &CheckinFigures| (c.asked > 0).then(|| 100.0 * c.answered as f64 / c.asked as f64);
+        let checkins = current.checkins.as_ref().map(|c| {
+            let previous_rate = previous.checkins.as_ref().and_then(response_rate);
+            CheckinSection {
+                asked: c.asked,
+                answered: c.answered,
+                unanswered: c.asked - c.answered,
+                response_rate: response_rate(c),
+                previous_response_rate: previous_rate,
+                trend: Trend::of(response_rate(c), previous_rate),
+                positive: c.positive,
+                neutral: c.neutral,
+                negative: c.negative,
+                comments: c.comments.clone(),
+            }
+        });
+        let quiet_alerts = alerts
+            .as_ref()
+            .is_none_or(|a| a.count == 0 && a.still_firing == 0);
+        let quiet_checkins = checkins.as_ref().is_none_or(|c| {
+            c.asked == 0 && c.positive + c.neutral + c.negative == 0 && c.comments.is_empty()
+        });
         Self {
             period: period.info(),
             previous_period: prev_period.info(),
             scope,
             generated_at: now,
-            empty: deploys.total == 0 && current.time_to_restore_median.is_none(),
+            empty: deploys.total == 0
+                && current.time_to_restore_median.is_none()
+                && quiet_alerts
+                && quiet_checkins,
             deploys,
             previous_deploys: total(previous),
             services,
             keys,
             daily,
+            alerts,
+            checkins,
             unavailable,
         }
     }
@@ -782,7 +898,7 @@ impl Summary {
         if self.empty {
             let _ = writeln!(
                 out,
-                "Nothing happened in this period: no deploys and no incidents{}.",
+                "Nothing happened in this period: no deploys, alerts or check-ins{}.",
                 if self.previous_deploys.total > 0 {
                     format!(
                         " (previous period: {} deploys)",
@@ -896,6 +1012,74 @@ impl Summary {
         }
         if self.services.len() > 25 {
             let _ = writeln!(out, "• … and {} more", self.services.len() - 25);
+        }
+        if let Some(a) = &self.alerts {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "{} {} {} (previous {}); {} incident(s) opened; {} still firing",
+                b("Alerts:"),
+                a.count,
+                a.trend.marker(),
+                a.previous_count,
+                a.incidents_opened,
+                a.still_firing
+            );
+            let _ = writeln!(
+                out,
+                "• Time to acknowledge (median): {} (previous {})",
+                a.time_to_acknowledge_median
+                    .map(duration_text)
+                    .unwrap_or_else(|| "n/a".into()),
+                a.previous_time_to_acknowledge_median
+                    .map(duration_text)
+                    .unwrap_or_else(|| "n/a".into())
+            );
+            if !a.noisiest.is_empty() {
+                let names: Vec<String> = a
+                    .noisiest
+                    .iter()
+                    .map(|(n, c)| format!("{n} ×{c}"))
+                    .collect();
+                let _ = writeln!(out, "• Noisiest: {}", names.join(", "));
+            }
+        }
+        if let Some(c) = &self.checkins {
+            let _ = writeln!(out);
+            let rate = |r: Option<f64>| {
+                r.map(|v| format!("{v:.0}%"))
+                    .unwrap_or_else(|| "n/a".into())
+            };
+            let _ = writeln!(
+                out,
+                "{} {} asked, {} answered, {} unanswered; response rate {} {} (previous {})",
+                b("Check-ins:"),
+                c.asked,
+                c.answered,
+                c.unanswered,
+                rate(c.response_rate),
+                c.trend.marker(),
+                rate(c.previous_response_rate)
+            );
+            let _ = writeln!(
+                out,
+                "• Sentiment: +{} / 0 {} / −{}",
+                c.positive, c.neutral, c.negative
+            );
+            for comment in &c.comments {
+                let mood = match comment.sentiment {
+                    Some(1) => "+",
+                    Some(-1) => "−",
+                    Some(_) => "0",
+                    None => "·",
+                };
+                let text = match (&comment.link, markdown) {
+                    (Some(link), true) => format!("[{}]({link})", comment.text),
+                    (Some(link), false) => format!("{} <{link}>", comment.text),
+                    (None, _) => comment.text.clone(),
+                };
+                let _ = writeln!(out, "• {mood} {}: {text}", comment.user);
+            }
         }
         for section in &self.unavailable {
             let _ = writeln!(out, "({section}: not available in this database yet)");

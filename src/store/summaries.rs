@@ -51,6 +51,43 @@ const AT: &str = "coalesce(d.finished_at, d.started_at)";
 /// The deploy is in the scope bound as a JSON array of [service, environment] globs.
 const IN_SCOPE: &str = "exists (select 1 from json_each(?) p
      where lower(d.service) glob (p.value ->> '$[0]') and lower(d.environment) glob (p.value ->> '$[1]'))";
+/// The same test for a table with nullable service/environment columns (alerts, incidents):
+/// an unlabelled row matches only `*`.
+fn in_scope(alias: &str) -> String {
+    format!(
+        "exists (select 1 from json_each(?) p
+         where lower(coalesce({alias}.service, '')) glob (p.value ->> '$[0]')
+           and lower(coalesce({alias}.environment, '')) glob (p.value ->> '$[1]'))"
+    )
+}
+
+/// Median of the `v` column of CTE `values_` (mean of the middle two for an even count).
+const MEDIAN: &str =
+    "ranked as (select v, row_number() over (order by v) as r, count(*) over () as n from values_)
+     select (select avg(v) from ranked where r in ((n + 1) / 2, (n + 2) / 2))";
+
+/// A comment cut to fit a summary line, on one line, without markdown link brackets.
+fn cut_comment(text: &str) -> String {
+    const MAX: usize = 200;
+    let flat: String = text
+        .chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => ' ',
+            '[' => '(',
+            ']' => ')',
+            c => c,
+        })
+        .collect();
+    let flat = flat.trim();
+    if flat.chars().count() <= MAX {
+        flat.to_owned()
+    } else {
+        let mut out: String = flat.chars().take(MAX - 1).collect();
+        out.push('…');
+        out
+    }
+}
+
 /// Production: environments named prod* (production, prod, prod-eu, ...).
 pub const PRODUCTION: &str = "lower(d.environment) glob 'prod*'";
 
@@ -61,6 +98,20 @@ impl Store {
         let scope = scope.json();
         let mut tx = self.pool().begin().await?;
         let mut figures = Figures::default();
+        let (has_alerts, has_checkins) = Self::optional_tables(&mut tx).await?;
+        // A succeeded deploy counts as a failure when it is linked to an incident (the incident's
+        // deploy, or a correlation link whose group had an incident) and no human rejected the link.
+        let linked = if has_alerts {
+            "d.status = 'succeeded' and (
+                exists (select 1 from incident i where i.deploy_id = d.id
+                        and not exists (select 1 from alert_deploy_link l
+                                        where l.deploy_id = d.id and l.group_id = i.group_id
+                                          and l.verdict = 'rejected'))
+             or exists (select 1 from alert_deploy_link l join incident i on i.group_id = l.group_id
+                        where l.deploy_id = d.id and (l.verdict is null or l.verdict = 'confirmed')))"
+        } else {
+            "0"
+        };
 
         let rows = sqlx::query(&format!(
             "select d.service, d.environment, d.status, count(*) as n from deploy d
@@ -93,7 +144,7 @@ impl Store {
             "select
                 coalesce(sum(d.status in ('succeeded', 'rolled_back')), 0),
                 coalesce(sum(d.status in ('succeeded', 'failed', 'rolled_back')), 0),
-                coalesce(sum(d.status in ('failed', 'rolled_back')), 0),
+                coalesce(sum(d.status in ('failed', 'rolled_back') or ({linked})), 0),
                 coalesce(sum(d.status in ('succeeded', 'rolled_back') and d.commit_at is null), 0)
              from deploy d
              where {AT} >= ? and {AT} < ? and {IN_SCOPE} and {PRODUCTION}"
@@ -161,19 +212,211 @@ impl Store {
                 }
             }
         }
+        if has_alerts {
+            Self::alert_figures(&mut tx, start, end, &scope, &days, &mut figures).await?;
+        }
+        if has_checkins {
+            figures.checkins = Some(Self::checkin_figures(&mut tx, start, end, &scope).await?);
+        }
         tx.commit().await?;
         Ok(figures)
     }
 
+    /// Whether the alert tables and the check-in tables exist in this database.
+    async fn optional_tables(conn: &mut sqlx::SqliteConnection) -> Result<(bool, bool)> {
+        let row = sqlx::query(
+            "select
+                 (select count(*) from sqlite_master where type = 'table'
+                  and name in ('alert_group', 'alert', 'incident', 'alert_deploy_link')) = 4,
+                 (select count(*) from sqlite_master where type = 'table'
+                  and name in ('checkin', 'feedback')) = 2",
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok((row.get(0), row.get(1)))
+    }
+
+    async fn alert_figures(
+        tx: &mut sqlx::SqliteConnection,
+        start: i64,
+        end: i64,
+        scope: &str,
+        days: &str,
+        figures: &mut Figures,
+    ) -> Result<()> {
+        let alert_scope = in_scope("a");
+        let incident_scope = in_scope("i");
+        let group_scope = in_scope("g");
+        // Time to restore: incidents resolved in the period, opened → resolved.
+        figures.time_to_restore_median = sqlx::query(&format!(
+            "with values_ as (select (i.resolved_at - i.opened_at) / 1000.0 as v from incident i
+                 where i.resolved_at >= ? and i.resolved_at < ? and {incident_scope}),
+             {MEDIAN}"
+        ))
+        .bind(start)
+        .bind(end)
+        .bind(scope)
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+        let mut alerts = crate::domain::summary::AlertFigures::default();
+        let rows = sqlx::query(&format!(
+            "select a.name, count(*) as n from alert a
+             where a.starts_at >= ? and a.starts_at < ? and {alert_scope}
+             group by a.name order by n desc, a.name"
+        ))
+        .bind(start)
+        .bind(end)
+        .bind(scope)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (i, row) in rows.iter().enumerate() {
+            let n: i64 = row.get(1);
+            alerts.count += n;
+            if i < 5 {
+                alerts.noisiest.push((row.get(0), n));
+            }
+        }
+        alerts.time_to_acknowledge_median = sqlx::query(&format!(
+            "with values_ as (select max(0, g.acked_at - g.first_fired_at) / 1000.0 as v from alert_group g
+                 where g.first_fired_at >= ? and g.first_fired_at < ? and g.acked_at is not null
+                   and {group_scope}),
+             {MEDIAN}"
+        ))
+        .bind(start)
+        .bind(end)
+        .bind(scope)
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+        alerts.still_firing = sqlx::query(&format!(
+            "select count(*) from alert_group g where g.status = 'firing' and {group_scope}"
+        ))
+        .bind(scope)
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+        alerts.incidents_opened = sqlx::query(&format!(
+            "select count(*) from incident i where i.opened_at >= ? and i.opened_at < ? and {incident_scope}"
+        ))
+        .bind(start)
+        .bind(end)
+        .bind(scope)
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+        let rows = sqlx::query(&format!(
+            "with days as (select cast(key as integer) as i, value ->> '$[0]' as s, value ->> '$[1]' as e
+                           from json_each(?))
+             select days.i, count(*) from days
+             join alert a on a.starts_at >= days.s and a.starts_at < days.e
+             where {alert_scope}
+             group by days.i"
+        ))
+        .bind(days)
+        .bind(scope)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in rows {
+            let i: i64 = row.get(0);
+            if let Some(day) = figures.daily.get_mut(i as usize) {
+                day.3 += row.get::<i64, _>(1);
+            }
+        }
+        figures.alerts = Some(alerts);
+        Ok(())
+    }
+
+    async fn checkin_figures(
+        tx: &mut sqlx::SqliteConnection,
+        start: i64,
+        end: i64,
+        scope: &str,
+    ) -> Result<crate::domain::summary::CheckinFigures> {
+        let mut checkins = crate::domain::summary::CheckinFigures::default();
+        // Asked: check-ins opened in the period about deploys in scope; answered: with at least
+        // one answer that still counts.
+        let row = sqlx::query(&format!(
+            "select count(*),
+                    coalesce(sum(exists (select 1 from feedback f
+                                         where f.checkin_id = c.id and f.retracted_at is null)), 0)
+             from checkin c join deploy d on d.id = c.deploy_id
+             where c.state in ('open', 'closed') and c.opened_at >= ? and c.opened_at < ? and {IN_SCOPE}"
+        ))
+        .bind(start)
+        .bind(end)
+        .bind(scope)
+        .fetch_one(&mut *tx)
+        .await?;
+        checkins.asked = row.get(0);
+        checkins.answered = row.get(1);
+        let row = sqlx::query(&format!(
+            "select coalesce(sum(f.sentiment = 1), 0), coalesce(sum(f.sentiment = 0), 0),
+                    coalesce(sum(f.sentiment = -1), 0)
+             from feedback f join deploy d on d.id = f.deploy_id
+             where f.retracted_at is null and f.given_at >= ? and f.given_at < ? and {IN_SCOPE}"
+        ))
+        .bind(start)
+        .bind(end)
+        .bind(scope)
+        .fetch_one(&mut *tx)
+        .await?;
+        checkins.positive = row.get(0);
+        checkins.neutral = row.get(1);
+        checkins.negative = row.get(2);
+        let rows = sqlx::query(&format!(
+            "select f.user_name, f.sentiment, f.body, f.given_at, f.guild_id, f.channel_id, f.message_id
+             from feedback f join deploy d on d.id = f.deploy_id
+             where f.retracted_at is null and f.body is not null and trim(f.body) <> ''
+               and f.given_at >= ? and f.given_at < ? and {IN_SCOPE}
+             order by coalesce(f.sentiment = -1, 0) desc, f.given_at desc, f.id desc
+             limit 5"
+        ))
+        .bind(start)
+        .bind(end)
+        .bind(scope)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in rows {
+            let guild: Option<i64> = row.get(4);
+            let channel: Option<i64> = row.get(5);
+            let message: Option<i64> = row.get(6);
+            let link = match (channel, message) {
+                (Some(c), Some(m)) => Some(format!(
+                    "https://discord.com/channels/{}/{}/{}",
+                    guild.map_or("@me".to_owned(), |g| super::ids::from_db(g).to_string()),
+                    super::ids::from_db(c),
+                    super::ids::from_db(m)
+                )),
+                _ => None,
+            };
+            checkins.comments.push(crate::domain::summary::Comment {
+                user: row.get(0),
+                sentiment: row.get::<Option<i64>, _>(1).map(|s| s.clamp(-1, 1) as i8),
+                text: cut_comment(&row.get::<String, _>(2)),
+                given_at: super::ids::time_from_db(row.get(3)),
+                link,
+            });
+        }
+        Ok(checkins)
+    }
+
     /// The sections this database cannot compute yet because their tables do not exist.
     pub async fn summary_unavailable_sections(&self) -> Result<Vec<String>> {
-        let _ = self;
-        // Alerts, incidents and check-ins arrive with their own migrations; until then the
-        // summary says so instead of showing zeros.
-        Ok(vec![
-            "alerts and incidents (time to restore, incident-linked failures)".to_owned(),
-            "check-ins".to_owned(),
-        ])
+        // Alerts, incidents and check-ins come with their own migrations; a database without
+        // them says so instead of showing zeros.
+        let mut conn = self.pool().acquire().await?;
+        let (alerts, checkins) = Self::optional_tables(&mut conn).await?;
+        let mut missing = Vec::new();
+        if !alerts {
+            missing.push(
+                "alerts and incidents (time to restore, incident-linked failures)".to_owned(),
+            );
+        }
+        if !checkins {
+            missing.push("check-ins".to_owned());
+        }
+        Ok(missing)
     }
 
     /// The channels subscribed to summaries, each with the scope of its subscriptions.
@@ -587,6 +830,331 @@ mod tests {
         .unwrap();
         assert_eq!(scoped.deploys.total, 8);
         assert_eq!(scoped.keys.lead_time.deploys_measured, 4);
+    }
+
+    async fn exec(store: &Store, sql: &str) {
+        sqlx::query(sql).execute(store.pool()).await.unwrap();
+    }
+
+    fn ms(s: &str) -> i64 {
+        time_to_db(at(s))
+    }
+
+    /// Alerts, incidents and check-ins in W47, inserted as the alerts and check-ins features store them.
+    async fn known_alerts_and_checkins(store: &Store) {
+        let g = |id: i64,
+                 status: &str,
+                 service: &str,
+                 first: &str,
+                 acked: Option<&str>,
+                 resolved: Option<&str>| {
+            format!(
+                "insert into alert_group (id, source, group_key, status, service, environment, severity,
+                     first_fired_at, acked_at, resolved_at, updated_at, created_at)
+                 values ({id}, 'api', 'g{id}', '{status}', '{service}', 'production', 'critical', {}, {}, {}, 0, 0)",
+                ms(first),
+                acked.map_or("null".into(), |a| ms(a).to_string()),
+                resolved.map_or("null".into(), |r| ms(r).to_string()),
+            )
+        };
+        exec(
+            store,
+            &g(
+                1,
+                "resolved",
+                "checkout",
+                "2026-11-19T07:00:00Z",
+                Some("2026-11-19T07:10:00Z"),
+                Some("2026-11-19T08:00:00Z"),
+            ),
+        )
+        .await;
+        exec(
+            store,
+            &g(
+                2,
+                "firing",
+                "checkout",
+                "2026-11-20T03:00:00Z",
+                Some("2026-11-20T03:30:00Z"),
+                None,
+            ),
+        )
+        .await;
+        exec(
+            store,
+            &g(
+                3,
+                "resolved",
+                "payments",
+                "2026-11-22T10:00:00Z",
+                None,
+                Some("2026-11-22T12:00:00Z"),
+            ),
+        )
+        .await;
+        let a = |id: i64, group: i64, name: &str, service: &str, starts: &str| {
+            format!(
+                "insert into alert (id, group_id, source, fingerprint, name, service, environment, severity, status,
+                     starts_at, updated_at, created_at)
+                 values ({id}, {group}, 'api', 'f{id}', '{name}', '{service}', 'production', 'critical', 'firing', {}, 0, 0)",
+                ms(starts)
+            )
+        };
+        exec(
+            store,
+            &a(1, 1, "HighErrorRate", "checkout", "2026-11-19T07:00:00Z"),
+        )
+        .await;
+        exec(
+            store,
+            &a(2, 1, "HighErrorRate", "checkout", "2026-11-19T07:05:00Z"),
+        )
+        .await;
+        exec(
+            store,
+            &a(3, 2, "HighLatency", "checkout", "2026-11-20T03:00:00Z"),
+        )
+        .await;
+        exec(
+            store,
+            &a(4, 3, "DiskFull", "payments", "2026-11-22T10:00:00Z"),
+        )
+        .await;
+        // Incident 1 (1h) blames checkout deploy 2; incident 2 (2h) blamed payments deploy 7, but a
+        // human rejected that link.
+        exec(store, &format!(
+            "insert into incident (group_id, alert_id, title, service, environment, severity, opened_at,
+                 resolved_at, deploy_id, updated_at, created_at)
+             values (1, 1, 'HighErrorRate', 'checkout', 'production', 'critical', {}, {}, 2, 0, 0),
+                    (3, 4, 'DiskFull', 'payments', 'production', 'critical', {}, {}, 7, 0, 0)",
+            ms("2026-11-19T07:00:00Z"), ms("2026-11-19T08:00:00Z"),
+            ms("2026-11-22T10:00:00Z"), ms("2026-11-22T12:00:00Z"),
+        )).await;
+        exec(store, "insert into alert_deploy_link (alert_id, group_id, deploy_id, delay_ms, verdict, created_at)
+                     values (4, 3, 7, 0, 'rejected', 0)").await;
+
+        let c = |id: i64, deploy: i64, state: &str, opened: &str| {
+            format!(
+                "insert into checkin (id, deploy_id, channel_id, sequence, origin, state, due_at, opened_at,
+                     updated_at, created_at)
+                 values ({id}, {deploy}, 300000000000000003, 0, 'schedule', '{state}', {t}, {t}, 0, 0)",
+                t = ms(opened)
+            )
+        };
+        exec(store, &c(1, 1, "closed", "2026-11-16T11:00:00Z")).await;
+        exec(store, &c(2, 2, "closed", "2026-11-17T14:00:00Z")).await; // never answered
+        exec(store, &c(3, 6, "open", "2026-11-21T11:00:00Z")).await;
+        exec(store, &c(4, 7, "open", "2026-11-22T23:30:00Z")).await;
+        exec(store, "insert into checkin (id, deploy_id, channel_id, sequence, origin, state, due_at, updated_at, created_at)
+                     values (5, 5, 1, 0, 'schedule', 'scheduled', 0, 0, 0)").await; // not asked yet
+        let f = |deploy: i64,
+                 checkin: i64,
+                 source: &str,
+                 sentiment: &str,
+                 body: &str,
+                 user: &str,
+                 message: &str,
+                 given: &str,
+                 retracted: &str| {
+            format!(
+                "insert into feedback (deploy_id, checkin_id, source, sentiment, body, emoji, user_id, user_name,
+                     guild_id, channel_id, message_id, given_at, updated_at, retracted_at, created_at)
+                 values ({deploy}, {checkin}, '{source}', {sentiment}, {body}, {emoji}, {uid}, '{user}',
+                     100000000000000001, 300000000000000003, {message}, {t}, {t}, {retracted}, 0)",
+                emoji = if source == "reaction" { "'👎'" } else { "null" },
+                uid = user.len(),
+                t = ms(given),
+            )
+        };
+        exec(
+            store,
+            &f(
+                1,
+                1,
+                "button",
+                "1",
+                "null",
+                "u1",
+                "null",
+                "2026-11-16T11:05:00Z",
+                "null",
+            ),
+        )
+        .await;
+        exec(
+            store,
+            &f(
+                1,
+                1,
+                "reply",
+                "-1",
+                "'checkout is slow\nagain'",
+                "user2",
+                "555",
+                "2026-11-16T12:00:00Z",
+                "null",
+            ),
+        )
+        .await;
+        exec(
+            store,
+            &f(
+                6,
+                3,
+                "button",
+                "0",
+                "null",
+                "u3",
+                "null",
+                "2026-11-21T11:30:00Z",
+                "null",
+            ),
+        )
+        .await;
+        exec(
+            store,
+            &f(
+                6,
+                3,
+                "reaction",
+                "-1",
+                "null",
+                "u3x",
+                "777",
+                "2026-11-21T11:31:00Z",
+                "1",
+            ),
+        )
+        .await; // retracted
+        exec(
+            store,
+            &f(
+                6,
+                3,
+                "modal",
+                "1",
+                "'great'",
+                "u4",
+                "null",
+                "2026-11-21T09:00:00Z",
+                "null",
+            ),
+        )
+        .await;
+        exec(
+            store,
+            &f(
+                7,
+                4,
+                "command",
+                "null",
+                "'looks fine'",
+                "u5",
+                "null",
+                "2026-11-22T23:40:00Z",
+                "null",
+            ),
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn known_alerts_incidents_and_checkins_give_hand_computed_figures() {
+        let (store, _dir) = store().await;
+        known_week(&store).await;
+        known_alerts_and_checkins(&store).await;
+        let period = Period::iso_week("2026-W47", Tz::UTC).unwrap();
+        let s = crate::summaries::compute(
+            &store,
+            &SummarySettings::default(),
+            &period,
+            &Scope::all(),
+            at("2026-11-23T09:00:00Z"),
+        )
+        .await
+        .unwrap();
+        assert!(s.unavailable.is_empty(), "{:?}", s.unavailable);
+        let k = &s.keys;
+        // (1 failed + 1 rolled back + deploy 2 linked to incident 1) / 7; deploy 7's link was rejected.
+        assert!((k.change_failure_rate.value.unwrap() - 300.0 / 7.0).abs() < 1e-9);
+        assert_eq!(k.production_failures, 3);
+        // Time to restore: incidents of 1h and 2h → median 1h30m, "high".
+        assert_eq!(k.time_to_restore.value, Some(5_400.0));
+        assert_eq!(k.time_to_restore.band, Some(Band::High));
+        assert_eq!(k.time_to_restore.previous, None);
+
+        let a = s.alerts.as_ref().unwrap();
+        assert_eq!(a.count, 4);
+        assert_eq!(
+            a.noisiest,
+            vec![
+                ("HighErrorRate".to_owned(), 2),
+                ("DiskFull".to_owned(), 1),
+                ("HighLatency".to_owned(), 1)
+            ]
+        );
+        // Acknowledged after 10 and 30 minutes → median 20 minutes.
+        assert_eq!(a.time_to_acknowledge_median, Some(1_200.0));
+        assert_eq!(
+            (a.still_firing, a.incidents_opened, a.previous_count),
+            (1, 2, 0)
+        );
+        let alerts_per_day: Vec<i64> = s.daily.iter().map(|d| d.alerts).collect();
+        assert_eq!(alerts_per_day, vec![0, 0, 0, 2, 1, 0, 1]);
+
+        let c = s.checkins.as_ref().unwrap();
+        assert_eq!((c.asked, c.answered, c.unanswered), (4, 3, 1));
+        assert_eq!(c.response_rate, Some(75.0));
+        assert_eq!(c.previous_response_rate, None);
+        assert_eq!(
+            (c.positive, c.neutral, c.negative),
+            (2, 1, 1),
+            "the retracted reaction does not count"
+        );
+        let texts: Vec<&str> = c.comments.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            vec!["checkout is slow again", "looks fine", "great"],
+            "negative first, then newest"
+        );
+        assert_eq!(
+            c.comments[0].link.as_deref(),
+            Some("https://discord.com/channels/100000000000000001/300000000000000003/555")
+        );
+        assert_eq!(c.comments[1].link, None);
+        let text = s.render(true);
+        assert!(
+            text.contains("**Check-ins:** 4 asked, 3 answered, 1 unanswered; response rate 75%"),
+            "{text}"
+        );
+        assert!(text.contains("Sentiment: +2 / 0 1 / −1"), "{text}");
+        assert!(
+            text.contains("[checkout is slow again](https://discord.com/channels/"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Noisiest: HighErrorRate ×2, DiskFull ×1, HighLatency ×1"),
+            "{text}"
+        );
+
+        // Scoped to payments: its alert, incident and comment only.
+        let p = crate::summaries::compute(
+            &store,
+            &SummarySettings::default(),
+            &period,
+            &Scope::of(
+                &Pattern::parse("service", Some("payments")).unwrap(),
+                &Pattern::any(),
+            ),
+            at("2026-11-23T09:00:00Z"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(p.alerts.as_ref().unwrap().count, 1);
+        assert_eq!(p.keys.time_to_restore.value, Some(7_200.0));
+        assert_eq!(p.checkins.as_ref().unwrap().asked, 1);
+        assert_eq!(p.keys.change_failure_rate.value, Some(0.0));
     }
 
     #[tokio::test]
