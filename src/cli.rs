@@ -73,6 +73,9 @@ pub enum BenchTarget {
         /// How many times each summary is computed.
         #[arg(long, default_value_t = 20)]
         runs: u32,
+        /// Keep the generated database at this path (it must not exist) instead of a temporary one.
+        #[arg(long)]
+        keep: Option<std::path::PathBuf>,
     },
 }
 

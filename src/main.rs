@@ -54,9 +54,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
         }
         Command::Bench {
-            what: cli::BenchTarget::Summary { runs },
+            what: cli::BenchTarget::Summary { runs, keep },
         } => {
-            print!("{}", loopbot::summaries::bench::run(runs).await?);
+            print!("{}", loopbot::summaries::bench::run(runs, keep).await?);
         }
         Command::Serve => {
             let app = Application::build(config).await?;

@@ -31,6 +31,10 @@ impl Scope {
         }
     }
 
+    pub fn is_all(&self) -> bool {
+        self.pairs.iter().any(|(s, e)| s == "*" && e == "*")
+    }
+
     /// `service/environment` for each pair, as the outputs show the scope.
     pub fn describe(&self) -> Vec<String> {
         self.pairs.iter().map(|(s, e)| format!("{s}/{e}")).collect()
@@ -48,12 +52,13 @@ impl Scope {
 
 /// The instant a deploy counts at (matches the `deploy_summary_at` index expression).
 const AT: &str = "coalesce(d.finished_at, d.started_at)";
-/// The deploy is in the scope bound as a JSON array of [service, environment] globs.
-const IN_SCOPE: &str = "exists (select 1 from json_each(?) p
-     where lower(d.service) glob (p.value ->> '$[0]') and lower(d.environment) glob (p.value ->> '$[1]'))";
-/// The same test for a table with nullable service/environment columns (alerts, incidents):
-/// an unlabelled row matches only `*`.
-fn in_scope(alias: &str) -> String {
+/// The row (alias `d`, `a`, ...) is in the scope bound as a JSON array of [service, environment]
+/// globs; "1" (and nothing bound) when the scope is everything, the common case, which saves a
+/// JSON scan per row. Nullable columns (alerts, incidents) match only `*` when unset.
+fn scope_sql(filtered: bool, alias: &str) -> String {
+    if !filtered {
+        return "1".to_owned();
+    }
     format!(
         "exists (select 1 from json_each(?) p
          where lower(coalesce({alias}.service, '')) glob (p.value ->> '$[0]')
@@ -61,10 +66,41 @@ fn in_scope(alias: &str) -> String {
     )
 }
 
+/// Binds the scope when `scope_sql` asked for it (the scope is always the last parameter).
+trait BindScope<'q> {
+    fn bind_scope(self, scope: Option<&'q str>) -> Self;
+}
+
+impl<'q> BindScope<'q> for sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    fn bind_scope(self, scope: Option<&'q str>) -> Self {
+        match scope {
+            Some(json) => self.bind(json),
+            None => self,
+        }
+    }
+}
+/// The index of the local day holding `expression` (a UTC ms instant known to be inside the
+/// period), as a CASE over the day ends: DST-safe, as the ends come from the zone, and computed
+/// without per-row JSON work. The values are integers this code made, not user input.
+fn day_case(
+    days: &[(chrono::NaiveDate, DateTime<Utc>, DateTime<Utc>)],
+    expression: &str,
+) -> String {
+    let mut sql = String::from("case");
+    for (i, (_, _, end)) in days.iter().enumerate() {
+        sql.push_str(&format!(
+            " when {expression} < {} then {i}",
+            time_to_db(*end)
+        ));
+    }
+    sql.push_str(" end");
+    sql
+}
+
 /// Median of the `v` column of CTE `values_` (mean of the middle two for an even count).
 const MEDIAN: &str =
     "ranked as (select v, row_number() over (order by v) as r, count(*) over () as n from values_)
-     select (select avg(v) from ranked where r in ((n + 1) / 2, (n + 2) / 2))";
+     select avg(case when r in ((n + 1) / 2, (n + 2) / 2) then v end) from ranked";
 
 /// A comment cut to fit a summary line, on one line, without markdown link brackets.
 fn cut_comment(text: &str) -> String {
@@ -95,33 +131,41 @@ impl Store {
     /// Every figure of `period` for `scope`, in one read transaction.
     pub async fn summary_figures(&self, period: &Period, scope: &Scope) -> Result<Figures> {
         let (start, end) = (time_to_db(period.start()), time_to_db(period.end()));
-        let scope = scope.json();
+        let scope = (!scope.is_all()).then(|| scope.json());
+        let scope = scope.as_deref();
+        let in_scope_d = scope_sql(scope.is_some(), "d");
         let mut tx = self.pool().begin().await?;
         let mut figures = Figures::default();
         let (has_alerts, has_checkins) = Self::optional_tables(&mut tx).await?;
         // A succeeded deploy counts as a failure when it is linked to an incident (the incident's
         // deploy, or a correlation link whose group had an incident) and no human rejected the link.
+        // Incidents follow their deploy, so only those opened since the period began can blame
+        // one of its deploys; the list is computed once per query, not per deploy.
         let linked = if has_alerts {
-            "d.status = 'succeeded' and (
-                exists (select 1 from incident i where i.deploy_id = d.id
-                        and not exists (select 1 from alert_deploy_link l
-                                        where l.deploy_id = d.id and l.group_id = i.group_id
-                                          and l.verdict = 'rejected'))
-             or exists (select 1 from alert_deploy_link l join incident i on i.group_id = l.group_id
-                        where l.deploy_id = d.id and (l.verdict is null or l.verdict = 'confirmed')))"
+            format!(
+                "d.status = 'succeeded' and d.id in (
+                    select i.deploy_id from incident i
+                    where i.opened_at >= {start} and i.deploy_id is not null
+                      and not exists (select 1 from alert_deploy_link l
+                                      where l.deploy_id = i.deploy_id and l.group_id = i.group_id
+                                        and l.verdict = 'rejected')
+                    union
+                    select l.deploy_id from alert_deploy_link l join incident i on i.group_id = l.group_id
+                    where i.opened_at >= {start} and (l.verdict is null or l.verdict = 'confirmed'))"
+            )
         } else {
-            "0"
+            "0".to_owned()
         };
 
         let rows = sqlx::query(&format!(
             "select d.service, d.environment, d.status, count(*) as n from deploy d
-             where {AT} >= ? and {AT} < ? and {IN_SCOPE}
+             where {AT} >= ? and {AT} < ? and {in_scope_d}
              group by d.service, d.environment, d.status
              order by d.service, d.environment"
         ))
         .bind(start)
         .bind(end)
-        .bind(&scope)
+        .bind_scope(scope)
         .fetch_all(&mut *tx)
         .await?;
         for row in rows {
@@ -147,11 +191,11 @@ impl Store {
                 coalesce(sum(d.status in ('failed', 'rolled_back') or ({linked})), 0),
                 coalesce(sum(d.status in ('succeeded', 'rolled_back') and d.commit_at is null), 0)
              from deploy d
-             where {AT} >= ? and {AT} < ? and {IN_SCOPE} and {PRODUCTION}"
+             where {AT} >= ? and {AT} < ? and {in_scope_d} and {PRODUCTION}"
         ))
         .bind(start)
         .bind(end)
-        .bind(&scope)
+        .bind_scope(scope)
         .fetch_one(&mut *tx)
         .await?;
         figures.production_deployed = row.get(0);
@@ -163,40 +207,37 @@ impl Store {
         let row = sqlx::query(&format!(
             "with lt as (
                  select max(0, d.finished_at - d.commit_at) / 1000.0 as v from deploy d
-                 where {AT} >= ? and {AT} < ? and {IN_SCOPE} and {PRODUCTION}
+                 where {AT} >= ? and {AT} < ? and {in_scope_d} and {PRODUCTION}
                    and d.status in ('succeeded', 'rolled_back')
                    and d.commit_at is not null and d.finished_at is not null),
              ranked as (select v, row_number() over (order by v) as r, count(*) over () as n from lt)
-             select (select avg(v) from ranked where r in ((n + 1) / 2, (n + 2) / 2)),
-                    (select v from ranked where r = (9 * n + 9) / 10),
-                    (select count(*) from lt)"
+             select avg(case when r in ((n + 1) / 2, (n + 2) / 2) then v end),
+                    max(case when r = (9 * n + 9) / 10 then v end),
+                    count(*)
+             from ranked"
         ))
         .bind(start)
         .bind(end)
-        .bind(&scope)
+        .bind_scope(scope)
         .fetch_one(&mut *tx)
         .await?;
         figures.lead_time_median = row.get(0);
         figures.lead_time_p90 = row.get(1);
         figures.lead_time_count = row.get(2);
 
-        let days = json!(period
-            .days()
-            .iter()
-            .map(|(_, s, e)| [time_to_db(*s), time_to_db(*e)])
-            .collect::<Vec<_>>())
-        .to_string();
         figures.daily = vec![(0, 0, 0, 0); period.days().len()];
+        // One range scan over the period (indexed); each row finds its local day among the
+        // period's day starts (DST-safe, as the days come from the zone).
         let rows = sqlx::query(&format!(
-            "with days as (select cast(key as integer) as i, value ->> '$[0]' as s, value ->> '$[1]' as e
-                           from json_each(?))
-             select days.i, d.status, count(*) from days
-             join deploy d on {AT} >= days.s and {AT} < days.e
-             where {IN_SCOPE}
-             group by days.i, d.status"
+            "select {day_of} as day, d.status, count(*)
+             from deploy d
+             where {AT} >= ? and {AT} < ? and {in_scope_d}
+             group by day, d.status",
+            day_of = day_case(&period.days(), AT)
         ))
-        .bind(&days)
-        .bind(&scope)
+        .bind(start)
+        .bind(end)
+        .bind_scope(scope)
         .fetch_all(&mut *tx)
         .await?;
         for row in rows {
@@ -213,10 +254,10 @@ impl Store {
             }
         }
         if has_alerts {
-            Self::alert_figures(&mut tx, start, end, &scope, &days, &mut figures).await?;
+            Self::alert_figures(&mut tx, start, end, scope, &period.days(), &mut figures).await?;
         }
         if has_checkins {
-            figures.checkins = Some(Self::checkin_figures(&mut tx, start, end, &scope).await?);
+            figures.checkins = Some(Self::checkin_figures(&mut tx, start, end, scope).await?);
         }
         tx.commit().await?;
         Ok(figures)
@@ -240,13 +281,13 @@ impl Store {
         tx: &mut sqlx::SqliteConnection,
         start: i64,
         end: i64,
-        scope: &str,
-        days: &str,
+        scope: Option<&str>,
+        days: &[(chrono::NaiveDate, DateTime<Utc>, DateTime<Utc>)],
         figures: &mut Figures,
     ) -> Result<()> {
-        let alert_scope = in_scope("a");
-        let incident_scope = in_scope("i");
-        let group_scope = in_scope("g");
+        let alert_scope = scope_sql(scope.is_some(), "a");
+        let incident_scope = scope_sql(scope.is_some(), "i");
+        let group_scope = scope_sql(scope.is_some(), "g");
         // Time to restore: incidents resolved in the period, opened → resolved.
         figures.time_to_restore_median = sqlx::query(&format!(
             "with values_ as (select (i.resolved_at - i.opened_at) / 1000.0 as v from incident i
@@ -255,7 +296,7 @@ impl Store {
         ))
         .bind(start)
         .bind(end)
-        .bind(scope)
+        .bind_scope(scope)
         .fetch_one(&mut *tx)
         .await?
         .get(0);
@@ -267,7 +308,7 @@ impl Store {
         ))
         .bind(start)
         .bind(end)
-        .bind(scope)
+        .bind_scope(scope)
         .fetch_all(&mut *tx)
         .await?;
         for (i, row) in rows.iter().enumerate() {
@@ -285,14 +326,14 @@ impl Store {
         ))
         .bind(start)
         .bind(end)
-        .bind(scope)
+        .bind_scope(scope)
         .fetch_one(&mut *tx)
         .await?
         .get(0);
         alerts.still_firing = sqlx::query(&format!(
             "select count(*) from alert_group g where g.status = 'firing' and {group_scope}"
         ))
-        .bind(scope)
+        .bind_scope(scope)
         .fetch_one(&mut *tx)
         .await?
         .get(0);
@@ -301,20 +342,20 @@ impl Store {
         ))
         .bind(start)
         .bind(end)
-        .bind(scope)
+        .bind_scope(scope)
         .fetch_one(&mut *tx)
         .await?
         .get(0);
         let rows = sqlx::query(&format!(
-            "with days as (select cast(key as integer) as i, value ->> '$[0]' as s, value ->> '$[1]' as e
-                           from json_each(?))
-             select days.i, count(*) from days
-             join alert a on a.starts_at >= days.s and a.starts_at < days.e
-             where {alert_scope}
-             group by days.i"
+            "select {day_of} as day, count(*)
+             from alert a
+             where a.starts_at >= ? and a.starts_at < ? and {alert_scope}
+             group by day",
+            day_of = day_case(days, "a.starts_at")
         ))
-        .bind(days)
-        .bind(scope)
+        .bind(start)
+        .bind(end)
+        .bind_scope(scope)
         .fetch_all(&mut *tx)
         .await?;
         for row in rows {
@@ -331,9 +372,16 @@ impl Store {
         tx: &mut sqlx::SqliteConnection,
         start: i64,
         end: i64,
-        scope: &str,
+        scope: Option<&str>,
     ) -> Result<crate::domain::summary::CheckinFigures> {
         let mut checkins = crate::domain::summary::CheckinFigures::default();
+        let in_scope_d = scope_sql(scope.is_some(), "d");
+        // The deploy is needed only to test the scope.
+        let join_deploy = if scope.is_some() {
+            "join deploy d on d.id = f.deploy_id"
+        } else {
+            ""
+        };
         // Asked: check-ins opened in the period about deploys in scope; answered: with at least
         // one answer that still counts.
         let row = sqlx::query(&format!(
@@ -341,11 +389,11 @@ impl Store {
                     coalesce(sum(exists (select 1 from feedback f
                                          where f.checkin_id = c.id and f.retracted_at is null)), 0)
              from checkin c join deploy d on d.id = c.deploy_id
-             where c.state in ('open', 'closed') and c.opened_at >= ? and c.opened_at < ? and {IN_SCOPE}"
+             where c.state in ('open', 'closed') and c.opened_at >= ? and c.opened_at < ? and {in_scope_d}"
         ))
         .bind(start)
         .bind(end)
-        .bind(scope)
+        .bind_scope(scope)
         .fetch_one(&mut *tx)
         .await?;
         checkins.asked = row.get(0);
@@ -353,12 +401,12 @@ impl Store {
         let row = sqlx::query(&format!(
             "select coalesce(sum(f.sentiment = 1), 0), coalesce(sum(f.sentiment = 0), 0),
                     coalesce(sum(f.sentiment = -1), 0)
-             from feedback f join deploy d on d.id = f.deploy_id
-             where f.retracted_at is null and f.given_at >= ? and f.given_at < ? and {IN_SCOPE}"
+             from feedback f {join_deploy}
+             where f.retracted_at is null and f.given_at >= ? and f.given_at < ? and {in_scope_d}"
         ))
         .bind(start)
         .bind(end)
-        .bind(scope)
+        .bind_scope(scope)
         .fetch_one(&mut *tx)
         .await?;
         checkins.positive = row.get(0);
@@ -366,15 +414,15 @@ impl Store {
         checkins.negative = row.get(2);
         let rows = sqlx::query(&format!(
             "select f.user_name, f.sentiment, f.body, f.given_at, f.guild_id, f.channel_id, f.message_id
-             from feedback f join deploy d on d.id = f.deploy_id
+             from feedback f {join_deploy}
              where f.retracted_at is null and f.body is not null and trim(f.body) <> ''
-               and f.given_at >= ? and f.given_at < ? and {IN_SCOPE}
+               and f.given_at >= ? and f.given_at < ? and {in_scope_d}
              order by coalesce(f.sentiment = -1, 0) desc, f.given_at desc, f.id desc
              limit 5"
         ))
         .bind(start)
         .bind(end)
-        .bind(scope)
+        .bind_scope(scope)
         .fetch_all(&mut *tx)
         .await?;
         for row in rows {
@@ -530,6 +578,90 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Benchmark data for the alert tables: `count` alert groups of one alert each, spread over
+    /// `[start, end)` across `services` services, one in ten opening an incident of 30 minutes.
+    /// Returns false when this database has no alert tables.
+    pub async fn generate_bench_alerts(
+        &self,
+        services: i64,
+        count: i64,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        if !Self::optional_tables(&mut tx).await?.0 {
+            return Ok(false);
+        }
+        let (start, end) = (time_to_db(start), time_to_db(end));
+        let seq =
+            "with recursive seq(i) as (select 0 union all select i + 1 from seq where i + 1 < ?1),
+                   t(i, at) as (select i, ?2 + i * ((?3 - ?2) / ?1) from seq)";
+        for statement in [
+            "insert into alert_group (id, source, group_key, status, service, environment, severity,
+                 first_fired_at, acked_at, resolved_at, updated_at, created_at)
+             select 1000000 + i, 'api', 'bench-' || i, case when i % 500 = 0 then 'firing' else 'resolved' end,
+                    'service-' || (i % ?4), 'production', case when i % 10 = 0 then 'critical' else 'warning' end,
+                    at, case when i % 3 = 0 then null else at + 60000 * (1 + i % 30) end,
+                    case when i % 500 = 0 then null else at + 1800000 end, at, at
+             from t",
+            "insert into alert (id, group_id, source, fingerprint, name, service, environment, severity, status,
+                 starts_at, updated_at, created_at)
+             select 1000000 + i, 1000000 + i, 'api', 'bench-' || i, 'Alert' || (i % 37), 'service-' || (i % ?4),
+                    'production', 'warning', 'resolved', at, at, at
+             from t",
+            "insert into incident (group_id, alert_id, title, service, environment, severity, opened_at,
+                 resolved_at, updated_at, created_at)
+             select 1000000 + i, 1000000 + i, 'Alert' || (i % 37), 'service-' || (i % ?4), 'production',
+                    'critical', at, case when i % 500 = 0 then null else at + 1800000 end, at, at
+             from t where i % 10 = 0",
+        ] {
+            sqlx::query(&format!("{seq} {statement}"))
+                .bind(count)
+                .bind(start)
+                .bind(end)
+                .bind(services)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Benchmark data for check-ins: one check-in per production bench deploy (asked 30 minutes
+    /// after it finished) and `feedback` rows spread over those deploys. Returns false when this
+    /// database has no check-in tables.
+    pub async fn generate_bench_feedback(&self, feedback: i64) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        if !Self::optional_tables(&mut tx).await?.1 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "insert into checkin (deploy_id, channel_id, sequence, origin, state, due_at, opened_at,
+                 updated_at, created_at)
+             select id, 1, 0, 'schedule', 'closed', finished_at + 1800000, finished_at + 1800000,
+                    finished_at, finished_at
+             from deploy where source = 'bench' and environment = 'production'",
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "with recursive seq(i) as (select 0 union all select i + 1 from seq where i + 1 < ?1),
+                  c(n) as (select count(*) from checkin)
+             insert into feedback (deploy_id, checkin_id, source, sentiment, body, user_id, user_name,
+                 guild_id, channel_id, message_id, given_at, updated_at, created_at)
+             select k.deploy_id, k.id, case when i % 7 = 0 then 'reply' else 'command' end,
+                    (i % 3) - 1, case when i % 7 = 0 then 'comment ' || i end, i % 5000, 'user' || (i % 5000),
+                    1, 1, case when i % 7 = 0 then i end,
+                    k.opened_at + 60000 * (i % 600), k.opened_at, k.opened_at
+             from seq join checkin k on k.id = 1 + (seq.i % (select n from c))",
+        )
+        .bind(feedback)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }
 

@@ -11,6 +11,8 @@ use crate::store::{Scope, Store, StoreError};
 
 pub const SERVICES: i64 = 200;
 pub const DEPLOYS: i64 = 50_000;
+pub const ALERTS: i64 = 20_000;
+pub const FEEDBACK: i64 = 1_000_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
@@ -32,7 +34,16 @@ fn stats(mut times: Vec<Duration>) -> String {
     )
 }
 
-pub async fn run(runs: u32) -> Result<String, BenchError> {
+pub async fn run(runs: u32, keep: Option<std::path::PathBuf>) -> Result<String, BenchError> {
+    if let Some(path) = keep {
+        if path.exists() {
+            return Err(BenchError::Io(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} already exists", path.display()),
+            )));
+        }
+        return run_in(&format!("sqlite://{}", path.display()), runs.max(1)).await;
+    }
     let dir = std::env::temp_dir().join(format!("loopbot-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let url = format!("sqlite://{}", dir.join("bench.db").display());
@@ -55,6 +66,24 @@ async fn run_in(url: &str, runs: u32) -> Result<String, BenchError> {
         "generated {DEPLOYS} deploys for {SERVICES} services over one year in {:.1} s\n",
         t.elapsed().as_secs_f64()
     ));
+    let t = Instant::now();
+    if store
+        .generate_bench_alerts(SERVICES, ALERTS, start, end)
+        .await?
+    {
+        out.push_str(&format!(
+            "generated {ALERTS} alerts ({} incidents) in {:.1} s\n",
+            ALERTS / 10,
+            t.elapsed().as_secs_f64()
+        ));
+    }
+    let t = Instant::now();
+    if store.generate_bench_feedback(FEEDBACK).await? {
+        out.push_str(&format!(
+            "generated {FEEDBACK} feedback rows on one check-in per production deploy in {:.1} s\n",
+            t.elapsed().as_secs_f64()
+        ));
+    }
     for section in store.summary_unavailable_sections().await? {
         out.push_str(&format!(
             "not generated (schema not in this build): {section}\n"
