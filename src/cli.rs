@@ -21,6 +21,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand, PartialEq, Eq)]
+// Parsed once per process: the size of `Notify` costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run the bot: the Discord client, the HTTP API for deploy events, and the delivery worker.
     Serve,
@@ -28,6 +30,9 @@ pub enum Command {
     Migrate,
     /// Validate the configuration and print it, secrets redacted; exits non-zero when invalid.
     CheckConfig,
+    /// Report an event to a running loopbot (from CI): reads LOOPBOT_URL and LOOPBOT_API_TOKEN.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Print the summary of a period from the database, without Discord (for scripts and wikis).
     Summary(SummaryArgs),
     /// Measure the summary computation on generated data (one year, 200 services).
@@ -77,6 +82,13 @@ pub enum BenchTarget {
         #[arg(long)]
         keep: Option<std::path::PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand, PartialEq, Eq)]
+pub enum NotifyCommand {
+    /// Report a deploy; prints the deploy id. Retries while the bot is unreachable or answers 5xx;
+    /// exits non-zero with the bot's message when it refuses the event (4xx).
+    Deploy(crate::integrations::notify::NotifyDeployArgs),
 }
 
 /// The environment variables, as `--help` lists them.

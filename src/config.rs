@@ -7,6 +7,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::domain::checkin::{CheckinSettings, EmojiMap};
 use crate::domain::{ChannelId, GuildId};
 
 /// Every environment variable loopbot reads: name, whether it is a secret, and what it is for.
@@ -20,6 +21,27 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("LOOPBOT_GUILD_ID", false, "Register slash commands in this server only (instant) instead of globally (up to an hour)."),
     ("LOOPBOT_LOG_FORMAT", false, "Log format: pretty (default) or json."),
     ("RUST_LOG", false, "Log filter, e.g. info or loopbot=debug,serenity=warn (default info)."),
+    ("ALERTMANAGER_TOKEN", true, "Bearer token Alertmanager presents on POST /hooks/alertmanager (http_config.authorization.credentials)."),
+    ("ALERTMANAGER_BASIC_AUTH", true, "user:pass Alertmanager may present instead, as HTTP Basic auth. Neither set: the hook answers 503."),
+    ("ALERTMANAGER_URL", false, "Base URL of Alertmanager (e.g. http://alertmanager:9093). Set: alert messages offer Silence 1h."),
+    ("GRAFANA_TOKEN", true, "Bearer token Grafana's webhook contact point presents on /hooks/grafana."),
+    ("GRAFANA_BASIC_AUTH", true, "user:pass Grafana may present instead, as HTTP Basic auth."),
+    ("GRAFANA_WEBHOOK_SECRET", true, "Set: /hooks/grafana also requires X-Grafana-Alerting-Signature (HMAC-SHA256 of the body)."),
+    ("LOOPBOT_ALERT_MENTION", false, "Ping this on-call role or user for firing alerts: role:ID, user:ID, <@&ID>, <@ID> (a bare ID is a role). Unset: alerts ping nobody."),
+    ("LOOPBOT_ALERT_MENTION_SEVERITY", false, "Lowest severity that pings LOOPBOT_ALERT_MENTION (default critical)."),
+    ("LOOPBOT_INCIDENT_SEVERITY", false, "Lowest severity whose firing alert opens an incident (default critical)."),
+    ("LOOPBOT_CORRELATION_WINDOW", false, "An alert starting this long after a deploy of its service finished is linked to it (default 1h)."),
+    ("LOOPBOT_ALERT_SERVICE_LABELS", false, "Alert labels naming the service, first match wins (default service,app,job)."),
+    ("LOOPBOT_CHECKIN_DELAYS", false, "When to ask how a release is doing, after a successful deploy: a list of durations (default 1h,24h)."),
+    ("LOOPBOT_CHECKIN_ENVIRONMENTS", false, "Environments whose deploys get check-ins, comma-separated (default production)."),
+    ("LOOPBOT_CHECKIN_CLOSE_AFTER", false, "How long a check-in stays open before its message shows the tally (default 24h)."),
+    ("LOOPBOT_FEEDBACK_EMOJI", false, "Reactions that count as feedback, e.g. 👍=+1,👀=0,👎=-1 (default 👍✅🎉🚀 +1, 👀🤔 0, 👎❌🔥🐛 -1)."),
+    ("GITHUB_WEBHOOK_SECRET", true, "Secret of the GitHub webhook (POST /hooks/github), checked against X-Hub-Signature-256. Unset: the hook answers 503."),
+    ("GITHUB_TOKEN", true, "GitHub token with read access to contents, used to look up commit times for lead time. Unset: deploys without a commit time in the payload get none."),
+    ("GITHUB_API_URL", false, "Base URL of the GitHub REST API (default https://api.github.com; GitHub Enterprise: https://HOST/api/v3)."),
+    ("LOOPBOT_GITHUB_DEPLOY_WORKFLOWS", false, "GitHub Actions workflows whose runs count as deploys: comma-separated GLOB or GLOB=ENVIRONMENT (default environment production). Unset: workflow_run events are ignored."),
+    ("GITLAB_WEBHOOK_TOKEN", true, "Secret token of the GitLab webhook (POST /hooks/gitlab), checked against X-Gitlab-Token. Unset: the hook answers 503."),
+    ("LOOPBOT_URL", false, "Used by `loopbot notify`: base URL of the running bot's API, e.g. https://loopbot.example.com."),
     ("LOOPBOT_SUMMARY_CRON", false, "When weekly summaries are posted (default `0 9 * * MON`): 5-field cron, or the 6/7-field form with seconds (and year), read in LOOPBOT_TIMEZONE."),
     ("LOOPBOT_TIMEZONE", false, "IANA time zone of the summary schedule and of week/day boundaries (default UTC), e.g. Europe/Berlin."),
     ("LOOPBOT_DORA_BANDS", false, "Override the DORA band thresholds, e.g. `lead_time=1d,7d,30d;change_failure_rate=5,10,15` (see README, Summaries)."),
@@ -100,6 +122,10 @@ pub struct Config {
     pub guild_id: Option<GuildId>,
     pub log_format: LogFormat,
     pub delivery: DeliverySettings,
+    pub alerts: AlertSettings,
+    /// Post-release check-ins (`LOOPBOT_CHECKIN_*`, `LOOPBOT_FEEDBACK_EMOJI`).
+    pub checkins: CheckinSettings,
+    pub integrations: IntegrationsConfig,
     pub summaries: SummarySettings,
 }
 
@@ -204,6 +230,9 @@ impl Config {
                 .map(GuildId),
             log_format,
             delivery: DeliverySettings::default(),
+            alerts: AlertSettings::from_lookup(&get)?,
+            checkins: checkin_settings(&get)?,
+            integrations: IntegrationsConfig::from_lookup(&get)?,
             summaries: SummarySettings::from_lookup(get)?,
         })
     }
@@ -252,6 +281,31 @@ impl Config {
                 },
             ),
             (
+                "LOOPBOT_CHECKIN_DELAYS",
+                self.checkins
+                    .delays
+                    .iter()
+                    .map(|d| humantime::format_duration(*d).to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            (
+                "LOOPBOT_CHECKIN_ENVIRONMENTS",
+                self.checkins.environments.join(","),
+            ),
+            (
+                "LOOPBOT_CHECKIN_CLOSE_AFTER",
+                humantime::format_duration(self.checkins.close_after).to_string(),
+            ),
+            (
+                "LOOPBOT_FEEDBACK_EMOJI",
+                if self.checkins.emoji == EmojiMap::default() {
+                    "(default)".to_owned()
+                } else {
+                    "(custom)".to_owned()
+                },
+            ),
+            (
                 "LOOPBOT_SUMMARY_CRON",
                 self.summaries.schedule.source().to_owned(),
             ),
@@ -261,9 +315,44 @@ impl Config {
             ),
         ]
         .into_iter()
+        .chain(self.integrations.describe())
+        .chain(self.alerts.describe())
         .map(|(name, value)| format!("{name} = {value}\n"))
         .collect()
     }
+}
+
+fn checkin_settings(get: &impl Fn(&str) -> Option<String>) -> Result<CheckinSettings, ConfigError> {
+    let mut settings = CheckinSettings::default();
+    if let Some(raw) = get("LOOPBOT_CHECKIN_DELAYS") {
+        settings.delays = CheckinSettings::parse_delays(&raw).map_err(|e| ConfigError {
+            variable: "LOOPBOT_CHECKIN_DELAYS",
+            problem: format!("is not a list of durations ({})", e.reason),
+            expected: "durations separated by commas, e.g. 1h,24h or 30m",
+        })?;
+    }
+    if let Some(raw) = get("LOOPBOT_CHECKIN_ENVIRONMENTS") {
+        settings.environments = raw
+            .split(',')
+            .map(|e| e.trim().to_lowercase())
+            .filter(|e| !e.is_empty())
+            .collect();
+    }
+    if let Some(raw) = get("LOOPBOT_CHECKIN_CLOSE_AFTER") {
+        settings.close_after = humantime::parse_duration(raw.trim()).map_err(|e| ConfigError {
+            variable: "LOOPBOT_CHECKIN_CLOSE_AFTER",
+            problem: format!("is not a duration ({e})"),
+            expected: "a duration such as 24h or 90m",
+        })?;
+    }
+    if let Some(raw) = get("LOOPBOT_FEEDBACK_EMOJI") {
+        settings.emoji = EmojiMap::parse(&raw).map_err(|e| ConfigError {
+            variable: "LOOPBOT_FEEDBACK_EMOJI",
+            problem: format!("is not an emoji map ({})", e.reason),
+            expected: "EMOJI=VALUE pairs with values +1, 0 or -1, e.g. 👍=+1,👀=0,👎=-1",
+        })?;
+    }
+    Ok(settings)
 }
 
 fn parse_snowflake(variable: &'static str, raw: &str) -> Result<u64, ConfigError> {
@@ -289,6 +378,198 @@ fn parse_base_url(variable: &'static str, raw: &str) -> Result<String, ConfigErr
             problem: "is not an http(s) URL".into(),
             expected: "a base URL such as https://discord.com or http://127.0.0.1:5001",
         }),
+    }
+}
+
+/// GitHub and GitLab webhooks and the GitHub API (issue 6).
+#[derive(Debug, Clone)]
+pub struct IntegrationsConfig {
+    pub github_webhook_secret: Option<Secret>,
+    pub github_token: Option<Secret>,
+    pub github_api_url: String,
+    pub github_deploy_workflows: crate::domain::webhook::WorkflowFilter,
+    pub gitlab_webhook_token: Option<Secret>,
+    /// First delay before retrying a failed commit lookup; doubles per attempt. Not an env var.
+    pub lookup_retry_base: Duration,
+}
+
+pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+
+impl IntegrationsConfig {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            github_webhook_secret: get("GITHUB_WEBHOOK_SECRET").map(Secret::new),
+            github_token: get("GITHUB_TOKEN").map(|t| Secret::new(t.trim())),
+            github_api_url: get("GITHUB_API_URL")
+                .map(|raw| parse_base_url("GITHUB_API_URL", &raw))
+                .transpose()?
+                .unwrap_or_else(|| DEFAULT_GITHUB_API_URL.to_owned()),
+            github_deploy_workflows: crate::domain::webhook::WorkflowFilter::parse(
+                &get("LOOPBOT_GITHUB_DEPLOY_WORKFLOWS").unwrap_or_default(),
+            )
+            .map_err(|e| ConfigError {
+                variable: "LOOPBOT_GITHUB_DEPLOY_WORKFLOWS",
+                problem: e.reason,
+                expected: "comma-separated GLOB or GLOB=ENVIRONMENT, e.g. Deploy*=production",
+            })?,
+            gitlab_webhook_token: get("GITLAB_WEBHOOK_TOKEN").map(|t| Secret::new(t.trim())),
+            lookup_retry_base: Duration::from_secs(30),
+        })
+    }
+
+    fn describe(&self) -> Vec<(&'static str, String)> {
+        let secret = |s: &Option<Secret>| match s {
+            Some(_) => "(set, redacted)".to_owned(),
+            None => "(not set)".to_owned(),
+        };
+        vec![
+            ("GITHUB_WEBHOOK_SECRET", secret(&self.github_webhook_secret)),
+            ("GITHUB_TOKEN", secret(&self.github_token)),
+            ("GITHUB_API_URL", self.github_api_url.clone()),
+            (
+                "LOOPBOT_GITHUB_DEPLOY_WORKFLOWS",
+                if self.github_deploy_workflows.is_empty() {
+                    "(not set)".to_owned()
+                } else {
+                    "(set)".to_owned()
+                },
+            ),
+            ("GITLAB_WEBHOOK_TOKEN", secret(&self.gitlab_webhook_token)),
+        ]
+    }
+}
+
+/// Alert intake and notification settings (issue 3).
+#[derive(Debug, Clone)]
+pub struct AlertSettings {
+    pub alertmanager_token: Option<Secret>,
+    /// `user:pass`.
+    pub alertmanager_basic_auth: Option<Secret>,
+    pub alertmanager_url: Option<String>,
+    pub grafana_token: Option<Secret>,
+    pub grafana_basic_auth: Option<Secret>,
+    pub grafana_webhook_secret: Option<Secret>,
+    pub mention: Option<crate::domain::alert::MentionTarget>,
+    pub mention_severity: crate::domain::alert::Severity,
+    pub incident_severity: crate::domain::alert::Severity,
+    pub correlation_window: Duration,
+    pub service_labels: Vec<String>,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self::from_lookup(&|_: &str| None).expect("the defaults are valid")
+    }
+}
+
+impl AlertSettings {
+    fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        use crate::domain::alert::{MentionTarget, Severity};
+        let secret = |name: &str| get(name).map(|t| Secret::new(t.trim()));
+        let severity = |name: &str| Severity::new(Some(get(name).as_deref().unwrap_or("critical")));
+        let mention = get("LOOPBOT_ALERT_MENTION")
+            .map(|raw| {
+                MentionTarget::parse(&raw).ok_or(ConfigError {
+                    variable: "LOOPBOT_ALERT_MENTION",
+                    problem: "is not a role or user".into(),
+                    expected: "role:ID, user:ID, <@&ID> or <@ID>",
+                })
+            })
+            .transpose()?;
+        let correlation_window = match get("LOOPBOT_CORRELATION_WINDOW") {
+            None => Duration::from_secs(3600),
+            Some(raw) => humantime::parse_duration(raw.trim()).map_err(|_| ConfigError {
+                variable: "LOOPBOT_CORRELATION_WINDOW",
+                problem: "is not a duration".into(),
+                expected: "a duration such as 1h, 30m or 90min",
+            })?,
+        };
+        let service_labels: Vec<String> = get("LOOPBOT_ALERT_SERVICE_LABELS")
+            .unwrap_or_else(|| "service,app,job".into())
+            .split(',')
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty())
+            .collect();
+        for name in ["ALERTMANAGER_BASIC_AUTH", "GRAFANA_BASIC_AUTH"] {
+            if get(name).is_some_and(|v| !v.contains(':')) {
+                return Err(ConfigError {
+                    variable: if name.starts_with('A') {
+                        "ALERTMANAGER_BASIC_AUTH"
+                    } else {
+                        "GRAFANA_BASIC_AUTH"
+                    },
+                    problem: "is not user:pass".into(),
+                    expected: "user:pass",
+                });
+            }
+        }
+        Ok(Self {
+            alertmanager_token: secret("ALERTMANAGER_TOKEN"),
+            alertmanager_basic_auth: secret("ALERTMANAGER_BASIC_AUTH"),
+            alertmanager_url: get("ALERTMANAGER_URL")
+                .map(|raw| parse_base_url("ALERTMANAGER_URL", &raw))
+                .transpose()?,
+            grafana_token: secret("GRAFANA_TOKEN"),
+            grafana_basic_auth: secret("GRAFANA_BASIC_AUTH"),
+            grafana_webhook_secret: secret("GRAFANA_WEBHOOK_SECRET"),
+            mention,
+            mention_severity: severity("LOOPBOT_ALERT_MENTION_SEVERITY"),
+            incident_severity: severity("LOOPBOT_INCIDENT_SEVERITY"),
+            correlation_window,
+            service_labels: if service_labels.is_empty() {
+                vec!["service".into(), "app".into(), "job".into()]
+            } else {
+                service_labels
+            },
+        })
+    }
+
+    fn describe(&self) -> Vec<(&'static str, String)> {
+        let secret = |s: &Option<Secret>| match s {
+            Some(_) => "(set, redacted)".to_owned(),
+            None => "(not set)".to_owned(),
+        };
+        vec![
+            ("ALERTMANAGER_TOKEN", secret(&self.alertmanager_token)),
+            (
+                "ALERTMANAGER_BASIC_AUTH",
+                secret(&self.alertmanager_basic_auth),
+            ),
+            (
+                "ALERTMANAGER_URL",
+                self.alertmanager_url
+                    .clone()
+                    .unwrap_or_else(|| "(not set)".into()),
+            ),
+            ("GRAFANA_TOKEN", secret(&self.grafana_token)),
+            ("GRAFANA_BASIC_AUTH", secret(&self.grafana_basic_auth)),
+            (
+                "GRAFANA_WEBHOOK_SECRET",
+                secret(&self.grafana_webhook_secret),
+            ),
+            (
+                "LOOPBOT_ALERT_MENTION",
+                self.mention
+                    .map(|m| format!("{m:?}"))
+                    .unwrap_or_else(|| "(not set: alerts ping nobody)".into()),
+            ),
+            (
+                "LOOPBOT_ALERT_MENTION_SEVERITY",
+                self.mention_severity.to_string(),
+            ),
+            (
+                "LOOPBOT_INCIDENT_SEVERITY",
+                self.incident_severity.to_string(),
+            ),
+            (
+                "LOOPBOT_CORRELATION_WINDOW",
+                humantime::format_duration(self.correlation_window).to_string(),
+            ),
+            (
+                "LOOPBOT_ALERT_SERVICE_LABELS",
+                self.service_labels.join(","),
+            ),
+        ]
     }
 }
 
@@ -325,6 +606,9 @@ mod tests {
             ("LOOPBOT_TIMEZONE", "Mars/Olympus"),
             ("LOOPBOT_DORA_BANDS", "lead_time=fast"),
             ("DISCORD_API_URL", "not a url"),
+            ("LOOPBOT_CHECKIN_DELAYS", "soon"),
+            ("LOOPBOT_CHECKIN_CLOSE_AFTER", "later"),
+            ("LOOPBOT_FEEDBACK_EMOJI", "👍=lots"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name);
@@ -340,8 +624,66 @@ mod tests {
         ])
         .unwrap();
         let shown = format!("{c:?}\n{}", c.describe());
-        assert!(!shown.contains("SECRET"), "{shown}");
+        // The values, not the word: GRAFANA_WEBHOOK_SECRET is a variable name.
+        assert!(!shown.contains("tok-SECRET-1"), "{shown}");
+        assert!(!shown.contains("api-SECRET-2"), "{shown}");
         assert!(c.describe().contains("DISCORD_TOKEN = (set, redacted)"));
+    }
+
+    #[test]
+    fn integration_secrets_never_print_and_bad_values_name_their_variable() {
+        let c = config(&[
+            ("GITHUB_WEBHOOK_SECRET", "gh-SECRET-3"),
+            ("GITHUB_TOKEN", "ghp-SECRET-4"),
+            ("GITLAB_WEBHOOK_TOKEN", "gl-SECRET-5"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}\n{}", c.describe());
+        assert!(!shown.contains("-SECRET-"), "{shown}");
+        assert!(shown.contains("GITLAB_WEBHOOK_TOKEN = (set, redacted)"));
+        for (name, value) in [
+            ("GITHUB_API_URL", "api.github.com"),
+            ("LOOPBOT_GITHUB_DEPLOY_WORKFLOWS", "Deploy=,=prod"),
+        ] {
+            assert_eq!(config(&[(name, value)]).unwrap_err().variable, name);
+        }
+    }
+
+    #[test]
+    fn alert_settings_parse_and_name_their_variable() {
+        let c = config(&[
+            ("ALERTMANAGER_TOKEN", "am-SECRET-3"),
+            ("GRAFANA_BASIC_AUTH", "user:gf-SECRET-4"),
+            ("LOOPBOT_ALERT_MENTION", "<@&42>"),
+            ("LOOPBOT_CORRELATION_WINDOW", "90m"),
+            ("LOOPBOT_ALERT_SERVICE_LABELS", "app, service"),
+        ])
+        .unwrap();
+        assert_eq!(c.alerts.correlation_window, Duration::from_secs(5400));
+        assert_eq!(c.alerts.service_labels, vec!["app", "service"]);
+        assert_eq!(
+            c.alerts.mention,
+            Some(crate::domain::alert::MentionTarget::Role(42))
+        );
+        let shown = format!("{c:?}\n{}", c.describe());
+        assert!(
+            !shown.contains("am-SECRET-3") && !shown.contains("gf-SECRET-4"),
+            "{shown}"
+        );
+        assert_eq!(
+            config(&[]).unwrap().alerts.correlation_window,
+            Duration::from_secs(3600)
+        );
+        for (name, value) in [
+            ("LOOPBOT_CORRELATION_WINDOW", "soon"),
+            ("LOOPBOT_ALERT_MENTION", "@everyone"),
+            ("ALERTMANAGER_URL", "alertmanager:9093"),
+            ("ALERTMANAGER_BASIC_AUTH", "no-colon"),
+            ("GRAFANA_BASIC_AUTH", "no-colon"),
+        ] {
+            let err = config(&[(name, value)]).unwrap_err();
+            assert_eq!(err.variable, name);
+        }
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! loopbot: a Discord bot that closes a team's DevOps feedback loop. See ARCHITECTURE.md.
 
+pub mod alertmanager;
 pub mod chart;
 pub mod cli;
 pub mod config;
 pub mod discord;
 pub mod domain;
 pub mod http;
+pub mod integrations;
+pub mod jobs;
 pub mod runtime;
 pub mod startup;
 pub mod store;

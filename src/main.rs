@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use loopbot::cli::{self, Command};
+use loopbot::cli::{self, Command, NotifyCommand};
 use loopbot::config::Config;
 use loopbot::startup::Application;
 use loopbot::store::Store;
@@ -25,6 +25,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Ok(_) => {}
         Err(e) if e.not_found() => {}
         Err(e) => return Err(e).context(".env"),
+    }
+    // A CI runner has no bot configuration: notify reads only its own two variables.
+    if let Command::Notify(NotifyCommand::Deploy(args)) = &command {
+        let notified =
+            loopbot::integrations::notify::notify_deploy(args, |name| std::env::var(name).ok())
+                .await?;
+        println!("{}", notified.deploy_id);
+        return Ok(());
     }
     let config = Config::from_lookup(|name| std::env::var(name).ok())?;
     loopbot::telemetry::init(config.log_format);
@@ -65,6 +73,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 _ = shutdown_signal() => tracing::info!("shutting down"),
             }
         }
+        // Handled above, before the configuration is read.
+        Command::Notify(_) => {}
     }
     Ok(())
 }

@@ -9,7 +9,11 @@ use crate::discord::delivery::DeliveryWorker;
 use crate::discord::rest::DiscordRest;
 use crate::discord::{self, Data, DiscordError};
 use crate::http::extract::ApiToken;
+use crate::http::hooks::HookState;
 use crate::http::{self, AppState};
+use crate::integrations::commit_times::CommitTimes;
+use crate::jobs::checkins::CheckinJob;
+use crate::jobs::{JobWake, Jobs};
 use crate::runtime::{GatewayReady, OutboxWake};
 use crate::store::{Store, StoreError};
 use crate::summaries::SummaryJob;
@@ -40,6 +44,8 @@ pub struct Application {
     state: AppState,
     client: poise::serenity_prelude::Client,
     worker: DeliveryWorker,
+    jobs: Jobs,
+    commit_times: CommitTimes,
     summary_job: SummaryJob,
 }
 
@@ -74,6 +80,18 @@ impl Application {
         let outbox = OutboxWake::default();
         let gateway = GatewayReady::default();
         let http_client = discord::http_client(&config);
+        let checkin_wake = JobWake::default();
+        let mut jobs = Jobs::default();
+        jobs.add(
+            "checkins",
+            CheckinJob {
+                store: store.clone(),
+                settings: config.checkins.clone(),
+                started_at: chrono::Utc::now(),
+                outbox: outbox.clone(),
+            }
+            .run_forever(checkin_wake.clone()),
+        );
         let client = discord::client(
             &config,
             &token,
@@ -83,6 +101,10 @@ impl Application {
                 outbox: outbox.clone(),
                 gateway: gateway.clone(),
                 default_channel: config.default_channel,
+                alerts: config.alerts.clone(),
+                alerts_http: crate::alertmanager::http_client(),
+                checkins: config.checkins.clone(),
+                checkin_wake,
                 summaries: config.summaries.clone(),
             },
         )
@@ -93,13 +115,16 @@ impl Application {
             config.delivery.clone(),
             outbox.clone(),
         );
+        let commit_times = CommitTimes::new(store.clone(), &config.integrations);
         let summary_job = SummaryJob::new(store.clone(), config.summaries.clone(), outbox.clone());
         let state = AppState {
+            hooks: HookState::new(&config.integrations, commit_times.clone()),
             store,
             api_token: ApiToken(config.api_token.clone()),
             default_channel: config.default_channel,
             outbox,
             gateway,
+            alerts: config.alerts.clone(),
             summaries: config.summaries.clone(),
         };
         Ok(Self {
@@ -108,6 +133,8 @@ impl Application {
             state,
             client,
             worker,
+            jobs,
+            commit_times,
             summary_job,
         })
     }
@@ -129,6 +156,8 @@ impl Application {
             state,
             mut client,
             worker,
+            jobs,
+            commit_times,
             summary_job,
         } = self;
         tracing::info!(addr = %local_addr, "HTTP API listening");
@@ -140,6 +169,8 @@ impl Application {
                 started.map_err(|e| StartupError::Gateway(e.to_string()))
             }
             () = worker.run() => Ok(()),
+            () = jobs.run() => Ok(()),
+            () = commit_times.run() => Ok(()),
             () = summary_job.run() => Ok(()),
         };
         shards.shutdown_all().await;

@@ -10,14 +10,12 @@ use crate::domain::{ChannelId, GuildId, UserId};
 
 /// Every command the bot registers.
 pub fn command_list() -> Vec<poise::Command<Data, CommandError>> {
-    vec![
-        subscribe(),
-        unsubscribe(),
-        subscriptions(),
-        help(),
-        super::summary::summary(),
-        super::summary::metrics(),
-    ]
+    let mut commands = vec![subscribe(), unsubscribe(), subscriptions(), help()];
+    commands.extend(super::checkins::commands());
+    commands.push(super::alerts::alerts());
+    commands.push(super::summary::summary());
+    commands.push(super::summary::metrics());
+    commands
 }
 
 #[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
@@ -192,6 +190,11 @@ async fn help(ctx: Context<'_>) -> Result<(), CommandError> {
         this channel receives those events (needs Manage Server)\n\
         • `/unsubscribe kind:<...> [service] [environment]`: stop (needs Manage Server)\n\
         • `/subscriptions`: what this channel receives\n\
+        • `/alerts`: the alerts firing now for this channel, with age and who acknowledged them\n\
+        • `/feedback release:<service[@version]> [rating] [comment]`: say how a release is going\n\
+        • `/feedback-summary release:<...>`: the tally and latest comments of a release\n\
+        • `/checkin release:<...>`: ask this channel now how a release is going\n\
+        • `/link-deployer name:<ci username>`: check-ins of your deploys mention you\n\
         • `/help`: this text\n\n\
         Deploys arrive through `POST /api/v1/deploys` on the bot's HTTP API; events no channel \
         subscribed to go to the default channel, if one is configured.";

@@ -57,7 +57,7 @@ impl DeliveryWorker {
         let Some(delivery) = self.store.next_delivery(now).await? else {
             return Ok(Outcome::Idle);
         };
-        let Some(message) = render::render(&delivery.subject) else {
+        let Some((message, files)) = render::render_with_files(&delivery.subject) else {
             let error = match &delivery.subject {
                 DeliverySubject::Missing { kind, id } => {
                     format!("nothing to show: {kind} {id} not found")
@@ -73,13 +73,13 @@ impl DeliveryWorker {
                     .edit_message(delivery.channel, existing, &render::edit_body(&message))
                     .await
             }
-            None if !message.files.is_empty() => {
+            None if !files.is_empty() => {
                 let nonce = format!("loopbot-m{}", delivery.message_row);
                 self.rest
                     .create_message_with_files(
                         delivery.channel,
-                        &render::post_body(&message, nonce),
-                        &message.files,
+                        &render::post_body_with_files(&message, nonce, &files),
+                        &files,
                     )
                     .await
             }
@@ -89,6 +89,15 @@ impl DeliveryWorker {
                     .create_message(delivery.channel, &render::post_body(&message, nonce))
                     .await
             }
+        };
+        // A check-in's first post also gets seed reactions and a thread (see checkins::after_post).
+        let sent = match (&delivery.subject, delivery.discord_message_id, sent) {
+            (DeliverySubject::Checkin(view), None, Ok(id)) => {
+                super::checkins::after_post(&self.rest, &self.store, delivery.channel, view, id)
+                    .await
+                    .map(|()| id)
+            }
+            (_, _, sent) => sent,
         };
         self.settle(&delivery, sent, now).await
     }

@@ -1,6 +1,8 @@
 //! The Discord adapter: the only module that knows serenity and poise. It runs the gateway
 //! client and the slash commands, renders messages, and delivers the outbox.
 
+mod alerts;
+mod checkins;
 mod commands;
 mod components;
 pub mod delivery;
@@ -25,6 +27,13 @@ pub struct Data {
     pub outbox: OutboxWake,
     pub gateway: GatewayReady,
     pub default_channel: Option<ChannelId>,
+    pub alerts: crate::config::AlertSettings,
+    /// For Alertmanager's API (Silence 1h).
+    pub alerts_http: reqwest::Client,
+    /// Check-in settings (the emoji map for reactions).
+    pub checkins: crate::domain::checkin::CheckinSettings,
+    /// Wakes the check-in job (after `/checkin`).
+    pub checkin_wake: crate::jobs::JobWake,
     pub summaries: crate::config::SummarySettings,
 }
 
@@ -130,7 +139,9 @@ pub async fn client(
         .build();
     let intents = serenity::GatewayIntents::GUILDS
         | serenity::GatewayIntents::GUILD_MESSAGES
-        | serenity::GatewayIntents::GUILD_MESSAGE_REACTIONS;
+        | serenity::GatewayIntents::GUILD_MESSAGE_REACTIONS
+        // Privileged: must be enabled in the developer portal; check-ins read replies' text.
+        | serenity::GatewayIntents::MESSAGE_CONTENT;
     let client = serenity::ClientBuilder::new_with_http(http.build(), intents)
         .framework(framework)
         .await
@@ -174,6 +185,15 @@ async fn on_event(
         serenity::FullEvent::InteractionCreate {
             interaction: serenity::Interaction::Modal(modal),
         } => components::on_modal(ctx, data, modal).await,
+        serenity::FullEvent::ReactionAdd { add_reaction } => {
+            checkins::on_reaction(ctx, data, add_reaction, true).await
+        }
+        serenity::FullEvent::ReactionRemove { removed_reaction } => {
+            checkins::on_reaction(ctx, data, removed_reaction, false).await
+        }
+        serenity::FullEvent::Message { new_message } => {
+            checkins::on_message(ctx, data, new_message).await
+        }
         _ => Ok(()),
     };
     // Handlers answer their own interactions; an error here is logged, never a crash.

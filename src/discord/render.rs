@@ -18,8 +18,6 @@ pub struct Rendered {
     pub components: Vec<CreateActionRow>,
     /// Who may be pinged. Empty unless a configuration or a linked user asked for a ping.
     pub mentions: Mentions,
-    /// Files uploaded with the post (multipart), e.g. the summary chart.
-    pub files: Vec<FileUpload>,
 }
 
 /// A file attached to a post; an embed shows it as `attachment://<name>`.
@@ -51,7 +49,17 @@ pub fn render(subject: &DeliverySubject) -> Option<Rendered> {
             embeds: vec![deploy_embed(deploy)],
             ..Default::default()
         }),
-        DeliverySubject::Summary(body) => super::summary::render_summary(body),
+        DeliverySubject::DeployWithAlerts(deploy, alerts) => Some(Rendered {
+            embeds: vec![super::alerts::linked_alerts_field(
+                deploy_embed(deploy),
+                alerts,
+            )],
+            ..Default::default()
+        }),
+        DeliverySubject::AlertGroup(group) => Some(super::alerts::render_alert_group(group)),
+        DeliverySubject::Checkin(view) => Some(super::checkins::render_checkin(view)),
+        DeliverySubject::CheckinCancelled(view) => Some(super::checkins::render_cancelled(view)),
+        DeliverySubject::Summary(body) => super::summary::render_summary(body).map(|(r, _)| r),
         DeliverySubject::Missing { .. } => None,
     }
 }
@@ -74,11 +82,23 @@ pub fn post_body(message: &Rendered, nonce: String) -> Value {
     if let Some(content) = &message.content {
         body = body.content(content);
     }
-    let mut value = serde_json::to_value(body).unwrap_or(Value::Null);
-    if !message.files.is_empty() {
-        // Multipart uploads are matched to `files[n]` parts by these ids.
-        value["attachments"] = message
-            .files
+    serde_json::to_value(body).unwrap_or(Value::Null)
+}
+
+/// The message for a delivery's subject with the files its post uploads (the summary chart);
+/// subjects without files render as [`render`] does.
+pub fn render_with_files(subject: &DeliverySubject) -> Option<(Rendered, Vec<FileUpload>)> {
+    match subject {
+        DeliverySubject::Summary(body) => super::summary::render_summary(body),
+        other => render(other).map(|message| (message, Vec::new())),
+    }
+}
+
+/// [`post_body`] for a multipart post: names the uploads, matched to `files[n]` parts by id.
+pub fn post_body_with_files(message: &Rendered, nonce: String, files: &[FileUpload]) -> Value {
+    let mut value = post_body(message, nonce);
+    if !files.is_empty() {
+        value["attachments"] = files
             .iter()
             .enumerate()
             .map(|(i, f)| serde_json::json!({ "id": i, "filename": f.name }))
@@ -165,7 +185,8 @@ pub fn deploy_embed(deploy: &Deploy) -> CreateEmbed {
 fn status_text(deploy: &Deploy) -> String {
     let (_, verb) = status_line(deploy.status);
     match deploy.duration() {
-        Some(took) if took.num_seconds() >= 0 => {
+        // A deploy reported only once it finished has no duration worth showing.
+        Some(took) if took.num_seconds() > 0 => {
             format!("{verb} in {}", human_duration(took.num_seconds()))
         }
         _ => verb.to_owned(),

@@ -79,7 +79,62 @@ impl DiscordRest {
         self.send(self.client.patch(url).json(body)).await
     }
 
+    /// Adds the bot's own reaction to a message (idempotent on Discord's side).
+    pub async fn add_own_reaction(
+        &self,
+        channel: ChannelId,
+        message: u64,
+        emoji: &str,
+    ) -> Result<(), SendError> {
+        let mut url = reqwest::Url::parse(&format!(
+            "{}/channels/{}/messages/{message}/reactions",
+            self.base, channel.0
+        ))
+        .map_err(|e| SendError::Transient(e.to_string()))?;
+        // path_segments_mut percent-encodes the emoji.
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.push(emoji).push("@me");
+        }
+        self.send_json(self.client.put(url)).await.map(|_| ())
+    }
+
+    /// Starts a public thread from a message and returns its id. A thread that already exists
+    /// (a retried delivery) counts as started: on Discord it has the message's id.
+    pub async fn start_thread(
+        &self,
+        channel: ChannelId,
+        message: u64,
+        name: &str,
+    ) -> Result<u64, SendError> {
+        let url = format!(
+            "{}/channels/{}/messages/{message}/threads",
+            self.base, channel.0
+        );
+        let body = serde_json::json!({ "name": name, "auto_archive_duration": 1440 });
+        match self.send_json(self.client.post(url).json(&body)).await {
+            Ok(thread) => Ok(thread["id"]
+                .as_str()
+                .and_then(|id| id.parse().ok())
+                .unwrap_or(message)),
+            Err(SendError::Rejected { status: 400, .. }) => {
+                // 160004 "A thread has already been created for this message": check it is there.
+                let url = format!("{}/channels/{message}", self.base);
+                self.send_json(self.client.get(url)).await.map(|_| message)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<u64, SendError> {
+        let body = self.send_json(request).await?;
+        body["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(|| SendError::Transient("answer without a message id".into()))
+    }
+
+    /// Sends a request and returns the JSON answer (Null for 204), classifying failures.
+    async fn send_json(&self, request: reqwest::RequestBuilder) -> Result<Value, SendError> {
         let response = request
             .header(
                 reqwest::header::AUTHORIZATION,
@@ -105,10 +160,7 @@ impl DiscordRest {
             .and_then(|v| v.parse::<f64>().ok());
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if status.is_success() {
-            return body["id"]
-                .as_str()
-                .and_then(|id| id.parse().ok())
-                .ok_or_else(|| SendError::Transient("answer without a message id".into()));
+            return Ok(body);
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
             // The body's retry_after is in seconds with millisecond precision; the header is whole seconds.

@@ -38,7 +38,7 @@ fn embed(summary: &Summary, with_chart: bool) -> CreateEmbed {
 }
 
 /// The scheduled summary as a post: the stored figures, with the chart attached.
-pub(super) fn render_summary(body: &str) -> Option<Rendered> {
+pub(super) fn render_summary(body: &str) -> Option<(Rendered, Vec<FileUpload>)> {
     let summary: Summary = match serde_json::from_str(body) {
         Ok(s) => s,
         Err(error) => {
@@ -57,11 +57,11 @@ pub(super) fn render_summary(body: &str) -> Option<Rendered> {
             Vec::new()
         }
     };
-    Some(Rendered {
+    let message = Rendered {
         embeds: vec![embed(&summary, !files.is_empty())],
-        files,
         ..Default::default()
-    })
+    };
+    Some((message, files))
 }
 
 #[derive(Debug, Clone, Copy, poise::ChoiceParameter)]

@@ -1,9 +1,11 @@
 //! The vocabulary of loopbot: deploys, subscriptions, channels. Knows nothing of Discord, HTTP or SQL.
 //! Values are parsed once at the edge (`parse`), so nothing after it re-checks strings.
 
+pub mod alert;
 pub mod deploy;
 pub mod subscription;
 pub mod summary;
+pub mod webhook;
 
 use std::fmt;
 
@@ -41,3 +43,4 @@ impl ValidationError {
         }
     }
 }
+pub mod checkin;

@@ -1,9 +1,12 @@
 //! The inbound HTTP API (axum): a router per feature, merged here, sharing one state.
 
+mod alerts;
 mod deploys;
 pub mod error;
 pub mod extract;
+mod feedback;
 mod health;
+pub mod hooks;
 mod summary;
 
 use axum::extract::{DefaultBodyLimit, FromRef};
@@ -22,6 +25,8 @@ pub struct AppState {
     pub default_channel: Option<ChannelId>,
     pub outbox: OutboxWake,
     pub gateway: GatewayReady,
+    pub hooks: hooks::HookState,
+    pub alerts: crate::config::AlertSettings,
     pub summaries: crate::config::SummarySettings,
 }
 
@@ -35,6 +40,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(deploys::router())
+        .merge(alerts::router())
+        .merge(feedback::router())
+        .merge(hooks::router())
         .merge(summary::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -13,6 +13,11 @@ use crate::domain::ChannelId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subject {
     Deploy(i64),
+    AlertGroup(i64),
+    /// A post-release check-in (`checkin.id`).
+    Checkin(i64),
+    /// The note in a check-in's thread that a later check-in was cancelled (`checkin.id`).
+    CheckinCancelled(i64),
     /// A `summary` row (weekly summary for one channel).
     Summary(i64),
 }
@@ -21,6 +26,9 @@ impl Subject {
     pub(super) fn kind(self) -> &'static str {
         match self {
             Subject::Deploy(_) => "deploy",
+            Subject::AlertGroup(_) => "alert_group",
+            Subject::Checkin(_) => "checkin",
+            Subject::CheckinCancelled(_) => "checkin_cancelled",
             Subject::Summary(_) => "summary",
         }
     }
@@ -28,6 +36,8 @@ impl Subject {
     pub(super) fn id(self) -> i64 {
         match self {
             Subject::Deploy(id) => id,
+            Subject::AlertGroup(id) => id,
+            Subject::Checkin(id) | Subject::CheckinCancelled(id) => id,
             Subject::Summary(id) => id,
         }
     }

@@ -1,10 +1,13 @@
 //! All SQL lives here. Everything else sees typed functions over domain values.
 
+pub mod alerts;
+mod checkins;
 mod deploys;
 pub mod ids;
 mod outbox;
 mod subscriptions;
 mod summaries;
+mod webhooks;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -12,10 +15,12 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+pub use checkins::{CheckinRun, MessageRelease, NewFeedback};
 pub use deploys::{DeployRecorded, Subject};
 pub use outbox::{Delivery, DeliverySubject};
 pub use subscriptions::SubscriptionChange;
 pub use summaries::Scope;
+pub use webhooks::CommitLookup;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -4,10 +4,13 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod alerts;
 mod api;
+mod checkins;
 mod config;
 mod delivery;
 mod deploys;
 mod fake_discord;
+mod integrations;
 mod subscriptions;
 mod summaries;

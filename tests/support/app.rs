@@ -120,6 +120,18 @@ impl TestApp {
         }
     }
 
+    /// Stops the application (HTTP server, delivery worker, jobs) and hands back the local Discord
+    /// and the database directory, so a test can start it again on the same data with `spawn_on`.
+    pub async fn stop(mut self) -> (FakeDiscord, tempfile::TempDir) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+        // Close the database like a dying process would: a transaction cut off mid-way by the
+        // abort must not keep SQLite's write lock from the next instance.
+        self.db.close().await;
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        (self.discord.clone(), dir)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
@@ -176,7 +188,16 @@ pub fn binary_command(dir: &Path, vars: &[(&str, String)]) -> tokio::process::Co
 impl BinaryApp {
     /// Runs `loopbot serve` against `discord` with the database in `dir`; returns once it listens.
     pub async fn serve(discord: &FakeDiscord, dir: &Path) -> BinaryApp {
-        let vars = [
+        Self::serve_with_env(discord, dir, &[]).await
+    }
+
+    /// Like `serve`, with extra environment variables (e.g. `LOOPBOT_CHECKIN_DELAYS`).
+    pub async fn serve_with_env(
+        discord: &FakeDiscord,
+        dir: &Path,
+        extra: &[(&str, String)],
+    ) -> BinaryApp {
+        let mut vars = vec![
             ("DISCORD_TOKEN", DISCORD_TOKEN.to_owned()),
             ("DISCORD_API_URL", discord.url()),
             (
@@ -190,6 +211,7 @@ impl BinaryApp {
             ("LOOPBOT_LOG_FORMAT", "json".to_owned()),
             ("RUST_LOG", "info".to_owned()),
         ];
+        vars.extend(extra.iter().cloned());
         let mut child = binary_command(dir, &vars)
             .arg("serve")
             .stdout(Stdio::null())

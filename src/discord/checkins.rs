@@ -1,0 +1,742 @@
+//! Post-release check-ins on Discord: the check-in message (buttons, seed reactions, thread),
+//! feedback from buttons, reactions, replies, thread messages and the comment modal, and the
+//! commands `/feedback`, `/feedback-summary`, `/checkin` and `/link-deployer`.
+//!
+//! Custom ids: `checkin:vote:<checkin id>:<good|meh|bad>`, `checkin:comment:<checkin id>` (opens
+//! the modal `checkin:modal:<checkin id>`).
+
+use chrono::Utc;
+use poise::serenity_prelude as serenity;
+use poise::CreateReply;
+
+use super::render::{truncate, Mentions, Rendered};
+use super::rest::{DiscordRest, SendError};
+use super::{CommandError, Context, Data};
+use crate::domain::checkin::{CheckinState, CheckinView, FeedbackSource, ReleaseRef, Sentiment};
+use crate::domain::deploy::Deploy;
+use crate::domain::ChannelId;
+use crate::store::{NewFeedback, Store};
+
+/// The bot's own reactions under a check-in, so answering is one click.
+pub const SEED_REACTIONS: [&str; 2] = ["👍", "👎"];
+/// What a comment may show in a summary; the database keeps it whole.
+const COMMENT_DISPLAY_MAX: usize = 300;
+const COMMENT_MAX: u16 = 4000;
+
+fn release_name(deploy: &Deploy) -> String {
+    format!("{} {}", deploy.service, deploy.version)
+}
+
+/// The check-in message in its current state: open (buttons live) or closed (tally, buttons off).
+pub fn render_checkin(view: &CheckinView) -> Rendered {
+    let checkin = &view.checkin;
+    let deploy = &view.deploy;
+    let closed = checkin.state != CheckinState::Open && checkin.state != CheckinState::Scheduled;
+    let mut content = String::new();
+    let mut mentions = Mentions::default();
+    if let Some(user) = checkin.mention_user_id {
+        content.push_str(&format!("<@{user}> "));
+        if !closed {
+            mentions.users.push(user);
+        }
+    }
+    content.push_str(&format!(
+        "How is **{}** doing in {}?",
+        truncate(&release_name(deploy), 200),
+        truncate(&deploy.environment, 100)
+    ));
+    if checkin.late {
+        content.push_str("\n*(Late: this check-in fell due while loopbot was offline.)*");
+    }
+    let mut embed = serenity::CreateEmbed::new()
+        .title(truncate(
+            &format!(
+                "Check-in: {} → {}",
+                release_name(deploy),
+                deploy.environment
+            ),
+            super::render::EMBED_TITLE_MAX,
+        ))
+        .footer(serenity::CreateEmbedFooter::new(format!(
+            "loopbot · deploy #{} · check-in #{}",
+            deploy.id, checkin.id
+        )));
+    if closed {
+        embed = embed
+            .description(format!("Closed. {}", view.tally))
+            .colour(serenity::Colour::from_rgb(0x99, 0xaa, 0xb5))
+            .field("Tally", view.tally.to_string(), false);
+    } else {
+        embed = embed
+            .description(
+                "Answer with a button, a reaction, a reply, or in the thread below. \
+                 **Add a comment** opens a form.",
+            )
+            .colour(serenity::Colour::from_rgb(0x58, 0x65, 0xf2));
+        if let Some(close_at) = checkin.close_at {
+            embed = embed.field(
+                "Open until",
+                format!("<t:{}:f>", close_at.timestamp()),
+                true,
+            );
+        }
+    }
+    let id = checkin.id;
+    let button = |sentiment: Sentiment, style: serenity::ButtonStyle| {
+        serenity::CreateButton::new(format!("checkin:vote:{id}:{}", sentiment.as_str()))
+            .label(sentiment.button_label())
+            .emoji(serenity::ReactionType::Unicode(
+                sentiment.emoji().to_owned(),
+            ))
+            .style(style)
+            .disabled(closed)
+    };
+    let buttons = vec![
+        button(Sentiment::Good, serenity::ButtonStyle::Success),
+        button(Sentiment::Meh, serenity::ButtonStyle::Secondary),
+        button(Sentiment::Bad, serenity::ButtonStyle::Danger),
+        serenity::CreateButton::new(format!("checkin:comment:{id}"))
+            .label("Add a comment")
+            .style(serenity::ButtonStyle::Primary)
+            .disabled(closed),
+    ];
+    Rendered {
+        content: Some(content),
+        embeds: vec![embed],
+        components: vec![serenity::CreateActionRow::Buttons(buttons)],
+        mentions,
+    }
+}
+
+/// The note in an earlier check-in's thread that a later one will not be asked.
+pub fn render_cancelled(view: &CheckinView) -> Rendered {
+    let reason = view.checkin.cancel_reason.as_deref().unwrap_or("cancelled");
+    Rendered {
+        content: Some(format!(
+            "The check-in of **{}** planned for <t:{}:f> was cancelled: {}.",
+            truncate(&release_name(&view.deploy), 200),
+            view.checkin.due_at.timestamp(),
+            truncate(reason, 300)
+        )),
+        ..Default::default()
+    }
+}
+
+/// After a check-in's first post: the bot's seed reactions and a thread for discussion. Both are
+/// idempotent (a reaction PUT twice is one reaction; an existing thread counts as created), so a
+/// transient failure retries the whole delivery: the post's nonce returns the same message.
+/// A refusal (no permission to react or open threads) is logged and the check-in stands.
+pub async fn after_post(
+    rest: &DiscordRest,
+    store: &Store,
+    channel: ChannelId,
+    view: &CheckinView,
+    message_id: u64,
+) -> Result<(), SendError> {
+    // Known at once, so answers given while the thread is being started already count.
+    let stored = |thread| async move {
+        store
+            .checkin_posted(view.checkin.id, message_id, thread, Utc::now())
+            .await
+            .map_err(|e| SendError::Transient(e.to_string()))
+    };
+    stored(None).await?;
+    for emoji in SEED_REACTIONS {
+        match rest.add_own_reaction(channel, message_id, emoji).await {
+            Err(SendError::Rejected { status, message }) => {
+                tracing::warn!(status, %message, "cannot seed check-in reactions");
+            }
+            other => other?,
+        }
+    }
+    let name = truncate(&format!("Feedback: {}", release_name(&view.deploy)), 100);
+    let thread = match rest.start_thread(channel, message_id, &name).await {
+        Ok(thread) => Some(thread),
+        Err(SendError::Rejected { status, message }) => {
+            tracing::warn!(status, %message, "cannot start the check-in thread");
+            None
+        }
+        Err(other) => return Err(other),
+    };
+    stored(thread).await
+}
+
+fn reaction_emoji(emoji: &serenity::ReactionType) -> String {
+    match emoji {
+        serenity::ReactionType::Unicode(text) => text.clone(),
+        serenity::ReactionType::Custom { id, name, .. } => {
+            format!("{}:{}", name.as_deref().unwrap_or(""), id)
+        }
+        other => other.to_string(),
+    }
+}
+
+fn is_own(ctx: &serenity::Context, user: serenity::UserId) -> bool {
+    ctx.cache.current_user().id == user
+}
+
+/// A reaction on one of the bot's messages about a release (announcement or check-in).
+pub async fn on_reaction(
+    ctx: &serenity::Context,
+    data: &Data,
+    reaction: &serenity::Reaction,
+    added: bool,
+) -> Result<(), CommandError> {
+    let Some(user) = reaction.user_id else {
+        return Ok(());
+    };
+    let is_bot = reaction.member.as_ref().is_some_and(|m| m.user.bot);
+    if is_own(ctx, user) || is_bot {
+        return Ok(());
+    }
+    let emoji = reaction_emoji(&reaction.emoji);
+    if !added {
+        let retracted = data
+            .store
+            .retract_reaction(reaction.message_id.get(), user.get(), &emoji, Utc::now())
+            .await?;
+        if retracted {
+            tracing::info!(message = reaction.message_id.get(), %emoji, "reaction feedback retracted");
+        }
+        return Ok(());
+    }
+    let Some(sentiment) = data.checkins.emoji.sentiment(&emoji) else {
+        return Ok(());
+    };
+    let Some(release) = data
+        .store
+        .release_of_message(reaction.message_id.get())
+        .await?
+    else {
+        return Ok(());
+    };
+    let user_name = reaction
+        .member
+        .as_ref()
+        .map(|m| m.user.name.clone())
+        .unwrap_or_else(|| format!("user {}", user.get()));
+    data.store
+        .record_feedback(
+            &NewFeedback {
+                deploy_id: release.deploy_id,
+                checkin_id: release.checkin_id,
+                source: FeedbackSource::Reaction,
+                sentiment: Some(sentiment),
+                body: None,
+                emoji: Some(emoji),
+                user_id: user.get(),
+                user_name,
+                guild_id: reaction.guild_id.map(|g| g.get()),
+                channel_id: Some(reaction.channel_id.get()),
+                message_id: Some(reaction.message_id.get()),
+            },
+            Utc::now(),
+        )
+        .await?;
+    tracing::info!(deploy_id = release.deploy_id, "reaction feedback stored");
+    Ok(())
+}
+
+/// A message: a reply to a bot message about a release, or a message in a check-in's thread.
+pub async fn on_message(
+    ctx: &serenity::Context,
+    data: &Data,
+    message: &serenity::Message,
+) -> Result<(), CommandError> {
+    if message.author.bot || is_own(ctx, message.author.id) || message.content.trim().is_empty() {
+        return Ok(());
+    }
+    let replied_to = message
+        .message_reference
+        .as_ref()
+        .and_then(|r| r.message_id)
+        .map(|id| id.get());
+    let mut found = None;
+    if let Some(target) = replied_to {
+        if let Some(release) = data.store.release_of_message(target).await? {
+            found = Some((release.deploy_id, release.checkin_id, FeedbackSource::Reply));
+        }
+    }
+    if found.is_none() {
+        if let Some(checkin) = data
+            .store
+            .checkin_by_thread(message.channel_id.get())
+            .await?
+        {
+            found = Some((checkin.deploy_id, Some(checkin.id), FeedbackSource::Thread));
+        }
+    }
+    let Some((deploy_id, checkin_id, source)) = found else {
+        return Ok(());
+    };
+    data.store
+        .record_feedback(
+            &NewFeedback {
+                deploy_id,
+                checkin_id,
+                source,
+                sentiment: None,
+                body: Some(message.content.clone()),
+                emoji: None,
+                user_id: message.author.id.get(),
+                user_name: message.author.name.clone(),
+                guild_id: message.guild_id.map(|g| g.get()),
+                channel_id: Some(message.channel_id.get()),
+                message_id: Some(message.id.get()),
+            },
+            Utc::now(),
+        )
+        .await?;
+    tracing::info!(deploy_id, source = source.as_str(), "comment stored");
+    Ok(())
+}
+
+fn parse_checkin_id(raw: Option<&str>) -> Result<i64, CommandError> {
+    raw.and_then(|id| id.parse().ok())
+        .ok_or_else(|| CommandError::Refused("This button is malformed.".into()))
+}
+
+/// `checkin:*` buttons.
+pub async fn on_component(
+    ctx: &serenity::Context,
+    data: &Data,
+    interaction: &serenity::ComponentInteraction,
+) -> Result<(), CommandError> {
+    let parts: Vec<&str> = interaction.data.custom_id.split(':').collect();
+    let checkin_id = parse_checkin_id(parts.get(2).copied())?;
+    let Some(checkin) = data.store.checkin(checkin_id).await? else {
+        return super::components::reply_ephemeral(
+            ctx,
+            interaction,
+            "This check-in no longer exists.",
+        )
+        .await;
+    };
+    if checkin.state != CheckinState::Open {
+        return super::components::reply_ephemeral(
+            ctx,
+            interaction,
+            "This check-in is closed. You can still give feedback with `/feedback`.",
+        )
+        .await;
+    }
+    let deploy = data.store.deploy(checkin.deploy_id).await?;
+    let name = deploy
+        .as_ref()
+        .map(release_name)
+        .unwrap_or_else(|| "this release".into());
+    match parts.get(1).copied() {
+        Some("vote") => {
+            let sentiment: Sentiment = parts
+                .get(3)
+                .copied()
+                .unwrap_or_default()
+                .parse()
+                .map_err(CommandError::Invalid)?;
+            data.store
+                .record_feedback(
+                    &NewFeedback {
+                        deploy_id: checkin.deploy_id,
+                        checkin_id: Some(checkin.id),
+                        source: FeedbackSource::Button,
+                        sentiment: Some(sentiment),
+                        body: None,
+                        emoji: None,
+                        user_id: interaction.user.id.get(),
+                        user_name: interaction.user.name.clone(),
+                        guild_id: interaction.guild_id.map(|g| g.get()),
+                        channel_id: Some(interaction.channel_id.get()),
+                        message_id: Some(interaction.message.id.get()),
+                    },
+                    Utc::now(),
+                )
+                .await?;
+            super::components::reply_ephemeral(
+                ctx,
+                interaction,
+                format!(
+                    "Thanks! Recorded **{}** for {name}. Click another button to change your answer.",
+                    sentiment.button_label()
+                ),
+            )
+            .await
+        }
+        Some("comment") => {
+            let input = serenity::CreateInputText::new(
+                serenity::InputTextStyle::Paragraph,
+                "How is it going?",
+                "comment",
+            )
+            .required(true)
+            .max_length(COMMENT_MAX);
+            let modal = serenity::CreateModal::new(
+                format!("checkin:modal:{}", checkin.id),
+                truncate(&format!("Feedback on {name}"), 45),
+            )
+            .components(vec![serenity::CreateActionRow::InputText(input)]);
+            interaction
+                .create_response(ctx, serenity::CreateInteractionResponse::Modal(modal))
+                .await?;
+            Ok(())
+        }
+        _ => {
+            super::components::reply_ephemeral(ctx, interaction, "This button is not known.").await
+        }
+    }
+}
+
+/// The comment modal `checkin:modal:<id>`.
+pub async fn on_modal(
+    ctx: &serenity::Context,
+    data: &Data,
+    interaction: &serenity::ModalInteraction,
+) -> Result<(), CommandError> {
+    let parts: Vec<&str> = interaction.data.custom_id.split(':').collect();
+    let checkin_id = parse_checkin_id(parts.get(2).copied())?;
+    let text: String = interaction
+        .data
+        .components
+        .iter()
+        .flat_map(|row| row.components.iter())
+        .filter_map(|c| match c {
+            serenity::ActionRowComponent::InputText(input) if input.custom_id == "comment" => {
+                input.value.clone()
+            }
+            _ => None,
+        })
+        .collect();
+    let reply = |content: String| {
+        serenity::CreateInteractionResponse::Message(
+            serenity::CreateInteractionResponseMessage::new()
+                .content(content)
+                .ephemeral(true)
+                .allowed_mentions(serenity::CreateAllowedMentions::new()),
+        )
+    };
+    let checkin = data.store.checkin(checkin_id).await?;
+    let answer = match checkin {
+        None => "This check-in no longer exists.".to_owned(),
+        Some(_) if text.trim().is_empty() => "The comment was empty; nothing was stored.".into(),
+        Some(checkin) => {
+            data.store
+                .record_feedback(
+                    &NewFeedback {
+                        deploy_id: checkin.deploy_id,
+                        checkin_id: Some(checkin.id),
+                        source: FeedbackSource::Modal,
+                        sentiment: None,
+                        body: Some(text),
+                        emoji: None,
+                        user_id: interaction.user.id.get(),
+                        user_name: interaction.user.name.clone(),
+                        guild_id: interaction.guild_id.map(|g| g.get()),
+                        channel_id: Some(interaction.channel_id.get()),
+                        message_id: interaction
+                            .message
+                            .as_ref()
+                            .map(|m| m.id.get())
+                            .or(checkin.message_id),
+                    },
+                    Utc::now(),
+                )
+                .await?;
+            "Thanks! Your comment was recorded.".to_owned()
+        }
+    };
+    interaction.create_response(ctx, reply(answer)).await?;
+    Ok(())
+}
+
+// ---- commands ----
+
+#[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
+pub enum RatingChoice {
+    #[name = "good"]
+    Good,
+    #[name = "meh"]
+    Meh,
+    #[name = "bad"]
+    Bad,
+}
+
+impl From<RatingChoice> for Sentiment {
+    fn from(choice: RatingChoice) -> Self {
+        match choice {
+            RatingChoice::Good => Sentiment::Good,
+            RatingChoice::Meh => Sentiment::Meh,
+            RatingChoice::Bad => Sentiment::Bad,
+        }
+    }
+}
+
+async fn autocomplete_release(
+    ctx: Context<'_>,
+    partial: &str,
+) -> serenity::CreateAutocompleteResponse {
+    let names = ctx
+        .data()
+        .store
+        .release_suggestions(partial, 25)
+        .await
+        .unwrap_or_default();
+    serenity::CreateAutocompleteResponse::new().set_choices(
+        names
+            .into_iter()
+            .map(|n| serenity::AutocompleteChoice::new(truncate(&n, 100), truncate(&n, 100)))
+            .collect(),
+    )
+}
+
+async fn resolve_release(ctx: Context<'_>, release: &str) -> Result<Deploy, CommandError> {
+    let reference = ReleaseRef::parse(release)?;
+    ctx.data()
+        .store
+        .find_release(&reference)
+        .await?
+        .ok_or_else(|| {
+            CommandError::Refused(format!(
+                "No deploy of `{}` is known. Pick one from the suggestions, e.g. `checkout@v1.4.2`.",
+                truncate(release, 100)
+            ))
+        })
+}
+
+/// Tell loopbot how a release is going.
+#[poise::command(slash_command)]
+pub async fn feedback(
+    ctx: Context<'_>,
+    #[description = "service or service@version"]
+    #[autocomplete = "autocomplete_release"]
+    release: String,
+    #[description = "How is it going?"] rating: Option<RatingChoice>,
+    #[description = "What you noticed"]
+    #[max_length = 4000]
+    comment: Option<String>,
+) -> Result<(), CommandError> {
+    let comment = comment.filter(|c| !c.trim().is_empty());
+    if rating.is_none() && comment.is_none() {
+        return Err(CommandError::Refused(
+            "Give a rating, a comment, or both.".into(),
+        ));
+    }
+    let deploy = resolve_release(ctx, &release).await?;
+    ctx.data()
+        .store
+        .record_feedback(
+            &NewFeedback {
+                deploy_id: deploy.id,
+                checkin_id: None,
+                source: FeedbackSource::Command,
+                sentiment: rating.map(Sentiment::from),
+                body: comment,
+                emoji: None,
+                user_id: ctx.author().id.get(),
+                user_name: ctx.author().name.clone(),
+                guild_id: ctx.guild_id().map(|g| g.get()),
+                channel_id: Some(ctx.channel_id().get()),
+                message_id: None,
+            },
+            Utc::now(),
+        )
+        .await?;
+    ctx.send(
+        CreateReply::default()
+            .content(format!(
+                "Thanks! Your feedback on **{}** ({}) was recorded.",
+                release_name(&deploy),
+                deploy.environment
+            ))
+            .ephemeral(true),
+    )
+    .await?;
+    Ok(())
+}
+
+/// How a release is going: the tally and the latest comments.
+#[poise::command(slash_command, rename = "feedback-summary")]
+pub async fn feedback_summary(
+    ctx: Context<'_>,
+    #[description = "service or service@version"]
+    #[autocomplete = "autocomplete_release"]
+    release: String,
+) -> Result<(), CommandError> {
+    let deploy = resolve_release(ctx, &release).await?;
+    let tally = ctx.data().store.release_tally(deploy.id).await?;
+    let comments: Vec<String> = ctx
+        .data()
+        .store
+        .feedback_for(deploy.id)
+        .await?
+        .into_iter()
+        .filter_map(|f| {
+            f.body.map(|body| {
+                format!(
+                    "• **{}** ({}): {}",
+                    truncate(&f.user_name, 50),
+                    f.source.as_str(),
+                    truncate(&body.replace('\n', " "), COMMENT_DISPLAY_MAX)
+                )
+            })
+        })
+        .take(5)
+        .collect();
+    let mut text = format!(
+        "**{}** in {}: {tally}",
+        release_name(&deploy),
+        deploy.environment
+    );
+    if comments.is_empty() {
+        text.push_str("\nNo comments yet.");
+    } else {
+        text.push_str("\nLatest comments:\n");
+        text.push_str(&comments.join("\n"));
+    }
+    ctx.send(CreateReply::default().content(truncate(&text, 2000)))
+        .await?;
+    Ok(())
+}
+
+/// Ask this channel now how a release is going.
+#[poise::command(slash_command, guild_only)]
+pub async fn checkin(
+    ctx: Context<'_>,
+    #[description = "service or service@version"]
+    #[autocomplete = "autocomplete_release"]
+    release: String,
+) -> Result<(), CommandError> {
+    let deploy = resolve_release(ctx, &release).await?;
+    ctx.data()
+        .store
+        .request_checkin(
+            deploy.id,
+            ctx.guild_id().map(|g| g.get()),
+            ChannelId(ctx.channel_id().get()),
+            ctx.author().id.get(),
+            Utc::now(),
+        )
+        .await?;
+    ctx.data().checkin_wake.wake();
+    ctx.send(
+        CreateReply::default()
+            .content(format!(
+                "A check-in for **{}** is on its way to this channel.",
+                release_name(&deploy)
+            ))
+            .ephemeral(true),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Link your CI user name to your Discord account: check-ins of your deploys mention you.
+#[poise::command(slash_command, rename = "link-deployer")]
+pub async fn link_deployer(
+    ctx: Context<'_>,
+    #[description = "Your user name as your CI reports it (the deployer field)"]
+    #[max_length = 200]
+    name: String,
+) -> Result<(), CommandError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(CommandError::Refused("The name is empty.".into()));
+    }
+    ctx.data()
+        .store
+        .link_deployer(
+            name,
+            ctx.author().id.get(),
+            ctx.guild_id().map(|g| g.get()),
+            Utc::now(),
+        )
+        .await?;
+    ctx.send(
+        CreateReply::default()
+            .content(format!(
+                "Linked: check-ins of deploys by `{}` will mention you.",
+                truncate(name, 200)
+            ))
+            .ephemeral(true),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The commands this module adds to the registry.
+pub fn commands() -> Vec<poise::Command<Data, CommandError>> {
+    vec![feedback(), feedback_summary(), checkin(), link_deployer()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::checkin::{Checkin, Tally};
+    use crate::domain::deploy::DeployStatus;
+
+    fn view(state: CheckinState, mention: Option<u64>, late: bool) -> CheckinView {
+        CheckinView {
+            checkin: Checkin {
+                id: 7,
+                deploy_id: 3,
+                channel_id: 1,
+                state,
+                due_at: Utc::now(),
+                late,
+                close_at: Some(Utc::now()),
+                mention_user_id: mention,
+                message_id: None,
+                thread_id: None,
+                cancel_reason: None,
+            },
+            deploy: Deploy {
+                id: 3,
+                service: "checkout".into(),
+                version: "v1.4.2".into(),
+                environment: "production".into(),
+                status: DeployStatus::Succeeded,
+                deployer: Some("ana".into()),
+                commit_sha: None,
+                commit_at: None,
+                url: None,
+                changelog: None,
+                started_at: Utc::now(),
+                finished_at: Some(Utc::now()),
+            },
+            tally: Tally {
+                good: 2,
+                meh: 1,
+                bad: 0,
+                comments: 4,
+            },
+        }
+    }
+
+    fn body(view: &CheckinView) -> serde_json::Value {
+        super::super::render::post_body(&render_checkin(view), "n".into())
+    }
+
+    #[test]
+    fn an_open_checkin_pings_only_the_linked_deployer() {
+        let b = body(&view(CheckinState::Open, Some(42), false));
+        assert_eq!(
+            b["content"],
+            "<@42> How is **checkout v1.4.2** doing in production?"
+        );
+        assert_eq!(b["allowed_mentions"]["users"], serde_json::json!(["42"]));
+        assert_eq!(b["allowed_mentions"]["parse"], serde_json::json!([]));
+        let buttons = b["components"][0]["components"].as_array().unwrap();
+        assert_eq!(buttons[0]["custom_id"], "checkin:vote:7:good");
+        assert_eq!(buttons[3]["custom_id"], "checkin:comment:7");
+        assert!(buttons.iter().all(|b| b["disabled"] == false));
+    }
+
+    #[test]
+    fn a_closed_checkin_shows_the_tally_with_buttons_off_and_pings_nobody() {
+        let b = body(&view(CheckinState::Closed, Some(42), true));
+        assert_eq!(b["allowed_mentions"]["users"], serde_json::json!([]));
+        assert!(b["content"].as_str().unwrap().contains("Late"));
+        let fields = b["embeds"][0]["fields"].as_array().unwrap();
+        assert_eq!(fields[0]["value"], "👍 2 · 😐 1 · 👎 0, comments 4");
+        let buttons = b["components"][0]["components"].as_array().unwrap();
+        assert!(buttons.iter().all(|b| b["disabled"] == true));
+    }
+}

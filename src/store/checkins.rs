@@ -1,0 +1,894 @@
+//! Check-ins, deployer links and feedback (migration 20261124000200_checkins.sql).
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::deploys::{deploy_from_row, Subject, DEPLOY_COLUMNS};
+use super::ids::{channel_from_db, from_db, time_from_db, time_to_db, to_db};
+use super::{Result, Store};
+use crate::domain::checkin::{
+    Checkin, CheckinSettings, CheckinState, CheckinView, Feedback, FeedbackSource, ReleaseRef,
+    Sentiment, Tally,
+};
+use crate::domain::deploy::Deploy;
+use crate::domain::subscription::{route, Kind};
+use crate::domain::ChannelId;
+
+/// What one run of the check-in job changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckinRun {
+    /// Check-in rows created for newly finished deploys.
+    pub scheduled: usize,
+    /// Check-ins cancelled because their deploy was rolled back or superseded before they were due.
+    pub cancelled: Vec<i64>,
+    /// Check-ins claimed and queued for posting.
+    pub opened: Vec<i64>,
+    /// Check-ins closed and queued for their tally edit.
+    pub closed: Vec<i64>,
+}
+
+impl CheckinRun {
+    pub fn queued_messages(&self) -> bool {
+        !(self.cancelled.is_empty() && self.opened.is_empty() && self.closed.is_empty())
+    }
+}
+
+/// One answer to store. Which fields matter depends on `source`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFeedback {
+    pub deploy_id: i64,
+    pub checkin_id: Option<i64>,
+    pub source: FeedbackSource,
+    pub sentiment: Option<Sentiment>,
+    pub body: Option<String>,
+    pub emoji: Option<String>,
+    pub user_id: u64,
+    pub user_name: String,
+    pub guild_id: Option<u64>,
+    pub channel_id: Option<u64>,
+    pub message_id: Option<u64>,
+}
+
+/// The release a bot message is about, and the check-in if it is one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageRelease {
+    pub deploy_id: i64,
+    pub checkin_id: Option<i64>,
+}
+
+const CHECKIN_COLUMNS: &str = "id, deploy_id, channel_id, state, due_at, late, close_at, \
+     mention_user_id, message_id, thread_id, cancel_reason";
+
+fn checkin_from_row(row: &sqlx::sqlite::SqliteRow) -> Checkin {
+    let state: String = row.get("state");
+    Checkin {
+        id: row.get("id"),
+        deploy_id: row.get("deploy_id"),
+        channel_id: from_db(row.get("channel_id")),
+        // The column's CHECK constraint lists exactly the domain's states.
+        state: state.parse().unwrap_or(CheckinState::Scheduled),
+        due_at: time_from_db(row.get("due_at")),
+        late: row.get::<i64, _>("late") != 0,
+        close_at: row.get::<Option<i64>, _>("close_at").map(time_from_db),
+        mention_user_id: row.get::<Option<i64>, _>("mention_user_id").map(from_db),
+        message_id: row.get::<Option<i64>, _>("message_id").map(from_db),
+        thread_id: row.get::<Option<i64>, _>("thread_id").map(from_db),
+        cancel_reason: row.get("cancel_reason"),
+    }
+}
+
+fn feedback_from_row(row: &sqlx::sqlite::SqliteRow) -> Feedback {
+    let source: String = row.get("source");
+    Feedback {
+        id: row.get("id"),
+        deploy_id: row.get("deploy_id"),
+        checkin_id: row.get("checkin_id"),
+        source: source.parse().unwrap_or(FeedbackSource::Command),
+        sentiment: row
+            .get::<Option<i64>, _>("sentiment")
+            .and_then(Sentiment::from_value),
+        body: row.get("body"),
+        emoji: row.get("emoji"),
+        user_id: from_db(row.get("user_id")),
+        user_name: row.get("user_name"),
+        guild_id: row.get::<Option<i64>, _>("guild_id").map(from_db),
+        channel_id: row.get::<Option<i64>, _>("channel_id").map(from_db),
+        message_id: row.get::<Option<i64>, _>("message_id").map(from_db),
+        given_at: time_from_db(row.get("given_at")),
+    }
+}
+
+fn millis(d: std::time::Duration) -> i64 {
+    d.as_millis().min(i64::MAX as u128) as i64
+}
+
+/// The check-in with its deploy and tally, as its message shows it.
+pub(super) async fn checkin_view(
+    conn: &mut sqlx::SqliteConnection,
+    id: i64,
+) -> Result<Option<CheckinView>> {
+    let Some(row) = sqlx::query(&format!(
+        "select {CHECKIN_COLUMNS} from checkin where id = ?"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let checkin = checkin_from_row(&row);
+    let Some(deploy) = sqlx::query(&format!("select {DEPLOY_COLUMNS} from deploy where id = ?"))
+        .bind(checkin.deploy_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| deploy_from_row(&r))
+    else {
+        return Ok(None);
+    };
+    let tally = tally_where(conn, "checkin_id = ?", id).await?;
+    Ok(Some(CheckinView {
+        checkin,
+        deploy,
+        tally,
+    }))
+}
+
+async fn tally_where(conn: &mut sqlx::SqliteConnection, filter: &str, id: i64) -> Result<Tally> {
+    let row = sqlx::query(&format!(
+        "select coalesce(sum(sentiment = 1), 0) as good, coalesce(sum(sentiment = 0), 0) as meh,
+                coalesce(sum(sentiment = -1), 0) as bad, coalesce(sum(body is not null), 0) as comments
+         from feedback where retracted_at is null and {filter}"
+    ))
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Tally {
+        good: row.get("good"),
+        meh: row.get("meh"),
+        bad: row.get("bad"),
+        comments: row.get("comments"),
+    })
+}
+
+impl Store {
+    /// One run of the check-in job as of `now`, in one transaction:
+    /// 1. schedules check-ins for successful deploys to the configured environments that have none;
+    /// 2. cancels scheduled check-ins whose deploy was rolled back or superseded (noting it in the
+    ///    thread of an earlier check-in of the same deploy, if there is one);
+    /// 3. claims the check-ins due at `now` and queues their posts; one that fell due before
+    ///    `started_at` (while the bot was down) is marked late. The claim is the state change
+    ///    `scheduled -> open`, so a check-in is asked once, however often this runs;
+    /// 4. closes open check-ins whose time is up and queues the tally edit.
+    pub async fn run_checkins(
+        &self,
+        settings: &CheckinSettings,
+        now: DateTime<Utc>,
+        started_at: DateTime<Utc>,
+    ) -> Result<CheckinRun> {
+        let mut tx = self.begin_write().await?;
+        let now_db = time_to_db(now);
+        let mut run = CheckinRun::default();
+
+        // 1. Schedule.
+        if !settings.environments.is_empty() && !settings.delays.is_empty() {
+            let placeholders = vec!["?"; settings.environments.len()].join(", ");
+            let sql = format!(
+                "select d.id, d.service, d.environment, d.finished_at from deploy d
+                 where d.status = 'succeeded' and d.finished_at >= ?
+                   and lower(d.environment) in ({placeholders})
+                   and not exists (select 1 from checkin c where c.deploy_id = d.id and c.origin = 'schedule')"
+            );
+            let mut query = sqlx::query(&sql).bind(now_db - millis(settings.horizon()));
+            for env in &settings.environments {
+                query = query.bind(env.to_lowercase());
+            }
+            let deploys = query.fetch_all(&mut *tx).await?;
+            let subscriptions = Self::subscriptions_of_kind(&mut tx, Kind::Checkins).await?;
+            for deploy in deploys {
+                let deploy_id: i64 = deploy.get("id");
+                let service: String = deploy.get("service");
+                let environment: String = deploy.get("environment");
+                let finished_at: i64 = deploy.get("finished_at");
+                // The channels that announced the deploy, plus those subscribed to its check-ins.
+                let mut channels: Vec<i64> = sqlx::query_scalar(
+                    "select channel_id from message where subject_kind = 'deploy' and subject_id = ?
+                     order by id",
+                )
+                .bind(deploy_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                for channel in route(&subscriptions, Kind::Checkins, &service, &environment, None) {
+                    let channel = to_db(channel.0);
+                    if !channels.contains(&channel) {
+                        channels.push(channel);
+                    }
+                }
+                for channel in channels {
+                    for (sequence, delay) in settings.delays.iter().enumerate() {
+                        let inserted = sqlx::query(
+                            "insert into checkin (deploy_id, guild_id, channel_id, sequence, origin, due_at,
+                                 updated_at, created_at)
+                             values (?1, (select guild_id from subscription where channel_id = ?2
+                                          and guild_id is not null limit 1),
+                                     ?2, ?3, 'schedule', ?4, ?5, ?5)
+                             on conflict (deploy_id, channel_id, sequence) do nothing",
+                        )
+                        .bind(deploy_id)
+                        .bind(channel)
+                        .bind(sequence as i64)
+                        .bind(finished_at + millis(*delay))
+                        .bind(now_db)
+                        .execute(&mut *tx)
+                        .await?;
+                        run.scheduled += inserted.rows_affected() as usize;
+                    }
+                }
+            }
+        }
+
+        // 2. Cancel what no longer makes sense to ask.
+        let rolled_back = sqlx::query(
+            "update checkin set state = 'cancelled', cancelled_at = ?1, updated_at = ?1,
+                 cancel_reason = 'the deploy was ' ||
+                     replace((select status from deploy d where d.id = checkin.deploy_id), '_', ' ')
+             where state = 'scheduled'
+               and (select status from deploy d where d.id = checkin.deploy_id) <> 'succeeded'
+             returning id, deploy_id, channel_id",
+        )
+        .bind(now_db)
+        .fetch_all(&mut *tx)
+        .await?;
+        let superseded = sqlx::query(
+            "update checkin set state = 'cancelled', cancelled_at = ?1, updated_at = ?1,
+                 cancel_reason = 'superseded by ' || (
+                     select n.version from deploy n join deploy d on d.id = checkin.deploy_id
+                     where n.service = d.service and n.environment = d.environment and n.id <> d.id
+                       and n.status = 'succeeded' and n.finished_at > d.finished_at
+                     order by n.finished_at desc limit 1)
+             where state = 'scheduled' and exists (
+                     select 1 from deploy n join deploy d on d.id = checkin.deploy_id
+                     where n.service = d.service and n.environment = d.environment and n.id <> d.id
+                       and n.status = 'succeeded' and n.finished_at > d.finished_at)
+             returning id, deploy_id, channel_id",
+        )
+        .bind(now_db)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in rolled_back.iter().chain(superseded.iter()) {
+            let id: i64 = row.get("id");
+            run.cancelled.push(id);
+            // Say so in the thread of a check-in of the same deploy already asked in that channel.
+            let thread: Option<i64> = sqlx::query_scalar(
+                "select thread_id from checkin where deploy_id = ? and channel_id = ?
+                   and thread_id is not null order by id desc limit 1",
+            )
+            .bind(row.get::<i64, _>("deploy_id"))
+            .bind(row.get::<i64, _>("channel_id"))
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(thread) = thread {
+                Self::enqueue(
+                    &mut tx,
+                    channel_from_db(thread),
+                    Subject::CheckinCancelled(id),
+                    now,
+                )
+                .await?;
+            }
+        }
+
+        // 3. Claim what is due.
+        let opened = sqlx::query(
+            "update checkin set state = 'open', opened_at = ?1, updated_at = ?1,
+                 late = (due_at < ?2), close_at = ?1 + ?3,
+                 mention_user_id = (select l.user_id from deployer_link l join deploy d
+                                    on l.ci_name = d.deployer where d.id = checkin.deploy_id)
+             where state = 'scheduled' and due_at <= ?1
+             returning id, channel_id",
+        )
+        .bind(now_db)
+        .bind(time_to_db(started_at))
+        .bind(millis(settings.close_after))
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &opened {
+            let id: i64 = row.get("id");
+            Self::enqueue(
+                &mut tx,
+                channel_from_db(row.get("channel_id")),
+                Subject::Checkin(id),
+                now,
+            )
+            .await?;
+            run.opened.push(id);
+        }
+
+        // 4. Close what has run its time.
+        let closed = sqlx::query(
+            "update checkin set state = 'closed', closed_at = ?1, updated_at = ?1
+             where state = 'open' and close_at <= ?1
+             returning id, channel_id",
+        )
+        .bind(now_db)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &closed {
+            let id: i64 = row.get("id");
+            Self::enqueue(
+                &mut tx,
+                channel_from_db(row.get("channel_id")),
+                Subject::Checkin(id),
+                now,
+            )
+            .await?;
+            run.closed.push(id);
+        }
+        tx.commit().await?;
+        Ok(run)
+    }
+
+    /// The next moment a check-in falls due or closes, if any is waiting.
+    pub async fn next_checkin_at(&self) -> Result<Option<DateTime<Utc>>> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "select min(at) from (
+                 select min(due_at) as at from checkin where state = 'scheduled'
+                 union all select min(close_at) from checkin where state = 'open')",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(next.map(time_from_db))
+    }
+
+    /// `/checkin`: a check-in of `deploy_id` in `channel`, due now. The job posts it.
+    pub async fn request_checkin(
+        &self,
+        deploy_id: i64,
+        guild: Option<u64>,
+        channel: ChannelId,
+        requested_by: u64,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        let now_db = time_to_db(now);
+        Ok(sqlx::query_scalar(
+            "insert into checkin (deploy_id, guild_id, channel_id, sequence, origin, due_at, requested_by,
+                 updated_at, created_at)
+             values (?, ?, ?, null, 'command', ?, ?, ?, ?) returning id",
+        )
+        .bind(deploy_id)
+        .bind(guild.map(to_db))
+        .bind(to_db(channel.0))
+        .bind(now_db)
+        .bind(to_db(requested_by))
+        .bind(now_db)
+        .bind(now_db)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// The check-in message was posted (and its thread started, if it could be).
+    pub async fn checkin_posted(
+        &self,
+        checkin_id: i64,
+        message_id: u64,
+        thread_id: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "update checkin set message_id = ?, thread_id = coalesce(?, thread_id), updated_at = ?
+             where id = ?",
+        )
+        .bind(to_db(message_id))
+        .bind(thread_id.map(to_db))
+        .bind(time_to_db(now))
+        .bind(checkin_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn checkin(&self, id: i64) -> Result<Option<Checkin>> {
+        let row = sqlx::query(&format!(
+            "select {CHECKIN_COLUMNS} from checkin where id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| checkin_from_row(&r)))
+    }
+
+    /// The check-in whose thread is `channel`, if it is one. On Discord a thread started from a
+    /// message has the message's id, so this also holds before the thread's id was stored.
+    pub async fn checkin_by_thread(&self, channel: u64) -> Result<Option<Checkin>> {
+        let row = sqlx::query(&format!(
+            "select {CHECKIN_COLUMNS} from checkin where thread_id = ?1 or message_id = ?1
+             order by id desc limit 1"
+        ))
+        .bind(to_db(channel))
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| checkin_from_row(&r)))
+    }
+
+    /// The release a message of the bot's is about: a deploy announcement or a check-in.
+    pub async fn release_of_message(
+        &self,
+        discord_message_id: u64,
+    ) -> Result<Option<MessageRelease>> {
+        // checkin.message_id is stored right after the post, before the delivery is settled.
+        let row = sqlx::query(
+            "select subject_kind, subject_id, deploy_id from (
+                 select m.id as ord, m.subject_kind, m.subject_id, c.deploy_id from message m
+                 left join checkin c on m.subject_kind = 'checkin' and c.id = m.subject_id
+                 where m.discord_message_id = ?1 and m.subject_kind in ('deploy', 'checkin')
+                 union all
+                 select 0, 'checkin', c.id, c.deploy_id from checkin c where c.message_id = ?1)
+             order by ord limit 1",
+        )
+        .bind(to_db(discord_message_id))
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.and_then(|row| {
+            let kind: String = row.get("subject_kind");
+            let id: i64 = row.get("subject_id");
+            match kind.as_str() {
+                "deploy" => Some(MessageRelease {
+                    deploy_id: id,
+                    checkin_id: None,
+                }),
+                _ => row
+                    .get::<Option<i64>, _>("deploy_id")
+                    .map(|deploy_id| MessageRelease {
+                        deploy_id,
+                        checkin_id: Some(id),
+                    }),
+            }
+        }))
+    }
+
+    /// Stores an answer. A button vote replaces the person's earlier vote on the check-in; a
+    /// reaction re-added after removal counts again; a gateway event seen twice is stored once.
+    /// Returns false when nothing new was stored.
+    pub async fn record_feedback(&self, f: &NewFeedback, now: DateTime<Utc>) -> Result<bool> {
+        let conflict = match f.source {
+            FeedbackSource::Button => {
+                "on conflict (checkin_id, user_id) where source = 'button' do update set
+                     sentiment = excluded.sentiment, user_name = excluded.user_name,
+                     updated_at = excluded.updated_at"
+            }
+            FeedbackSource::Reaction => {
+                "on conflict (message_id, user_id, emoji) where source = 'reaction' do update set
+                     sentiment = excluded.sentiment, retracted_at = null, updated_at = excluded.updated_at"
+            }
+            FeedbackSource::Reply | FeedbackSource::Thread => {
+                "on conflict (message_id) where source in ('reply', 'thread') do nothing"
+            }
+            FeedbackSource::Modal | FeedbackSource::Command => "",
+        };
+        let now_db = time_to_db(now);
+        let done = sqlx::query(&format!(
+            "insert into feedback (deploy_id, checkin_id, source, sentiment, body, emoji, user_id, user_name,
+                 guild_id, channel_id, message_id, given_at, updated_at, created_at)
+             values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {conflict}"
+        ))
+        .bind(f.deploy_id)
+        .bind(f.checkin_id)
+        .bind(f.source.as_str())
+        .bind(f.sentiment.map(Sentiment::value))
+        .bind(f.body.as_deref())
+        .bind(f.emoji.as_deref())
+        .bind(to_db(f.user_id))
+        .bind(&f.user_name)
+        .bind(f.guild_id.map(to_db))
+        .bind(f.channel_id.map(to_db))
+        .bind(f.message_id.map(to_db))
+        .bind(now_db)
+        .bind(now_db)
+        .bind(now_db)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// A reaction was removed: it no longer counts. Returns whether one was retracted.
+    pub async fn retract_reaction(
+        &self,
+        message_id: u64,
+        user_id: u64,
+        emoji: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "update feedback set retracted_at = ?, updated_at = ?
+             where source = 'reaction' and message_id = ? and user_id = ? and emoji = ?
+               and retracted_at is null",
+        )
+        .bind(time_to_db(now))
+        .bind(time_to_db(now))
+        .bind(to_db(message_id))
+        .bind(to_db(user_id))
+        .bind(emoji)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Every answer about a release still standing, newest first.
+    pub async fn feedback_for(&self, deploy_id: i64) -> Result<Vec<Feedback>> {
+        let rows = sqlx::query(
+            "select * from feedback where deploy_id = ? and retracted_at is null
+             order by given_at desc, id desc",
+        )
+        .bind(deploy_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(feedback_from_row).collect())
+    }
+
+    pub async fn release_tally(&self, deploy_id: i64) -> Result<Tally> {
+        let mut conn = self.pool().acquire().await?;
+        tally_where(&mut conn, "deploy_id = ?", deploy_id).await
+    }
+
+    /// The deploy a person means by `release`: that version's latest deploy, preferring a
+    /// successful one; without a version, the service's latest successful deploy (else latest).
+    pub async fn find_release(&self, release: &ReleaseRef) -> Result<Option<Deploy>> {
+        let row = sqlx::query(&format!(
+            "select {DEPLOY_COLUMNS} from deploy
+             where service = ? collate nocase and (?2 is null or version = ?2)
+             order by status = 'succeeded' desc, coalesce(finished_at, started_at) desc, id desc
+             limit 1"
+        ))
+        .bind(&release.service)
+        .bind(release.version.as_deref())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|r| deploy_from_row(&r)))
+    }
+
+    /// Autocomplete: recent `service@version` names containing `typed`.
+    pub async fn release_suggestions(&self, typed: &str, limit: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "select service || '@' || version as name from deploy
+             where instr(lower(service || '@' || version), lower(?)) > 0
+             group by name order by max(id) desc limit ?",
+        )
+        .bind(typed.trim())
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// `/link-deployer`: deploys by `ci_name` mention `user` from now on.
+    pub async fn link_deployer(
+        &self,
+        ci_name: &str,
+        user: u64,
+        guild: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let now_db = time_to_db(now);
+        sqlx::query(
+            "insert into deployer_link (ci_name, user_id, guild_id, updated_at, created_at)
+             values (?, ?, ?, ?, ?)
+             on conflict (ci_name) do update set user_id = excluded.user_id,
+                 guild_id = excluded.guild_id, updated_at = excluded.updated_at",
+        )
+        .bind(ci_name.trim())
+        .bind(to_db(user))
+        .bind(guild.map(to_db))
+        .bind(now_db)
+        .bind(now_db)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::deploy::{DeployEvent, RawDeployEvent};
+
+    const CHANNEL: ChannelId = ChannelId(300);
+
+    async fn store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        (store, dir)
+    }
+
+    fn settings() -> CheckinSettings {
+        CheckinSettings {
+            delays: vec![Duration::from_secs(3600), Duration::from_secs(24 * 3600)],
+            ..Default::default()
+        }
+    }
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0).unwrap()
+    }
+
+    fn at(offset: Duration) -> DateTime<Utc> {
+        t0() + chrono::Duration::from_std(offset).unwrap()
+    }
+
+    async fn deploy(
+        store: &Store,
+        version: &str,
+        env: &str,
+        status: &str,
+        now: DateTime<Utc>,
+    ) -> i64 {
+        let raw = RawDeployEvent {
+            service: Some("checkout".into()),
+            version: Some(version.into()),
+            environment: Some(env.into()),
+            status: Some(status.into()),
+            ..Default::default()
+        };
+        let event = DeployEvent::parse(&raw).unwrap();
+        store
+            .record_deploy("api", "{}", &event, Some(CHANNEL), now)
+            .await
+            .unwrap()
+            .deploy_id
+    }
+
+    async fn states(store: &Store) -> Vec<(String, i64, Option<String>)> {
+        sqlx::query("select state, late, cancel_reason from checkin order by id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_checkin_opens_when_due_and_only_once() {
+        let (store, _dir) = store().await;
+        let started = t0() - chrono::Duration::hours(1);
+        deploy(&store, "v1", "production", "succeeded", t0()).await;
+
+        let run = store
+            .run_checkins(&settings(), at(Duration::from_secs(1)), started)
+            .await
+            .unwrap();
+        assert_eq!(run.scheduled, 2, "one per delay");
+        assert!(run.opened.is_empty());
+
+        let just_before = at(Duration::from_secs(3600)) - chrono::Duration::milliseconds(1);
+        let run = store
+            .run_checkins(&settings(), just_before, started)
+            .await
+            .unwrap();
+        assert!(run.opened.is_empty(), "not due yet");
+        assert_eq!(run.scheduled, 0, "scheduling is idempotent");
+
+        let run = store
+            .run_checkins(&settings(), at(Duration::from_secs(3600)), started)
+            .await
+            .unwrap();
+        assert_eq!(run.opened.len(), 1);
+        let again = store
+            .run_checkins(&settings(), at(Duration::from_secs(3600)), started)
+            .await
+            .unwrap();
+        assert!(
+            again.opened.is_empty(),
+            "a claimed check-in is never claimed twice"
+        );
+
+        let queued: i64 = sqlx::query_scalar(
+            "select count(*) from outbox o join message m on m.id = o.message_id
+             where m.subject_kind = 'checkin' and m.channel_id = ?",
+        )
+        .bind(to_db(CHANNEL.0))
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            queued, 1,
+            "the post is queued in the announcement's channel"
+        );
+        assert_eq!(
+            states(&store).await,
+            vec![("open".into(), 0, None), ("scheduled".into(), 0, None)]
+        );
+        assert_eq!(
+            store.next_checkin_at().await.unwrap(),
+            Some(at(Duration::from_secs(24 * 3600))),
+            "the next event is the second check-in (due before the first one closes)"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_checkin_due_while_down_opens_late() {
+        let (store, _dir) = store().await;
+        deploy(&store, "v1", "production", "succeeded", t0()).await;
+        let restarted = at(Duration::from_secs(2 * 3600));
+        let run = store
+            .run_checkins(&settings(), restarted, restarted)
+            .await
+            .unwrap();
+        assert_eq!(run.opened.len(), 1, "only the one that fell due");
+        assert_eq!(states(&store).await[0], ("open".into(), 1, None));
+    }
+
+    #[tokio::test]
+    async fn rollback_and_supersession_cancel_scheduled_checkins() {
+        let (store, _dir) = store().await;
+        let started = t0() - chrono::Duration::hours(1);
+        deploy(&store, "v1", "production", "succeeded", t0()).await;
+        store
+            .run_checkins(&settings(), at(Duration::from_secs(1)), started)
+            .await
+            .unwrap();
+        deploy(
+            &store,
+            "v1",
+            "production",
+            "rolled_back",
+            at(Duration::from_secs(600)),
+        )
+        .await;
+        let run = store
+            .run_checkins(&settings(), at(Duration::from_secs(7200)), started)
+            .await
+            .unwrap();
+        assert_eq!(run.cancelled.len(), 2);
+        assert!(run.opened.is_empty(), "a cancelled check-in is never asked");
+        assert_eq!(
+            states(&store).await,
+            vec![
+                (
+                    "cancelled".into(),
+                    0,
+                    Some("the deploy was rolled back".into())
+                );
+                2
+            ]
+        );
+
+        deploy(
+            &store,
+            "v2",
+            "production",
+            "succeeded",
+            at(Duration::from_secs(8000)),
+        )
+        .await;
+        store
+            .run_checkins(&settings(), at(Duration::from_secs(8001)), started)
+            .await
+            .unwrap();
+        deploy(
+            &store,
+            "v3",
+            "production",
+            "succeeded",
+            at(Duration::from_secs(9000)),
+        )
+        .await;
+        let run = store
+            .run_checkins(&settings(), at(Duration::from_secs(9001)), started)
+            .await
+            .unwrap();
+        assert_eq!(
+            run.cancelled.len(),
+            2,
+            "v2's check-ins were superseded by v3"
+        );
+        let reasons = states(&store).await;
+        assert_eq!(reasons[2].2.as_deref(), Some("superseded by v3"));
+        assert_eq!(reasons[4].0, "scheduled", "v3's own check-ins stand");
+    }
+
+    #[tokio::test]
+    async fn other_environments_and_failures_get_no_checkin() {
+        let (store, _dir) = store().await;
+        deploy(&store, "v1", "staging", "succeeded", t0()).await;
+        deploy(&store, "v2", "production", "failed", t0()).await;
+        deploy(&store, "v3", "production", "started", t0()).await;
+        let run = store
+            .run_checkins(&settings(), at(Duration::from_secs(90_000)), t0())
+            .await
+            .unwrap();
+        assert_eq!(run, CheckinRun::default());
+    }
+
+    #[tokio::test]
+    async fn an_open_checkin_closes_after_its_time() {
+        let (store, _dir) = store().await;
+        let started = t0() - chrono::Duration::hours(1);
+        let settings = CheckinSettings {
+            delays: vec![Duration::from_secs(60)],
+            close_after: Duration::from_secs(600),
+            ..Default::default()
+        };
+        deploy(&store, "v1", "production", "succeeded", t0()).await;
+        let run = store
+            .run_checkins(&settings, at(Duration::from_secs(60)), started)
+            .await
+            .unwrap();
+        assert_eq!(run.opened.len(), 1);
+        let run = store
+            .run_checkins(&settings, at(Duration::from_secs(659)), started)
+            .await
+            .unwrap();
+        assert!(run.closed.is_empty());
+        let run = store
+            .run_checkins(&settings, at(Duration::from_secs(660)), started)
+            .await
+            .unwrap();
+        assert_eq!(run.closed, run_ids(&store).await);
+        assert_eq!(states(&store).await[0].0, "closed");
+    }
+
+    async fn run_ids(store: &Store) -> Vec<i64> {
+        sqlx::query_scalar("select id from checkin order by id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn votes_replace_and_reactions_retract() {
+        let (store, _dir) = store().await;
+        let deploy_id = deploy(&store, "v1", "production", "succeeded", t0()).await;
+        let checkin = store
+            .request_checkin(deploy_id, None, CHANNEL, 1, t0())
+            .await
+            .unwrap();
+        let vote = |user: u64, sentiment| NewFeedback {
+            deploy_id,
+            checkin_id: Some(checkin),
+            source: FeedbackSource::Button,
+            sentiment: Some(sentiment),
+            body: None,
+            emoji: None,
+            user_id: user,
+            user_name: format!("u{user}"),
+            guild_id: None,
+            channel_id: Some(CHANNEL.0),
+            message_id: Some(9),
+        };
+        store
+            .record_feedback(&vote(1, Sentiment::Good), t0())
+            .await
+            .unwrap();
+        store
+            .record_feedback(&vote(1, Sentiment::Bad), t0())
+            .await
+            .unwrap();
+        store
+            .record_feedback(&vote(2, Sentiment::Good), t0())
+            .await
+            .unwrap();
+        let tally = store.release_tally(deploy_id).await.unwrap();
+        assert_eq!((tally.good, tally.bad), (1, 1));
+
+        let reaction = NewFeedback {
+            source: FeedbackSource::Reaction,
+            emoji: Some("🔥".into()),
+            checkin_id: None,
+            ..vote(3, Sentiment::Bad)
+        };
+        store.record_feedback(&reaction, t0()).await.unwrap();
+        assert_eq!(store.release_tally(deploy_id).await.unwrap().bad, 2);
+        assert!(store.retract_reaction(9, 3, "🔥", t0()).await.unwrap());
+        assert_eq!(store.release_tally(deploy_id).await.unwrap().bad, 1);
+        store.record_feedback(&reaction, t0()).await.unwrap();
+        assert_eq!(
+            store.release_tally(deploy_id).await.unwrap().bad,
+            2,
+            "re-added counts again"
+        );
+    }
+}

@@ -1,0 +1,167 @@
+//! Webhook deliveries already handled, and commit-time lookups still owed.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::ids::{time_from_db, time_to_db};
+use super::{Result, Store};
+
+/// A deploy whose commit time is still to be fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitLookup {
+    pub deploy_id: i64,
+    pub repo: String,
+    pub sha: String,
+    pub attempts: i64,
+}
+
+impl Store {
+    /// Whether this sender's delivery was already acted on.
+    pub async fn delivery_seen(&self, source: &str, delivery_id: &str) -> Result<bool> {
+        let seen: Option<i64> = sqlx::query_scalar(
+            "select id from webhook_delivery where source = ? and delivery_id = ?",
+        )
+        .bind(source)
+        .bind(delivery_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(seen.is_some())
+    }
+
+    /// Remembers a delivery once its effects are committed. Recording the deploy first and the
+    /// delivery second is safe: a crash in between makes the redelivery a no-op duplicate anyway,
+    /// because `record_deploy` is idempotent per (source, external_id).
+    pub async fn remember_delivery(
+        &self,
+        source: &str,
+        delivery_id: &str,
+        deploy_id: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "insert into webhook_delivery (source, delivery_id, deploy_id, received_at, created_at)
+             values (?, ?, ?, ?, ?) on conflict (source, delivery_id) do nothing",
+        )
+        .bind(source)
+        .bind(delivery_id)
+        .bind(deploy_id)
+        .bind(time_to_db(now))
+        .bind(time_to_db(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Owes `deploy_id` a commit time from `repo`'s commit `sha`, unless it already has one.
+    /// Returns whether a lookup is now pending.
+    pub async fn queue_commit_lookup(
+        &self,
+        deploy_id: i64,
+        repo: &str,
+        sha: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let queued = sqlx::query(
+            "insert into commit_lookup (deploy_id, repo, sha, next_attempt_at, created_at)
+             select ?, ?, ?, ?, ? where exists
+                 (select 1 from deploy where id = ? and commit_at is null)
+             on conflict (deploy_id) do nothing",
+        )
+        .bind(deploy_id)
+        .bind(repo)
+        .bind(sha)
+        .bind(time_to_db(now))
+        .bind(time_to_db(now))
+        .bind(deploy_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(queued > 0)
+    }
+
+    /// Lookups due at `now`, oldest first.
+    pub async fn due_commit_lookups(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<CommitLookup>> {
+        let rows = sqlx::query(
+            "select deploy_id, repo, sha, attempts from commit_lookup
+             where next_attempt_at <= ? order by next_attempt_at, deploy_id limit ?",
+        )
+        .bind(time_to_db(now))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| CommitLookup {
+                deploy_id: row.get("deploy_id"),
+                repo: row.get("repo"),
+                sha: row.get("sha"),
+                attempts: row.get("attempts"),
+            })
+            .collect())
+    }
+
+    /// When the next lookup is due, if any is pending.
+    pub async fn next_commit_lookup_at(&self) -> Result<Option<DateTime<Utc>>> {
+        let at: Option<i64> = sqlx::query_scalar("select min(next_attempt_at) from commit_lookup")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(at.map(time_from_db))
+    }
+
+    /// Fills in the deploy's commit time (never overwriting one a sender gave) and settles the lookup.
+    pub async fn commit_lookup_succeeded(
+        &self,
+        deploy_id: i64,
+        commit_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "update deploy set commit_at = ?, updated_at = ? where id = ? and commit_at is null",
+        )
+        .bind(time_to_db(commit_at))
+        .bind(time_to_db(now))
+        .bind(deploy_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("delete from commit_lookup where deploy_id = ?")
+            .bind(deploy_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a failed attempt; `retry_at = None` gives up (the deploy keeps no commit time).
+    pub async fn commit_lookup_failed(
+        &self,
+        deploy_id: i64,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        match retry_at {
+            Some(at) => {
+                sqlx::query(
+                    "update commit_lookup set attempts = attempts + 1, last_error = ?, next_attempt_at = ?
+                     where deploy_id = ?",
+                )
+                .bind(error)
+                .bind(time_to_db(at))
+                .bind(deploy_id)
+                .execute(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query("delete from commit_lookup where deploy_id = ?")
+                    .bind(deploy_id)
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
