@@ -362,3 +362,55 @@ async fn the_cli_prints_the_same_numbers_as_the_json_api() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("to: must not be before from"));
 }
+
+/// The real binary, killed and restarted twice while its schedule keeps firing: one summary.
+#[tokio::test]
+async fn restarts_of_the_real_binary_around_the_scheduled_time_post_one_summary() {
+    use crate::support::app::BinaryApp;
+    use crate::support::discord::FakeDiscord;
+
+    let discord = FakeDiscord::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("loopbot.db").display());
+    let migrated = binary_command(dir.path(), &[("DATABASE_URL", db.clone())])
+        .arg("migrate")
+        .output()
+        .await
+        .unwrap();
+    assert!(migrated.status.success());
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    sqlx::query(
+        "insert into subscription (channel_id, kind, service_pattern, environment_pattern, created_at)
+         values (?, 'summaries', '*', '*', 0)",
+    )
+    .bind(OTHER_CHANNEL_ID as i64)
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let env = [("LOOPBOT_SUMMARY_CRON", "* * * * * *".to_owned())];
+    let bot = BinaryApp::serve_with_env(&discord, dir.path(), &env).await;
+    assert!(
+        discord
+            .wait_for(PATIENCE, |d| !d.message_posts(OTHER_CHANNEL_ID).is_empty())
+            .await,
+        "no summary was posted"
+    );
+    bot.kill().await;
+    for _ in 0..2 {
+        let bot = BinaryApp::serve_with_env(&discord, dir.path(), &env).await;
+        assert!(discord.wait_for_identify(PATIENCE).await);
+        tokio::time::sleep(Duration::from_millis(2200)).await;
+        bot.kill().await;
+    }
+    let posts = discord.message_posts(OTHER_CHANNEL_ID);
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    // An empty week says so plainly.
+    let text = posts[0].body["embeds"][0]["description"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(text.contains("Nothing happened in this period"), "{text}");
+    assert!(discord.message_posts(CHANNEL_ID).is_empty());
+}
