@@ -25,3 +25,5 @@ create index summary_incident_deploy on incident (deploy_id);
 create index summary_checkin_opened on checkin (opened_at);
 -- Covering index: the week's sentiment counts read the index only, not 20 000 table rows.
 create index summary_feedback_given on feedback (given_at, retracted_at, sentiment, deploy_id);
+-- The comments of a period: only rows with text that still count.
+create index summary_feedback_comments on feedback (given_at) where body is not null and retracted_at is null;

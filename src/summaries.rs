@@ -20,8 +20,10 @@ pub async fn compute(
     scope: &Scope,
     now: DateTime<Utc>,
 ) -> Result<Summary, StoreError> {
-    let current = store.summary_figures(period, scope).await?;
-    let previous = store.summary_figures(&period.previous(), scope).await?;
+    let current = store.summary_figures(period, scope, true).await?;
+    let previous = store
+        .summary_figures(&period.previous(), scope, false)
+        .await?;
     let unavailable = store.summary_unavailable_sections().await?;
     Ok(Summary::build(
         period,

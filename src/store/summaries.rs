@@ -129,7 +129,16 @@ pub const PRODUCTION: &str = "lower(d.environment) glob 'prod*'";
 
 impl Store {
     /// Every figure of `period` for `scope`, in one read transaction.
-    pub async fn summary_figures(&self, period: &Period, scope: &Scope) -> Result<Figures> {
+    /// Without `details` (the previous period, only compared against), the per-day counts and
+    /// the comments are skipped: their queries get a constant false condition, which SQLite
+    /// evaluates once instead of scanning.
+    pub async fn summary_figures(
+        &self,
+        period: &Period,
+        scope: &Scope,
+        details: bool,
+    ) -> Result<Figures> {
+        let wanted = if details { "1" } else { "0" };
         let (start, end) = (time_to_db(period.start()), time_to_db(period.end()));
         let scope = (!scope.is_all()).then(|| scope.json());
         let scope = scope.as_deref();
@@ -231,7 +240,7 @@ impl Store {
         let rows = sqlx::query(&format!(
             "select {day_of} as day, d.status, count(*)
              from deploy d
-             where {AT} >= ? and {AT} < ? and {in_scope_d}
+             where {wanted} and {AT} >= ? and {AT} < ? and {in_scope_d}
              group by day, d.status",
             day_of = day_case(&period.days(), AT)
         ))
@@ -254,10 +263,20 @@ impl Store {
             }
         }
         if has_alerts {
-            Self::alert_figures(&mut tx, start, end, scope, &period.days(), &mut figures).await?;
+            Self::alert_figures(
+                &mut tx,
+                start,
+                end,
+                scope,
+                &period.days(),
+                wanted,
+                &mut figures,
+            )
+            .await?;
         }
         if has_checkins {
-            figures.checkins = Some(Self::checkin_figures(&mut tx, start, end, scope).await?);
+            figures.checkins =
+                Some(Self::checkin_figures(&mut tx, start, end, scope, wanted).await?);
         }
         tx.commit().await?;
         Ok(figures)
@@ -283,6 +302,7 @@ impl Store {
         end: i64,
         scope: Option<&str>,
         days: &[(chrono::NaiveDate, DateTime<Utc>, DateTime<Utc>)],
+        wanted: &str,
         figures: &mut Figures,
     ) -> Result<()> {
         let alert_scope = scope_sql(scope.is_some(), "a");
@@ -349,7 +369,7 @@ impl Store {
         let rows = sqlx::query(&format!(
             "select {day_of} as day, count(*)
              from alert a
-             where a.starts_at >= ? and a.starts_at < ? and {alert_scope}
+             where {wanted} and a.starts_at >= ? and a.starts_at < ? and {alert_scope}
              group by day",
             day_of = day_case(days, "a.starts_at")
         ))
@@ -373,6 +393,7 @@ impl Store {
         start: i64,
         end: i64,
         scope: Option<&str>,
+        wanted: &str,
     ) -> Result<crate::domain::summary::CheckinFigures> {
         let mut checkins = crate::domain::summary::CheckinFigures::default();
         let in_scope_d = scope_sql(scope.is_some(), "d");
@@ -415,7 +436,7 @@ impl Store {
         let rows = sqlx::query(&format!(
             "select f.user_name, f.sentiment, f.body, f.given_at, f.guild_id, f.channel_id, f.message_id
              from feedback f {join_deploy}
-             where f.retracted_at is null and f.body is not null and trim(f.body) <> ''
+             where {wanted} and f.retracted_at is null and f.body is not null and trim(f.body) <> ''
                and f.given_at >= ? and f.given_at < ? and {in_scope_d}
              order by coalesce(f.sentiment = -1, 0) desc, f.given_at desc, f.id desc
              limit 5"
