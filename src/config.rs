@@ -42,6 +42,8 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("LOOPBOT_GITHUB_DEPLOY_WORKFLOWS", false, "GitHub Actions workflows whose runs count as deploys: comma-separated GLOB or GLOB=ENVIRONMENT (default environment production). Unset: workflow_run events are ignored."),
     ("GITLAB_WEBHOOK_TOKEN", true, "Secret token of the GitLab webhook (POST /hooks/gitlab), checked against X-Gitlab-Token. Unset: the hook answers 503."),
     ("LOOPBOT_URL", false, "Used by `loopbot notify`: base URL of the running bot's API, e.g. https://loopbot.example.com."),
+    ("LOOPBOT_SHUTDOWN_GRACE", false, "On SIGTERM/SIGINT, how long pending deliveries may still go out before exit, e.g. 10s (default 10s)."),
+    ("LOOPBOT_RETENTION_DAYS", false, "Days raw payloads and delivered rows are kept; pruned daily (default 400, at least 62 so summaries keep their comparison window)."),
     ("LOOPBOT_SUMMARY_CRON", false, "When weekly summaries are posted (default `0 9 * * MON`): 5-field cron, or the 6/7-field form with seconds (and year), read in LOOPBOT_TIMEZONE."),
     ("LOOPBOT_TIMEZONE", false, "IANA time zone of the summary schedule and of week/day boundaries (default UTC), e.g. Europe/Berlin."),
     ("LOOPBOT_DORA_BANDS", false, "Override the DORA band thresholds, e.g. `lead_time=1d,7d,30d;change_failure_rate=5,10,15` (see README, Summaries)."),
@@ -98,6 +100,13 @@ pub struct DeliverySettings {
     pub retry_max: Duration,
     /// How long one request to Discord may take before it counts as failed.
     pub request_timeout: Duration,
+    /// A channel with more than this many alert messages waiting for their first post is
+    /// flooded: they go out as one digest message (Discord takes about 5 messages per 5 s).
+    pub digest_after: usize,
+    /// Most subjects one digest stands for.
+    pub digest_max: usize,
+    /// Requests per second to Discord across all channels (Discord's global limit is 50).
+    pub global_per_second: u32,
 }
 
 impl Default for DeliverySettings {
@@ -106,6 +115,10 @@ impl Default for DeliverySettings {
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(60),
             request_timeout: Duration::from_secs(10),
+            digest_after: 5,
+            // About what a digest's description can name one by one.
+            digest_max: 60,
+            global_per_second: 50,
         }
     }
 }
@@ -126,6 +139,10 @@ pub struct Config {
     /// Post-release check-ins (`LOOPBOT_CHECKIN_*`, `LOOPBOT_FEEDBACK_EMOJI`).
     pub checkins: CheckinSettings,
     pub integrations: IntegrationsConfig,
+    /// `LOOPBOT_SHUTDOWN_GRACE`: how long the outbox may drain after a stop signal.
+    pub shutdown_grace: Duration,
+    /// `LOOPBOT_RETENTION_DAYS`.
+    pub retention_days: u32,
     pub summaries: SummarySettings,
 }
 
@@ -177,6 +194,11 @@ impl Default for SummarySettings {
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://loopbot.db";
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+pub const DEFAULT_RETENTION_DAYS: u32 = 400;
+/// Summaries compare the current period (at most a month) with the one before it: retention
+/// never reaches into those 62 days.
+pub const MIN_RETENTION_DAYS: u32 = 62;
 
 impl Config {
     /// Reads the configuration through `lookup` (the process environment in `main`).
@@ -214,7 +236,33 @@ impl Config {
                 })
             }
         };
+        let shutdown_grace = get("LOOPBOT_SHUTDOWN_GRACE")
+            .map(|raw| {
+                humantime::parse_duration(raw.trim()).map_err(|_| ConfigError {
+                    variable: "LOOPBOT_SHUTDOWN_GRACE",
+                    problem: "is not a duration".into(),
+                    expected: "a duration such as 10s, 500ms or 1m",
+                })
+            })
+            .transpose()?
+            .unwrap_or(DEFAULT_SHUTDOWN_GRACE);
+        let retention_days = get("LOOPBOT_RETENTION_DAYS")
+            .map(|raw| {
+                raw.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|days| *days >= MIN_RETENTION_DAYS)
+                    .ok_or(ConfigError {
+                        variable: "LOOPBOT_RETENTION_DAYS",
+                        problem: "is not a number of days of at least 62".into(),
+                        expected: "whole days, at least 62 (summaries compare two monthly periods)",
+                    })
+            })
+            .transpose()?
+            .unwrap_or(DEFAULT_RETENTION_DAYS);
         Ok(Self {
+            shutdown_grace,
+            retention_days,
             discord_token: get("DISCORD_TOKEN").map(|t| Secret::new(t.trim())),
             discord_api_url,
             database_url,
@@ -313,6 +361,11 @@ impl Config {
                 "LOOPBOT_TIMEZONE",
                 self.summaries.timezone.name().to_owned(),
             ),
+            (
+                "LOOPBOT_SHUTDOWN_GRACE",
+                humantime::format_duration(self.shutdown_grace).to_string(),
+            ),
+            ("LOOPBOT_RETENTION_DAYS", self.retention_days.to_string()),
         ]
         .into_iter()
         .chain(self.integrations.describe())
@@ -592,6 +645,20 @@ mod tests {
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(c.http_addr.to_string(), DEFAULT_HTTP_ADDR);
         assert!(c.require_discord_token().is_err());
+        assert_eq!(c.shutdown_grace, Duration::from_secs(10));
+        assert_eq!(c.retention_days, 400);
+    }
+
+    #[test]
+    fn shutdown_grace_and_retention_parse() {
+        let c = config(&[
+            ("LOOPBOT_SHUTDOWN_GRACE", "1m 30s"),
+            ("LOOPBOT_RETENTION_DAYS", "90"),
+        ])
+        .unwrap();
+        assert_eq!(c.shutdown_grace, Duration::from_secs(90));
+        assert_eq!(c.retention_days, 90);
+        assert!(c.describe().contains("LOOPBOT_SHUTDOWN_GRACE = 1m 30s"));
     }
 
     #[test]
@@ -609,6 +676,9 @@ mod tests {
             ("LOOPBOT_CHECKIN_DELAYS", "soon"),
             ("LOOPBOT_CHECKIN_CLOSE_AFTER", "later"),
             ("LOOPBOT_FEEDBACK_EMOJI", "👍=lots"),
+            ("LOOPBOT_SHUTDOWN_GRACE", "soon"),
+            ("LOOPBOT_RETENTION_DAYS", "30"),
+            ("LOOPBOT_RETENTION_DAYS", "forever"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name);

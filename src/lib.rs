@@ -9,6 +9,8 @@ pub mod domain;
 pub mod http;
 pub mod integrations;
 pub mod jobs;
+pub mod metrics;
+pub mod production;
 pub mod runtime;
 pub mod startup;
 pub mod store;

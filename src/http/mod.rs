@@ -7,12 +7,14 @@ pub mod extract;
 mod feedback;
 mod health;
 pub mod hooks;
+mod metrics;
 mod summary;
 
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::Router;
 
 use crate::domain::ChannelId;
+use crate::metrics::Metrics;
 use crate::runtime::{GatewayReady, OutboxWake};
 use crate::store::Store;
 use error::ApiError;
@@ -27,6 +29,7 @@ pub struct AppState {
     pub gateway: GatewayReady,
     pub hooks: hooks::HookState,
     pub alerts: crate::config::AlertSettings,
+    pub metrics: Metrics,
     pub summaries: crate::config::SummarySettings,
 }
 
@@ -39,6 +42,7 @@ impl FromRef<AppState> for ApiToken {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
+        .merge(metrics::router())
         .merge(deploys::router())
         .merge(alerts::router())
         .merge(feedback::router())
@@ -47,6 +51,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::record,
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(metrics::request_span))
         .with_state(state)
 }

@@ -3,7 +3,9 @@
 pub mod alerts;
 mod checkins;
 mod deploys;
+mod digests;
 pub mod ids;
+mod maintenance;
 mod outbox;
 mod subscriptions;
 mod summaries;
@@ -17,6 +19,7 @@ use sqlx::SqlitePool;
 
 pub use checkins::{CheckinRun, MessageRelease, NewFeedback};
 pub use deploys::{DeployRecorded, Subject};
+pub use maintenance::{OutboxStats, Pruned, PRUNED_BODY};
 pub use outbox::{Delivery, DeliverySubject};
 pub use subscriptions::SubscriptionChange;
 pub use summaries::Scope;

@@ -12,5 +12,7 @@ mod delivery;
 mod deploys;
 mod fake_discord;
 mod integrations;
+mod production;
+mod storm;
 mod subscriptions;
 mod summaries;

@@ -43,6 +43,7 @@ pub fn test_config(discord: &FakeDiscord, db_path: &Path) -> Config {
         retry_base: Duration::from_millis(50),
         retry_max: Duration::from_millis(500),
         request_timeout: Duration::from_secs(2),
+        ..DeliverySettings::default()
     };
     config
 }
@@ -256,6 +257,21 @@ impl BinaryApp {
             .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// SIGTERM, then waits for the process to exit. Returns its exit status and what it logged.
+    pub async fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let pid = self.child.id().expect("still running") as i32;
+        // SAFETY: kill(2) with a pid we own and a valid signal number has no memory effects.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("exits within 30s of SIGTERM")
+            .unwrap();
+        // Let the log reader catch the last lines.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let log = self.log.lock().unwrap().clone();
+        (status, log)
     }
 
     /// SIGKILL: no shutdown code runs. Returns what it logged.
