@@ -128,7 +128,8 @@ impl Application {
             production::run_retention(store.clone(), config.retention_days, metrics.clone()),
         );
         let commit_times = CommitTimes::new(store.clone(), &config.integrations);
-        let summary_job = SummaryJob::new(store.clone(), config.summaries.clone(), outbox.clone());
+        let summary_job = SummaryJob::new(store.clone(), config.summaries.clone(), outbox.clone())
+            .with_metrics(metrics.clone());
         let state = AppState {
             hooks: HookState::new(&config.integrations, commit_times.clone()),
             store,

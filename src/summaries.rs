@@ -40,6 +40,7 @@ pub struct SummaryJob {
     store: Store,
     settings: SummarySettings,
     wake: OutboxWake,
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl SummaryJob {
@@ -48,7 +49,14 @@ impl SummaryJob {
             store,
             settings,
             wake,
+            metrics: None,
         }
+    }
+
+    /// Reports each run that queued summaries as `loopbot_last_summary_timestamp_seconds`.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Does what is due at `now`: the latest scheduled instant at or before `now` defines the
@@ -80,6 +88,9 @@ impl SummaryJob {
         }
         if queued > 0 {
             self.wake.wake();
+            if let Some(metrics) = &self.metrics {
+                metrics.set_last_summary(now);
+            }
         }
         Ok(queued)
     }
