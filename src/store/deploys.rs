@@ -19,6 +19,8 @@ pub enum Subject {
     Checkin(i64),
     /// The note in a check-in's thread that a later check-in was cancelled (`checkin.id`).
     CheckinCancelled(i64),
+    /// A `summary` row (weekly summary for one channel).
+    Summary(i64),
 }
 
 impl Subject {
@@ -28,6 +30,7 @@ impl Subject {
             Subject::AlertGroup(_) => "alert_group",
             Subject::Checkin(_) => "checkin",
             Subject::CheckinCancelled(_) => "checkin_cancelled",
+            Subject::Summary(_) => "summary",
         }
     }
 
@@ -36,6 +39,7 @@ impl Subject {
             Subject::Deploy(id) => id,
             Subject::AlertGroup(id) => id,
             Subject::Checkin(id) | Subject::CheckinCancelled(id) => id,
+            Subject::Summary(id) => id,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod ids;
 mod maintenance;
 mod outbox;
 mod subscriptions;
+mod summaries;
 mod webhooks;
 
 use std::str::FromStr;
@@ -21,6 +22,7 @@ pub use deploys::{DeployRecorded, Subject};
 pub use maintenance::{OutboxStats, Pruned, PRUNED_BODY};
 pub use outbox::{Delivery, DeliverySubject};
 pub use subscriptions::SubscriptionChange;
+pub use summaries::Scope;
 pub use webhooks::CommitLookup;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

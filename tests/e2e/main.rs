@@ -15,3 +15,4 @@ mod integrations;
 mod production;
 mod storm;
 mod subscriptions;
+mod summaries;
