@@ -30,7 +30,9 @@ const ROLE_VAR: &str = "LOOPBOT_BENCH_ROLE";
 fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     if std::env::var(ROLE_VAR).as_deref() == Ok("baseline") {
-        let db = std::env::args().nth(1).expect("baseline needs a database path");
+        let db = std::env::args()
+            .nth(1)
+            .expect("baseline needs a database path");
         runtime.block_on(baseline::serve(PathBuf::from(db)));
         return;
     }
@@ -63,7 +65,11 @@ async fn report() {
     // Durable ingestion against the bot.
     let bot_load = load(bot_addr, "/api/v1/deploys", phase).await;
     let after_rss = rss_kib(pid);
-    let stored = count_rows(&bot_db, "select count(*) from deploy where service like 'load-%'").await;
+    let stored = count_rows(
+        &bot_db,
+        "select count(*) from deploy where service like 'load-%'",
+    )
+    .await;
     let _ = bot.kill().await;
 
     // The same load against the baseline.
@@ -175,7 +181,13 @@ async fn load(addr: std::net::SocketAddr, path: &str, phase: Duration) -> Load {
                     "commit_sha": "0123456789abcdef0123456789abcdef01234567",
                 });
                 let sent = Instant::now();
-                match client.post(&url).bearer_auth(TOKEN).json(&body).send().await {
+                match client
+                    .post(&url)
+                    .bearer_auth(TOKEN)
+                    .json(&body)
+                    .send()
+                    .await
+                {
                     Ok(r) if r.status().as_u16() == 202 => latencies.push(sent.elapsed()),
                     _ => errors += 1,
                 }
@@ -220,7 +232,12 @@ async fn post_latency(
             "service": "latency", "version": format!("l{n}"),
             "environment": "production", "status": "succeeded",
         });
-        let response = client.post(&url).bearer_auth(TOKEN).json(&body).send().await;
+        let response = client
+            .post(&url)
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await;
         if matches!(response, Ok(ref r) if r.status().as_u16() == 202) {
             accepted_at.push((format!("latency l{n} "), Instant::now()));
         }
@@ -235,7 +252,12 @@ async fn post_latency(
         .filter_map(|(needle, at)| {
             posts
                 .iter()
-                .find(|p| p.body["embeds"][0]["title"].as_str().unwrap_or("").contains(needle))
+                .find(|p| {
+                    p.body["embeds"][0]["title"]
+                        .as_str()
+                        .unwrap_or("")
+                        .contains(needle)
+                })
                 .map(|p| p.at.saturating_duration_since(*at))
         })
         .collect()
@@ -389,7 +411,10 @@ mod baseline {
             .route("/api/v1/deploys", post(accept))
             .with_state(tx);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        println!("{}", json!({"addr": listener.local_addr().unwrap().to_string()}));
+        println!(
+            "{}",
+            json!({"addr": listener.local_addr().unwrap().to_string()})
+        );
         axum::serve(listener, app).await.unwrap();
     }
 

@@ -11,9 +11,9 @@ use crate::discord::{self, Data, DiscordError};
 use crate::http::extract::ApiToken;
 use crate::http::hooks::HookState;
 use crate::http::{self, AppState};
+use crate::integrations::commit_times::CommitTimes;
 use crate::jobs::checkins::CheckinJob;
 use crate::jobs::{JobWake, Jobs};
-use crate::integrations::commit_times::CommitTimes;
 use crate::runtime::{GatewayReady, OutboxWake};
 use crate::store::{Store, StoreError};
 

@@ -11,4 +11,5 @@ mod delivery;
 mod deploys;
 mod fake_discord;
 mod integrations;
+mod routes;
 mod subscriptions;
