@@ -10,6 +10,7 @@ mod config;
 mod delivery;
 mod deploys;
 mod fake_discord;
+mod faults;
 mod integrations;
 mod routes;
 mod subscriptions;
