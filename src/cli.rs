@@ -30,6 +30,10 @@ pub enum Command {
     Migrate,
     /// Validate the configuration and print it, secrets redacted; exits non-zero when invalid.
     CheckConfig,
+    /// Write a consistent copy of the database to FILE (safe while the bot runs); FILE must not exist.
+    Backup { file: std::path::PathBuf },
+    /// Replace the database with the backup FILE after checking it. Stop the bot first.
+    Restore { file: std::path::PathBuf },
     /// Report an event to a running loopbot (from CI): reads LOOPBOT_URL and LOOPBOT_API_TOKEN.
     #[command(subcommand)]
     Notify(NotifyCommand),

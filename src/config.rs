@@ -21,6 +21,17 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("LOOPBOT_GUILD_ID", false, "Register slash commands in this server only (instant) instead of globally (up to an hour)."),
     ("LOOPBOT_LOG_FORMAT", false, "Log format: pretty (default) or json."),
     ("RUST_LOG", false, "Log filter, e.g. info or loopbot=debug,serenity=warn (default info)."),
+    ("ALERTMANAGER_TOKEN", true, "Bearer token Alertmanager presents on POST /hooks/alertmanager (http_config.authorization.credentials)."),
+    ("ALERTMANAGER_BASIC_AUTH", true, "user:pass Alertmanager may present instead, as HTTP Basic auth. Neither set: the hook answers 503."),
+    ("ALERTMANAGER_URL", false, "Base URL of Alertmanager (e.g. http://alertmanager:9093). Set: alert messages offer Silence 1h."),
+    ("GRAFANA_TOKEN", true, "Bearer token Grafana's webhook contact point presents on /hooks/grafana."),
+    ("GRAFANA_BASIC_AUTH", true, "user:pass Grafana may present instead, as HTTP Basic auth."),
+    ("GRAFANA_WEBHOOK_SECRET", true, "Set: /hooks/grafana also requires X-Grafana-Alerting-Signature (HMAC-SHA256 of the body)."),
+    ("LOOPBOT_ALERT_MENTION", false, "Ping this on-call role or user for firing alerts: role:ID, user:ID, <@&ID>, <@ID> (a bare ID is a role). Unset: alerts ping nobody."),
+    ("LOOPBOT_ALERT_MENTION_SEVERITY", false, "Lowest severity that pings LOOPBOT_ALERT_MENTION (default critical)."),
+    ("LOOPBOT_INCIDENT_SEVERITY", false, "Lowest severity whose firing alert opens an incident (default critical)."),
+    ("LOOPBOT_CORRELATION_WINDOW", false, "An alert starting this long after a deploy of its service finished is linked to it (default 1h)."),
+    ("LOOPBOT_ALERT_SERVICE_LABELS", false, "Alert labels naming the service, first match wins (default service,app,job)."),
     ("LOOPBOT_CHECKIN_DELAYS", false, "When to ask how a release is doing, after a successful deploy: a list of durations (default 1h,24h)."),
     ("LOOPBOT_CHECKIN_ENVIRONMENTS", false, "Environments whose deploys get check-ins, comma-separated (default production)."),
     ("LOOPBOT_CHECKIN_CLOSE_AFTER", false, "How long a check-in stays open before its message shows the tally (default 24h)."),
@@ -31,6 +42,8 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("LOOPBOT_GITHUB_DEPLOY_WORKFLOWS", false, "GitHub Actions workflows whose runs count as deploys: comma-separated GLOB or GLOB=ENVIRONMENT (default environment production). Unset: workflow_run events are ignored."),
     ("GITLAB_WEBHOOK_TOKEN", true, "Secret token of the GitLab webhook (POST /hooks/gitlab), checked against X-Gitlab-Token. Unset: the hook answers 503."),
     ("LOOPBOT_URL", false, "Used by `loopbot notify`: base URL of the running bot's API, e.g. https://loopbot.example.com."),
+    ("LOOPBOT_SHUTDOWN_GRACE", false, "On SIGTERM/SIGINT, how long pending deliveries may still go out before exit, e.g. 10s (default 10s)."),
+    ("LOOPBOT_RETENTION_DAYS", false, "Days raw payloads and delivered rows are kept; pruned daily (default 400, at least 62 so summaries keep their comparison window)."),
 ];
 
 /// A value that must never be printed: its `Debug` and `Display` say `[redacted]`.
@@ -108,13 +121,23 @@ pub struct Config {
     pub guild_id: Option<GuildId>,
     pub log_format: LogFormat,
     pub delivery: DeliverySettings,
+    pub alerts: AlertSettings,
     /// Post-release check-ins (`LOOPBOT_CHECKIN_*`, `LOOPBOT_FEEDBACK_EMOJI`).
     pub checkins: CheckinSettings,
     pub integrations: IntegrationsConfig,
+    /// `LOOPBOT_SHUTDOWN_GRACE`: how long the outbox may drain after a stop signal.
+    pub shutdown_grace: Duration,
+    /// `LOOPBOT_RETENTION_DAYS`.
+    pub retention_days: u32,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://loopbot.db";
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+pub const DEFAULT_RETENTION_DAYS: u32 = 400;
+/// Summaries compare the current period (at most a month) with the one before it: retention
+/// never reaches into those 62 days.
+pub const MIN_RETENTION_DAYS: u32 = 62;
 
 impl Config {
     /// Reads the configuration through `lookup` (the process environment in `main`).
@@ -152,7 +175,33 @@ impl Config {
                 })
             }
         };
+        let shutdown_grace = get("LOOPBOT_SHUTDOWN_GRACE")
+            .map(|raw| {
+                humantime::parse_duration(raw.trim()).map_err(|_| ConfigError {
+                    variable: "LOOPBOT_SHUTDOWN_GRACE",
+                    problem: "is not a duration".into(),
+                    expected: "a duration such as 10s, 500ms or 1m",
+                })
+            })
+            .transpose()?
+            .unwrap_or(DEFAULT_SHUTDOWN_GRACE);
+        let retention_days = get("LOOPBOT_RETENTION_DAYS")
+            .map(|raw| {
+                raw.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|days| *days >= MIN_RETENTION_DAYS)
+                    .ok_or(ConfigError {
+                        variable: "LOOPBOT_RETENTION_DAYS",
+                        problem: "is not a number of days of at least 62".into(),
+                        expected: "whole days, at least 62 (summaries compare two monthly periods)",
+                    })
+            })
+            .transpose()?
+            .unwrap_or(DEFAULT_RETENTION_DAYS);
         Ok(Self {
+            shutdown_grace,
+            retention_days,
             discord_token: get("DISCORD_TOKEN").map(|t| Secret::new(t.trim())),
             discord_api_url,
             database_url,
@@ -168,6 +217,7 @@ impl Config {
                 .map(GuildId),
             log_format,
             delivery: DeliverySettings::default(),
+            alerts: AlertSettings::from_lookup(&get)?,
             checkins: checkin_settings(&get)?,
             integrations: IntegrationsConfig::from_lookup(&get)?,
         })
@@ -241,9 +291,15 @@ impl Config {
                     "(custom)".to_owned()
                 },
             ),
+            (
+                "LOOPBOT_SHUTDOWN_GRACE",
+                humantime::format_duration(self.shutdown_grace).to_string(),
+            ),
+            ("LOOPBOT_RETENTION_DAYS", self.retention_days.to_string()),
         ]
         .into_iter()
         .chain(self.integrations.describe())
+        .chain(self.alerts.describe())
         .map(|(name, value)| format!("{name} = {value}\n"))
         .collect()
     }
@@ -366,6 +422,140 @@ impl IntegrationsConfig {
     }
 }
 
+/// Alert intake and notification settings (issue 3).
+#[derive(Debug, Clone)]
+pub struct AlertSettings {
+    pub alertmanager_token: Option<Secret>,
+    /// `user:pass`.
+    pub alertmanager_basic_auth: Option<Secret>,
+    pub alertmanager_url: Option<String>,
+    pub grafana_token: Option<Secret>,
+    pub grafana_basic_auth: Option<Secret>,
+    pub grafana_webhook_secret: Option<Secret>,
+    pub mention: Option<crate::domain::alert::MentionTarget>,
+    pub mention_severity: crate::domain::alert::Severity,
+    pub incident_severity: crate::domain::alert::Severity,
+    pub correlation_window: Duration,
+    pub service_labels: Vec<String>,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self::from_lookup(&|_: &str| None).expect("the defaults are valid")
+    }
+}
+
+impl AlertSettings {
+    fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        use crate::domain::alert::{MentionTarget, Severity};
+        let secret = |name: &str| get(name).map(|t| Secret::new(t.trim()));
+        let severity = |name: &str| Severity::new(Some(get(name).as_deref().unwrap_or("critical")));
+        let mention = get("LOOPBOT_ALERT_MENTION")
+            .map(|raw| {
+                MentionTarget::parse(&raw).ok_or(ConfigError {
+                    variable: "LOOPBOT_ALERT_MENTION",
+                    problem: "is not a role or user".into(),
+                    expected: "role:ID, user:ID, <@&ID> or <@ID>",
+                })
+            })
+            .transpose()?;
+        let correlation_window = match get("LOOPBOT_CORRELATION_WINDOW") {
+            None => Duration::from_secs(3600),
+            Some(raw) => humantime::parse_duration(raw.trim()).map_err(|_| ConfigError {
+                variable: "LOOPBOT_CORRELATION_WINDOW",
+                problem: "is not a duration".into(),
+                expected: "a duration such as 1h, 30m or 90min",
+            })?,
+        };
+        let service_labels: Vec<String> = get("LOOPBOT_ALERT_SERVICE_LABELS")
+            .unwrap_or_else(|| "service,app,job".into())
+            .split(',')
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty())
+            .collect();
+        for name in ["ALERTMANAGER_BASIC_AUTH", "GRAFANA_BASIC_AUTH"] {
+            if get(name).is_some_and(|v| !v.contains(':')) {
+                return Err(ConfigError {
+                    variable: if name.starts_with('A') {
+                        "ALERTMANAGER_BASIC_AUTH"
+                    } else {
+                        "GRAFANA_BASIC_AUTH"
+                    },
+                    problem: "is not user:pass".into(),
+                    expected: "user:pass",
+                });
+            }
+        }
+        Ok(Self {
+            alertmanager_token: secret("ALERTMANAGER_TOKEN"),
+            alertmanager_basic_auth: secret("ALERTMANAGER_BASIC_AUTH"),
+            alertmanager_url: get("ALERTMANAGER_URL")
+                .map(|raw| parse_base_url("ALERTMANAGER_URL", &raw))
+                .transpose()?,
+            grafana_token: secret("GRAFANA_TOKEN"),
+            grafana_basic_auth: secret("GRAFANA_BASIC_AUTH"),
+            grafana_webhook_secret: secret("GRAFANA_WEBHOOK_SECRET"),
+            mention,
+            mention_severity: severity("LOOPBOT_ALERT_MENTION_SEVERITY"),
+            incident_severity: severity("LOOPBOT_INCIDENT_SEVERITY"),
+            correlation_window,
+            service_labels: if service_labels.is_empty() {
+                vec!["service".into(), "app".into(), "job".into()]
+            } else {
+                service_labels
+            },
+        })
+    }
+
+    fn describe(&self) -> Vec<(&'static str, String)> {
+        let secret = |s: &Option<Secret>| match s {
+            Some(_) => "(set, redacted)".to_owned(),
+            None => "(not set)".to_owned(),
+        };
+        vec![
+            ("ALERTMANAGER_TOKEN", secret(&self.alertmanager_token)),
+            (
+                "ALERTMANAGER_BASIC_AUTH",
+                secret(&self.alertmanager_basic_auth),
+            ),
+            (
+                "ALERTMANAGER_URL",
+                self.alertmanager_url
+                    .clone()
+                    .unwrap_or_else(|| "(not set)".into()),
+            ),
+            ("GRAFANA_TOKEN", secret(&self.grafana_token)),
+            ("GRAFANA_BASIC_AUTH", secret(&self.grafana_basic_auth)),
+            (
+                "GRAFANA_WEBHOOK_SECRET",
+                secret(&self.grafana_webhook_secret),
+            ),
+            (
+                "LOOPBOT_ALERT_MENTION",
+                self.mention
+                    .map(|m| format!("{m:?}"))
+                    .unwrap_or_else(|| "(not set: alerts ping nobody)".into()),
+            ),
+            (
+                "LOOPBOT_ALERT_MENTION_SEVERITY",
+                self.mention_severity.to_string(),
+            ),
+            (
+                "LOOPBOT_INCIDENT_SEVERITY",
+                self.incident_severity.to_string(),
+            ),
+            (
+                "LOOPBOT_CORRELATION_WINDOW",
+                humantime::format_duration(self.correlation_window).to_string(),
+            ),
+            (
+                "LOOPBOT_ALERT_SERVICE_LABELS",
+                self.service_labels.join(","),
+            ),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,6 +575,20 @@ mod tests {
         assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(c.http_addr.to_string(), DEFAULT_HTTP_ADDR);
         assert!(c.require_discord_token().is_err());
+        assert_eq!(c.shutdown_grace, Duration::from_secs(10));
+        assert_eq!(c.retention_days, 400);
+    }
+
+    #[test]
+    fn shutdown_grace_and_retention_parse() {
+        let c = config(&[
+            ("LOOPBOT_SHUTDOWN_GRACE", "1m 30s"),
+            ("LOOPBOT_RETENTION_DAYS", "90"),
+        ])
+        .unwrap();
+        assert_eq!(c.shutdown_grace, Duration::from_secs(90));
+        assert_eq!(c.retention_days, 90);
+        assert!(c.describe().contains("LOOPBOT_SHUTDOWN_GRACE = 1m 30s"));
     }
 
     #[test]
@@ -399,6 +603,9 @@ mod tests {
             ("LOOPBOT_CHECKIN_DELAYS", "soon"),
             ("LOOPBOT_CHECKIN_CLOSE_AFTER", "later"),
             ("LOOPBOT_FEEDBACK_EMOJI", "👍=lots"),
+            ("LOOPBOT_SHUTDOWN_GRACE", "soon"),
+            ("LOOPBOT_RETENTION_DAYS", "30"),
+            ("LOOPBOT_RETENTION_DAYS", "forever"),
         ] {
             let err = config(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name);
@@ -414,8 +621,9 @@ mod tests {
         ])
         .unwrap();
         let shown = format!("{c:?}\n{}", c.describe());
-        // The values, not the names: GITHUB_WEBHOOK_SECRET is itself a variable's name.
-        assert!(!shown.contains("-SECRET-"), "{shown}");
+        // The values, not the word: GRAFANA_WEBHOOK_SECRET is a variable name.
+        assert!(!shown.contains("tok-SECRET-1"), "{shown}");
+        assert!(!shown.contains("api-SECRET-2"), "{shown}");
         assert!(c.describe().contains("DISCORD_TOKEN = (set, redacted)"));
     }
 
@@ -435,6 +643,43 @@ mod tests {
             ("LOOPBOT_GITHUB_DEPLOY_WORKFLOWS", "Deploy=,=prod"),
         ] {
             assert_eq!(config(&[(name, value)]).unwrap_err().variable, name);
+        }
+    }
+
+    #[test]
+    fn alert_settings_parse_and_name_their_variable() {
+        let c = config(&[
+            ("ALERTMANAGER_TOKEN", "am-SECRET-3"),
+            ("GRAFANA_BASIC_AUTH", "user:gf-SECRET-4"),
+            ("LOOPBOT_ALERT_MENTION", "<@&42>"),
+            ("LOOPBOT_CORRELATION_WINDOW", "90m"),
+            ("LOOPBOT_ALERT_SERVICE_LABELS", "app, service"),
+        ])
+        .unwrap();
+        assert_eq!(c.alerts.correlation_window, Duration::from_secs(5400));
+        assert_eq!(c.alerts.service_labels, vec!["app", "service"]);
+        assert_eq!(
+            c.alerts.mention,
+            Some(crate::domain::alert::MentionTarget::Role(42))
+        );
+        let shown = format!("{c:?}\n{}", c.describe());
+        assert!(
+            !shown.contains("am-SECRET-3") && !shown.contains("gf-SECRET-4"),
+            "{shown}"
+        );
+        assert_eq!(
+            config(&[]).unwrap().alerts.correlation_window,
+            Duration::from_secs(3600)
+        );
+        for (name, value) in [
+            ("LOOPBOT_CORRELATION_WINDOW", "soon"),
+            ("LOOPBOT_ALERT_MENTION", "@everyone"),
+            ("ALERTMANAGER_URL", "alertmanager:9093"),
+            ("ALERTMANAGER_BASIC_AUTH", "no-colon"),
+            ("GRAFANA_BASIC_AUTH", "no-colon"),
+        ] {
+            let err = config(&[(name, value)]).unwrap_err();
+            assert_eq!(err.variable, name);
         }
     }
 

@@ -1,5 +1,6 @@
 //! loopbot: a Discord bot that closes a team's DevOps feedback loop. See ARCHITECTURE.md.
 
+pub mod alertmanager;
 pub mod cli;
 pub mod config;
 pub mod discord;
@@ -7,6 +8,11 @@ pub mod domain;
 pub mod http;
 pub mod integrations;
 pub mod jobs;
+<<<<<<< HEAD
+=======
+pub mod metrics;
+pub mod production;
+>>>>>>> main
 pub mod runtime;
 pub mod startup;
 pub mod store;

@@ -47,16 +47,72 @@ async fn run(command: Command) -> anyhow::Result<()> {
             store.migrate().await?;
             println!("database {} is up to date", config.database_url);
         }
+        Command::Backup { file } => {
+            let store = Store::connect(&config.database_url).await?;
+            store
+                .backup_into(&file)
+                .await
+                .with_context(|| format!("backup to {}", file.display()))?;
+            println!("backed up {} to {}", config.database_url, file.display());
+        }
+        Command::Restore { file } => {
+            restore(&config.database_url, &file).await?;
+            println!("restored {} from {}", config.database_url, file.display());
+        }
         Command::Serve => {
             let app = Application::build(config).await?;
-            tokio::select! {
-                result = app.run_until_stopped() => result?,
-                _ = shutdown_signal() => tracing::info!("shutting down"),
-            }
+            let stop = app.shutdown_handle();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("shutting down: finishing in-flight requests and deliveries");
+                stop.trigger();
+                // A second signal means "now": pending deliveries resume on the next start.
+                shutdown_signal().await;
+                tracing::warn!("second stop signal: exiting without waiting");
+                std::process::exit(130);
+            });
+            app.run_until_stopped().await?;
         }
         // Handled above, before the configuration is read.
         Command::Notify(_) => {}
     }
+    Ok(())
+}
+
+/// Checks the backup, copies it next to the database, then renames it into place, so the
+/// database is either the old one or the whole backup. The bot must be stopped.
+async fn restore(database_url: &str, file: &std::path::Path) -> anyhow::Result<()> {
+    anyhow::ensure!(file.is_file(), "{} is not a file", file.display());
+    let backup = Store::open_backup(file)
+        .await
+        .with_context(|| format!("opening {}", file.display()))?;
+    backup
+        .verify()
+        .await
+        .with_context(|| format!("{} is not a usable backup", file.display()))?;
+    let target = std::path::PathBuf::from(
+        database_url
+            .trim_start_matches("sqlite://")
+            .trim_start_matches("sqlite:")
+            .split('?')
+            .next()
+            .unwrap_or_default(),
+    );
+    let staging = target.with_extension("restoring");
+    let _ = std::fs::remove_file(&staging);
+    backup
+        .backup_into(&staging)
+        .await
+        .with_context(|| format!("copying to {}", staging.display()))?;
+    backup.pool().close().await;
+    // Stale WAL files would be replayed over the restored file.
+    for suffix in ["-wal", "-shm"] {
+        let mut side = target.clone().into_os_string();
+        side.push(suffix);
+        let _ = std::fs::remove_file(side);
+    }
+    std::fs::rename(&staging, &target)
+        .with_context(|| format!("moving the backup to {}", target.display()))?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! The application builder that `main` and the tests both start.
 
+use std::future::IntoFuture as _;
 use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
@@ -14,6 +15,8 @@ use crate::http::{self, AppState};
 use crate::integrations::commit_times::CommitTimes;
 use crate::jobs::checkins::CheckinJob;
 use crate::jobs::{JobWake, Jobs};
+use crate::metrics::Metrics;
+use crate::production::{self, Production, ShutdownHandle};
 use crate::runtime::{GatewayReady, OutboxWake};
 use crate::store::{Store, StoreError};
 
@@ -45,6 +48,7 @@ pub struct Application {
     worker: DeliveryWorker,
     jobs: Jobs,
     commit_times: CommitTimes,
+    production: Production,
 }
 
 impl Application {
@@ -75,6 +79,7 @@ impl Application {
                 source,
             })?;
 
+        let metrics = Metrics::new();
         let outbox = OutboxWake::default();
         let gateway = GatewayReady::default();
         let http_client = discord::http_client(&config);
@@ -99,6 +104,8 @@ impl Application {
                 outbox: outbox.clone(),
                 gateway: gateway.clone(),
                 default_channel: config.default_channel,
+                alerts: config.alerts.clone(),
+                alerts_http: crate::alertmanager::http_client(),
                 checkins: config.checkins.clone(),
                 checkin_wake,
             },
@@ -106,9 +113,15 @@ impl Application {
         .await?;
         let worker = DeliveryWorker::new(
             store.clone(),
-            DiscordRest::new(http_client, config.discord_api_url.as_deref(), token),
+            DiscordRest::new(http_client, config.discord_api_url.as_deref(), token)
+                .with_metrics(metrics.clone()),
             config.delivery.clone(),
             outbox.clone(),
+        )
+        .with_metrics(metrics.clone());
+        jobs.add(
+            "retention",
+            production::run_retention(store.clone(), config.retention_days, metrics.clone()),
         );
         let commit_times = CommitTimes::new(store.clone(), &config.integrations);
         let state = AppState {
@@ -118,6 +131,8 @@ impl Application {
             default_channel: config.default_channel,
             outbox,
             gateway,
+            alerts: config.alerts.clone(),
+            metrics: metrics.clone(),
         };
         Ok(Self {
             listener,
@@ -127,6 +142,12 @@ impl Application {
             worker,
             jobs,
             commit_times,
+            production: Production {
+                shutdown: ShutdownHandle::default(),
+                grace: config.shutdown_grace,
+                retention_days: config.retention_days,
+                metrics,
+            },
         })
     }
 
@@ -139,6 +160,13 @@ impl Application {
         &self.state.store
     }
 
+    /// Triggering it makes [`Application::run_until_stopped`] stop cleanly: no new HTTP
+    /// requests, in-flight ones finish, the outbox drains for up to `LOOPBOT_SHUTDOWN_GRACE`,
+    /// the gateway closes and the WAL is checkpointed.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.production.shutdown.clone()
+    }
+
     /// Runs the HTTP API, the Discord client and the delivery worker until one of them stops.
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
         let Self {
@@ -149,20 +177,41 @@ impl Application {
             worker,
             jobs,
             commit_times,
+            production,
         } = self;
         tracing::info!(addr = %local_addr, "HTTP API listening");
+        let store = state.store.clone();
         let router = http::router(state);
         let shards = client.shard_manager.clone();
+        let stop = production.shutdown.token();
+        // Its own task, so in-flight requests can finish after the select below ends.
+        let mut server = tokio::spawn(
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stop.clone().cancelled_owned())
+                .into_future(),
+        );
+        let drainer = worker.clone();
         let result = tokio::select! {
-            served = axum::serve(listener, router) => served.map_err(StartupError::Serve),
+            served = &mut server => match served {
+                Ok(served) => served.map_err(StartupError::Serve),
+                Err(e) => Err(StartupError::Serve(std::io::Error::other(e))),
+            },
             started = client.start() => {
                 started.map_err(|e| StartupError::Gateway(e.to_string()))
             }
             () = worker.run() => Ok(()),
             () = jobs.run() => Ok(()),
             () = commit_times.run() => Ok(()),
+            () = stop.cancelled() => Ok(()),
         };
+        // Stopping, asked to or not: take no new requests, finish what was accepted.
+        stop.cancel();
+        production::finish(server, &drainer, production.grace).await;
         shards.shutdown_all().await;
+        if let Err(error) = store.checkpoint_and_close().await {
+            tracing::warn!(%error, "WAL checkpoint at shutdown failed");
+        }
+        tracing::info!("stopped");
         result
     }
 }

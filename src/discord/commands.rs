@@ -12,6 +12,7 @@ use crate::domain::{ChannelId, GuildId, UserId};
 pub fn command_list() -> Vec<poise::Command<Data, CommandError>> {
     let mut commands = vec![subscribe(), unsubscribe(), subscriptions(), help()];
     commands.extend(super::checkins::commands());
+    commands.push(super::alerts::alerts());
     commands
 }
 
@@ -187,6 +188,7 @@ async fn help(ctx: Context<'_>) -> Result<(), CommandError> {
         this channel receives those events (needs Manage Server)\n\
         • `/unsubscribe kind:<...> [service] [environment]`: stop (needs Manage Server)\n\
         • `/subscriptions`: what this channel receives\n\
+        • `/alerts`: the alerts firing now for this channel, with age and who acknowledged them\n\
         • `/feedback release:<service[@version]> [rating] [comment]`: say how a release is going\n\
         • `/feedback-summary release:<...>`: the tally and latest comments of a release\n\
         • `/checkin release:<...>`: ask this channel now how a release is going\n\

@@ -15,6 +15,7 @@ pub async fn on_component(
     // One arm per feature that makes components.
     #[allow(clippy::match_single_binding)]
     match custom_id.split(':').next().unwrap_or_default() {
+        "alerts" => super::alerts::on_button(ctx, data, interaction).await,
         "checkin" => super::checkins::on_component(ctx, data, interaction).await,
         _ => {
             tracing::warn!(custom_id, "button with no handler");
@@ -29,6 +30,8 @@ pub async fn on_component(
 }
 
 /// Routes a modal submission to the feature that opened the modal.
+// The match has one arm until a feature opens a modal.
+#[allow(clippy::match_single_binding)]
 pub async fn on_modal(
     ctx: &serenity::Context,
     data: &Data,

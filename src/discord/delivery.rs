@@ -5,10 +5,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
+use tracing::Instrument as _;
 
 use super::render;
 use super::rest::{DiscordRest, SendError};
 use crate::config::DeliverySettings;
+use crate::metrics::Metrics;
 use crate::runtime::OutboxWake;
 use crate::store::{Delivery, DeliverySubject, Store, StoreError};
 
@@ -30,11 +32,13 @@ pub enum Outcome {
     },
 }
 
+#[derive(Clone)]
 pub struct DeliveryWorker {
     store: Store,
     rest: DiscordRest,
     settings: DeliverySettings,
     wake: OutboxWake,
+    metrics: Option<Metrics>,
 }
 
 impl DeliveryWorker {
@@ -49,7 +53,14 @@ impl DeliveryWorker {
             rest,
             settings,
             wake,
+            metrics: None,
         }
+    }
+
+    /// Records delivery latency (accepted → confirmed by Discord) in `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Delivers the next due outbox row, if any, as of `now`.
@@ -57,6 +68,20 @@ impl DeliveryWorker {
         let Some(delivery) = self.store.next_delivery(now).await? else {
             return Ok(Outcome::Idle);
         };
+        // Every log line of this delivery carries its channel and subject.
+        let span = tracing::info_span!(
+            "delivery",
+            channel_id = delivery.channel.0,
+            message_row = delivery.message_row,
+            deploy_id = tracing::field::Empty,
+        );
+        if let DeliverySubject::Deploy(deploy) = &delivery.subject {
+            span.record("deploy_id", deploy.id);
+        }
+        self.deliver(delivery, now).instrument(span).await
+    }
+
+    async fn deliver(&self, delivery: Delivery, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
         let Some(message) = render::render(&delivery.subject) else {
             let error = match &delivery.subject {
                 DeliverySubject::Missing { kind, id } => {
@@ -100,9 +125,20 @@ impl DeliveryWorker {
     ) -> Result<Outcome, StoreError> {
         match sent {
             Ok(message_id) => {
+                let sent_at = Utc::now();
                 self.store
-                    .delivery_sent(delivery, message_id, Utc::now())
+                    .delivery_sent(delivery, message_id, sent_at)
                     .await?;
+                if let Some(metrics) = &self.metrics {
+                    if let Some(queued) = self.store.outbox_queued_at(delivery.outbox_id).await? {
+                        let kind = if delivery.discord_message_id.is_some() {
+                            "edit"
+                        } else {
+                            "post"
+                        };
+                        metrics.delivered(kind, (sent_at - queued).to_std().unwrap_or_default());
+                    }
+                }
                 tracing::info!(
                     channel = delivery.channel.0,
                     message_id,
@@ -162,6 +198,34 @@ impl DeliveryWorker {
                 Err(error) => {
                     tracing::error!(%error, "delivery worker cannot read the outbox; retrying in 1s");
                     tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// After a stop signal: delivers whatever is pending until nothing is, or `grace` has passed.
+    /// Returns how many rows are still pending (they go out on the next start). A request cut
+    /// off by the deadline is safe to repeat: posts carry their nonce.
+    pub async fn drain(&self, grace: Duration) -> i64 {
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let pending = self.store.pending_deliveries().await.unwrap_or(-1);
+            if pending == 0 || tokio::time::Instant::now() >= deadline {
+                return pending;
+            }
+            match tokio::time::timeout_at(deadline, self.deliver_one(Utc::now())).await {
+                Err(_) => return pending,
+                Ok(Ok(Outcome::Idle)) => {
+                    let _ = tokio::time::timeout_at(deadline, self.sleep_until_due()).await;
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => {
+                    tracing::error!(%error, "cannot read the outbox while draining");
+                    let _ = tokio::time::timeout_at(
+                        deadline,
+                        tokio::time::sleep(Duration::from_millis(200)),
+                    )
+                    .await;
                 }
             }
         }

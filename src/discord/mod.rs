@@ -1,6 +1,7 @@
 //! The Discord adapter: the only module that knows serenity and poise. It runs the gateway
 //! client and the slash commands, renders messages, and delivers the outbox.
 
+mod alerts;
 mod checkins;
 mod commands;
 mod components;
@@ -25,6 +26,9 @@ pub struct Data {
     pub outbox: OutboxWake,
     pub gateway: GatewayReady,
     pub default_channel: Option<ChannelId>,
+    pub alerts: crate::config::AlertSettings,
+    /// For Alertmanager's API (Silence 1h).
+    pub alerts_http: reqwest::Client,
     /// Check-in settings (the emoji map for reactions).
     pub checkins: crate::domain::checkin::CheckinSettings,
     /// Wakes the check-in job (after `/checkin`).

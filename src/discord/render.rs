@@ -42,6 +42,14 @@ pub fn render(subject: &DeliverySubject) -> Option<Rendered> {
             embeds: vec![deploy_embed(deploy)],
             ..Default::default()
         }),
+        DeliverySubject::DeployWithAlerts(deploy, alerts) => Some(Rendered {
+            embeds: vec![super::alerts::linked_alerts_field(
+                deploy_embed(deploy),
+                alerts,
+            )],
+            ..Default::default()
+        }),
+        DeliverySubject::AlertGroup(group) => Some(super::alerts::render_alert_group(group)),
         DeliverySubject::Checkin(view) => Some(super::checkins::render_checkin(view)),
         DeliverySubject::CheckinCancelled(view) => Some(super::checkins::render_cancelled(view)),
         DeliverySubject::Missing { .. } => None,

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::config::Secret;
 use crate::domain::ChannelId;
+use crate::metrics::Metrics;
 
 pub const DISCORD_URL: &str = "https://discord.com";
 
@@ -29,6 +30,7 @@ pub struct DiscordRest {
     client: reqwest::Client,
     base: String,
     token: Secret,
+    metrics: Option<Metrics>,
 }
 
 impl DiscordRest {
@@ -37,13 +39,21 @@ impl DiscordRest {
             client,
             base: format!("{}/api/v10", base.unwrap_or(DISCORD_URL)),
             token,
+            metrics: None,
         }
+    }
+
+    /// Counts every call in `loopbot_discord_api_requests_total`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Posts a message and returns its id.
     pub async fn create_message(&self, channel: ChannelId, body: &Value) -> Result<u64, SendError> {
         let url = format!("{}/channels/{}/messages", self.base, channel.0);
-        self.send(self.client.post(url).json(body)).await
+        self.send("create_message", self.client.post(url).json(body))
+            .await
     }
 
     /// Edits a message and returns its id.
@@ -54,7 +64,8 @@ impl DiscordRest {
         body: &Value,
     ) -> Result<u64, SendError> {
         let url = format!("{}/channels/{}/messages/{message}", self.base, channel.0);
-        self.send(self.client.patch(url).json(body)).await
+        self.send("edit_message", self.client.patch(url).json(body))
+            .await
     }
 
     /// Adds the bot's own reaction to a message (idempotent on Discord's side).
@@ -73,7 +84,9 @@ impl DiscordRest {
         if let Ok(mut segments) = url.path_segments_mut() {
             segments.push(emoji).push("@me");
         }
-        self.send_json(self.client.put(url)).await.map(|_| ())
+        self.send_json("add_reaction", self.client.put(url))
+            .await
+            .map(|_| ())
     }
 
     /// Starts a public thread from a message and returns its id. A thread that already exists
@@ -89,7 +102,10 @@ impl DiscordRest {
             self.base, channel.0
         );
         let body = serde_json::json!({ "name": name, "auto_archive_duration": 1440 });
-        match self.send_json(self.client.post(url).json(&body)).await {
+        match self
+            .send_json("start_thread", self.client.post(url).json(&body))
+            .await
+        {
             Ok(thread) => Ok(thread["id"]
                 .as_str()
                 .and_then(|id| id.parse().ok())
@@ -97,14 +113,16 @@ impl DiscordRest {
             Err(SendError::Rejected { status: 400, .. }) => {
                 // 160004 "A thread has already been created for this message": check it is there.
                 let url = format!("{}/channels/{message}", self.base);
-                self.send_json(self.client.get(url)).await.map(|_| message)
+                self.send_json("get_channel", self.client.get(url))
+                    .await
+                    .map(|_| message)
             }
             Err(other) => Err(other),
         }
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<u64, SendError> {
-        let body = self.send_json(request).await?;
+    async fn send(&self, route: &str, request: reqwest::RequestBuilder) -> Result<u64, SendError> {
+        let body = self.send_json(route, request).await?;
         body["id"]
             .as_str()
             .and_then(|id| id.parse().ok())
@@ -112,7 +130,12 @@ impl DiscordRest {
     }
 
     /// Sends a request and returns the JSON answer (Null for 204), classifying failures.
-    async fn send_json(&self, request: reqwest::RequestBuilder) -> Result<Value, SendError> {
+    /// `route` names the call for `/metrics` (a class, never a URL with ids in it).
+    async fn send_json(
+        &self,
+        route: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Value, SendError> {
         let response = request
             .header(
                 reqwest::header::AUTHORIZATION,
@@ -129,8 +152,16 @@ impl DiscordRest {
             .send()
             .await
             // reqwest's error text names the URL, never the headers: no token in it.
-            .map_err(|e| SendError::Transient(e.without_url().to_string()))?;
+            .map_err(|e| {
+                if let Some(metrics) = &self.metrics {
+                    metrics.discord_request(route, None);
+                }
+                SendError::Transient(e.without_url().to_string())
+            })?;
         let status = response.status();
+        if let Some(metrics) = &self.metrics {
+            metrics.discord_request(route, Some(status.as_u16()));
+        }
         let retry_after_header = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)

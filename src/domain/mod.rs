@@ -1,6 +1,7 @@
 //! The vocabulary of loopbot: deploys, subscriptions, channels. Knows nothing of Discord, HTTP or SQL.
 //! Values are parsed once at the edge (`parse`), so nothing after it re-checks strings.
 
+pub mod alert;
 pub mod deploy;
 pub mod subscription;
 pub mod webhook;

@@ -11,6 +11,7 @@ use super::error::ApiError;
 use super::extract::{Authenticated, JsonBody};
 use super::AppState;
 use crate::domain::deploy::{DeployEvent, RawDeployEvent};
+use crate::metrics::InboundOutcome;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/v1/deploys", post(create_deploy))
@@ -22,7 +23,7 @@ async fn create_deploy(
     State(state): State<AppState>,
     _auth: Authenticated,
     body: JsonBody<RawDeployEvent>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, axum::Extension<InboundOutcome>, Json<Value>), ApiError> {
     let event = DeployEvent::parse(&body.value)?;
     tracing::Span::current().record("service", event.service.as_str());
     let recorded = state
@@ -30,6 +31,7 @@ async fn create_deploy(
         .record_deploy("api", &body.raw, &event, state.default_channel, Utc::now())
         .await?;
     tracing::Span::current().record("deploy_id", recorded.deploy_id);
+    tracing::info!(duplicate = !recorded.changed, "deploy event accepted");
     if recorded.changed {
         if recorded.channels.is_empty() {
             tracing::warn!(
@@ -40,8 +42,15 @@ async fn create_deploy(
         }
         state.outbox.wake();
     }
+    // Tells the metrics middleware a retry from one that changed something.
+    let outcome = InboundOutcome(if recorded.changed {
+        "accepted"
+    } else {
+        "duplicate"
+    });
     Ok((
         StatusCode::ACCEPTED,
+        axum::Extension(outcome),
         Json(json!({
             "deploy_id": recorded.deploy_id,
             "status": event.status.as_str(),

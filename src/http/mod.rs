@@ -1,16 +1,19 @@
 //! The inbound HTTP API (axum): a router per feature, merged here, sharing one state.
 
+mod alerts;
 mod deploys;
 pub mod error;
 pub mod extract;
 mod feedback;
 mod health;
 pub mod hooks;
+mod metrics;
 
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::Router;
 
 use crate::domain::ChannelId;
+use crate::metrics::Metrics;
 use crate::runtime::{GatewayReady, OutboxWake};
 use crate::store::Store;
 use error::ApiError;
@@ -24,6 +27,8 @@ pub struct AppState {
     pub outbox: OutboxWake,
     pub gateway: GatewayReady,
     pub hooks: hooks::HookState,
+    pub alerts: crate::config::AlertSettings,
+    pub metrics: Metrics,
 }
 
 impl FromRef<AppState> for ApiToken {
@@ -35,13 +40,19 @@ impl FromRef<AppState> for ApiToken {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
+        .merge(metrics::router())
         .merge(deploys::router())
+        .merge(alerts::router())
         .merge(feedback::router())
         .merge(hooks::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::record,
+        ))
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(metrics::request_span))
         .with_state(state)
 }
 

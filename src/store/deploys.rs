@@ -13,6 +13,7 @@ use crate::domain::ChannelId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subject {
     Deploy(i64),
+    AlertGroup(i64),
     /// A post-release check-in (`checkin.id`).
     Checkin(i64),
     /// The note in a check-in's thread that a later check-in was cancelled (`checkin.id`).
@@ -23,6 +24,7 @@ impl Subject {
     pub(super) fn kind(self) -> &'static str {
         match self {
             Subject::Deploy(_) => "deploy",
+            Subject::AlertGroup(_) => "alert_group",
             Subject::Checkin(_) => "checkin",
             Subject::CheckinCancelled(_) => "checkin_cancelled",
         }
@@ -31,6 +33,7 @@ impl Subject {
     pub(super) fn id(self) -> i64 {
         match self {
             Subject::Deploy(id) => id,
+            Subject::AlertGroup(id) => id,
             Subject::Checkin(id) | Subject::CheckinCancelled(id) => id,
         }
     }

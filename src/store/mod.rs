@@ -1,8 +1,10 @@
 //! All SQL lives here. Everything else sees typed functions over domain values.
 
+pub mod alerts;
 mod checkins;
 mod deploys;
 pub mod ids;
+mod maintenance;
 mod outbox;
 mod subscriptions;
 mod webhooks;
@@ -15,6 +17,7 @@ use sqlx::SqlitePool;
 
 pub use checkins::{CheckinRun, MessageRelease, NewFeedback};
 pub use deploys::{DeployRecorded, Subject};
+pub use maintenance::{OutboxStats, Pruned, PRUNED_BODY};
 pub use outbox::{Delivery, DeliverySubject};
 pub use subscriptions::SubscriptionChange;
 pub use webhooks::CommitLookup;

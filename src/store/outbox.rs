@@ -14,6 +14,9 @@ use crate::domain::ChannelId;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliverySubject {
     Deploy(Deploy),
+    /// A deploy that alerts were linked to (see store/alerts.rs): its announcement names them.
+    DeployWithAlerts(Deploy, Vec<super::alerts::LinkedAlert>),
+    AlertGroup(super::alerts::AlertGroupView),
     /// A post-release check-in with its deploy and tally.
     Checkin(CheckinView),
     /// "This check-in was cancelled", posted in the thread of an earlier check-in of the deploy.
@@ -49,12 +52,15 @@ async fn load_subject(
     kind: &str,
     id: i64,
 ) -> Result<Option<DeliverySubject>> {
-    Ok(match kind {
+    let subject = match kind {
         "deploy" => sqlx::query(&format!("select {DEPLOY_COLUMNS} from deploy where id = ?"))
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?
             .map(|row| DeliverySubject::Deploy(deploy_from_row(&row))),
+        "alert_group" => super::alerts::load_alert_group(&mut *conn, id)
+            .await?
+            .map(DeliverySubject::AlertGroup),
         "checkin" => super::checkins::checkin_view(conn, id)
             .await?
             .map(DeliverySubject::Checkin),
@@ -62,6 +68,18 @@ async fn load_subject(
             .await?
             .map(DeliverySubject::CheckinCancelled),
         _ => None,
+    };
+    // A deploy that alerts were linked to names them in its announcement.
+    Ok(match subject {
+        Some(DeliverySubject::Deploy(deploy)) => {
+            let linked = super::alerts::load_linked_alerts(&mut *conn, deploy.id).await?;
+            Some(if linked.is_empty() {
+                DeliverySubject::Deploy(deploy)
+            } else {
+                DeliverySubject::DeployWithAlerts(deploy, linked)
+            })
+        }
+        other => other,
     })
 }
 

@@ -4,6 +4,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod alerts;
 mod api;
 mod checkins;
 mod config;
@@ -12,5 +13,6 @@ mod deploys;
 mod fake_discord;
 mod faults;
 mod integrations;
+mod production;
 mod routes;
 mod subscriptions;

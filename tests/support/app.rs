@@ -258,6 +258,21 @@ impl BinaryApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// SIGTERM, then waits for the process to exit. Returns its exit status and what it logged.
+    pub async fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let pid = self.child.id().expect("still running") as i32;
+        // SAFETY: kill(2) with a pid we own and a valid signal number has no memory effects.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("exits within 30s of SIGTERM")
+            .unwrap();
+        // Let the log reader catch the last lines.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let log = self.log.lock().unwrap().clone();
+        (status, log)
+    }
+
     /// SIGKILL: no shutdown code runs. Returns what it logged.
     pub async fn kill(mut self) -> Vec<String> {
         self.child.kill().await.unwrap();

@@ -2335,6 +2335,8 @@ fn check_dispatch(name: &str, d: &Value) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // Unused where a harness-less target (the benchmark) compiles this module under cfg(test).
+    #[allow(unused_imports)]
     use serenity::model::prelude as m;
 
     fn state() -> State {

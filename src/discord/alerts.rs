@@ -1,0 +1,702 @@
+//! Alert messages (rendering), their buttons (Acknowledge, Silence 1h, "Caused by this
+//! deploy?"), and `/alerts`. Button custom ids: `alerts:ack:<group>`, `alerts:silence:<group>`,
+//! `alerts:cause:<group>:<deploy>:yes|no`.
+
+use chrono::{DateTime, Utc};
+use poise::serenity_prelude as serenity;
+use poise::CreateReply;
+use serenity::{
+    ButtonStyle, Colour, CreateActionRow, CreateButton, CreateEmbed, CreateEmbedFooter, Timestamp,
+};
+
+use super::components::reply_ephemeral;
+use super::render::{truncate, Mentions, Rendered, EMBED_FIELD_VALUE_MAX, EMBED_TITLE_MAX};
+use super::{CommandError, Context, Data};
+use crate::domain::alert::{AlertStatus, MentionTarget, Severity};
+use crate::domain::subscription::Kind;
+use crate::domain::ChannelId;
+use crate::store::alerts::{ActionOutcome, AlertGroupView, AlertView, LinkedAlert};
+
+/// Alerts listed one by one in a message; the rest are summarised ("and 37 more").
+pub const LISTED_ALERTS: usize = 10;
+const LINE_MAX: usize = 300;
+
+fn severity_colour(severity: &str) -> Colour {
+    match Severity::new(Some(severity)).rank() {
+        4 => Colour::from_rgb(0xed, 0x42, 0x45),
+        3 => Colour::from_rgb(0xf2, 0x6b, 0x1d),
+        2 => Colour::from_rgb(0xfe, 0xe7, 0x5c),
+        _ => Colour::from_rgb(0x58, 0x65, 0xf2),
+    }
+}
+
+fn severity_emoji(severity: &str) -> &'static str {
+    match Severity::new(Some(severity)).rank() {
+        4 => "🔴",
+        3 => "🟠",
+        2 => "🟡",
+        _ => "🔵",
+    }
+}
+
+/// "12 min", "1h 5m", "40s".
+pub fn human_span(ms: i64) -> String {
+    let s = (ms / 1000).max(0);
+    match s {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s if s < 86_400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+fn discord_time(at: DateTime<Utc>, style: char) -> String {
+    format!("<t:{}:{style}>", at.timestamp())
+}
+
+/// Labels shown as their own fields or lines; the rest are folded into "Other labels".
+const SHOWN_LABELS: &[&str] = &[
+    "alertname",
+    "severity",
+    "service",
+    "app",
+    "job",
+    "environment",
+    "env",
+    "instance",
+];
+
+fn alert_line(alert: &AlertView) -> String {
+    let mut line = match alert.status {
+        AlertStatus::Firing => format!("🔥 **{}**", alert.name),
+        AlertStatus::Resolved => format!("✅ ~~{}~~", alert.name),
+    };
+    if let Some(instance) = &alert.instance {
+        line.push_str(&format!(" `{instance}`"));
+    }
+    if let Some(summary) = alert.summary.as_ref().or(alert.description.as_ref()) {
+        // One line per alert: a multi-line summary would break the list.
+        let summary = summary.split_whitespace().collect::<Vec<_>>().join(" ");
+        line.push_str(&format!(": {summary}"));
+    }
+    match (alert.status, alert.resolved_at) {
+        (AlertStatus::Resolved, Some(end)) => line.push_str(&format!(
+            " (resolved after {})",
+            human_span((end - alert.starts_at).num_milliseconds())
+        )),
+        _ => line.push_str(&format!(" (since {})", discord_time(alert.starts_at, 'R'))),
+    }
+    truncate(&line, LINE_MAX)
+}
+
+/// The message about an alert group in its current state.
+pub fn render_alert_group(g: &AlertGroupView) -> Rendered {
+    let firing = g
+        .alerts
+        .iter()
+        .filter(|a| a.status == AlertStatus::Firing)
+        .count();
+    let name = g
+        .title
+        .clone()
+        .or_else(|| g.common_labels.get("alertname").cloned())
+        .or_else(|| g.alerts.first().map(|a| a.name.clone()))
+        .unwrap_or_else(|| "Alert".into());
+    let (title, colour) = match g.status {
+        AlertStatus::Firing => (
+            format!(
+                "{} FIRING ({}): {name}{}",
+                severity_emoji(&g.severity),
+                g.severity,
+                g.service
+                    .as_ref()
+                    .map(|s| format!(" · {s}"))
+                    .unwrap_or_default()
+            ),
+            severity_colour(&g.severity),
+        ),
+        AlertStatus::Resolved => (
+            format!(
+                "✅ RESOLVED: {name}{}",
+                g.service
+                    .as_ref()
+                    .map(|s| format!(" · {s}"))
+                    .unwrap_or_default()
+            ),
+            Colour::from_rgb(0x57, 0xf2, 0x87),
+        ),
+    };
+
+    let mut lines: Vec<String> = Vec::new();
+    if let Some(message) = &g.message {
+        lines.push(truncate(message, 600));
+    }
+    for alert in g.alerts.iter().take(LISTED_ALERTS) {
+        lines.push(alert_line(alert));
+    }
+    let hidden = g.alerts.len().saturating_sub(LISTED_ALERTS) as i64;
+    if hidden > 0 {
+        lines.push(format!("…and {hidden} more"));
+    }
+    if g.truncated_alerts > 0 {
+        lines.push(format!(
+            "…and {} more the sender left out (truncatedAlerts)",
+            g.truncated_alerts
+        ));
+    }
+    // Discord refuses a message whose embeds exceed 6000 characters in all: build it again
+    // more compactly when the full version is too long.
+    let build = |desc_max: usize, compact: bool| -> CreateEmbed {
+        let description = truncate(&lines.join("\n"), desc_max);
+
+        let status_text = match (g.status, g.resolved_at) {
+            (AlertStatus::Resolved, Some(end)) => format!(
+                "Resolved after {}",
+                human_span((end - g.first_fired_at).num_milliseconds())
+            ),
+            _ => format!("Firing: {firing} of {}", g.alerts.len()),
+        };
+        let mut embed = CreateEmbed::new()
+            .title(truncate(&title, EMBED_TITLE_MAX))
+            .description(description)
+            .colour(colour)
+            .field("Status", status_text, true)
+            .field("Severity", field(&g.severity), true)
+            .field("Since", discord_time(g.first_fired_at, 'f'), true);
+        if let Some(service) = &g.service {
+            embed = embed.field("Service", field(service), true);
+        }
+        if let Some(env) = &g.environment {
+            embed = embed.field("Environment", field(env), true);
+        }
+        if let (Some(at), name) = (g.acked_at, &g.acked_by_name) {
+            let who = match (g.acked_by, name) {
+                (Some(id), Some(name)) => format!("{name} (<@{id}>)"),
+                (_, Some(name)) => name.clone(),
+                (Some(id), None) => format!("<@{id}>"),
+                _ => "someone".into(),
+            };
+            embed = embed.field(
+                "Acknowledged",
+                field(&format!("👀 by {who} at {}", discord_time(at, 'f'))),
+                true,
+            );
+        }
+        if let Some(at) = g.silenced_at {
+            embed = embed.field(
+                "Silenced",
+                field(&format!(
+                    "🔕 by {} at {} until {}",
+                    g.silenced_by_name.as_deref().unwrap_or("someone"),
+                    discord_time(at, 't'),
+                    g.silenced_until
+                        .map(|u| discord_time(u, 't'))
+                        .unwrap_or_default()
+                )),
+                true,
+            );
+        }
+        for link in &g.links {
+            let by = link
+                .deployer
+                .as_ref()
+                .map(|d| format!(" by {d}"))
+                .unwrap_or_default();
+            let mut text = format!(
+                "Started {} after deploy #{} {} {} → {}{by}",
+                human_span(link.delay_ms),
+                link.deploy_id,
+                link.service,
+                link.version,
+                link.environment
+            );
+            match link.verdict.as_deref() {
+                Some("confirmed") => text.push_str(&format!(
+                    "\n✔️ Confirmed as the cause by {}",
+                    link.verdict_by_name.as_deref().unwrap_or("someone")
+                )),
+                Some("rejected") => text.push_str(&format!(
+                    "\n✖️ Not the cause, says {}",
+                    link.verdict_by_name.as_deref().unwrap_or("someone")
+                )),
+                _ => text.push_str("\nCaused by this deploy?"),
+            }
+            let max = if compact { 300 } else { EMBED_FIELD_VALUE_MAX };
+            embed = embed.field("🚀 Possible cause", truncate(&text, max), false);
+        }
+        let mut links = Vec::new();
+        let first = |f: fn(&AlertView) -> Option<&String>| g.alerts.iter().find_map(f).cloned();
+        if let Some(u) = first(|a| a.runbook_url.as_ref()) {
+            links.push(format!("[Runbook]({u})"));
+        }
+        if let Some(u) = first(|a| a.dashboard_url.as_ref()) {
+            links.push(format!("[Dashboard]({u})"));
+        }
+        if let Some(u) = first(|a| a.panel_url.as_ref()) {
+            links.push(format!("[Panel]({u})"));
+        }
+        if let Some(u) = first(|a| a.generator_url.as_ref()) {
+            links.push(format!("[Source]({u})"));
+        }
+        if let Some(u) = first(|a| a.silence_url.as_ref()) {
+            links.push(format!("[Silence in Grafana]({u})"));
+        }
+        if !links.is_empty() {
+            let max = if compact { 400 } else { EMBED_FIELD_VALUE_MAX };
+            embed = embed.field("Links", truncate(&links.join(" · "), max), false);
+        }
+        let other: Vec<String> = g
+            .common_labels
+            .iter()
+            .filter(|(k, _)| !SHOWN_LABELS.contains(&k.as_str()))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if !other.is_empty() && !compact {
+            embed = embed.field(
+                "Other labels",
+                field(&format!("`{}`", other.join(", "))),
+                false,
+            );
+        }
+        let incident = g
+            .incident_id
+            .map(|i| format!(" · incident #{i}"))
+            .unwrap_or_default();
+        embed = embed.footer(CreateEmbedFooter::new(format!(
+            "loopbot · {} · alert group #{}{incident}",
+            g.source, g.id
+        )));
+        if let Ok(ts) =
+            Timestamp::from_unix_timestamp(g.resolved_at.unwrap_or(g.first_fired_at).timestamp())
+        {
+            embed = embed.timestamp(ts);
+        }
+        embed
+    };
+    let mut embed = build(3500, false);
+    if embed_chars(&embed) > EMBED_TOTAL_BUDGET {
+        embed = build(1200, true);
+    }
+
+    let mut components = Vec::new();
+    if g.status == AlertStatus::Firing {
+        let mut buttons = vec![CreateButton::new(format!("alerts:ack:{}", g.id))
+            .label(if g.acked_at.is_some() {
+                "Acknowledged"
+            } else {
+                "Acknowledge"
+            })
+            .emoji('👀')
+            .style(ButtonStyle::Primary)
+            .disabled(g.acked_at.is_some())];
+        if g.silence_available {
+            buttons.push(
+                CreateButton::new(format!("alerts:silence:{}", g.id))
+                    .label(if g.silenced_at.is_some() {
+                        "Silenced"
+                    } else {
+                        "Silence 1h"
+                    })
+                    .emoji('🔕')
+                    .style(ButtonStyle::Secondary)
+                    .disabled(g.silenced_at.is_some()),
+            );
+        }
+        components.push(CreateActionRow::Buttons(buttons));
+    }
+    // One row per unanswered link (Discord allows 5 rows; the first leaves 4).
+    for link in g.links.iter().filter(|l| l.verdict.is_none()).take(4) {
+        components.push(CreateActionRow::Buttons(vec![
+            CreateButton::new(format!("alerts:cause:{}:{}:yes", g.id, link.deploy_id))
+                .label(truncate(
+                    &format!("Caused by {} {}", link.service, link.version),
+                    80,
+                ))
+                .style(ButtonStyle::Danger),
+            CreateButton::new(format!("alerts:cause:{}:{}:no", g.id, link.deploy_id))
+                .label("Not this deploy")
+                .style(ButtonStyle::Secondary),
+        ]));
+    }
+
+    // Only the configured on-call is pinged, only while firing; webhook text never pings.
+    let (content, mentions) = match (g.status, g.mention) {
+        (AlertStatus::Firing, Some(MentionTarget::Role(id))) => (
+            Some(format!("<@&{id}> {name}")),
+            Mentions {
+                users: vec![],
+                roles: vec![id],
+            },
+        ),
+        (AlertStatus::Firing, Some(MentionTarget::User(id))) => (
+            Some(format!("<@{id}> {name}")),
+            Mentions {
+                users: vec![id],
+                roles: vec![],
+            },
+        ),
+        // Clears an earlier ping line once resolved.
+        (_, Some(_)) => (Some(String::new()), Mentions::default()),
+        _ => (None, Mentions::default()),
+    };
+    Rendered {
+        content,
+        embeds: vec![embed],
+        components,
+        mentions,
+    }
+}
+
+/// The line a deploy announcement gets for the alerts linked to it.
+pub fn linked_alerts_field(embed: CreateEmbed, alerts: &[LinkedAlert]) -> CreateEmbed {
+    let lines: Vec<String> = alerts
+        .iter()
+        .take(10)
+        .map(|a| {
+            let state = match a.status {
+                AlertStatus::Firing => "🔥 firing",
+                AlertStatus::Resolved => "✅ resolved",
+            };
+            let verdict = match a.verdict.as_deref() {
+                Some("confirmed") => " · confirmed as caused by this deploy",
+                Some("rejected") => " · not caused by this deploy",
+                _ => "",
+            };
+            format!(
+                "{} **{}** ({}) started {} after this deploy, {state}{verdict}",
+                severity_emoji(&a.severity),
+                a.name,
+                a.severity,
+                human_span(a.delay_ms)
+            )
+        })
+        .collect();
+    embed.field(
+        "⚠️ Alerts after this deploy",
+        field(&lines.join("\n")),
+        false,
+    )
+}
+
+/// Stay under Discord's 6000-character total with room to spare.
+const EMBED_TOTAL_BUDGET: usize = 5800;
+
+/// The characters Discord counts towards an embed's 6000-character limit.
+fn embed_chars(embed: &CreateEmbed) -> usize {
+    let v = serde_json::to_value(embed).unwrap_or_default();
+    let len = |x: &serde_json::Value| x.as_str().map(|s| s.chars().count()).unwrap_or(0);
+    len(&v["title"])
+        + len(&v["description"])
+        + len(&v["footer"]["text"])
+        + len(&v["author"]["name"])
+        + v["fields"]
+            .as_array()
+            .map(|f| f.iter().map(|f| len(&f["name"]) + len(&f["value"])).sum())
+            .unwrap_or(0)
+}
+
+fn field(text: &str) -> String {
+    truncate(text, EMBED_FIELD_VALUE_MAX)
+}
+
+/// A button on an alert message was pressed. Always answered: a failure becomes a private reply.
+pub async fn on_button(
+    ctx: &serenity::Context,
+    data: &Data,
+    interaction: &serenity::ComponentInteraction,
+) -> Result<(), CommandError> {
+    match handle_button(ctx, data, interaction).await {
+        Ok(()) => Ok(()),
+        Err(CommandError::Discord(error)) => Err(CommandError::Discord(error)),
+        Err(error) => {
+            tracing::error!(%error, custom_id = %interaction.data.custom_id, "alert button failed");
+            reply_ephemeral(ctx, interaction, error.to_string()).await
+        }
+    }
+}
+
+async fn handle_button(
+    ctx: &serenity::Context,
+    data: &Data,
+    interaction: &serenity::ComponentInteraction,
+) -> Result<(), CommandError> {
+    let parts: Vec<&str> = interaction.data.custom_id.split(':').collect();
+    let user = &interaction.user;
+    let name = user
+        .global_name
+        .clone()
+        .unwrap_or_else(|| user.name.clone());
+    let now = Utc::now();
+    let group: Option<i64> = parts.get(2).and_then(|g| g.parse().ok());
+    let Some(group) = group else {
+        return reply_ephemeral(ctx, interaction, "This button is malformed.").await;
+    };
+    let text = match parts.get(1).copied() {
+        Some("ack") => match data
+            .store
+            .ack_alert_group(group, user.id.get(), &name, now)
+            .await?
+        {
+            ActionOutcome::Done => format!(
+                "Acknowledged: you are on it (at {}).",
+                discord_time(now, 't')
+            ),
+            ActionOutcome::Already { by, at } => format!(
+                "Already acknowledged by {} at {}.",
+                by.as_deref().unwrap_or("someone"),
+                at.map(|a| discord_time(a, 't')).unwrap_or_default()
+            ),
+            ActionOutcome::NotFound => "This alert is no longer known to loopbot.".into(),
+        },
+        Some("silence") => silence(data, group, user.id.get(), &name, now).await?,
+        Some("cause") => {
+            let deploy: Option<i64> = parts.get(3).and_then(|d| d.parse().ok());
+            let answer = parts.get(4).copied();
+            match (deploy, answer) {
+                (Some(deploy), Some(answer @ ("yes" | "no"))) => {
+                    match data
+                        .store
+                        .answer_deploy_link(group, deploy, answer == "yes", user.id.get(), &name, now)
+                        .await?
+                    {
+                        ActionOutcome::NotFound => {
+                            "That link between alert and deploy no longer exists.".into()
+                        }
+                        _ if answer == "yes" => format!(
+                            "Recorded: deploy #{deploy} caused this alert. It counts as a failed change."
+                        ),
+                        _ => format!("Recorded: deploy #{deploy} did not cause this alert."),
+                    }
+                }
+                _ => "This button is malformed.".into(),
+            }
+        }
+        _ => "This button is no longer handled by loopbot.".into(),
+    };
+    data.outbox.wake();
+    reply_ephemeral(ctx, interaction, text).await
+}
+
+async fn silence(
+    data: &Data,
+    group: i64,
+    user: u64,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<String, CommandError> {
+    let Some(base) = data.alerts.alertmanager_url.as_deref() else {
+        return Ok("Silencing needs ALERTMANAGER_URL to be configured on the bot.".into());
+    };
+    let Some(target) = data.store.alert_silence_target(group).await? else {
+        return Ok("This alert is no longer known to loopbot.".into());
+    };
+    if target.source != "alertmanager" {
+        return Ok("Only Alertmanager alerts can be silenced from here.".into());
+    }
+    if let Some(until) = target.silenced_until.filter(|u| *u > now) {
+        return Ok(format!(
+            "Already silenced until {}.",
+            discord_time(until, 't')
+        ));
+    }
+    if target.matchers.is_empty() {
+        return Ok("This alert group has no labels to silence by.".into());
+    }
+    let until = now + chrono::Duration::hours(1);
+    match crate::alertmanager::create_silence(
+        &data.alerts_http,
+        base,
+        &target.matchers,
+        now,
+        until,
+        &format!("loopbot ({name})"),
+        &format!("Silenced for 1h from Discord by {name}"),
+    )
+    .await
+    {
+        Ok(silence_id) => {
+            data.store
+                .alert_group_silenced(group, &silence_id, user, name, until, now)
+                .await?;
+            Ok(format!(
+                "Silenced for 1 hour in Alertmanager (silence {silence_id}, until {}).",
+                discord_time(until, 't')
+            ))
+        }
+        Err(error) => {
+            tracing::warn!(%error, group, "could not create the silence");
+            Ok(format!("Alertmanager did not create the silence: {error}"))
+        }
+    }
+}
+
+/// List the alerts firing now (those this channel receives).
+#[poise::command(slash_command, guild_only)]
+pub async fn alerts(ctx: Context<'_>) -> Result<(), CommandError> {
+    let data = ctx.data();
+    let channel = ChannelId(ctx.channel_id().get());
+    let subscriptions = data.store.alert_subscriptions().await?;
+    let now = Utc::now();
+    let firing = data.store.firing_alerts().await?;
+    let shown: Vec<_> = firing
+        .iter()
+        .filter(|a| {
+            crate::domain::subscription::route(
+                &subscriptions,
+                Kind::Alerts,
+                a.service.as_deref().unwrap_or(""),
+                a.environment.as_deref().unwrap_or(""),
+                data.default_channel,
+            )
+            .contains(&channel)
+        })
+        .collect();
+    let text = if shown.is_empty() {
+        "No alerts firing for this channel. 🎉".to_owned()
+    } else {
+        let mut lines: Vec<String> = shown
+            .iter()
+            .take(20)
+            .map(|a| {
+                let ack = match (&a.acked_by_name, a.acked_at) {
+                    (Some(by), Some(at)) => {
+                        format!("acked by {by} {}", discord_time(at, 'R'))
+                    }
+                    _ => "not acknowledged".into(),
+                };
+                let place = [
+                    a.service.as_deref(),
+                    a.environment.as_deref(),
+                    a.instance.as_deref(),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" / ");
+                format!(
+                    "{} **{}** ({}) {place}: firing for {}, {ack}",
+                    severity_emoji(&a.severity),
+                    a.name,
+                    a.severity,
+                    human_span((now - a.starts_at).num_milliseconds())
+                )
+            })
+            .collect();
+        if shown.len() > 20 {
+            lines.push(format!("…and {} more", shown.len() - 20));
+        }
+        format!("**{} alert(s) firing**\n{}", shown.len(), lines.join("\n"))
+    };
+    ctx.send(
+        CreateReply::default()
+            .content(truncate(&text, 2000))
+            .ephemeral(true)
+            .allowed_mentions(serenity::CreateAllowedMentions::new()),
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::alerts::AlertView;
+    use std::collections::BTreeMap;
+
+    fn alert(i: usize, status: AlertStatus) -> AlertView {
+        AlertView {
+            id: i as i64,
+            fingerprint: format!("f{i}"),
+            name: "HighLatency".into(),
+            status,
+            severity: "critical".into(),
+            service: Some("checkout".into()),
+            environment: None,
+            instance: Some(format!("host-{i}:9090")),
+            summary: Some("@everyone latency is high ".repeat(20)),
+            description: None,
+            labels: BTreeMap::new(),
+            generator_url: None,
+            runbook_url: Some("https://runbooks.example.com/x".into()),
+            dashboard_url: None,
+            panel_url: None,
+            silence_url: None,
+            value_string: None,
+            starts_at: Utc::now(),
+            resolved_at: None,
+        }
+    }
+
+    fn group(alerts: Vec<AlertView>) -> AlertGroupView {
+        AlertGroupView {
+            id: 1,
+            source: "alertmanager".into(),
+            status: AlertStatus::Firing,
+            title: None,
+            message: None,
+            service: Some("checkout".into()),
+            environment: None,
+            severity: "critical".into(),
+            common_labels: BTreeMap::new(),
+            external_url: None,
+            truncated_alerts: 3,
+            first_fired_at: Utc::now(),
+            resolved_at: None,
+            acked_by: None,
+            acked_by_name: None,
+            acked_at: None,
+            silenced_by_name: None,
+            silenced_at: None,
+            silenced_until: None,
+            mention: None,
+            silence_available: false,
+            incident_id: None,
+            alerts,
+            links: vec![],
+        }
+    }
+
+    #[test]
+    fn long_groups_are_summarised_within_discord_limits() {
+        let g = group((0..47).map(|i| alert(i, AlertStatus::Firing)).collect());
+        let body = super::super::render::post_body(&render_alert_group(&g), "n".into());
+        let embed = &body["embeds"][0];
+        let description = embed["description"].as_str().unwrap();
+        assert!(description.chars().count() <= 4096);
+        assert!(description.contains("and 37 more"), "{description}");
+        assert!(description.contains("3 more the sender left out"));
+        assert!(embed.to_string().chars().count() < 6000);
+        assert_eq!(body["allowed_mentions"]["parse"], serde_json::json!([]));
+        assert!(body.get("content").is_none() || body["content"].is_null());
+    }
+
+    #[test]
+    fn huge_labels_and_links_still_fit_in_one_message() {
+        let mut alerts: Vec<AlertView> = (0..30).map(|i| alert(i, AlertStatus::Firing)).collect();
+        for a in &mut alerts {
+            a.runbook_url = Some(format!("https://r.example.com/{}", "x".repeat(900)));
+            a.generator_url = Some(format!("https://g.example.com/{}", "y".repeat(900)));
+        }
+        let mut g = group(alerts);
+        g.service = Some("s".repeat(1500));
+        g.message = Some("m".repeat(2000));
+        for i in 0..50 {
+            g.common_labels.insert(format!("label{i}"), "v".repeat(100));
+        }
+        let embed = &render_alert_group(&g).embeds[0];
+        assert!(embed_chars(embed) <= 6000, "{}", embed_chars(embed));
+    }
+
+    #[test]
+    fn the_configured_on_call_is_the_only_ping_and_only_while_firing() {
+        let mut g = group(vec![alert(1, AlertStatus::Firing)]);
+        g.mention = Some(MentionTarget::Role(42));
+        let r = render_alert_group(&g);
+        assert_eq!(r.mentions.roles, vec![42]);
+        assert!(r.content.unwrap().starts_with("<@&42>"));
+        g.status = AlertStatus::Resolved;
+        let r = render_alert_group(&g);
+        assert!(r.mentions.roles.is_empty());
+        assert_eq!(r.content.as_deref(), Some(""));
+    }
+}

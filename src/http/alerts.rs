@@ -1,0 +1,279 @@
+//! Alert intake: `POST /hooks/alertmanager`, `POST|PUT /hooks/grafana`, `POST /api/v1/alerts`.
+//! Each answers 202 only once the notification and its outbox rows are committed; 4xx for input
+//! a retry cannot fix (Alertmanager never retries a 4xx), 5xx only when a retry can help.
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use base64::Engine;
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use super::error::ApiError;
+use super::extract::{secrets_equal, Authenticated, JsonBody};
+use super::AppState;
+use crate::config::{AlertSettings, Secret};
+use crate::domain::alert::{
+    AlertNotification, AlertSource, RawAlertmanagerPayload, RawGenericAlert,
+};
+use crate::store::alerts::AlertPolicy;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/hooks/alertmanager", post(alertmanager))
+        .route("/hooks/grafana", post(grafana).put(grafana))
+        .route("/api/v1/alerts", post(generic))
+}
+
+pub fn policy(settings: &AlertSettings) -> AlertPolicy {
+    AlertPolicy {
+        incident_severity: settings.incident_severity.clone(),
+        mention: settings.mention,
+        mention_severity: settings.mention_severity.clone(),
+        correlation_window: chrono::Duration::from_std(settings.correlation_window)
+            .unwrap_or(chrono::Duration::hours(1)),
+        service_labels: settings.service_labels.clone(),
+        alertmanager_configured: settings.alertmanager_url.is_some(),
+    }
+}
+
+/// Bearer `token` or Basic `basic` (user:pass), compared in constant time.
+fn check_auth(
+    headers: &HeaderMap,
+    token: Option<&Secret>,
+    basic: Option<&Secret>,
+) -> Result<(), ApiError> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::Unauthorized("missing Authorization header"))?;
+    let ok = if let Some(bearer) = presented
+        .strip_prefix("Bearer ")
+        .or_else(|| presented.strip_prefix("bearer "))
+    {
+        token.is_some_and(|t| secrets_equal(bearer.trim(), t.expose()))
+    } else if let Some(encoded) = presented
+        .strip_prefix("Basic ")
+        .or_else(|| presented.strip_prefix("basic "))
+    {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .unwrap_or_default();
+        basic.is_some_and(|b| secrets_equal(&decoded, b.expose()))
+    } else {
+        false
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized("invalid credentials"))
+    }
+}
+
+/// Grafana's `X-Grafana-Alerting-Signature`: hex HMAC-SHA256 of the body, or of
+/// "<timestamp>:<body>" when `X-Grafana-Alerting-Timestamp` is sent.
+fn check_signature(headers: &HeaderMap, secret: &Secret, body: &str) -> Result<(), ApiError> {
+    let signature = headers
+        .get("x-grafana-alerting-signature")
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ApiError::Unauthorized(
+            "missing X-Grafana-Alerting-Signature header",
+        ))?;
+    let expected = hex_decode(signature.trim().trim_start_matches("sha256="))
+        .ok_or(ApiError::Unauthorized("invalid signature"))?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
+        .map_err(|_| ApiError::Internal("HMAC key rejected".into()))?;
+    if let Some(ts) = headers
+        .get("x-grafana-alerting-timestamp")
+        .and_then(|v| v.to_str().ok())
+    {
+        mac.update(ts.trim().as_bytes());
+        mac.update(b":");
+    }
+    mac.update(body.as_bytes());
+    mac.verify_slice(&expected)
+        .map_err(|_| ApiError::Unauthorized("invalid signature"))
+}
+
+fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn unconfigured(what: &str) -> ApiError {
+    ApiError::Unavailable(format!(
+        "{what} is disabled: set its credentials on the bot"
+    ))
+}
+
+async fn record(
+    state: &AppState,
+    raw: &str,
+    notification: AlertNotification,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let recorded = state
+        .store
+        .record_alerts(
+            raw,
+            &notification,
+            &policy(&state.alerts),
+            state.default_channel,
+            Utc::now(),
+        )
+        .await?;
+    if recorded.changed {
+        state.outbox.wake();
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "group_id": recorded.group_id,
+            "duplicate": !recorded.changed,
+            "alerts": notification.alerts.len(),
+            "channels": recorded.channels.iter().map(|c| c.0.to_string()).collect::<Vec<_>>(),
+        })),
+    ))
+}
+
+/// Proof of Alertmanager's credentials; checked before the body is read.
+struct AlertmanagerAuth;
+
+impl FromRequestParts<AppState> for AlertmanagerAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let settings = &state.alerts;
+        if settings.alertmanager_token.is_none() && settings.alertmanager_basic_auth.is_none() {
+            return Err(unconfigured("the Alertmanager hook (ALERTMANAGER_TOKEN)"));
+        }
+        check_auth(
+            &parts.headers,
+            settings.alertmanager_token.as_ref(),
+            settings.alertmanager_basic_auth.as_ref(),
+        )?;
+        Ok(Self)
+    }
+}
+
+/// Proof of Grafana's credentials (the signature, over the body, is checked after).
+struct GrafanaAuth;
+
+impl FromRequestParts<AppState> for GrafanaAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let settings = &state.alerts;
+        let has_credentials =
+            settings.grafana_token.is_some() || settings.grafana_basic_auth.is_some();
+        if !has_credentials && settings.grafana_webhook_secret.is_none() {
+            return Err(unconfigured(
+                "the Grafana hook (GRAFANA_TOKEN, GRAFANA_BASIC_AUTH or GRAFANA_WEBHOOK_SECRET)",
+            ));
+        }
+        if has_credentials {
+            check_auth(
+                &parts.headers,
+                settings.grafana_token.as_ref(),
+                settings.grafana_basic_auth.as_ref(),
+            )?;
+        }
+        Ok(Self)
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn alertmanager(
+    State(state): State<AppState>,
+    _auth: AlertmanagerAuth,
+    body: JsonBody<RawAlertmanagerPayload>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let settings = &state.alerts;
+    if let Some(version) = body.value.version.as_deref() {
+        if version != "4" {
+            return Err(ApiError::Invalid(crate::domain::ValidationError::new(
+                "version",
+                format!("only webhook version 4 is understood (got {version:?})"),
+            )));
+        }
+    }
+    let n = AlertNotification::from_alertmanager(
+        AlertSource::Alertmanager,
+        &body.value,
+        &settings.service_labels,
+    )?;
+    record(&state, &body.raw, n).await
+}
+
+#[tracing::instrument(skip_all)]
+async fn grafana(
+    State(state): State<AppState>,
+    _auth: GrafanaAuth,
+    headers: HeaderMap,
+    body: JsonBody<RawAlertmanagerPayload>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let settings = &state.alerts;
+    if let Some(secret) = &settings.grafana_webhook_secret {
+        check_signature(&headers, secret, &body.raw)?;
+    }
+    let n = AlertNotification::from_alertmanager(
+        AlertSource::Grafana,
+        &body.value,
+        &settings.service_labels,
+    )?;
+    record(&state, &body.raw, n).await
+}
+
+#[tracing::instrument(skip_all)]
+async fn generic(
+    State(state): State<AppState>,
+    _auth: Authenticated,
+    body: JsonBody<RawGenericAlert>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let n = AlertNotification::from_generic(&body.value)?;
+    record(&state, &body.raw, n).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grafana_signatures_are_checked_with_and_without_timestamp() {
+        let secret = Secret::new("s3cret");
+        let body = r#"{"alerts":[]}"#;
+        let sign = |msg: &str| {
+            let mut mac = Hmac::<Sha256>::new_from_slice(b"s3cret").unwrap();
+            mac.update(msg.as_bytes());
+            mac.finalize()
+                .into_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("x-grafana-alerting-signature", sign(body).parse().unwrap());
+        assert!(check_signature(&headers, &secret, body).is_ok());
+        assert!(check_signature(&headers, &secret, "{}").is_err());
+        headers.insert(
+            "x-grafana-alerting-timestamp",
+            "1700000000".parse().unwrap(),
+        );
+        assert!(check_signature(&headers, &secret, body).is_err());
+        headers.insert(
+            "x-grafana-alerting-signature",
+            sign(&format!("1700000000:{body}")).parse().unwrap(),
+        );
+        assert!(check_signature(&headers, &secret, body).is_ok());
+    }
+}

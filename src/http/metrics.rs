@@ -1,0 +1,110 @@
+//! `GET /metrics`, the middleware that times every request and counts inbound events, and the
+//! request span that gives every log line of a request its `request_id`.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::Utc;
+use rand::Rng;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::metrics::{InboundOutcome, Metrics};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/metrics", get(metrics))
+}
+
+/// Refreshes the gauges that describe the database, then renders every metric.
+async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let outbox = state.store.outbox_stats().await?;
+    let age = outbox
+        .oldest_pending
+        .and_then(|at| (Utc::now() - at).to_std().ok())
+        .unwrap_or_default();
+    state.metrics.set_outbox(outbox.pending, age);
+    state
+        .metrics
+        .set_database_size(state.store.database_size_bytes().await?);
+    state.metrics.set_gateway_connected(state.gateway.get());
+    state
+        .metrics
+        .set_checkins_pending(state.store.checkins_pending().await?);
+    Ok((
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+        .into_response())
+}
+
+/// Times the request by its route (the pattern, so ids do not explode the label set) and, for
+/// POSTs to `/api/` and `/webhooks/` routes, counts an inbound event with its outcome.
+pub async fn record(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let status = response.status();
+    let route_label = route.as_deref().unwrap_or("unmatched");
+    metrics.http_request(
+        method.as_str(),
+        route_label,
+        status.as_u16(),
+        started.elapsed(),
+    );
+    if let Some(source) = route.as_deref().and_then(inbound_source) {
+        if method == axum::http::Method::POST {
+            let outcome = match response.extensions().get::<InboundOutcome>() {
+                Some(InboundOutcome(outcome)) => outcome,
+                None if status.is_success() => "accepted",
+                None if status.is_client_error() => "rejected",
+                None => "failed",
+            };
+            metrics.inbound_event(source, outcome);
+        }
+    }
+    response
+}
+
+/// `/api/v1/deploys` → `deploys`; `/webhooks/alertmanager` → `alertmanager`.
+fn inbound_source(route: &str) -> Option<&str> {
+    route
+        .strip_prefix("/api/v1/")
+        .or_else(|| route.strip_prefix("/webhooks/"))
+        .filter(|rest| !rest.is_empty())
+}
+
+/// The span every request's log lines carry: a fresh `request_id`, method and path.
+pub fn request_span(request: &Request) -> tracing::Span {
+    let id: u64 = rand::thread_rng().gen();
+    tracing::info_span!(
+        "request",
+        request_id = %format!("{id:016x}"),
+        method = %request.method(),
+        path = %request.uri().path(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inbound_source;
+
+    #[test]
+    fn inbound_sources_come_from_the_route() {
+        assert_eq!(inbound_source("/api/v1/deploys"), Some("deploys"));
+        assert_eq!(
+            inbound_source("/webhooks/alertmanager"),
+            Some("alertmanager")
+        );
+        assert_eq!(inbound_source("/healthz"), None);
+        assert_eq!(inbound_source("/api/v1/"), None);
+    }
+}

@@ -1,0 +1,100 @@
+//! Running in production: the stop signal and what a clean stop does, and the daily retention job.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use crate::discord::delivery::DeliveryWorker;
+use crate::metrics::Metrics;
+use crate::store::{Pruned, Store, StoreError};
+
+/// Asks a running application to stop cleanly (what SIGTERM/SIGINT do in `main`).
+#[derive(Clone, Debug, Default)]
+pub struct ShutdownHandle(CancellationToken);
+
+impl ShutdownHandle {
+    pub fn trigger(&self) {
+        self.0.cancel();
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        self.0.is_cancelled()
+    }
+
+    pub async fn triggered(&self) {
+        self.0.cancelled().await
+    }
+
+    pub fn token(&self) -> CancellationToken {
+        self.0.clone()
+    }
+}
+
+/// The production settings and handles the application carries.
+#[derive(Clone, Debug)]
+pub struct Production {
+    pub shutdown: ShutdownHandle,
+    pub grace: Duration,
+    pub retention_days: u32,
+    pub metrics: Metrics,
+}
+
+/// The oldest moment retention keeps, as of `now`.
+pub fn retention_cutoff(now: DateTime<Utc>, retention_days: u32) -> DateTime<Utc> {
+    now - chrono::Duration::days(i64::from(retention_days))
+}
+
+/// One retention pass as of `now`.
+pub async fn prune(
+    store: &Store,
+    now: DateTime<Utc>,
+    retention_days: u32,
+) -> Result<Pruned, StoreError> {
+    store.prune(retention_cutoff(now, retention_days)).await
+}
+
+/// Prunes at start and then once a day, forever.
+pub async fn run_retention(store: Store, retention_days: u32, metrics: Metrics) {
+    let mut daily = tokio::time::interval(Duration::from_secs(24 * 60 * 60));
+    daily.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        daily.tick().await;
+        let now = Utc::now();
+        match prune(&store, now, retention_days).await {
+            Ok(pruned) => {
+                metrics.set_retention_run(now);
+                tracing::info!(?pruned, retention_days, "retention pass done");
+            }
+            Err(error) => tracing::error!(%error, "retention pass failed; next try tomorrow"),
+        }
+    }
+}
+
+/// The clean stop, once the HTTP server was told to stop accepting: let in-flight requests
+/// finish, let the outbox drain for up to `grace`, then (the caller) closes the gateway.
+pub async fn finish(
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    worker: &DeliveryWorker,
+    grace: Duration,
+) {
+    let started = tokio::time::Instant::now();
+    if !server.is_finished() {
+        match tokio::time::timeout(grace, server).await {
+            Ok(_) => tracing::info!("HTTP server stopped; in-flight requests finished"),
+            Err(_) => {
+                tracing::warn!("in-flight HTTP requests did not finish within the grace period")
+            }
+        }
+    }
+    let left = grace.saturating_sub(started.elapsed());
+    let pending = worker.drain(left).await;
+    if pending == 0 {
+        tracing::info!("outbox drained");
+    } else {
+        tracing::warn!(
+            pending,
+            "outbox not empty at the end of the grace period; it resumes on the next start"
+        );
+    }
+}
