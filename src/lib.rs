@@ -8,11 +8,8 @@ pub mod domain;
 pub mod http;
 pub mod integrations;
 pub mod jobs;
-<<<<<<< HEAD
-=======
 pub mod metrics;
 pub mod production;
->>>>>>> main
 pub mod runtime;
 pub mod startup;
 pub mod store;

@@ -67,6 +67,11 @@ pub enum Auth {
     GithubSignature,
     /// `X-Gitlab-Token` equal to `GITLAB_WEBHOOK_TOKEN`.
     GitlabToken,
+    /// Bearer `ALERTMANAGER_TOKEN` or Basic `ALERTMANAGER_BASIC_AUTH`.
+    Alertmanager,
+    /// Bearer `GRAFANA_TOKEN` or Basic `GRAFANA_BASIC_AUTH`, and/or the `GRAFANA_WEBHOOK_SECRET`
+    /// signature.
+    Grafana,
 }
 
 /// One route the router serves.
@@ -111,6 +116,31 @@ pub const ROUTES: &[Route] = &[
         method: "POST",
         path: "/hooks/gitlab",
         auth: Auth::GitlabToken,
+    },
+    Route {
+        method: "POST",
+        path: "/hooks/alertmanager",
+        auth: Auth::Alertmanager,
+    },
+    Route {
+        method: "POST",
+        path: "/hooks/grafana",
+        auth: Auth::Grafana,
+    },
+    Route {
+        method: "PUT",
+        path: "/hooks/grafana",
+        auth: Auth::Grafana,
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/alerts",
+        auth: Auth::ApiToken,
+    },
+    Route {
+        method: "GET",
+        path: "/metrics",
+        auth: Auth::Public,
     },
 ];
 

@@ -12,6 +12,7 @@ mod delivery;
 mod deploys;
 mod fake_discord;
 mod faults;
+mod hostile;
 mod integrations;
 mod production;
 mod routes;

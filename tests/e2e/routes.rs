@@ -69,6 +69,23 @@ fn wrong_credentials(auth: Auth) -> Vec<Vec<(&'static str, &'static str)>> {
             // The API token is no key to the GitHub hook.
             vec![("authorization", "Bearer test-api-token-0123456789")],
         ],
+        Auth::Alertmanager => vec![
+            none,
+            vec![("authorization", "Bearer not-the-token")],
+            vec![("authorization", "Basic dXNlcjpwYXNz")],
+            vec![("authorization", "Bearer test-api-token-0123456789")],
+        ],
+        Auth::Grafana => vec![
+            none,
+            vec![("authorization", "Bearer not-the-token")],
+            vec![("authorization", "Basic dXNlcjpwYXNz")],
+            // The right token without the body's signature (the secret is set too).
+            vec![("authorization", "Bearer grafana-token-for-the-walk")],
+            vec![
+                ("authorization", "Bearer grafana-token-for-the-walk"),
+                ("x-grafana-alerting-signature", "00ff"),
+            ],
+        ],
         Auth::GitlabToken => vec![
             none,
             vec![("x-gitlab-token", "wrong")],
@@ -83,6 +100,9 @@ async fn every_write_route_refuses_an_unauthenticated_request() {
     let app = TestApp::spawn_with(|config| {
         config.integrations.github_webhook_secret = Some(Secret::new("gh-secret-for-the-walk"));
         config.integrations.gitlab_webhook_token = Some(Secret::new("gl-token-for-the-walk"));
+        config.alerts.alertmanager_token = Some(Secret::new("am-token-for-the-walk"));
+        config.alerts.grafana_token = Some(Secret::new("grafana-token-for-the-walk"));
+        config.alerts.grafana_webhook_secret = Some(Secret::new("grafana-secret-for-the-walk"));
     })
     .await;
     let mut writes = 0;
@@ -120,6 +140,7 @@ async fn every_write_route_refuses_an_unauthenticated_request() {
     // Nothing got through.
     assert_eq!(app.count("deploy").await, 0);
     assert_eq!(app.count("outbox").await, 0);
+    assert_eq!(app.count("alert").await, 0);
 
     // Methods a route does not list: 405 (known path) with a JSON error, never a handler.
     let mut paths: Vec<&str> = ROUTES.iter().map(|r| r.path).collect();
@@ -145,11 +166,11 @@ async fn every_write_route_refuses_an_unauthenticated_request() {
         "/api/v1",
         "/api/v1/deploys/1",
         "/api/v1/releases",
-        "/api/v1/alerts",
+        "/api/v1/alerts/1",
         "/hooks",
         "/hooks/bitbucket",
         "/admin",
-        "/metrics",
+        "/debug",
     ] {
         for method in ALL_METHODS {
             let (status, body, _) = send(&app, method, path, &[]).await;
