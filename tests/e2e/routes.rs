@@ -214,3 +214,23 @@ async fn write_routes_whose_secret_is_unset_answer_503_not_200() {
     }
     assert_eq!(app.count("deploy").await, 0);
 }
+
+#[tokio::test]
+async fn grafana_with_only_a_signing_secret_refuses_unsigned_requests_before_reading_them() {
+    let app = TestApp::spawn_with(|config| {
+        config.alerts.grafana_webhook_secret = Some(Secret::new("grafana-secret-only"));
+    })
+    .await;
+    for method in ["POST", "PUT"] {
+        for headers in [
+            vec![],
+            vec![("x-grafana-alerting-signature", "00ff")],
+            vec![("x-grafana-alerting-signature", "not hex")],
+        ] {
+            // The body is not even a Grafana payload: the signature decides first.
+            let (status, body, _) = send(&app, method, "/hooks/grafana", &headers).await;
+            assert_eq!(status, 401, "{method} {headers:?}: {body}");
+        }
+    }
+    assert_eq!(app.count("alert").await, 0);
+}
