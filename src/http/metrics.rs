@@ -43,7 +43,7 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
 }
 
 /// Times the request by its route (the pattern, so ids do not explode the label set) and, for
-/// POSTs to `/api/` and `/webhooks/` routes, counts an inbound event with its outcome.
+/// POSTs to `/api/` and `/hooks/` routes, counts an inbound event with its outcome.
 pub async fn record(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
@@ -74,11 +74,11 @@ pub async fn record(State(metrics): State<Metrics>, request: Request, next: Next
     response
 }
 
-/// `/api/v1/deploys` → `deploys`; `/webhooks/alertmanager` → `alertmanager`.
+/// `/api/v1/deploys` → `deploys`; `/hooks/alertmanager` → `alertmanager`.
 fn inbound_source(route: &str) -> Option<&str> {
     route
         .strip_prefix("/api/v1/")
-        .or_else(|| route.strip_prefix("/webhooks/"))
+        .or_else(|| route.strip_prefix("/hooks/"))
         .filter(|rest| !rest.is_empty())
 }
 
@@ -100,10 +100,7 @@ mod tests {
     #[test]
     fn inbound_sources_come_from_the_route() {
         assert_eq!(inbound_source("/api/v1/deploys"), Some("deploys"));
-        assert_eq!(
-            inbound_source("/webhooks/alertmanager"),
-            Some("alertmanager")
-        );
+        assert_eq!(inbound_source("/hooks/alertmanager"), Some("alertmanager"));
         assert_eq!(inbound_source("/healthz"), None);
         assert_eq!(inbound_source("/api/v1/"), None);
     }

@@ -53,7 +53,11 @@ fn value(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)
 
 #[tokio::test]
 async fn metrics_move_as_deploys_are_accepted_refused_and_delivered() {
-    let app = TestApp::spawn_with(|c| c.checkins.tick = Duration::from_millis(100)).await;
+    let app = TestApp::spawn_with(|c| {
+        c.checkins.tick = Duration::from_millis(100);
+        c.alerts.alertmanager_token = Some(loopbot::config::Secret::new("am-token"));
+    })
+    .await;
     let before = scrape(&app).await;
     assert_eq!(value(&before, "loopbot_gateway_connected", &[]), 1.0);
     assert_eq!(value(&before, "loopbot_outbox_pending", &[]), 0.0);
@@ -192,6 +196,61 @@ async fn metrics_move_as_deploys_are_accepted_refused_and_delivered() {
         0.0
     );
     assert!(value(&after, "loopbot_retention_last_run_timestamp_seconds", &[]) > 0.0);
+
+    // An alert: the generic API accepts one, Alertmanager's hook refuses a wrong token.
+    let alert = json!({"service": "checkout", "name": "PaymentsFailing", "severity": "critical",
+                       "status": "firing", "id": "metrics-1"});
+    let sent = app
+        .http
+        .post(app.url("/api/v1/alerts"))
+        .bearer_auth(API_TOKEN)
+        .json(&alert)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 202);
+    let refused = app
+        .http
+        .post(app.url("/hooks/alertmanager"))
+        .bearer_auth("not-the-token")
+        .json(&json!({"version": "4", "alerts": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(
+        app.discord
+            .wait_for(PATIENCE, |d| d.message_posts(CHANNEL_ID).len() == 2)
+            .await,
+        "the alert was not posted"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let alerted = scrape(&app).await;
+    assert_eq!(
+        value(
+            &alerted,
+            "loopbot_inbound_events_total",
+            &[("source", "alerts"), ("outcome", "accepted")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &alerted,
+            "loopbot_inbound_events_total",
+            &[("source", "alertmanager"), ("outcome", "rejected")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &alerted,
+            "loopbot_discord_api_requests_total",
+            &[("route", "create_message"), ("status", "200")]
+        ),
+        2.0
+    );
+    assert_eq!(value(&alerted, "loopbot_outbox_pending", &[]), 0.0);
 }
 
 // ---------------------------------------------------------------- graceful shutdown
