@@ -309,23 +309,45 @@ fn render_event(event: &DeployEvent) -> Result<(), TestCaseError> {
 // ---------------------------------------------------------------- pure parsers and rendering
 
 fn raw_deploy() -> impl Strategy<Value = RawDeployEvent> {
-    let field = || prop::option::of(hostile_text());
-    let status = prop::option::of(prop_oneof![
-        Just("started".to_owned()),
-        Just("succeeded".to_owned()),
-        Just(" FAILED ".to_owned()),
-        Just("rolled_back".to_owned()),
-        hostile_text(),
-    ]);
-    let url = prop::option::of(prop_oneof![
-        hostile_text(),
-        hostile_text().prop_map(|t| format!("https://ci.example.com/{t}")),
-        (0usize..3000).prop_map(|n| format!("https://ci.example.com/{}", "u".repeat(n))),
-    ]);
-    let sha = prop::option::of(prop_oneof![hostile_text(), "[0-9a-f]{4,64}"]);
+    // Mostly valid values, so that many events pass validation and reach the rendering with the
+    // hostile ones mixed in.
+    let field = |valid: &'static str| {
+        prop_oneof![
+            3 => Just(Some(valid.to_owned())),
+            2 => prop::option::of(hostile_text()),
+        ]
+    };
+    let status = prop_oneof![
+        Just(Some("started".to_owned())),
+        Just(Some("succeeded".to_owned())),
+        Just(Some(" FAILED ".to_owned())),
+        Just(Some("rolled_back".to_owned())),
+        prop::option::of(hostile_text()),
+    ];
+    let url = prop_oneof![
+        1 => prop::option::of(hostile_text()),
+        1 => hostile_text().prop_map(|t| Some(format!("https://ci.example.com/{t}"))),
+        2 => (0usize..2100).prop_map(|n| Some(format!("https://ci.example.com/{}", "u".repeat(n)))),
+    ];
+    let sha = prop_oneof![
+        2 => "[0-9a-f]{4,64}".prop_map(Some),
+        1 => prop::option::of(hostile_text()),
+    ];
     (
-        (field(), field(), field(), status, field()),
-        (sha, field(), url, field(), field()),
+        (
+            field("checkout"),
+            field("v1.4.2"),
+            field("production"),
+            status,
+            field("ana"),
+        ),
+        (
+            sha,
+            field("2026-11-24T10:00:00Z"),
+            url,
+            field("- fix"),
+            field("job-1"),
+        ),
     )
         .prop_map(
             |((service, version, environment, status, deployer), (sha, at, url, log, id))| {
