@@ -97,6 +97,13 @@ pub struct DeliverySettings {
     pub retry_max: Duration,
     /// How long one request to Discord may take before it counts as failed.
     pub request_timeout: Duration,
+    /// A channel with more than this many alert messages waiting for their first post is
+    /// flooded: they go out as one digest message (Discord takes about 5 messages per 5 s).
+    pub digest_after: usize,
+    /// Most subjects one digest stands for.
+    pub digest_max: usize,
+    /// Requests per second to Discord across all channels (Discord's global limit is 50).
+    pub global_per_second: u32,
 }
 
 impl Default for DeliverySettings {
@@ -105,6 +112,10 @@ impl Default for DeliverySettings {
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(60),
             request_timeout: Duration::from_secs(10),
+            digest_after: 5,
+            // About what a digest's description can name one by one.
+            digest_max: 60,
+            global_per_second: 50,
         }
     }
 }

@@ -114,7 +114,8 @@ impl Application {
         let worker = DeliveryWorker::new(
             store.clone(),
             DiscordRest::new(http_client, config.discord_api_url.as_deref(), token)
-                .with_metrics(metrics.clone()),
+                .with_metrics(metrics.clone())
+                .with_global_limit(config.delivery.global_per_second),
             config.delivery.clone(),
             outbox.clone(),
         )

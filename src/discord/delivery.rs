@@ -30,6 +30,10 @@ pub enum Outcome {
     Failed {
         error: String,
     },
+    /// The channel is at Discord's rate limit; its queue waits, other channels go on.
+    Deferred {
+        wait: Duration,
+    },
 }
 
 #[derive(Clone)]
@@ -65,9 +69,25 @@ impl DeliveryWorker {
 
     /// Delivers the next due outbox row, if any, as of `now`.
     pub async fn deliver_one(&self, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
+        // A burst that would flood a channel goes out as digests rather than one post each.
+        self.store
+            .coalesce_floods(self.settings.digest_after, self.settings.digest_max, now)
+            .await?;
         let Some(delivery) = self.store.next_delivery(now).await? else {
             return Ok(Outcome::Idle);
         };
+        // Discord said this channel's bucket is empty: wait for it without spending a request.
+        if let Some(until) = self.rest.channel_blocked_until(delivery.channel) {
+            let wait = until.saturating_duration_since(std::time::Instant::now());
+            let wait_ms = wait.as_millis().min(i64::MAX as u128) as i64 + 1;
+            self.store
+                .delivery_deferred(
+                    &delivery,
+                    Utc::now() + chrono::Duration::milliseconds(wait_ms),
+                )
+                .await?;
+            return Ok(Outcome::Deferred { wait });
+        }
         // Every log line of this delivery carries its channel and subject.
         let span = tracing::info_span!(
             "delivery",
@@ -99,7 +119,10 @@ impl DeliveryWorker {
                     .await
             }
             None => {
-                let nonce = format!("loopbot-m{}", delivery.message_row);
+                let nonce = match delivery.digest {
+                    Some(digest) => format!("loopbot-d{digest}"),
+                    None => format!("loopbot-m{}", delivery.message_row),
+                };
                 self.rest
                     .create_message(delivery.channel, &render::post_body(&message, nonce))
                     .await

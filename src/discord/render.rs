@@ -52,7 +52,75 @@ pub fn render(subject: &DeliverySubject) -> Option<Rendered> {
         DeliverySubject::AlertGroup(group) => Some(super::alerts::render_alert_group(group)),
         DeliverySubject::Checkin(view) => Some(super::checkins::render_checkin(view)),
         DeliverySubject::CheckinCancelled(view) => Some(super::checkins::render_cancelled(view)),
+        DeliverySubject::Digest(members) => Some(digest(members)),
         DeliverySubject::Missing { .. } => None,
+    }
+}
+
+/// How many members a digest lists by name before "…and N more", within the description limit.
+pub const DIGEST_LINES: usize = 100;
+const DIGEST_TEXT_MAX: usize = 4000;
+
+/// One message standing for many subjects: a line each (the title their own message would have),
+/// in their current state. Digests ping nobody.
+fn digest(members: &[DeliverySubject]) -> Rendered {
+    let alert_groups: Vec<_> = members
+        .iter()
+        .filter_map(|m| match m {
+            DeliverySubject::AlertGroup(group) => Some(group),
+            _ => None,
+        })
+        .collect();
+    let firing = alert_groups
+        .iter()
+        .filter(|g| g.status == crate::domain::alert::AlertStatus::Firing)
+        .count();
+    let title = if alert_groups.len() == members.len() {
+        format!(
+            "🚨 {} more alerts fired in this burst ({firing} still firing)",
+            members.len()
+        )
+    } else if alert_groups.is_empty() {
+        format!("📦 {} more deploys in this burst", members.len())
+    } else {
+        format!("📣 {} more updates in this burst", members.len())
+    };
+    let lines: Vec<String> = members
+        .iter()
+        .filter_map(render)
+        .filter_map(|message| {
+            let embed = serde_json::to_value(message.embeds.first()?).ok()?;
+            Some(format!("• {}", embed["title"].as_str()?))
+        })
+        .collect();
+    // Every member by name while it fits the description; the rest counted.
+    let mut description = String::new();
+    let mut listed = 0;
+    for line in &lines {
+        if listed == DIGEST_LINES || description.len() + line.len() + 40 > DIGEST_TEXT_MAX {
+            break;
+        }
+        description.push_str(line);
+        description.push('\n');
+        listed += 1;
+    }
+    if lines.len() > listed {
+        description.push_str(&format!("…and {} more", lines.len() - listed));
+    }
+    let colour = if firing > 0 {
+        Colour::from_rgb(0xed, 0x42, 0x45)
+    } else {
+        Colour::from_rgb(0x57, 0xf2, 0x87)
+    };
+    Rendered {
+        embeds: vec![CreateEmbed::new()
+            .title(truncate(&title, EMBED_TITLE_MAX))
+            .description(truncate(&description, 4096))
+            .colour(colour)
+            .footer(CreateEmbedFooter::new(
+                "loopbot · one message for a burst, to stay within Discord's limits; it is edited as they change",
+            ))],
+        ..Default::default()
     }
 }
 

@@ -1,7 +1,9 @@
 //! The few REST calls the delivery worker makes, sent with reqwest so it can read what serenity's
 //! errors drop: a 429's `retry_after`, and whether a failure is worth retrying.
 
-use std::time::Duration;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -13,6 +15,23 @@ use crate::metrics::Metrics;
 pub const DISCORD_URL: &str = "https://discord.com";
 
 /// Why a request to Discord did not succeed, split by what the worker should do next.
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn buckets_are_per_route_and_channel() {
+        let post = reqwest::Method::POST;
+        let patch = reqwest::Method::PATCH;
+        assert_eq!(
+            super::bucket(&post, "/api/v10/channels/42/messages"),
+            "POST /api/v10/channels/42/messages"
+        );
+        assert_eq!(
+            super::bucket(&patch, "/api/v10/channels/42/messages/7"),
+            super::bucket(&patch, "/api/v10/channels/42/messages/8")
+        );
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SendError {
     #[error("rate limited for {retry_after:?}")]
@@ -31,6 +50,40 @@ pub struct DiscordRest {
     base: String,
     token: Secret,
     metrics: Option<Metrics>,
+    limits: Arc<Mutex<Limits>>,
+}
+
+/// What Discord said about its rate limits, so the worker waits instead of collecting 429s.
+/// Per-route limits come from the `X-RateLimit-*` headers Discord sends on every answer (its
+/// documentation asks clients to read them rather than hard-code limits); the global limit is a
+/// fixed number of requests per second.
+#[derive(Default)]
+struct Limits {
+    /// Bucket ("METHOD /path with ids but the channel's replaced") → blocked until.
+    blocked_until: HashMap<String, Instant>,
+    /// Send times within the last second, for the global limit.
+    recent: VecDeque<Instant>,
+    per_second: u32,
+}
+
+/// The bucket a request counts against: Discord's buckets are per route and channel.
+fn bucket(method: &reqwest::Method, path: &str) -> String {
+    let mut channel_seen = false;
+    let shape: Vec<&str> = path
+        .split('/')
+        .map(|segment| {
+            let numeric = !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit());
+            if numeric && !channel_seen {
+                channel_seen = true;
+                segment
+            } else if numeric {
+                ":id"
+            } else {
+                segment
+            }
+        })
+        .collect();
+    format!("{method} {}", shape.join("/"))
 }
 
 impl DiscordRest {
@@ -40,6 +93,68 @@ impl DiscordRest {
             base: format!("{}/api/v10", base.unwrap_or(DISCORD_URL)),
             token,
             metrics: None,
+            limits: Arc::new(Mutex::new(Limits {
+                per_second: 50,
+                ..Limits::default()
+            })),
+        }
+    }
+
+    /// Requests per second across all channels (Discord's global limit is 50).
+    pub fn with_global_limit(self, per_second: u32) -> Self {
+        if let Ok(mut limits) = self.limits.lock() {
+            limits.per_second = per_second.max(1);
+        }
+        self
+    }
+
+    /// When Discord will take messages in `channel` again, if it said it will not now.
+    pub fn channel_blocked_until(&self, channel: ChannelId) -> Option<Instant> {
+        let needle = format!("/channels/{}/", channel.0);
+        let limits = self.limits.lock().ok()?;
+        let now = Instant::now();
+        limits
+            .blocked_until
+            .iter()
+            .filter(|(bucket, until)| bucket.contains(&needle) && **until > now)
+            .map(|(_, until)| *until)
+            .max()
+    }
+
+    /// Waits for a slot under the global limit, then takes it.
+    async fn global_slot(&self) {
+        loop {
+            let wait = {
+                let Ok(mut limits) = self.limits.lock() else {
+                    return;
+                };
+                let now = Instant::now();
+                while limits
+                    .recent
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+                {
+                    limits.recent.pop_front();
+                }
+                if limits.recent.len() < limits.per_second as usize {
+                    limits.recent.push_back(now);
+                    return;
+                }
+                Duration::from_secs(1).saturating_sub(now.duration_since(limits.recent[0]))
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Remembers a bucket that Discord said is exhausted (`X-RateLimit-Remaining: 0`).
+    fn note_limits(&self, bucket: String, headers: &reqwest::header::HeaderMap) {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let exhausted = header("x-ratelimit-remaining") == Some("0");
+        let reset_after = header("x-ratelimit-reset-after").and_then(|v| v.parse::<f64>().ok());
+        if let (true, Some(seconds), Ok(mut limits)) = (exhausted, reset_after, self.limits.lock())
+        {
+            let until = Instant::now() + Duration::from_secs_f64(seconds.clamp(0.0, 3600.0));
+            limits.blocked_until.insert(bucket, until);
         }
     }
 
@@ -136,7 +251,12 @@ impl DiscordRest {
         route: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<Value, SendError> {
-        let response = request
+        let request = request
+            .build()
+            .map_err(|e| SendError::Transient(e.without_url().to_string()))?;
+        let bucket = bucket(request.method(), request.url().path());
+        self.global_slot().await;
+        let response = reqwest::RequestBuilder::from_parts(self.client.clone(), request)
             .header(
                 reqwest::header::AUTHORIZATION,
                 format!("Bot {}", self.token.expose()),
@@ -162,6 +282,7 @@ impl DiscordRest {
         if let Some(metrics) = &self.metrics {
             metrics.discord_request(route, Some(status.as_u16()));
         }
+        self.note_limits(bucket, response.headers());
         let retry_after_header = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)

@@ -3,6 +3,7 @@
 pub mod alerts;
 mod checkins;
 mod deploys;
+mod digests;
 pub mod ids;
 mod maintenance;
 mod outbox;

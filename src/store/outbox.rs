@@ -21,6 +21,8 @@ pub enum DeliverySubject {
     Checkin(CheckinView),
     /// "This check-in was cancelled", posted in the thread of an earlier check-in of the deploy.
     CheckinCancelled(CheckinView),
+    /// Many subjects of a flooded channel shown as one message (see store/digests.rs).
+    Digest(Vec<DeliverySubject>),
     /// The subject row is gone (or of a kind this version does not know): nothing to show.
     Missing {
         kind: String,
@@ -43,11 +45,13 @@ pub struct Delivery {
     pub discord_message_id: Option<u64>,
     pub attempts: i64,
     pub subject: DeliverySubject,
+    /// Set when the message is a digest: the delivery renders and settles all its members.
+    pub digest: Option<i64>,
 }
 
 /// Loads what a message shows, by the `message.subject_kind` it was queued with.
 /// A new kind of message adds a [`Subject`](super::Subject) variant and an arm here.
-async fn load_subject(
+pub(super) async fn load_subject(
     conn: &mut sqlx::SqliteConnection,
     kind: &str,
     id: i64,
@@ -105,18 +109,33 @@ impl Store {
         let outbox_id: i64 = head.get("id");
         let message_row: i64 = head.get("message_id");
 
+        let message = sqlx::query(
+            "select subject_kind, subject_id, discord_message_id, digest_id from message where id = ?",
+        )
+        .bind(message_row)
+        .fetch_one(&mut *tx)
+        .await?;
+        let digest: Option<i64> = message.get("digest_id");
+        if let Some(digest) = digest {
+            let state = super::digests::load_digest(&mut tx, digest).await?;
+            tx.commit().await?;
+            return Ok(Some(Delivery {
+                outbox_id,
+                covers_through: state.covers_through,
+                message_row,
+                channel: channel_from_db(head.get("channel_id")),
+                discord_message_id: state.discord_message_id,
+                attempts: head.get("attempts"),
+                subject: DeliverySubject::Digest(state.members),
+                digest: Some(digest),
+            }));
+        }
         let covers_through: i64 =
             sqlx::query("select max(id) from outbox where message_id = ? and state = 'pending'")
                 .bind(message_row)
                 .fetch_one(&mut *tx)
                 .await?
                 .get(0);
-        let message = sqlx::query(
-            "select subject_kind, subject_id, discord_message_id from message where id = ?",
-        )
-        .bind(message_row)
-        .fetch_one(&mut *tx)
-        .await?;
         let kind: String = message.get("subject_kind");
         let subject_id: i64 = message.get("subject_id");
         let subject =
@@ -138,6 +157,7 @@ impl Store {
                 .map(from_db),
             attempts: head.get("attempts"),
             subject,
+            digest: None,
         }))
     }
 
@@ -164,6 +184,12 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
+        if let Some(digest) = delivery.digest {
+            super::digests::digest_sent(&mut tx, digest, discord_message_id, now).await?;
+            Self::close_rows(&mut tx, delivery, "sent", None, now).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
         let now_db = time_to_db(now);
         sqlx::query(
             "update message set discord_message_id = ?, posted_at = coalesce(posted_at, ?), updated_at = ?
@@ -198,6 +224,20 @@ impl Store {
         Ok(())
     }
 
+    /// The channel is at Discord's rate limit: the delivery waits until `due_at`, costing no attempt.
+    pub async fn delivery_deferred(
+        &self,
+        delivery: &Delivery,
+        due_at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query("update outbox set due_at = ? where id = ?")
+            .bind(time_to_db(due_at))
+            .bind(delivery.outbox_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Discord refused the delivery for good (or there is nothing to show): stop retrying it.
     pub async fn delivery_failed(
         &self,
@@ -218,15 +258,20 @@ impl Store {
         error: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
+        // A digest's delivery covers the pending rows of every member message.
+        let (messages, key) = match delivery.digest {
+            Some(digest) => ("(select id from message where digest_id = ?)", digest),
+            None => ("(?)", delivery.message_row),
+        };
+        sqlx::query(&format!(
             "update outbox set state = ?, sent_at = ?, last_error = coalesce(?, last_error),
                  attempts = attempts + 1
-             where message_id = ? and state = 'pending' and id <= ?",
-        )
+             where message_id in {messages} and state = 'pending' and id <= ?"
+        ))
         .bind(state)
         .bind(time_to_db(now))
         .bind(error)
-        .bind(delivery.message_row)
+        .bind(key)
         .bind(delivery.covers_through)
         .execute(&mut *tx)
         .await?;

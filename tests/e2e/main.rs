@@ -16,4 +16,5 @@ mod hostile;
 mod integrations;
 mod production;
 mod routes;
+mod storm;
 mod subscriptions;

@@ -43,6 +43,7 @@ pub fn test_config(discord: &FakeDiscord, db_path: &Path) -> Config {
         retry_base: Duration::from_millis(50),
         retry_max: Duration::from_millis(500),
         request_timeout: Duration::from_secs(2),
+        ..DeliverySettings::default()
     };
     config
 }

@@ -1299,7 +1299,29 @@ impl State {
         let attachments = self.attachments(req.uploads);
         let message = message_json(self, id, channel, user_json(BOT_USER_ID), body, attachments);
         self.store(id, channel, true, message.clone());
-        Reply::json(message)
+        let mut reply = Reply::json(message);
+        if self.rate_limits {
+            // Like Discord, every answer says how much of the bucket is left and when it refills.
+            let now = Instant::now();
+            let recent = self.recent_posts.entry(channel).or_default();
+            let reset_after = RATE_LIMIT_WINDOW.saturating_sub(
+                recent
+                    .front()
+                    .map_or(Duration::ZERO, |t| now.duration_since(*t)),
+            );
+            reply.headers = vec![
+                ("x-ratelimit-limit", RATE_LIMIT_MESSAGES.to_string()),
+                (
+                    "x-ratelimit-remaining",
+                    RATE_LIMIT_MESSAGES.saturating_sub(recent.len()).to_string(),
+                ),
+                (
+                    "x-ratelimit-reset-after",
+                    format!("{:.3}", reset_after.as_secs_f64()),
+                ),
+            ];
+        }
+        reply
     }
 
     fn list_messages(&self, req: &Request, channel: &str) -> Reply {
