@@ -440,9 +440,31 @@ proptest! {
     }
 
     #[test]
-    fn any_deploy_renders_within_discord_limits_and_pings_nobody(
-        (service, version, environment, deployer, changelog, url, sha) in (
-            hostile_text(), hostile_text(), hostile_text(), prop::option::of(hostile_text()),
+    fn any_deploy_renders_within_discord_limits_and_pings_nobody(deploy in stored_deploy()) {
+        let message = render::render(&DeliverySubject::Deploy(deploy)).unwrap();
+        check_rendered(&message).map_err(TestCaseError::fail)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    #[test]
+    fn a_digest_of_hostile_deploys_fits_discord_limits_and_pings_nobody(
+        deploys in prop::collection::vec(stored_deploy(), 0..150)
+    ) {
+        let members = deploys.into_iter().map(DeliverySubject::Deploy).collect();
+        let message = render::render(&DeliverySubject::Digest(members)).unwrap();
+        check_rendered(&message).map_err(TestCaseError::fail)?;
+    }
+}
+
+/// A deploy straight from the store, as if validation had let anything through.
+fn stored_deploy() -> impl Strategy<Value = Deploy> {
+    (
+        (hostile_text(), hostile_text(), hostile_text()),
+        (
+            prop::option::of(hostile_text()),
             prop::option::of(hostile_text()),
             // URLs are checked at the edge (http(s), bounded); Discord refuses any other.
             hostile_text().prop_map(|t| {
@@ -452,23 +474,33 @@ proptest! {
             }),
             prop::option::of(hostile_text()),
         ),
-        status in prop_oneof![
-            Just(DeployStatus::Started), Just(DeployStatus::Succeeded),
-            Just(DeployStatus::Failed), Just(DeployStatus::RolledBack),
+        prop_oneof![
+            Just(DeployStatus::Started),
+            Just(DeployStatus::Succeeded),
+            Just(DeployStatus::Failed),
+            Just(DeployStatus::RolledBack),
         ],
-        took in 0i64..10_000_000,
-    ) {
-        // Straight from the store, as if validation had let anything through.
-        let now = Utc::now();
-        let deploy = Deploy {
-            id: i64::MAX, service, version, environment, status, deployer,
-            commit_sha: sha, commit_at: None, url, changelog,
-            started_at: now - chrono::Duration::seconds(took),
-            finished_at: Some(now),
-        };
-        let message = render::render(&DeliverySubject::Deploy(deploy)).unwrap();
-        check_rendered(&message).map_err(TestCaseError::fail)?;
-    }
+        0i64..10_000_000,
+    )
+        .prop_map(
+            |((service, version, environment), (deployer, changelog, url, sha), status, took)| {
+                let now = Utc::now();
+                Deploy {
+                    id: i64::MAX,
+                    service,
+                    version,
+                    environment,
+                    status,
+                    deployer,
+                    commit_sha: sha,
+                    commit_at: None,
+                    url,
+                    changelog,
+                    started_at: now - chrono::Duration::seconds(took),
+                    finished_at: Some(now),
+                }
+            },
+        )
 }
 
 // ---------------------------------------------------------------- through the real router
