@@ -569,3 +569,43 @@ async fn sigkill_at_random_points_of_a_burst_loses_and_repeats_nothing() {
     );
     bot.kill().await;
 }
+
+/// The database loses its last commits (an OS crash with synchronous=NORMAL, a restored backup):
+/// the next event reuses the lost event's row ids. Its post must not be mistaken by Discord for the
+/// lost one's (same nonce) and silently dropped.
+#[tokio::test]
+async fn a_database_that_lost_its_last_commits_does_not_swallow_the_next_announcement() {
+    let app = TestApp::spawn().await;
+    let (discord, dir) = app.stop().await;
+    let backup = tempfile::tempdir().unwrap();
+    let files = ["loopbot.db", "loopbot.db-wal", "loopbot.db-shm"];
+    for file in files {
+        let from = dir.path().join(file);
+        if from.exists() {
+            std::fs::copy(&from, backup.path().join(file)).unwrap();
+        }
+    }
+
+    let app = TestApp::spawn_on(discord, dir, |_| {}).await;
+    post_and_expect(&app, "v1").await;
+    assert_announced_once(&app.discord, &["v1".to_owned()].into(), PATIENCE).await;
+    let (discord, dir) = app.stop().await;
+
+    // Back to the state before v1 was accepted.
+    for file in files {
+        let _ = std::fs::remove_file(dir.path().join(file));
+        let from = backup.path().join(file);
+        if from.exists() {
+            std::fs::copy(&from, dir.path().join(file)).unwrap();
+        }
+    }
+    let app = TestApp::spawn_on(discord, dir, |_| {}).await;
+    assert_eq!(app.count("deploy").await, 0, "the restore took");
+    post_and_expect(&app, "v2").await;
+    assert_announced_once(
+        &app.discord,
+        &["v1".to_owned(), "v2".to_owned()].into(),
+        PATIENCE,
+    )
+    .await;
+}
