@@ -37,6 +37,55 @@ pub enum Command {
     /// Report an event to a running loopbot (from CI): reads LOOPBOT_URL and LOOPBOT_API_TOKEN.
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Print the summary of a period from the database, without Discord (for scripts and wikis).
+    Summary(SummaryArgs),
+    /// Measure the summary computation on generated data (one year, 200 services).
+    Bench {
+        #[command(subcommand)]
+        what: BenchTarget,
+    },
+}
+
+#[derive(Debug, clap::Args, PartialEq, Eq)]
+pub struct SummaryArgs {
+    /// ISO week, e.g. 2026-W47 (default: last full week in LOOPBOT_TIMEZONE).
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub week: Option<String>,
+    /// First day, YYYY-MM-DD (with --to).
+    #[arg(long, requires = "to")]
+    pub from: Option<String>,
+    /// Last day, included, YYYY-MM-DD (with --from).
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+    /// Only this service (name or glob).
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Only this environment (name or glob).
+    #[arg(long)]
+    pub environment: Option<String>,
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SummaryFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Subcommand, PartialEq, Eq)]
+pub enum BenchTarget {
+    /// Generate a year of data for 200 services in a temporary database and time a weekly and a
+    /// 30-day summary.
+    Summary {
+        /// How many times each summary is computed.
+        #[arg(long, default_value_t = 20)]
+        runs: u32,
+        /// Keep the generated database at this path (it must not exist) instead of a temporary one.
+        #[arg(long)]
+        keep: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand, PartialEq, Eq)]

@@ -44,6 +44,9 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("LOOPBOT_URL", false, "Used by `loopbot notify`: base URL of the running bot's API, e.g. https://loopbot.example.com."),
     ("LOOPBOT_SHUTDOWN_GRACE", false, "On SIGTERM/SIGINT, how long pending deliveries may still go out before exit, e.g. 10s (default 10s)."),
     ("LOOPBOT_RETENTION_DAYS", false, "Days raw payloads and delivered rows are kept; pruned daily (default 400, at least 62 so summaries keep their comparison window)."),
+    ("LOOPBOT_SUMMARY_CRON", false, "When weekly summaries are posted (default `0 9 * * MON`): 5-field cron, or the 6/7-field form with seconds (and year), read in LOOPBOT_TIMEZONE."),
+    ("LOOPBOT_TIMEZONE", false, "IANA time zone of the summary schedule and of week/day boundaries (default UTC), e.g. Europe/Berlin."),
+    ("LOOPBOT_DORA_BANDS", false, "Override the DORA band thresholds, e.g. `lead_time=1d,7d,30d;change_failure_rate=5,10,15` (see README, Summaries)."),
 ];
 
 /// A value that must never be printed: its `Debug` and `Display` say `[redacted]`.
@@ -140,6 +143,53 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// `LOOPBOT_RETENTION_DAYS`.
     pub retention_days: u32,
+    pub summaries: SummarySettings,
+}
+
+/// When and how weekly summaries are made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummarySettings {
+    pub schedule: crate::domain::summary::Schedule,
+    pub timezone: chrono_tz::Tz,
+    pub bands: crate::domain::summary::Bands,
+}
+
+impl SummarySettings {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        use crate::domain::summary::{parse_timezone, Bands, Schedule, DEFAULT_CRON};
+        let schedule =
+            Schedule::parse(&get("LOOPBOT_SUMMARY_CRON").unwrap_or_else(|| DEFAULT_CRON.into()))
+                .map_err(|problem| ConfigError {
+                    variable: "LOOPBOT_SUMMARY_CRON",
+                    problem,
+                    expected: "a cron expression such as `0 9 * * MON`",
+                })?;
+        let timezone = parse_timezone(&get("LOOPBOT_TIMEZONE").unwrap_or_else(|| "UTC".into()))
+            .map_err(|problem| ConfigError {
+                variable: "LOOPBOT_TIMEZONE",
+                problem,
+                expected: "an IANA name such as Europe/Berlin or UTC",
+            })?;
+        let bands = match get("LOOPBOT_DORA_BANDS") {
+            Some(raw) => Bands::parse(&raw).map_err(|problem| ConfigError {
+                variable: "LOOPBOT_DORA_BANDS",
+                problem,
+                expected: "key=elite,high,medium pairs separated by ;",
+            })?,
+            None => Bands::default(),
+        };
+        Ok(Self {
+            schedule,
+            timezone,
+            bands,
+        })
+    }
+}
+
+impl Default for SummarySettings {
+    fn default() -> Self {
+        Self::from_lookup(|_| None).expect("the defaults are valid")
+    }
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://loopbot.db";
@@ -231,6 +281,7 @@ impl Config {
             alerts: AlertSettings::from_lookup(&get)?,
             checkins: checkin_settings(&get)?,
             integrations: IntegrationsConfig::from_lookup(&get)?,
+            summaries: SummarySettings::from_lookup(get)?,
         })
     }
 
@@ -301,6 +352,14 @@ impl Config {
                 } else {
                     "(custom)".to_owned()
                 },
+            ),
+            (
+                "LOOPBOT_SUMMARY_CRON",
+                self.summaries.schedule.source().to_owned(),
+            ),
+            (
+                "LOOPBOT_TIMEZONE",
+                self.summaries.timezone.name().to_owned(),
             ),
             (
                 "LOOPBOT_SHUTDOWN_GRACE",
@@ -610,6 +669,9 @@ mod tests {
             ("LOOPBOT_HTTP_ADDR", "localhost"),
             ("DATABASE_URL", "postgres://x"),
             ("LOOPBOT_LOG_FORMAT", "xml"),
+            ("LOOPBOT_SUMMARY_CRON", "every monday"),
+            ("LOOPBOT_TIMEZONE", "Mars/Olympus"),
+            ("LOOPBOT_DORA_BANDS", "lead_time=fast"),
             ("DISCORD_API_URL", "not a url"),
             ("LOOPBOT_CHECKIN_DELAYS", "soon"),
             ("LOOPBOT_CHECKIN_CLOSE_AFTER", "later"),

@@ -1,6 +1,7 @@
 //! loopbot: a Discord bot that closes a team's DevOps feedback loop. See ARCHITECTURE.md.
 
 pub mod alertmanager;
+pub mod chart;
 pub mod cli;
 pub mod config;
 pub mod discord;
@@ -13,4 +14,5 @@ pub mod production;
 pub mod runtime;
 pub mod startup;
 pub mod store;
+pub mod summaries;
 pub mod telemetry;

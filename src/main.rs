@@ -59,6 +59,25 @@ async fn run(command: Command) -> anyhow::Result<()> {
             restore(&config.database_url, &file).await?;
             println!("restored {} from {}", config.database_url, file.display());
         }
+        Command::Summary(args) => {
+            let store = Store::connect(&config.database_url).await?;
+            store.migrate().await?;
+            print!(
+                "{}",
+                loopbot::summaries::cli_summary(
+                    &store,
+                    &config.summaries,
+                    &args,
+                    chrono::Utc::now()
+                )
+                .await?
+            );
+        }
+        Command::Bench {
+            what: cli::BenchTarget::Summary { runs, keep },
+        } => {
+            print!("{}", loopbot::summaries::bench::run(runs, keep).await?);
+        }
         Command::Serve => {
             let app = Application::build(config).await?;
             let stop = app.shutdown_handle();

@@ -19,6 +19,7 @@ use crate::metrics::Metrics;
 use crate::production::{self, Production, ShutdownHandle};
 use crate::runtime::{GatewayReady, OutboxWake};
 use crate::store::{Store, StoreError};
+use crate::summaries::SummaryJob;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -49,6 +50,7 @@ pub struct Application {
     jobs: Jobs,
     commit_times: CommitTimes,
     production: Production,
+    summary_job: SummaryJob,
 }
 
 impl Application {
@@ -108,6 +110,7 @@ impl Application {
                 alerts_http: crate::alertmanager::http_client(),
                 checkins: config.checkins.clone(),
                 checkin_wake,
+                summaries: config.summaries.clone(),
             },
         )
         .await?;
@@ -125,6 +128,8 @@ impl Application {
             production::run_retention(store.clone(), config.retention_days, metrics.clone()),
         );
         let commit_times = CommitTimes::new(store.clone(), &config.integrations);
+        let summary_job = SummaryJob::new(store.clone(), config.summaries.clone(), outbox.clone())
+            .with_metrics(metrics.clone());
         let state = AppState {
             hooks: HookState::new(&config.integrations, commit_times.clone()),
             store,
@@ -134,6 +139,7 @@ impl Application {
             gateway,
             alerts: config.alerts.clone(),
             metrics: metrics.clone(),
+            summaries: config.summaries.clone(),
         };
         Ok(Self {
             listener,
@@ -149,6 +155,7 @@ impl Application {
                 retention_days: config.retention_days,
                 metrics,
             },
+            summary_job,
         })
     }
 
@@ -179,6 +186,7 @@ impl Application {
             jobs,
             commit_times,
             production,
+            summary_job,
         } = self;
         tracing::info!(addr = %local_addr, "HTTP API listening");
         let store = state.store.clone();
@@ -204,6 +212,7 @@ impl Application {
             () = jobs.run() => Ok(()),
             () = commit_times.run() => Ok(()),
             () = stop.cancelled() => Ok(()),
+            () = summary_job.run() => Ok(()),
         };
         // Stopping, asked to or not: take no new requests, finish what was accepted.
         stop.cancel();

@@ -13,6 +13,8 @@ pub fn command_list() -> Vec<poise::Command<Data, CommandError>> {
     let mut commands = vec![subscribe(), unsubscribe(), subscriptions(), help()];
     commands.extend(super::checkins::commands());
     commands.push(super::alerts::alerts());
+    commands.push(super::summary::summary());
+    commands.push(super::summary::metrics());
     commands
 }
 
@@ -193,6 +195,8 @@ async fn help(ctx: Context<'_>) -> Result<(), CommandError> {
         • `/feedback-summary release:<...>`: the tally and latest comments of a release\n\
         • `/checkin release:<...>`: ask this channel now how a release is going\n\
         • `/link-deployer name:<ci username>`: check-ins of your deploys mention you\n\
+        • `/summary [period] [service] [public]`: deploys, the four DORA keys, alerts and check-ins of a period, with a chart (only you see it unless public)\n\
+        • `/metrics [service]`: the four DORA keys of last week\n\
         • `/help`: this text\n\n\
         Deploys arrive through `POST /api/v1/deploys` on the bot's HTTP API; events no channel \
         subscribed to go to the default channel, if one is configured.";

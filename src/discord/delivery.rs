@@ -102,7 +102,7 @@ impl DeliveryWorker {
     }
 
     async fn deliver(&self, delivery: Delivery, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
-        let Some(message) = render::render(&delivery.subject) else {
+        let Some((message, files)) = render::render_with_files(&delivery.subject) else {
             let error = match &delivery.subject {
                 DeliverySubject::Missing { kind, id } => {
                     format!("nothing to show: {kind} {id} not found")
@@ -116,6 +116,16 @@ impl DeliveryWorker {
             Some(existing) => {
                 self.rest
                     .edit_message(delivery.channel, existing, &render::edit_body(&message))
+                    .await
+            }
+            None if !files.is_empty() => {
+                let nonce = format!("loopbot-m{}", delivery.message_row);
+                self.rest
+                    .create_message_with_files(
+                        delivery.channel,
+                        &render::post_body_with_files(&message, nonce, &files),
+                        &files,
+                    )
                     .await
             }
             None => {

@@ -8,6 +8,7 @@ mod components;
 pub mod delivery;
 pub mod render;
 pub mod rest;
+mod summary;
 
 use std::net::SocketAddr;
 
@@ -33,6 +34,7 @@ pub struct Data {
     pub checkins: crate::domain::checkin::CheckinSettings,
     /// Wakes the check-in job (after `/checkin`).
     pub checkin_wake: crate::jobs::JobWake,
+    pub summaries: crate::config::SummarySettings,
 }
 
 /// The error type of command and event handlers; rendered as an ephemeral reply.

@@ -20,6 +20,13 @@ pub struct Rendered {
     pub mentions: Mentions,
 }
 
+/// A file attached to a post; an embed shows it as `attachment://<name>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileUpload {
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
 /// The only pings a message may carry: explicit user and role ids, never @everyone/@here.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Mentions {
@@ -53,6 +60,7 @@ pub fn render(subject: &DeliverySubject) -> Option<Rendered> {
         DeliverySubject::Checkin(view) => Some(super::checkins::render_checkin(view)),
         DeliverySubject::CheckinCancelled(view) => Some(super::checkins::render_cancelled(view)),
         DeliverySubject::Digest(members) => Some(digest(members)),
+        DeliverySubject::Summary(body) => super::summary::render_summary(body).map(|(r, _)| r),
         DeliverySubject::Missing { .. } => None,
     }
 }
@@ -143,6 +151,28 @@ pub fn post_body(message: &Rendered, nonce: String) -> Value {
         body = body.content(content);
     }
     serde_json::to_value(body).unwrap_or(Value::Null)
+}
+
+/// The message for a delivery's subject with the files its post uploads (the summary chart);
+/// subjects without files render as [`render`] does.
+pub fn render_with_files(subject: &DeliverySubject) -> Option<(Rendered, Vec<FileUpload>)> {
+    match subject {
+        DeliverySubject::Summary(body) => super::summary::render_summary(body),
+        other => render(other).map(|message| (message, Vec::new())),
+    }
+}
+
+/// [`post_body`] for a multipart post: names the uploads, matched to `files[n]` parts by id.
+pub fn post_body_with_files(message: &Rendered, nonce: String, files: &[FileUpload]) -> Value {
+    let mut value = post_body(message, nonce);
+    if !files.is_empty() {
+        value["attachments"] = files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| serde_json::json!({ "id": i, "filename": f.name }))
+            .collect();
+    }
+    value
 }
 
 /// The edit that brings a posted message up to date.

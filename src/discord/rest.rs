@@ -171,6 +171,29 @@ impl DiscordRest {
             .await
     }
 
+    /// Posts a message with files (multipart: `payload_json` plus `files[n]`) and returns its id.
+    pub async fn create_message_with_files(
+        &self,
+        channel: ChannelId,
+        body: &Value,
+        files: &[crate::discord::render::FileUpload],
+    ) -> Result<u64, SendError> {
+        let url = format!("{}/channels/{}/messages", self.base, channel.0);
+        let mut form = reqwest::multipart::Form::new().text("payload_json", body.to_string());
+        for (i, file) in files.iter().enumerate() {
+            let part = reqwest::multipart::Part::bytes(file.bytes.clone())
+                .file_name(file.name.clone())
+                .mime_str(mime_of(&file.name))
+                .map_err(|e| SendError::Rejected {
+                    status: 0,
+                    message: e.to_string(),
+                })?;
+            form = form.part(format!("files[{i}]"), part);
+        }
+        self.send("create_message", self.client.post(url).multipart(form))
+            .await
+    }
+
     /// Edits a message and returns its id.
     pub async fn edit_message(
         &self,
@@ -315,5 +338,13 @@ impl DiscordRest {
                 message,
             })
         }
+    }
+}
+
+fn mime_of(name: &str) -> &'static str {
+    if name.ends_with(".png") {
+        "image/png"
+    } else {
+        "application/octet-stream"
     }
 }

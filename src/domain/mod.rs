@@ -4,6 +4,7 @@
 pub mod alert;
 pub mod deploy;
 pub mod subscription;
+pub mod summary;
 pub mod webhook;
 
 use std::fmt;

@@ -8,6 +8,7 @@ mod feedback;
 mod health;
 pub mod hooks;
 mod metrics;
+mod summary;
 
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::Router;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub hooks: hooks::HookState,
     pub alerts: crate::config::AlertSettings,
     pub metrics: Metrics,
+    pub summaries: crate::config::SummarySettings,
 }
 
 impl FromRef<AppState> for ApiToken {
@@ -45,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .merge(alerts::router())
         .merge(feedback::router())
         .merge(hooks::router())
+        .merge(summary::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

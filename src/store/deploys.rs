@@ -2,9 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
 
 use super::ids::{channel_to_db, time_from_db, time_to_db};
-use super::{Result, Store};
+use super::{Result, Store, StoreError};
 use crate::domain::deploy::{Deploy, DeployEvent, DeployStatus};
 use crate::domain::subscription::{route, Kind};
 use crate::domain::ChannelId;
@@ -18,6 +19,8 @@ pub enum Subject {
     Checkin(i64),
     /// The note in a check-in's thread that a later check-in was cancelled (`checkin.id`).
     CheckinCancelled(i64),
+    /// A `summary` row (weekly summary for one channel).
+    Summary(i64),
 }
 
 impl Subject {
@@ -27,6 +30,7 @@ impl Subject {
             Subject::AlertGroup(_) => "alert_group",
             Subject::Checkin(_) => "checkin",
             Subject::CheckinCancelled(_) => "checkin_cancelled",
+            Subject::Summary(_) => "summary",
         }
     }
 
@@ -35,6 +39,7 @@ impl Subject {
             Subject::Deploy(id) => id,
             Subject::AlertGroup(id) => id,
             Subject::Checkin(id) | Subject::CheckinCancelled(id) => id,
+            Subject::Summary(id) => id,
         }
     }
 }
@@ -52,7 +57,8 @@ pub struct DeployRecorded {
 impl Store {
     /// Records a deploy event in one transaction: the raw body, the deploy's new state, its
     /// status history, and an outbox row for every channel that should hear of it. When this
-    /// returns, the event is committed.
+    /// returns, the event is committed. Events are group-committed: concurrent calls share one
+    /// transaction (each in its own savepoint), so ingestion does not queue on SQLite's write lock.
     pub async fn record_deploy(
         &self,
         source: &str,
@@ -61,141 +67,18 @@ impl Store {
         default_channel: Option<ChannelId>,
         now: DateTime<Utc>,
     ) -> Result<DeployRecorded> {
-        let mut tx = self.begin_write().await?;
-        let now_db = time_to_db(now);
-
-        let event_id: i64 = sqlx::query(
-            "insert into inbound_event (source, idempotency_key, body, received_at, created_at)
-             values (?, ?, ?, ?, ?) returning id",
-        )
-        .bind(source)
-        .bind(event.external_id.as_str())
-        .bind(raw_body)
-        .bind(now_db)
-        .bind(now_db)
-        .fetch_one(&mut *tx)
-        .await?
-        .get(0);
-
-        let existing = sqlx::query(&format!(
-            "select {DEPLOY_COLUMNS} from deploy where source = ? and external_id = ?"
-        ))
-        .bind(source)
-        .bind(event.external_id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|row| deploy_from_row(&row));
-
-        let finished_at = event.status.is_terminal().then_some(now_db);
-        let (deploy_id, changed, status_changed) = match existing {
-            None => {
-                let id: i64 = sqlx::query(
-                    "insert into deploy (source, external_id, service, version, environment, status,
-                        deployer, commit_sha, commit_at, url, changelog, started_at, finished_at,
-                        updated_at, created_at)
-                     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
-                )
-                .bind(source)
-                .bind(event.external_id.as_str())
-                .bind(event.service.as_str())
-                .bind(event.version.as_str())
-                .bind(event.environment.as_str())
-                .bind(event.status.as_str())
-                .bind(event.deployer.as_ref().map(|d| d.as_str()))
-                .bind(event.commit_sha.as_ref().map(|c| c.as_str()))
-                .bind(event.commit_at.map(time_to_db))
-                .bind(event.url.as_ref().map(|u| u.as_str()))
-                .bind(event.changelog.as_deref())
-                .bind(now_db)
-                .bind(finished_at)
-                .bind(now_db)
-                .bind(now_db)
-                .fetch_one(&mut *tx)
-                .await?
-                .get(0);
-                (id, true, true)
-            }
-            Some(current) => {
-                let merged = merge(&current, event);
-                let status_changes = current.status.accepts(event.status);
-                let status = if status_changes {
-                    event.status
-                } else {
-                    current.status
-                };
-                let changed = status_changes || merged != current;
-                if changed {
-                    sqlx::query(
-                        "update deploy set status = ?, version = ?, deployer = ?, commit_sha = ?,
-                            commit_at = ?, url = ?, changelog = ?,
-                            finished_at = case when ? then coalesce(?, finished_at) else finished_at end,
-                            updated_at = ?
-                         where id = ?",
-                    )
-                    .bind(status.as_str())
-                    .bind(&merged.version)
-                    .bind(&merged.deployer)
-                    .bind(&merged.commit_sha)
-                    .bind(merged.commit_at.map(time_to_db))
-                    .bind(&merged.url)
-                    .bind(&merged.changelog)
-                    .bind(status_changes)
-                    .bind(finished_at)
-                    .bind(now_db)
-                    .bind(current.id)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                (current.id, changed, status_changes)
-            }
-        };
-
-        if !changed {
-            tx.commit().await?;
-            return Ok(DeployRecorded {
-                deploy_id,
-                changed,
-                channels: Vec::new(),
-            });
-        }
-
-        if status_changed {
-            sqlx::query(
-                "insert into deploy_status_change (deploy_id, status, event_id, at, created_at)
-                 values (?, ?, ?, ?, ?)",
-            )
-            .bind(deploy_id)
-            .bind(event.status.as_str())
-            .bind(event_id)
-            .bind(now_db)
-            .bind(now_db)
-            .execute(&mut *tx)
-            .await?;
-        }
-
-        let subscriptions = Self::subscriptions_of_kind(&mut tx, Kind::Deploys).await?;
-        let mut channels = route(
-            &subscriptions,
-            Kind::Deploys,
-            event.service.as_str(),
-            event.environment.as_str(),
+        let (done, recorded) = oneshot::channel();
+        let job = DeployJob {
+            source: source.to_owned(),
+            raw_body: raw_body.to_owned(),
+            event: event.clone(),
             default_channel,
-        );
-        // A channel that already shows this deploy keeps getting its edits, even if it unsubscribed since.
-        for channel in Self::channels_showing(&mut tx, Subject::Deploy(deploy_id)).await? {
-            if !channels.contains(&channel) {
-                channels.push(channel);
-            }
-        }
-        for channel in &channels {
-            Self::enqueue(&mut tx, *channel, Subject::Deploy(deploy_id), now).await?;
-        }
-        tx.commit().await?;
-        Ok(DeployRecorded {
-            deploy_id,
-            changed,
-            channels,
-        })
+            now,
+            done,
+        };
+        let stopped = || StoreError::Unavailable("the deploy writer has stopped".into());
+        self.deploy_writer.send(job).await.map_err(|_| stopped())?;
+        recorded.await.map_err(|_| stopped())?
     }
 
     pub async fn deploy(&self, id: i64) -> Result<Option<Deploy>> {
@@ -257,6 +140,219 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// One event's share of a group commit; runs inside the batch's transaction.
+async fn record_in(
+    tx: &mut sqlx::SqliteConnection,
+    job: &DeployJob,
+    subscriptions: &[crate::domain::subscription::Subscription],
+) -> Result<DeployRecorded> {
+    let DeployJob {
+        source,
+        raw_body,
+        event,
+        default_channel,
+        now,
+        ..
+    } = job;
+    let (source, raw_body, default_channel, now) =
+        (source.as_str(), raw_body.as_str(), *default_channel, *now);
+    let now_db = time_to_db(now);
+
+    let event_id: i64 = sqlx::query(
+        "insert into inbound_event (source, idempotency_key, body, received_at, created_at)
+             values (?, ?, ?, ?, ?) returning id",
+    )
+    .bind(source)
+    .bind(event.external_id.as_str())
+    .bind(raw_body)
+    .bind(now_db)
+    .bind(now_db)
+    .fetch_one(&mut *tx)
+    .await?
+    .get(0);
+
+    let existing = sqlx::query(&format!(
+        "select {DEPLOY_COLUMNS} from deploy where source = ? and external_id = ?"
+    ))
+    .bind(source)
+    .bind(event.external_id.as_str())
+    .fetch_optional(&mut *tx)
+    .await?
+    .map(|row| deploy_from_row(&row));
+
+    let finished_at = event.status.is_terminal().then_some(now_db);
+    let (deploy_id, changed, status_changed) = match existing {
+        None => {
+            let id: i64 = sqlx::query(
+                "insert into deploy (source, external_id, service, version, environment, status,
+                        deployer, commit_sha, commit_at, url, changelog, started_at, finished_at,
+                        updated_at, created_at)
+                     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
+            )
+            .bind(source)
+            .bind(event.external_id.as_str())
+            .bind(event.service.as_str())
+            .bind(event.version.as_str())
+            .bind(event.environment.as_str())
+            .bind(event.status.as_str())
+            .bind(event.deployer.as_ref().map(|d| d.as_str()))
+            .bind(event.commit_sha.as_ref().map(|c| c.as_str()))
+            .bind(event.commit_at.map(time_to_db))
+            .bind(event.url.as_ref().map(|u| u.as_str()))
+            .bind(event.changelog.as_deref())
+            .bind(now_db)
+            .bind(finished_at)
+            .bind(now_db)
+            .bind(now_db)
+            .fetch_one(&mut *tx)
+            .await?
+            .get(0);
+            (id, true, true)
+        }
+        Some(current) => {
+            let merged = merge(&current, event);
+            let status_changes = current.status.accepts(event.status);
+            let status = if status_changes {
+                event.status
+            } else {
+                current.status
+            };
+            let changed = status_changes || merged != current;
+            if changed {
+                sqlx::query(
+                        "update deploy set status = ?, version = ?, deployer = ?, commit_sha = ?,
+                            commit_at = ?, url = ?, changelog = ?,
+                            finished_at = case when ? then coalesce(?, finished_at) else finished_at end,
+                            updated_at = ?
+                         where id = ?",
+                    )
+                    .bind(status.as_str())
+                    .bind(&merged.version)
+                    .bind(&merged.deployer)
+                    .bind(&merged.commit_sha)
+                    .bind(merged.commit_at.map(time_to_db))
+                    .bind(&merged.url)
+                    .bind(&merged.changelog)
+                    .bind(status_changes)
+                    .bind(finished_at)
+                    .bind(now_db)
+                    .bind(current.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            (current.id, changed, status_changes)
+        }
+    };
+
+    if !changed {
+        return Ok(DeployRecorded {
+            deploy_id,
+            changed,
+            channels: Vec::new(),
+        });
+    }
+
+    if status_changed {
+        sqlx::query(
+            "insert into deploy_status_change (deploy_id, status, event_id, at, created_at)
+                 values (?, ?, ?, ?, ?)",
+        )
+        .bind(deploy_id)
+        .bind(event.status.as_str())
+        .bind(event_id)
+        .bind(now_db)
+        .bind(now_db)
+        .execute(&mut *tx)
+        .await?;
+    }
+
+    let mut channels = route(
+        subscriptions,
+        Kind::Deploys,
+        event.service.as_str(),
+        event.environment.as_str(),
+        default_channel,
+    );
+    // A channel that already shows this deploy keeps getting its edits, even if it unsubscribed since.
+    for channel in Store::channels_showing(&mut *tx, Subject::Deploy(deploy_id)).await? {
+        if !channels.contains(&channel) {
+            channels.push(channel);
+        }
+    }
+    for channel in &channels {
+        Store::enqueue(&mut *tx, *channel, Subject::Deploy(deploy_id), now).await?;
+    }
+    Ok(DeployRecorded {
+        deploy_id,
+        changed,
+        channels,
+    })
+}
+
+/// A deploy event waiting for the group commit, with where to send its result.
+pub(super) struct DeployJob {
+    source: String,
+    raw_body: String,
+    event: DeployEvent,
+    default_channel: Option<ChannelId>,
+    now: DateTime<Utc>,
+    done: oneshot::Sender<Result<DeployRecorded>>,
+}
+
+/// Starts the task that group-commits deploy events for one pool.
+pub(super) fn spawn_deploy_writer(pool: sqlx::SqlitePool) -> mpsc::Sender<DeployJob> {
+    let (sender, receiver) = mpsc::channel(1024);
+    tokio::spawn(deploy_writer(pool, receiver));
+    sender
+}
+
+/// Takes whatever events are waiting (up to 256), records them in one transaction, and answers
+/// each only after the commit. An event that fails is rolled back to its savepoint alone.
+async fn deploy_writer(pool: sqlx::SqlitePool, mut receiver: mpsc::Receiver<DeployJob>) {
+    let mut batch = Vec::new();
+    while receiver.recv_many(&mut batch, 256).await > 0 {
+        match commit_batch(&pool, &batch).await {
+            Ok(results) => {
+                for (job, result) in batch.drain(..).zip(results) {
+                    let _ = job.done.send(result);
+                }
+            }
+            Err(error) => {
+                let reason = error.to_string();
+                for job in batch.drain(..) {
+                    let _ = job.done.send(Err(StoreError::Unavailable(reason.clone())));
+                }
+            }
+        }
+    }
+}
+
+async fn commit_batch(
+    pool: &sqlx::SqlitePool,
+    batch: &[DeployJob],
+) -> Result<Vec<Result<DeployRecorded>>> {
+    let mut tx = pool.begin_with("begin immediate").await?;
+    let subscriptions = Store::subscriptions_of_kind(&mut tx, Kind::Deploys).await?;
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        sqlx::query("savepoint deploy_event")
+            .execute(&mut *tx)
+            .await?;
+        let result = record_in(&mut tx, job, &subscriptions).await;
+        if result.is_err() {
+            sqlx::query("rollback to deploy_event")
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("release deploy_event")
+            .execute(&mut *tx)
+            .await?;
+        results.push(result);
+    }
+    tx.commit().await?;
+    Ok(results)
 }
 
 pub(super) const DEPLOY_COLUMNS: &str =

@@ -42,7 +42,11 @@ impl Store {
             .max_connections(1)
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        let deploy_writer = super::deploys::spawn_deploy_writer(pool.clone());
+        Ok(Self {
+            pool,
+            deploy_writer,
+        })
     }
 
     /// Writes a consistent copy of the database to `path` (`VACUUM INTO`): safe while the bot

@@ -8,6 +8,7 @@ pub mod ids;
 mod maintenance;
 mod outbox;
 mod subscriptions;
+mod summaries;
 mod webhooks;
 
 use std::str::FromStr;
@@ -21,6 +22,7 @@ pub use deploys::{DeployRecorded, Subject};
 pub use maintenance::{OutboxStats, Pruned, PRUNED_BODY};
 pub use outbox::{Delivery, DeliverySubject};
 pub use subscriptions::SubscriptionChange;
+pub use summaries::Scope;
 pub use webhooks::CommitLookup;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -63,6 +65,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// Group commit for deploy events (see `Store::record_deploy`).
+    deploy_writer: tokio::sync::mpsc::Sender<deploys::DeployJob>,
 }
 
 impl Store {
@@ -92,7 +96,11 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        let deploy_writer = deploys::spawn_deploy_writer(pool.clone());
+        Ok(Self {
+            pool,
+            deploy_writer,
+        })
     }
 
     pub async fn migrate(&self) -> Result<()> {

@@ -23,6 +23,8 @@ pub enum DeliverySubject {
     CheckinCancelled(CheckinView),
     /// Many subjects of a flooded channel shown as one message (see store/digests.rs).
     Digest(Vec<DeliverySubject>),
+    /// A weekly summary: its computed figures, as JSON (`domain::summary::Summary`).
+    Summary(String),
     /// The subject row is gone (or of a kind this version does not know): nothing to show.
     Missing {
         kind: String,
@@ -75,6 +77,11 @@ pub(super) async fn load_subject(
         "checkin_cancelled" => super::checkins::checkin_view(conn, id)
             .await?
             .map(DeliverySubject::CheckinCancelled),
+        "summary" => sqlx::query("select body from summary where id = ?")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|row| DeliverySubject::Summary(row.get(0))),
         _ => None,
     };
     // A deploy that alerts were linked to names them in its announcement.

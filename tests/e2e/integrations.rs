@@ -553,6 +553,30 @@ async fn lead_time_commit_time_comes_from_the_commits_api_and_is_filled_in_after
     assert_eq!(commit_at(&app).await, Some(expected.timestamp_millis()));
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(github.requests.load(Ordering::SeqCst), 4, "asked again");
+
+    // End to end into the summary: today's lead time is finished − commit time of this deploy.
+    let finished_at: i64 = sqlx::query_scalar("select finished_at from deploy")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let expected_lead = (finished_at - expected.timestamp_millis()) as f64 / 1000.0;
+    let today = Utc::now().format("%Y-%m-%d");
+    let summary: Value = app
+        .http
+        .get(app.url(&format!("/api/v1/summary?from={today}&to={today}")))
+        .bearer_auth(crate::support::app::API_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lead = &summary["keys"]["lead_time"];
+    assert_eq!(summary["deploys"]["total"], 1, "{summary}");
+    assert!(
+        (lead["value"].as_f64().unwrap_or(-1.0) - expected_lead).abs() < 1.0,
+        "lead time {lead} but the deploy says {expected_lead}s"
+    );
 }
 
 #[tokio::test]

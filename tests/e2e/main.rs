@@ -18,3 +18,4 @@ mod production;
 mod routes;
 mod storm;
 mod subscriptions;
+mod summaries;

@@ -1,0 +1,206 @@
+//! Summaries in Discord: the scheduled post (an embed with the chart attached), `/summary` and
+//! `/metrics`. The figures come from `crate::summaries::compute`, like the CLI and the API.
+
+use chrono::Utc;
+use poise::serenity_prelude as serenity;
+use poise::CreateReply;
+use serenity::{Colour, CreateAllowedMentions, CreateAttachment, CreateEmbed};
+
+use super::render::{FileUpload, Rendered};
+use super::{CommandError, Context};
+use crate::chart;
+use crate::domain::subscription::Pattern;
+use crate::domain::summary::{duration_text, Key, Period, Summary};
+use crate::domain::ChannelId;
+use crate::store::Scope;
+
+const DESCRIPTION_MAX: usize = 4096;
+const COLOUR: Colour = Colour::from_rgb(0x58, 0x65, 0xf2);
+
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
+fn embed(summary: &Summary, with_chart: bool) -> CreateEmbed {
+    let mut embed = CreateEmbed::new()
+        .title(cut(&summary.title(), 256))
+        .description(cut(&summary.render(true), DESCRIPTION_MAX))
+        .colour(COLOUR);
+    if with_chart {
+        embed = embed.image(format!("attachment://{}", chart::FILE_NAME));
+    }
+    embed
+}
+
+/// The scheduled summary as a post: the stored figures, with the chart attached.
+pub(super) fn render_summary(body: &str) -> Option<(Rendered, Vec<FileUpload>)> {
+    let summary: Summary = match serde_json::from_str(body) {
+        Ok(s) => s,
+        Err(error) => {
+            tracing::error!(%error, "stored summary cannot be read");
+            return None;
+        }
+    };
+    let files = match chart::render_png(&summary) {
+        Ok(bytes) => vec![FileUpload {
+            name: chart::FILE_NAME.to_owned(),
+            bytes,
+        }],
+        Err(error) => {
+            // The figures matter more than the picture: post without it.
+            tracing::error!(%error, "summary chart failed");
+            Vec::new()
+        }
+    };
+    let message = Rendered {
+        embeds: vec![embed(&summary, !files.is_empty())],
+        ..Default::default()
+    };
+    Some((message, files))
+}
+
+#[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
+pub enum PeriodChoice {
+    #[name = "last-week"]
+    LastWeek,
+    #[name = "this-week"]
+    ThisWeek,
+    #[name = "last-30-days"]
+    Last30Days,
+    #[name = "custom"]
+    Custom,
+}
+
+async fn scope_for(ctx: Context<'_>, service: Option<&str>) -> Result<Scope, CommandError> {
+    if service.is_some() {
+        return Ok(Scope::of(
+            &Pattern::parse("service", service)?,
+            &Pattern::any(),
+        ));
+    }
+    let channel = ChannelId(ctx.channel_id().get());
+    Ok(ctx
+        .data()
+        .store
+        .summary_scope_of(channel)
+        .await?
+        .unwrap_or_else(Scope::all))
+}
+
+/// A summary of deploys and the four DORA keys, now.
+#[poise::command(slash_command)]
+pub async fn summary(
+    ctx: Context<'_>,
+    #[description = "Which period (default: last-week)"] period: Option<PeriodChoice>,
+    #[description = "With period custom: first day, YYYY-MM-DD"] from: Option<String>,
+    #[description = "With period custom: last day, YYYY-MM-DD"] to: Option<String>,
+    #[description = "Only this service (name or glob)"] service: Option<String>,
+    #[description = "Post it for everyone in the channel (default: only you see it)"]
+    public: Option<bool>,
+) -> Result<(), CommandError> {
+    let settings = &ctx.data().summaries;
+    let tz = settings.timezone;
+    let now = Utc::now();
+    let period = match (period.unwrap_or(PeriodChoice::LastWeek), from, to) {
+        (PeriodChoice::Custom, Some(from), Some(to)) => Period::custom(&from, &to, tz)?,
+        (PeriodChoice::Custom, _, _) => {
+            return Err(CommandError::Refused(
+                "A custom period needs both from and to, e.g. from:2026-11-01 to:2026-11-15."
+                    .into(),
+            ))
+        }
+        (_, Some(_), _) | (_, _, Some(_)) => {
+            return Err(CommandError::Refused(
+                "from and to only apply with period:custom.".into(),
+            ))
+        }
+        (PeriodChoice::LastWeek, ..) => Period::last_week(now, tz),
+        (PeriodChoice::ThisWeek, ..) => Period::week_of(now, tz),
+        (PeriodChoice::Last30Days, ..) => Period::last_30_days(now, tz),
+    };
+    let scope = scope_for(ctx, service.as_deref()).await?;
+    let summary =
+        crate::summaries::compute(&ctx.data().store, settings, &period, &scope, now).await?;
+    let mut reply = CreateReply::default()
+        .ephemeral(!public.unwrap_or(false))
+        .allowed_mentions(CreateAllowedMentions::new());
+    match chart::render_png(&summary) {
+        Ok(png) => {
+            reply = reply
+                .embed(embed(&summary, true))
+                .attachment(CreateAttachment::bytes(png, chart::FILE_NAME));
+        }
+        Err(error) => {
+            tracing::error!(%error, "summary chart failed");
+            reply = reply.embed(embed(&summary, false));
+        }
+    }
+    ctx.send(reply).await?;
+    Ok(())
+}
+
+fn key_line(name: &str, key: &Key, fmt: &dyn Fn(f64) -> String) -> String {
+    format!(
+        "**{name}**: {} {} (previous {}){}",
+        key.value.map(fmt).unwrap_or_else(|| "n/a".into()),
+        key.trend.marker(),
+        key.previous.map(fmt).unwrap_or_else(|| "n/a".into()),
+        key.band
+            .map(|b| format!(" · {}", b.as_str()))
+            .unwrap_or_default()
+    )
+}
+
+/// The four DORA keys for last week (only you see the answer).
+#[poise::command(slash_command)]
+pub async fn metrics(
+    ctx: Context<'_>,
+    #[description = "Only this service (name or glob)"] service: Option<String>,
+) -> Result<(), CommandError> {
+    let settings = &ctx.data().summaries;
+    let now = Utc::now();
+    let period = Period::last_week(now, settings.timezone);
+    let scope = scope_for(ctx, service.as_deref()).await?;
+    let s = crate::summaries::compute(&ctx.data().store, settings, &period, &scope, now).await?;
+    let k = &s.keys;
+    let text = [
+        format!(
+            "Four keys, {} – {} ({})",
+            s.period.from, s.period.to, s.period.timezone
+        ),
+        key_line("Deployment frequency", &k.deployment_frequency, &|v| {
+            format!("{v:.2}/day")
+        }),
+        format!(
+            "{}; p90 {}; {} lacking a commit time",
+            key_line("Lead time (median)", &k.lead_time.median, &duration_text),
+            k.lead_time
+                .p90
+                .map(duration_text)
+                .unwrap_or_else(|| "n/a".into()),
+            k.lead_time.deploys_lacking_commit_time
+        ),
+        key_line("Change failure rate", &k.change_failure_rate, &|v| {
+            format!("{v:.1}%")
+        }),
+        key_line(
+            "Time to restore (median)",
+            &k.time_to_restore,
+            &duration_text,
+        ),
+    ]
+    .join("\n");
+    ctx.send(
+        CreateReply::default()
+            .content(text)
+            .ephemeral(true)
+            .allowed_mentions(CreateAllowedMentions::new()),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,416 @@
+//! Weekly summaries through the local Discord: the scheduled post with its chart, `/summary`,
+//! and the CLI and JSON API agreeing on the same figures.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use loopbot::domain::summary::{Period, Schedule};
+use serde_json::{json, Value};
+
+use crate::support::app::{binary_command, TestApp, API_TOKEN, PATIENCE};
+use crate::support::discord::{ADMIN_USER_ID, CHANNEL_ID, OTHER_CHANNEL_ID, PLAIN_USER_ID};
+
+/// Inserts a finished deploy the way the API stores one, at a fixed time.
+async fn finished_deploy(
+    app: &TestApp,
+    service: &str,
+    environment: &str,
+    status: &str,
+    commit_at: Option<DateTime<Utc>>,
+    finished_at: DateTime<Utc>,
+) {
+    let finished = finished_at.timestamp_millis();
+    sqlx::query(
+        "insert into deploy (source, external_id, service, version, environment, status, commit_at,
+             started_at, finished_at, updated_at, created_at)
+         values ('api', ?, ?, 'v1', ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(format!("{service}-{finished}"))
+    .bind(service)
+    .bind(environment)
+    .bind(status)
+    .bind(commit_at.map(|c| c.timestamp_millis()))
+    .bind(finished - 600_000)
+    .bind(finished)
+    .bind(finished)
+    .bind(finished)
+    .execute(&app.db)
+    .await
+    .unwrap();
+}
+
+/// Three production deploys in week 2026-W47 (UTC): 2 succeeded (lead times 1h and 3h), 1 failed.
+async fn seed_w47(app: &TestApp) {
+    let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+    finished_deploy(
+        app,
+        "checkout",
+        "production",
+        "succeeded",
+        Some(t("2026-11-16T09:00:00Z")),
+        t("2026-11-16T10:00:00Z"),
+    )
+    .await;
+    finished_deploy(
+        app,
+        "checkout",
+        "production",
+        "succeeded",
+        Some(t("2026-11-18T09:00:00Z")),
+        t("2026-11-18T12:00:00Z"),
+    )
+    .await;
+    finished_deploy(
+        app,
+        "payments",
+        "production",
+        "failed",
+        None,
+        t("2026-11-20T15:00:00Z"),
+    )
+    .await;
+}
+
+async fn slash(app: &TestApp, channel: u64, user: u64, name: &str, options: Value) -> Value {
+    let id = app
+        .discord
+        .send_slash_command(channel, user, name, options)
+        .await;
+    assert!(
+        app.discord
+            .wait_for(PATIENCE, |d| !d.interaction_responses(id).is_empty())
+            .await,
+        "/{name} got no answer"
+    );
+    app.discord.interaction_responses(id)[0].clone()
+}
+
+/// A choice option as Discord's client sends it: the value registered for the chosen name.
+fn choice(app: &TestApp, command: &str, name: &str, chosen: &str) -> Value {
+    let registered = app
+        .discord
+        .registered_commands()
+        .into_iter()
+        .find(|c| c["name"] == command)
+        .unwrap_or_else(|| panic!("/{command} not registered"));
+    let option = registered["options"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["name"] == name))
+        .unwrap_or_else(|| panic!("/{command} has no option {name}: {registered}"))
+        .clone();
+    let value = option["choices"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == chosen))
+        .unwrap_or_else(|| panic!("{name} has no choice {chosen}: {option}"))["value"]
+        .clone();
+    json!({"name": name, "type": option["type"], "value": value})
+}
+
+fn subscribe_summaries(app: &TestApp, service: &str) -> Value {
+    json!([
+        choice(app, "subscribe", "kind", "summaries"),
+        {"name": "service", "type": 3, "value": service},
+    ])
+}
+
+#[tokio::test]
+async fn the_scheduled_summary_is_posted_once_with_its_chart_to_subscribed_channels_only() {
+    // Every second, so the test need not wait for Monday; still one summary per channel and week.
+    let app = TestApp::spawn_with(|c| {
+        c.summaries.schedule = Schedule::parse("* * * * * *").unwrap();
+    })
+    .await;
+    // Three deploys last week (whatever week that is now), one of them another service's.
+    let last_week = Period::last_week(Utc::now(), chrono_tz::Tz::UTC);
+    let monday = last_week.start();
+    finished_deploy(
+        &app,
+        "checkout",
+        "production",
+        "succeeded",
+        Some(monday),
+        monday + chrono::Duration::hours(2),
+    )
+    .await;
+    finished_deploy(
+        &app,
+        "checkout",
+        "production",
+        "rolled_back",
+        None,
+        monday + chrono::Duration::days(2),
+    )
+    .await;
+    finished_deploy(
+        &app,
+        "payments",
+        "production",
+        "succeeded",
+        None,
+        monday + chrono::Duration::days(3),
+    )
+    .await;
+
+    let answer = slash(
+        &app,
+        OTHER_CHANNEL_ID,
+        ADMIN_USER_ID,
+        "subscribe",
+        subscribe_summaries(&app, "checkout"),
+    )
+    .await;
+    assert!(answer.to_string().contains("summaries"), "{answer}");
+
+    assert!(
+        app.discord
+            .wait_for(PATIENCE, |d| !d.message_posts(OTHER_CHANNEL_ID).is_empty())
+            .await,
+        "no summary was posted"
+    );
+    // Several more schedule ticks: still exactly one post.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let posts = app.discord.message_posts(OTHER_CHANNEL_ID);
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    let body = &posts[0].body;
+    assert_eq!(
+        body["_files"],
+        json!(["summary.png"]),
+        "multipart with the chart: {body}"
+    );
+    let embed = &body["embeds"][0];
+    assert_eq!(embed["image"]["url"], "attachment://summary.png");
+    let text = embed["description"].as_str().unwrap();
+    // Only checkout (the channel's subscription): 2 deploys, 1 rolled back.
+    assert!(text.contains("Deploys:** 2"), "{text}");
+    assert!(text.contains("1 rolled back"), "{text}");
+    assert!(text.contains("checkout/production"), "{text}");
+    assert!(!text.contains("payments"), "{text}");
+    assert!(text.contains("Change failure rate: 50.0%"), "{text}");
+    assert_eq!(body["allowed_mentions"]["parse"], json!([]));
+    // The attachment Discord stored is the PNG.
+    // (The channel's first message is the answer to /subscribe.)
+    let stored = app.discord.messages(OTHER_CHANNEL_ID);
+    let summary = stored.last().unwrap();
+    assert_eq!(
+        summary["attachments"][0]["filename"], "summary.png",
+        "{summary}"
+    );
+    assert_eq!(summary["attachments"][0]["content_type"], "image/png");
+    assert!(summary["attachments"][0]["size"].as_u64().unwrap() > 1_000);
+    // The default channel subscribed to nothing: no summary there.
+    assert!(app.discord.message_posts(CHANNEL_ID).is_empty());
+    let rows: i64 = sqlx::query_scalar("select count(*) from summary")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+}
+
+#[tokio::test]
+async fn slash_summary_answers_ephemerally_with_the_chart_unless_public() {
+    let app = TestApp::spawn().await;
+    seed_w47(&app).await;
+    let custom = json!([
+        choice(&app, "summary", "period", "custom"),
+        {"name": "from", "type": 3, "value": "2026-11-16"},
+        {"name": "to", "type": 3, "value": "2026-11-22"},
+    ]);
+    let answer = slash(&app, CHANNEL_ID, PLAIN_USER_ID, "summary", custom.clone()).await;
+    let data = &answer["data"];
+    assert_eq!(
+        data["flags"].as_u64().unwrap() & 64,
+        64,
+        "ephemeral: {answer}"
+    );
+    let text = data["embeds"][0]["description"].as_str().unwrap();
+    assert!(text.contains("Deploys:** 3"), "{text}");
+    assert!(text.contains("2 succeeded, 1 failed"), "{text}");
+    assert!(
+        text.contains("Lead time for changes (median): 2h 0m"),
+        "{text}"
+    );
+    assert_eq!(answer["_files"], json!(["summary.png"]), "{answer}");
+    // Nothing was posted in the channel for everyone.
+    assert!(app.discord.message_posts(CHANNEL_ID).is_empty());
+
+    let mut public = custom.as_array().unwrap().clone();
+    public.push(json!({"name": "public", "type": 5, "value": true}));
+    let answer = slash(
+        &app,
+        CHANNEL_ID,
+        PLAIN_USER_ID,
+        "summary",
+        Value::Array(public),
+    )
+    .await;
+    assert_eq!(
+        answer["data"]["flags"].as_u64().unwrap_or(0) & 64,
+        0,
+        "{answer}"
+    );
+
+    // A custom period without dates is refused, ephemerally.
+    let answer = slash(
+        &app,
+        CHANNEL_ID,
+        PLAIN_USER_ID,
+        "summary",
+        json!([choice(&app, "summary", "period", "custom")]),
+    )
+    .await;
+    assert_eq!(answer["data"]["flags"].as_u64().unwrap() & 64, 64);
+    assert!(answer["data"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("needs both from and to"));
+
+    let answer = slash(&app, CHANNEL_ID, PLAIN_USER_ID, "metrics", json!([])).await;
+    assert_eq!(answer["data"]["flags"].as_u64().unwrap() & 64, 64);
+    assert!(answer["data"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("Deployment frequency"));
+}
+
+#[tokio::test]
+async fn the_cli_prints_the_same_numbers_as_the_json_api() {
+    let app = TestApp::spawn().await;
+    seed_w47(&app).await;
+    let api: Value = app
+        .http
+        .get(app.url("/api/v1/summary?week=2026-W47"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(api["deploys"]["total"], 3);
+    assert_eq!(api["keys"]["lead_time"]["value"], 7_200.0);
+    assert_eq!(api["keys"]["lead_time"]["p90"], 10_800.0);
+    assert_eq!(api["keys"]["lead_time"]["deploys_lacking_commit_time"], 0);
+    assert_eq!(api["keys"]["deployment_frequency"]["band"], "high");
+
+    let db = format!("sqlite://{}", app.dir.path().join("loopbot.db").display());
+    let cli = |format: &'static str| {
+        let db = db.clone();
+        let dir = app.dir.path().to_owned();
+        async move {
+            let out = binary_command(&dir, &[("DATABASE_URL", db)])
+                .args(["summary", "--week", "2026-W47", "--format", format])
+                .output()
+                .await
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        }
+    };
+    let json_out: Value = serde_json::from_str(&cli("json").await).unwrap();
+    for key in [
+        "period",
+        "previous_period",
+        "deploys",
+        "services",
+        "keys",
+        "daily",
+        "empty",
+    ] {
+        assert_eq!(json_out[key], api[key], "{key} differs");
+    }
+    let text = cli("text").await;
+    assert!(text.contains("Deploys: 3"), "{text}");
+    assert!(
+        text.contains("Lead time for changes (median): 2h 0m"),
+        "{text}"
+    );
+    assert!(text.contains("Change failure rate: 33.3%"), "{text}");
+    let markdown = cli("markdown").await;
+    assert!(
+        markdown.starts_with("## Summary 2026-11-16 – 2026-11-22 (UTC)"),
+        "{markdown}"
+    );
+
+    // Errors: the token is required; a malformed week names the field.
+    let status = app
+        .http
+        .get(app.url("/api/v1/summary"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 401);
+    let response = app
+        .http
+        .get(app.url("/api/v1/summary?week=soon"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let error: Value = response.json().await.unwrap();
+    assert!(error["error"].as_str().unwrap().contains("week"), "{error}");
+    let out = binary_command(app.dir.path(), &[("DATABASE_URL", db.clone())])
+        .args(["summary", "--from", "2026-11-20", "--to", "2026-11-01"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("to: must not be before from"));
+}
+
+/// The real binary, killed and restarted twice while its schedule keeps firing: one summary.
+#[tokio::test]
+async fn restarts_of_the_real_binary_around_the_scheduled_time_post_one_summary() {
+    use crate::support::app::BinaryApp;
+    use crate::support::discord::FakeDiscord;
+
+    let discord = FakeDiscord::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("loopbot.db").display());
+    let migrated = binary_command(dir.path(), &[("DATABASE_URL", db.clone())])
+        .arg("migrate")
+        .output()
+        .await
+        .unwrap();
+    assert!(migrated.status.success());
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    sqlx::query(
+        "insert into subscription (channel_id, kind, service_pattern, environment_pattern, created_at)
+         values (?, 'summaries', '*', '*', 0)",
+    )
+    .bind(OTHER_CHANNEL_ID as i64)
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let env = [("LOOPBOT_SUMMARY_CRON", "* * * * * *".to_owned())];
+    let bot = BinaryApp::serve_with_env(&discord, dir.path(), &env).await;
+    assert!(
+        discord
+            .wait_for(PATIENCE, |d| !d.message_posts(OTHER_CHANNEL_ID).is_empty())
+            .await,
+        "no summary was posted"
+    );
+    bot.kill().await;
+    for _ in 0..2 {
+        let bot = BinaryApp::serve_with_env(&discord, dir.path(), &env).await;
+        assert!(discord.wait_for_identify(PATIENCE).await);
+        tokio::time::sleep(Duration::from_millis(2200)).await;
+        bot.kill().await;
+    }
+    let posts = discord.message_posts(OTHER_CHANNEL_ID);
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    // An empty week says so plainly.
+    let text = posts[0].body["embeds"][0]["description"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(text.contains("Nothing happened in this period"), "{text}");
+    assert!(discord.message_posts(CHANNEL_ID).is_empty());
+}
