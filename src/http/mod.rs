@@ -145,6 +145,11 @@ pub const ROUTES: &[Route] = &[
         path: "/metrics",
         auth: Auth::Public,
     },
+    Route {
+        method: "GET",
+        path: "/api/v1/summary",
+        auth: Auth::ApiToken,
+    },
 ];
 
 #[cfg(test)]
