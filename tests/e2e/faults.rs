@@ -495,13 +495,17 @@ async fn sigkill_at_random_points_of_a_burst_loses_and_repeats_nothing() {
     for round in 0..KILL_ROUNDS {
         let bot = BinaryApp::serve(&discord, dir.path()).await;
         let addr = bot.addr;
-        // 8 senders, 10 deploys each, as fast as the bot takes them.
+        // 8 senders, up to 20 deploys each, as fast as the bot takes them; the kill comes after a
+        // random number of answers, so it lands mid-burst however fast the bot is.
+        let answers = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let kill_after = rng.gen_range(1..100);
         let mut senders = Vec::new();
         for sender in 0..8 {
             let http = http.clone();
+            let answers = answers.clone();
             senders.push(tokio::spawn(async move {
                 let mut answered = Vec::new();
-                for n in 0..10 {
+                for n in 0..20 {
                     let version = format!("r{round}s{sender}n{n}");
                     let status =
                         try_post(&http, addr, &deploy(json!({ "version": version }))).await;
@@ -509,11 +513,16 @@ async fn sigkill_at_random_points_of_a_burst_loses_and_repeats_nothing() {
                     if status.is_none() {
                         break;
                     }
+                    answers.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
                 answered
             }));
         }
-        tokio::time::sleep(Duration::from_millis(rng.gen_range(20..400))).await;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        while answers.load(std::sync::atomic::Ordering::SeqCst) < kill_after {
+            assert!(tokio::time::Instant::now() < deadline, "the burst stalled");
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
         bot.kill().await;
         for sender in senders {
             for (version, status) in sender.await.unwrap() {
