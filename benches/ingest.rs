@@ -7,7 +7,9 @@
 //! 3. durable ingestion: deploys/s answered 202 at 64 concurrent connections, p99 accept latency,
 //!    and a count of the rows in the database afterwards (nothing lost); RSS after;
 //! 4. the baseline: plain axum + sqlx inserting the same row with group commit (this same
-//!    executable, re-run as a server), under the same load.
+//!    executable, re-run as a server), under the same load;
+//! 5. the weekly and 30-day summary over a generated year (`loopbot bench summary`), in the same
+//!    report.
 //!
 //! `LOOPBOT_BENCH_SECS` sets the length of each load phase (default 5).
 
@@ -62,7 +64,9 @@ async fn report() {
     // Accepted → posted, at a rate under Discord's limits.
     let latencies = post_latency(&fake, bot_addr, 20, phase).await;
 
-    // Durable ingestion against the bot.
+    // Durable ingestion against the bot, with the local Discord enforcing Discord's per-channel
+    // limit as the real one would: the announcements wait in the outbox, paced.
+    fake.set_rate_limits(true);
     let bot_load = load(bot_addr, "/api/v1/deploys", phase).await;
     let after_rss = rss_kib(pid);
     let stored = count_rows(
@@ -77,6 +81,7 @@ async fn report() {
     let (mut base, base_addr) = spawn_baseline(&base_db).await;
     let base_load = load(base_addr, "/api/v1/deploys", phase).await;
     let _ = base.kill().await;
+    let summary_report = summary_bench(dir.path()).await;
 
     println!();
     println!("durable ingestion (202 after commit)");
@@ -119,6 +124,30 @@ async fn report() {
         idle_rss as f64 / 1024.0,
         after_rss as f64 / 1024.0
     );
+    println!();
+    println!("summaries over a generated year (loopbot bench summary)");
+    for line in summary_report.lines() {
+        println!("  {line}");
+    }
+}
+
+/// Runs `loopbot bench summary` and returns what it printed.
+async fn summary_bench(dir: &Path) -> String {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_loopbot"))
+        .args(["bench", "summary", "--runs", "10"])
+        .env_clear()
+        .current_dir(dir)
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.join("unused.db").display()),
+        )
+        .output()
+        .await;
+    match output {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Ok(out) => format!("failed: {}", String::from_utf8_lossy(&out.stderr)),
+        Err(e) => format!("could not run: {e}"),
+    }
 }
 
 fn ms(d: Duration) -> f64 {

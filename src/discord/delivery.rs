@@ -69,13 +69,30 @@ impl DeliveryWorker {
 
     /// Delivers the next due outbox row, if any, as of `now`.
     pub async fn deliver_one(&self, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
-        // A burst that would flood a channel goes out as digests rather than one post each.
-        self.store
-            .coalesce_floods(self.settings.digest_after, self.settings.digest_max, now)
-            .await?;
-        let Some(delivery) = self.store.next_delivery(now).await? else {
+        let Some(mut delivery) = self.store.next_delivery(now).await? else {
             return Ok(Outcome::Idle);
         };
+        // An alert's first post in a flooded channel goes out as a digest, with those behind it.
+        let first_alert_post = matches!(delivery.subject, DeliverySubject::AlertGroup(_))
+            && delivery.discord_message_id.is_none()
+            && delivery.attempts == 0;
+        if first_alert_post {
+            let formed = self
+                .store
+                .coalesce_floods(
+                    delivery.channel,
+                    self.settings.digest_after,
+                    self.settings.digest_max,
+                    now,
+                )
+                .await?;
+            if formed > 0 {
+                match self.store.next_delivery(now).await? {
+                    Some(digest) => delivery = digest,
+                    None => return Ok(Outcome::Idle),
+                }
+            }
+        }
         // Discord said this channel's bucket is empty: wait for it without spending a request.
         if let Some(until) = self.rest.channel_blocked_until(delivery.channel) {
             let wait = until.saturating_duration_since(std::time::Instant::now());

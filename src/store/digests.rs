@@ -21,12 +21,13 @@ pub(super) struct DigestState {
 }
 
 impl Store {
-    /// Folds the first posts waiting in each flooded channel into digests. A channel is flooded when
+    /// Folds the first posts waiting in `channel` into digests if it is flooded. A channel is flooded when
     /// more than `threshold` subjects wait for their first post there; each digest takes at most
     /// `max_members`. Only subjects never attempted are folded, so no individual post can already
     /// exist on Discord. Returns how many digests were formed.
     pub async fn coalesce_floods(
         &self,
+        channel: ChannelId,
         threshold: usize,
         max_members: usize,
         now: DateTime<Utc>,
@@ -39,8 +40,10 @@ impl Store {
         );
         // Cheap read first: the common case is no flood at all.
         let flooded: Vec<i64> = sqlx::query(&format!(
-            "select o.channel_id {waiting} group by o.channel_id having count(distinct m.id) > ?"
+            "select o.channel_id {waiting} and o.channel_id = ?
+             group by o.channel_id having count(distinct m.id) > ?"
         ))
+        .bind(channel_to_db(channel))
         .bind(threshold as i64)
         .fetch_all(self.pool())
         .await?
