@@ -136,7 +136,7 @@ impl DeliveryWorker {
                     .await
             }
             None if !files.is_empty() => {
-                let nonce = format!("loopbot-m{}", delivery.message_row);
+                let nonce = delivery.nonce.clone();
                 self.rest
                     .create_message_with_files(
                         delivery.channel,
