@@ -136,7 +136,7 @@ impl DeliveryWorker {
                     .await
             }
             None if !files.is_empty() => {
-                let nonce = format!("loopbot-m{}", delivery.message_row);
+                let nonce = delivery.nonce.clone();
                 self.rest
                     .create_message_with_files(
                         delivery.channel,
@@ -146,10 +146,7 @@ impl DeliveryWorker {
                     .await
             }
             None => {
-                let nonce = match delivery.digest {
-                    Some(digest) => format!("loopbot-d{digest}"),
-                    None => format!("loopbot-m{}", delivery.message_row),
-                };
+                let nonce = delivery.nonce.clone();
                 self.rest
                     .create_message(delivery.channel, &render::post_body(&message, nonce))
                     .await

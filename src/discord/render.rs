@@ -227,10 +227,14 @@ pub fn deploy_embed(deploy: &Deploy) -> CreateEmbed {
         embed = embed.field("Deployer", field(deployer), true);
     }
     if let Some(sha) = &deploy.commit_sha {
-        let short = &sha[..sha.len().min(7)];
+        // Characters, not bytes: a stored sha is hex, but rendering must not trust that.
+        let short: String = sha.chars().take(7).collect();
         let value = match &deploy.url {
-            Some(url) => format!("[`{short}`]({url})"),
-            None => format!("`{short}`"),
+            // A long (valid) URL would push the field past Discord's limit: drop the link then.
+            Some(url) if url.chars().count() + 20 <= EMBED_FIELD_VALUE_MAX => {
+                format!("[`{short}`]({url})")
+            }
+            _ => format!("`{short}`"),
         };
         embed = embed.field("Commit", value, true);
     }
@@ -270,6 +274,10 @@ fn human_duration(seconds: i64) -> String {
 }
 
 fn field(text: &str) -> String {
+    // Discord refuses the whole message over one empty field value.
+    if text.trim().is_empty() {
+        return "—".to_owned();
+    }
     truncate(text, EMBED_FIELD_VALUE_MAX)
 }
 

@@ -219,13 +219,25 @@ async fn alertmanager(
 async fn grafana(
     State(state): State<AppState>,
     _auth: GrafanaAuth,
-    headers: HeaderMap,
-    body: JsonBody<RawAlertmanagerPayload>,
+    request: axum::extract::Request,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let settings = &state.alerts;
+    // The signature is checked over the raw bytes before the body is parsed, so an unsigned
+    // request learns nothing about the payload format (401, not 422).
+    let (parts, body) = request.into_parts();
+    let limit = super::extract::BODY_LIMIT;
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge { limit })?;
     if let Some(secret) = &settings.grafana_webhook_secret {
-        check_signature(&headers, secret, &body.raw)?;
+        check_signature(&parts.headers, secret, &String::from_utf8_lossy(&bytes))?;
     }
+    let request = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+    let body =
+        <JsonBody<RawAlertmanagerPayload> as axum::extract::FromRequest<AppState>>::from_request(
+            request, &state,
+        )
+        .await?;
     let n = AlertNotification::from_alertmanager(
         AlertSource::Grafana,
         &body.value,

@@ -70,6 +70,21 @@ pub fn github_signature_valid(secret: &str, body: &[u8], signature: &str) -> boo
     presented.len() == expected.len() && bool::from(presented.as_slice().ct_eq(expected.as_slice()))
 }
 
+/// The body, or 413 as JSON like every other refusal (axum's own rejection is plain text).
+fn within_limit(
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge {
+                limit: super::extract::BODY_LIMIT,
+            }
+        } else {
+            ApiError::MalformedJson(rejection.body_text())
+        }
+    })
+}
+
 fn body_text(body: &Bytes) -> Result<(String, Value), ApiError> {
     let raw = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::MalformedJson("body is not valid UTF-8".into()))?;
@@ -82,8 +97,9 @@ fn body_text(body: &Bytes) -> Result<(String, Value), ApiError> {
 async fn github(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = within_limit(body)?;
     let Some(secret) = &state.hooks.github_secret else {
         return Err(ApiError::Unavailable(
             "the GitHub hook is disabled: set GITHUB_WEBHOOK_SECRET on the bot".into(),
@@ -120,8 +136,9 @@ async fn github(
 async fn gitlab(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = within_limit(body)?;
     let Some(token) = &state.hooks.gitlab_token else {
         return Err(ApiError::Unavailable(
             "the GitLab hook is disabled: set GITLAB_WEBHOOK_TOKEN on the bot".into(),

@@ -83,6 +83,17 @@ impl Store {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
+            // A write that fails with SQLITE_FULL or an I/O error makes SQLite roll the transaction
+            // back by itself; sqlx's own rollback then fails and the connection stays "in a
+            // transaction", refusing every later BEGIN (a 500 forever, even once space returns).
+            // Flush the pending rollback and drop a connection left in that state.
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Connection;
+                    conn.ping().await?;
+                    Ok(!conn.is_in_transaction())
+                })
+            })
             .connect_with(options)
             .await?;
         let deploy_writer = deploys::spawn_deploy_writer(pool.clone());

@@ -40,12 +40,16 @@ pub struct Delivery {
     /// Every pending row for the same message up to this id is satisfied by this delivery,
     /// because it renders the subject's state as of the moment it was claimed.
     pub covers_through: i64,
-    /// The `message` row; its id is the nonce of the post, so a retried post cannot duplicate.
+    /// The `message` row; it names the post's nonce, so a retried post cannot duplicate.
     pub message_row: i64,
     pub channel: ChannelId,
     /// The Discord message to edit, once it was posted.
     pub discord_message_id: Option<u64>,
     pub attempts: i64,
+    /// The post's nonce: the row's id and creation time, so that a row id reused after the
+    /// database lost its last commits (OS crash, restored backup) is not taken by Discord for the
+    /// earlier post it already has under that id.
+    pub nonce: String,
     pub subject: DeliverySubject,
     /// Set when the message is a digest: the delivery renders and settles all its members.
     pub digest: Option<i64>,
@@ -94,6 +98,26 @@ pub(super) async fn load_subject(
     })
 }
 
+/// `lb<kind><id>.<created ms>` in base 36: within Discord's 25 characters for any real row id.
+fn nonce(kind: char, id: i64, created_at: i64) -> String {
+    fn base36(mut n: u64) -> String {
+        let mut digits = Vec::new();
+        loop {
+            digits.push(std::char::from_digit((n % 36) as u32, 36).unwrap_or('0'));
+            n /= 36;
+            if n == 0 {
+                break;
+            }
+        }
+        digits.iter().rev().collect()
+    }
+    format!(
+        "lb{kind}{}.{}",
+        base36(id.unsigned_abs()),
+        base36(created_at.unsigned_abs())
+    )
+}
+
 impl Store {
     /// The next delivery that is due at `now`, if any. Rows of one channel go out in id order
     /// (an edit never overtakes its post); a channel waiting on a retry does not hold up others.
@@ -117,7 +141,7 @@ impl Store {
         let message_row: i64 = head.get("message_id");
 
         let message = sqlx::query(
-            "select subject_kind, subject_id, discord_message_id, digest_id from message where id = ?",
+            "select subject_kind, subject_id, discord_message_id, digest_id, created_at from message where id = ?",
         )
         .bind(message_row)
         .fetch_one(&mut *tx)
@@ -125,6 +149,10 @@ impl Store {
         let digest: Option<i64> = message.get("digest_id");
         if let Some(digest) = digest {
             let state = super::digests::load_digest(&mut tx, digest).await?;
+            let created_at: i64 = sqlx::query_scalar("select created_at from digest where id = ?")
+                .bind(digest)
+                .fetch_one(&mut *tx)
+                .await?;
             tx.commit().await?;
             return Ok(Some(Delivery {
                 outbox_id,
@@ -133,6 +161,7 @@ impl Store {
                 channel: channel_from_db(head.get("channel_id")),
                 discord_message_id: state.discord_message_id,
                 attempts: head.get("attempts"),
+                nonce: nonce('d', digest, created_at),
                 subject: DeliverySubject::Digest(state.members),
                 digest: Some(digest),
             }));
@@ -163,6 +192,7 @@ impl Store {
                 .get::<Option<i64>, _>("discord_message_id")
                 .map(from_db),
             attempts: head.get("attempts"),
+            nonce: nonce('m', message_row, message.get("created_at")),
             subject,
             digest: None,
         }))
@@ -293,5 +323,26 @@ impl Store {
                 .await?
                 .get(0),
         )
+    }
+}
+
+#[cfg(test)]
+mod nonce_tests {
+    use super::nonce;
+
+    #[test]
+    fn nonces_fit_discord_and_differ_when_a_row_id_is_reused() {
+        // A trillion rows, created in the year 2100.
+        let longest = nonce('m', 1_000_000_000_000, 4_102_444_800_000);
+        assert!(longest.len() <= 25, "{longest}");
+        assert_eq!(
+            nonce('m', 7, 1_764_000_000_000),
+            nonce('m', 7, 1_764_000_000_000)
+        );
+        assert_ne!(
+            nonce('m', 7, 1_764_000_000_000),
+            nonce('m', 7, 1_764_000_000_001)
+        );
+        assert_ne!(nonce('m', 7, 1), nonce('d', 7, 1));
     }
 }
