@@ -6,7 +6,7 @@ use std::time::Duration;
 use loopbot::config::Config;
 use serde_json::{json, Value};
 
-use crate::support::app::{deploy, TestApp, API_TOKEN, PATIENCE};
+use crate::support::app::{choice, deploy, TestApp, API_TOKEN, PATIENCE};
 use crate::support::discord::{
     ADMIN_USER_ID, BOT_USER_ID, CHANNEL_ID, OWNER_USER_ID, PLAIN_USER_ID,
 };
@@ -683,27 +683,6 @@ async fn the_checkin_command_asks_now() {
     assert_eq!(reply["data"]["flags"], 64);
     let (_, _, message) = wait_for_checkin(&app).await;
     assert!(!message["content"].as_str().unwrap().contains("Late"));
-}
-
-/// A choice option as Discord's client sends it: the value registered for the chosen name.
-fn choice(app: &TestApp, command: &str, name: &str, chosen: &str) -> Value {
-    let registered = app
-        .discord
-        .registered_commands()
-        .into_iter()
-        .find(|c| c["name"] == command)
-        .unwrap_or_else(|| panic!("/{command} not registered"));
-    let option = registered["options"]
-        .as_array()
-        .and_then(|o| o.iter().find(|o| o["name"] == name))
-        .unwrap_or_else(|| panic!("/{command} has no option {name}: {registered}"))
-        .clone();
-    let value = option["choices"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["name"] == chosen))
-        .unwrap_or_else(|| panic!("{name} has no choice {chosen}: {option}"))["value"]
-        .clone();
-    json!({"name": name, "type": option["type"], "value": value})
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::app::{deploy, TestApp, PATIENCE};
+use crate::support::app::{choice, deploy, TestApp, PATIENCE};
 use crate::support::discord::{ADMIN_USER_ID, CHANNEL_ID, OTHER_CHANNEL_ID, PLAIN_USER_ID};
 
 async fn command(app: &TestApp, channel: u64, user: u64, name: &str, options: Value) -> Value {
@@ -21,27 +21,6 @@ async fn command(app: &TestApp, channel: u64, user: u64, name: &str, options: Va
 
 fn option(name: &str, value: &str) -> Value {
     json!({"name": name, "type": 3, "value": value})
-}
-
-/// A choice option as Discord's client sends it: the value registered for the chosen name.
-fn choice(app: &TestApp, command: &str, name: &str, chosen: &str) -> Value {
-    let registered = app
-        .discord
-        .registered_commands()
-        .into_iter()
-        .find(|c| c["name"] == command)
-        .unwrap_or_else(|| panic!("/{command} not registered"));
-    let option = registered["options"]
-        .as_array()
-        .and_then(|o| o.iter().find(|o| o["name"] == name))
-        .unwrap_or_else(|| panic!("/{command} has no option {name}: {registered}"))
-        .clone();
-    let value = option["choices"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["name"] == chosen))
-        .unwrap_or_else(|| panic!("{name} has no choice {chosen}: {option}"))["value"]
-        .clone();
-    json!({"name": name, "type": option["type"], "value": value})
 }
 
 #[tokio::test]

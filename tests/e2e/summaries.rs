@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use loopbot::domain::summary::{Period, Schedule};
 use serde_json::{json, Value};
 
-use crate::support::app::{binary_command, TestApp, API_TOKEN, PATIENCE};
+use crate::support::app::{binary_command, choice, TestApp, API_TOKEN, PATIENCE};
 use crate::support::discord::{ADMIN_USER_ID, CHANNEL_ID, OTHER_CHANNEL_ID, PLAIN_USER_ID};
 
 /// Inserts a finished deploy the way the API stores one, at a fixed time.
@@ -83,27 +83,6 @@ async fn slash(app: &TestApp, channel: u64, user: u64, name: &str, options: Valu
         "/{name} got no answer"
     );
     app.discord.interaction_responses(id)[0].clone()
-}
-
-/// A choice option as Discord's client sends it: the value registered for the chosen name.
-fn choice(app: &TestApp, command: &str, name: &str, chosen: &str) -> Value {
-    let registered = app
-        .discord
-        .registered_commands()
-        .into_iter()
-        .find(|c| c["name"] == command)
-        .unwrap_or_else(|| panic!("/{command} not registered"));
-    let option = registered["options"]
-        .as_array()
-        .and_then(|o| o.iter().find(|o| o["name"] == name))
-        .unwrap_or_else(|| panic!("/{command} has no option {name}: {registered}"))
-        .clone();
-    let value = option["choices"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["name"] == chosen))
-        .unwrap_or_else(|| panic!("{name} has no choice {chosen}: {option}"))["value"]
-        .clone();
-    json!({"name": name, "type": option["type"], "value": value})
 }
 
 fn subscribe_summaries(app: &TestApp, service: &str) -> Value {

@@ -298,3 +298,24 @@ pub fn deploy(fields: Value) -> Value {
     }
     body
 }
+
+/// A choice option as Discord's client sends it: the value registered for the chosen name.
+pub fn choice(app: &TestApp, command: &str, name: &str, chosen: &str) -> Value {
+    let registered = app
+        .discord
+        .registered_commands()
+        .into_iter()
+        .find(|c| c["name"] == command)
+        .unwrap_or_else(|| panic!("/{command} not registered"));
+    let option = registered["options"]
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["name"] == name))
+        .unwrap_or_else(|| panic!("/{command} has no option {name}: {registered}"))
+        .clone();
+    let value = option["choices"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == chosen))
+        .unwrap_or_else(|| panic!("{name} has no choice {chosen}: {option}"))["value"]
+        .clone();
+    serde_json::json!({"name": name, "type": option["type"], "value": value})
+}
