@@ -763,4 +763,19 @@ mod tests {
             assert!(example.contains(name), "{name} missing from .env.example");
         }
     }
+
+    /// `cp .env.example .env` plus a token must give a valid configuration: the README's first command.
+    #[test]
+    fn env_example_parses_into_a_valid_configuration() {
+        let example = include_str!("../.env.example");
+        let mut vars = HashMap::new();
+        for item in dotenvy::from_read_iter(example.as_bytes()) {
+            let (name, value) = item.expect(".env.example parses as a .env file");
+            vars.insert(name, value);
+        }
+        vars.insert("DISCORD_TOKEN".into(), "token".into());
+        let config = Config::from_lookup(|name| vars.get(name).cloned())
+            .unwrap_or_else(|e| panic!(".env.example is not a valid configuration: {e}"));
+        assert!(config.require_discord_token().is_ok());
+    }
 }
