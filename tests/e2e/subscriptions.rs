@@ -2,22 +2,8 @@
 
 use serde_json::{json, Value};
 
-use crate::support::app::{choice, deploy, TestApp, PATIENCE};
+use crate::support::app::{choice, command, deploy, TestApp, PATIENCE};
 use crate::support::discord::{ADMIN_USER_ID, CHANNEL_ID, OTHER_CHANNEL_ID, PLAIN_USER_ID};
-
-async fn command(app: &TestApp, channel: u64, user: u64, name: &str, options: Value) -> Value {
-    let id = app
-        .discord
-        .send_slash_command(channel, user, name, options)
-        .await;
-    assert!(
-        app.discord
-            .wait_for(PATIENCE, |d| !d.interaction_responses(id).is_empty())
-            .await,
-        "/{name} got no answer"
-    );
-    app.discord.interaction_responses(id)[0].clone()
-}
 
 fn option(name: &str, value: &str) -> Value {
     json!({"name": name, "type": 3, "value": value})

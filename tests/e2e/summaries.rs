@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use loopbot::domain::summary::{Period, Schedule};
 use serde_json::{json, Value};
 
-use crate::support::app::{binary_command, choice, TestApp, API_TOKEN, PATIENCE};
+use crate::support::app::{binary_command, choice, command, TestApp, API_TOKEN, PATIENCE};
 use crate::support::discord::{ADMIN_USER_ID, CHANNEL_ID, OTHER_CHANNEL_ID, PLAIN_USER_ID};
 
 /// Inserts a finished deploy the way the API stores one, at a fixed time.
@@ -71,20 +71,6 @@ async fn seed_w47(app: &TestApp) {
     .await;
 }
 
-async fn slash(app: &TestApp, channel: u64, user: u64, name: &str, options: Value) -> Value {
-    let id = app
-        .discord
-        .send_slash_command(channel, user, name, options)
-        .await;
-    assert!(
-        app.discord
-            .wait_for(PATIENCE, |d| !d.interaction_responses(id).is_empty())
-            .await,
-        "/{name} got no answer"
-    );
-    app.discord.interaction_responses(id)[0].clone()
-}
-
 fn subscribe_summaries(app: &TestApp, service: &str) -> Value {
     json!([
         choice(app, "subscribe", "kind", "summaries"),
@@ -130,7 +116,7 @@ async fn the_scheduled_summary_is_posted_once_with_its_chart_to_subscribed_chann
     )
     .await;
 
-    let answer = slash(
+    let answer = command(
         &app,
         OTHER_CHANNEL_ID,
         ADMIN_USER_ID,
@@ -194,7 +180,7 @@ async fn slash_summary_answers_ephemerally_with_the_chart_unless_public() {
         {"name": "from", "type": 3, "value": "2026-11-16"},
         {"name": "to", "type": 3, "value": "2026-11-22"},
     ]);
-    let answer = slash(&app, CHANNEL_ID, PLAIN_USER_ID, "summary", custom.clone()).await;
+    let answer = command(&app, CHANNEL_ID, PLAIN_USER_ID, "summary", custom.clone()).await;
     let data = &answer["data"];
     assert_eq!(
         data["flags"].as_u64().unwrap() & 64,
@@ -214,7 +200,7 @@ async fn slash_summary_answers_ephemerally_with_the_chart_unless_public() {
 
     let mut public = custom.as_array().unwrap().clone();
     public.push(json!({"name": "public", "type": 5, "value": true}));
-    let answer = slash(
+    let answer = command(
         &app,
         CHANNEL_ID,
         PLAIN_USER_ID,
@@ -229,7 +215,7 @@ async fn slash_summary_answers_ephemerally_with_the_chart_unless_public() {
     );
 
     // A custom period without dates is refused, ephemerally.
-    let answer = slash(
+    let answer = command(
         &app,
         CHANNEL_ID,
         PLAIN_USER_ID,
@@ -243,7 +229,7 @@ async fn slash_summary_answers_ephemerally_with_the_chart_unless_public() {
         .unwrap()
         .contains("needs both from and to"));
 
-    let answer = slash(&app, CHANNEL_ID, PLAIN_USER_ID, "metrics", json!([])).await;
+    let answer = command(&app, CHANNEL_ID, PLAIN_USER_ID, "metrics", json!([])).await;
     assert_eq!(answer["data"]["flags"].as_u64().unwrap() & 64, 64);
     assert!(answer["data"]["content"]
         .as_str()

@@ -319,3 +319,18 @@ pub fn choice(app: &TestApp, command: &str, name: &str, chosen: &str) -> Value {
         .clone();
     serde_json::json!({"name": name, "type": option["type"], "value": value})
 }
+
+/// Sends a slash command through the local gateway and returns the bot's first answer to it.
+pub async fn command(app: &TestApp, channel: u64, user: u64, name: &str, options: Value) -> Value {
+    let id = app
+        .discord
+        .send_slash_command(channel, user, name, options)
+        .await;
+    assert!(
+        app.discord
+            .wait_for(PATIENCE, |d| !d.interaction_responses(id).is_empty())
+            .await,
+        "/{name} got no answer"
+    );
+    app.discord.interaction_responses(id)[0].clone()
+}
