@@ -183,6 +183,7 @@ async fn record_in(
     .map(|row| deploy_from_row(&row));
 
     let finished_at = event.status.is_terminal().then_some(now_db);
+    let existing_was_none = existing.is_none();
     let (deploy_id, changed, status_changed) = match existing {
         None => {
             let id: i64 = sqlx::query(
@@ -276,9 +277,12 @@ async fn record_in(
         default_channel,
     );
     // A channel that already shows this deploy keeps getting its edits, even if it unsubscribed since.
-    for channel in Store::channels_showing(&mut *tx, Subject::Deploy(deploy_id)).await? {
-        if !channels.contains(&channel) {
-            channels.push(channel);
+    // (A deploy inserted just now is shown nowhere yet.)
+    if !existing_was_none {
+        for channel in Store::channels_showing(&mut *tx, Subject::Deploy(deploy_id)).await? {
+            if !channels.contains(&channel) {
+                channels.push(channel);
+            }
         }
     }
     for channel in &channels {
@@ -329,7 +333,29 @@ async fn deploy_writer(pool: sqlx::SqlitePool, mut receiver: mpsc::Receiver<Depl
     }
 }
 
+/// Records a batch: first all events in one go; only if one of them fails is the batch redone with a
+/// savepoint per event, so a bad event costs the others nothing and the common case no extra statements.
 async fn commit_batch(
+    pool: &sqlx::SqlitePool,
+    batch: &[DeployJob],
+) -> Result<Vec<Result<DeployRecorded>>> {
+    let mut tx = pool.begin_with("begin immediate").await?;
+    let subscriptions = Store::subscriptions_of_kind(&mut tx, Kind::Deploys).await?;
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        match record_in(&mut tx, job, &subscriptions).await {
+            Ok(recorded) => results.push(Ok(recorded)),
+            Err(_) => {
+                tx.rollback().await?;
+                return commit_batch_one_by_one(pool, batch).await;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn commit_batch_one_by_one(
     pool: &sqlx::SqlitePool,
     batch: &[DeployJob],
 ) -> Result<Vec<Result<DeployRecorded>>> {
