@@ -20,7 +20,7 @@ use loopbot::domain::deploy::{Deploy, DeployEvent, DeployStatus, RawDeployEvent,
 use loopbot::domain::webhook::{self, WebhookOutcome, WorkflowFilter};
 use loopbot::store::DeliverySubject;
 use proptest::prelude::*;
-use proptest::test_runner::{Config as ProptestConfig, TestRunner};
+use proptest::test_runner::{Config as ProptestConfig, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
@@ -654,7 +654,12 @@ fn every_inbound_endpoint_answers_hostile_json_with_a_4xx_or_accepts_it_safely()
     let app = hostile_app(&rt);
     let accepted = std::cell::RefCell::new(BTreeMap::new());
     for endpoint in endpoints() {
-        let mut runner = TestRunner::new(ProptestConfig::with_cases(48));
+        // A fixed seed: the assertion below needs some generated bodies to be valid, and a random
+        // seed occasionally produced none for one format (a flaky test, not a bug).
+        let mut runner = TestRunner::new_with_rng(
+            ProptestConfig::with_cases(48),
+            TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+        );
         let strategy = prop_oneof![
             3 => with_hostile_strings((endpoint.valid)()),
             2 => mutated((endpoint.valid)()),
