@@ -183,18 +183,8 @@ impl Store {
         let now_db = time_to_db(now);
         let source = n.source.as_str();
 
-        let event_id: i64 = sqlx::query(
-            "insert into inbound_event (source, idempotency_key, body, received_at, created_at)
-             values (?, ?, ?, ?, ?) returning id",
-        )
-        .bind(source)
-        .bind(&n.group_key)
-        .bind(raw_body)
-        .bind(now_db)
-        .bind(now_db)
-        .fetch_one(&mut *tx)
-        .await?
-        .get(0);
+        let event_id =
+            Self::insert_inbound_event(&mut tx, source, Some(&n.group_key), raw_body, now).await?;
 
         // The latest episode of this group; a new one starts when a resolved group fires again.
         let latest = sqlx::query(
@@ -616,9 +606,7 @@ impl Store {
             environment.as_deref().unwrap_or(""),
             default_channel,
         );
-        for channel in
-            Self::channels_showing_subject(&mut tx, Subject::AlertGroup(group_id)).await?
-        {
+        for channel in Self::channels_showing(&mut tx, Subject::AlertGroup(group_id)).await? {
             if !channels.contains(&channel) {
                 channels.push(channel);
             }
@@ -684,30 +672,13 @@ impl Store {
         Ok(())
     }
 
-    async fn channels_showing_subject(
-        tx: &mut sqlx::SqliteConnection,
-        subject: Subject,
-    ) -> Result<Vec<ChannelId>> {
-        let rows = sqlx::query(
-            "select channel_id from message where subject_kind = ? and subject_id = ? order by id",
-        )
-        .bind(subject.kind())
-        .bind(subject.id())
-        .fetch_all(&mut *tx)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| super::ids::channel_from_db(r.get(0)))
-            .collect())
-    }
-
     /// Queues an edit of every message already showing `subject`.
     async fn requeue_shown(
         tx: &mut sqlx::SqliteConnection,
         subject: Subject,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        for channel in Self::channels_showing_subject(tx, subject).await? {
+        for channel in Self::channels_showing(tx, subject).await? {
             Self::enqueue(tx, channel, subject, now).await?;
         }
         Ok(())

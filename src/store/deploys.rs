@@ -89,7 +89,30 @@ impl Store {
         Ok(row.map(|r| deploy_from_row(&r)))
     }
 
-    async fn channels_showing(
+    /// Keeps a sender's raw body for audit and replay; returns its id.
+    pub(super) async fn insert_inbound_event(
+        tx: &mut sqlx::SqliteConnection,
+        source: &str,
+        idempotency_key: Option<&str>,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        let now_db = time_to_db(now);
+        Ok(sqlx::query(
+            "insert into inbound_event (source, idempotency_key, body, received_at, created_at)
+             values (?, ?, ?, ?, ?) returning id",
+        )
+        .bind(source)
+        .bind(idempotency_key)
+        .bind(body)
+        .bind(now_db)
+        .bind(now_db)
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0))
+    }
+
+    pub(super) async fn channels_showing(
         tx: &mut sqlx::SqliteConnection,
         subject: Subject,
     ) -> Result<Vec<ChannelId>> {
@@ -160,18 +183,14 @@ async fn record_in(
         (source.as_str(), raw_body.as_str(), *default_channel, *now);
     let now_db = time_to_db(now);
 
-    let event_id: i64 = sqlx::query(
-        "insert into inbound_event (source, idempotency_key, body, received_at, created_at)
-             values (?, ?, ?, ?, ?) returning id",
+    let event_id = Store::insert_inbound_event(
+        &mut *tx,
+        source,
+        Some(event.external_id.as_str()),
+        raw_body,
+        now,
     )
-    .bind(source)
-    .bind(event.external_id.as_str())
-    .bind(raw_body)
-    .bind(now_db)
-    .bind(now_db)
-    .fetch_one(&mut *tx)
-    .await?
-    .get(0);
+    .await?;
 
     let existing = sqlx::query(&format!(
         "select {DEPLOY_COLUMNS} from deploy where source = ? and external_id = ?"
