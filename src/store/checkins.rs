@@ -169,14 +169,21 @@ impl Store {
         let now_db = time_to_db(now);
         let mut run = CheckinRun::default();
 
-        // 1. Schedule.
+        // 1. Schedule. Set-based (one select, one insert), because a burst of deploys makes thousands
+        // of candidates and this runs while holding the write lock that ingestion waits on.
         if !settings.environments.is_empty() && !settings.delays.is_empty() {
             let placeholders = vec!["?"; settings.environments.len()].join(", ");
             let sql = format!(
-                "select d.id, d.service, d.environment, d.finished_at from deploy d
+                "select d.id, d.service, d.environment, d.finished_at,
+                        (select json_group_array(channel_id) from (
+                            select m.channel_id from message m
+                            where m.subject_kind = 'deploy' and m.subject_id = d.id order by m.id)
+                        ) as channels
+                 from deploy d
                  where d.status = 'succeeded' and d.finished_at >= ?
                    and lower(d.environment) in ({placeholders})
-                   and not exists (select 1 from checkin c where c.deploy_id = d.id and c.origin = 'schedule')"
+                   and not exists (select 1 from checkin c where c.deploy_id = d.id and c.origin = 'schedule')
+                 order by d.id"
             );
             let mut query = sqlx::query(&sql).bind(now_db - millis(settings.horizon()));
             for env in &settings.environments {
@@ -184,19 +191,16 @@ impl Store {
             }
             let deploys = query.fetch_all(&mut *tx).await?;
             let subscriptions = Self::subscriptions_of_kind(&mut tx, Kind::Checkins).await?;
+            // [deploy_id, channel_id, sequence, due_at] per check-in to create.
+            let mut rows: Vec<[i64; 4]> = Vec::new();
             for deploy in deploys {
                 let deploy_id: i64 = deploy.get("id");
                 let service: String = deploy.get("service");
                 let environment: String = deploy.get("environment");
                 let finished_at: i64 = deploy.get("finished_at");
                 // The channels that announced the deploy, plus those subscribed to its check-ins.
-                let mut channels: Vec<i64> = sqlx::query_scalar(
-                    "select channel_id from message where subject_kind = 'deploy' and subject_id = ?
-                     order by id",
-                )
-                .bind(deploy_id)
-                .fetch_all(&mut *tx)
-                .await?;
+                let mut channels: Vec<i64> =
+                    serde_json::from_str(deploy.get::<&str, _>("channels")).unwrap_or_default();
                 for channel in route(&subscriptions, Kind::Checkins, &service, &environment, None) {
                     let channel = to_db(channel.0);
                     if !channels.contains(&channel) {
@@ -205,24 +209,26 @@ impl Store {
                 }
                 for channel in channels {
                     for (sequence, delay) in settings.delays.iter().enumerate() {
-                        let inserted = sqlx::query(
-                            "insert into checkin (deploy_id, guild_id, channel_id, sequence, origin, due_at,
-                                 updated_at, created_at)
-                             values (?1, (select guild_id from subscription where channel_id = ?2
-                                          and guild_id is not null limit 1),
-                                     ?2, ?3, 'schedule', ?4, ?5, ?5)
-                             on conflict (deploy_id, channel_id, sequence) do nothing",
-                        )
-                        .bind(deploy_id)
-                        .bind(channel)
-                        .bind(sequence as i64)
-                        .bind(finished_at + millis(*delay))
-                        .bind(now_db)
-                        .execute(&mut *tx)
-                        .await?;
-                        run.scheduled += inserted.rows_affected() as usize;
+                        rows.push([deploy_id, channel, sequence as i64, finished_at + millis(*delay)]);
                     }
                 }
+            }
+            if !rows.is_empty() {
+                let inserted = sqlx::query(
+                    "insert into checkin (deploy_id, guild_id, channel_id, sequence, origin, due_at,
+                         updated_at, created_at)
+                     select r.value ->> 0,
+                            (select guild_id from subscription where channel_id = r.value ->> 1
+                               and guild_id is not null limit 1),
+                            r.value ->> 1, r.value ->> 2, 'schedule', r.value ->> 3, ?1, ?1
+                     from json_each(?2) r where true order by r.key
+                     on conflict (deploy_id, channel_id, sequence) do nothing",
+                )
+                .bind(now_db)
+                .bind(serde_json::to_string(&rows).unwrap_or_default())
+                .execute(&mut *tx)
+                .await?;
+                run.scheduled += inserted.rows_affected() as usize;
             }
         }
 
@@ -233,7 +239,9 @@ impl Store {
                      replace((select status from deploy d where d.id = checkin.deploy_id), '_', ' ')
              where state = 'scheduled'
                and (select status from deploy d where d.id = checkin.deploy_id) <> 'succeeded'
-             returning id, deploy_id, channel_id",
+             returning id, (select t.thread_id from checkin t
+                            where t.deploy_id = checkin.deploy_id and t.channel_id = checkin.channel_id
+                              and t.thread_id is not null order by t.id desc limit 1) as thread",
         )
         .bind(now_db)
         .fetch_all(&mut *tx)
@@ -249,7 +257,9 @@ impl Store {
                      select 1 from deploy n join deploy d on d.id = checkin.deploy_id
                      where n.service = d.service and n.environment = d.environment and n.id <> d.id
                        and n.status = 'succeeded' and n.finished_at > d.finished_at)
-             returning id, deploy_id, channel_id",
+             returning id, (select t.thread_id from checkin t
+                            where t.deploy_id = checkin.deploy_id and t.channel_id = checkin.channel_id
+                              and t.thread_id is not null order by t.id desc limit 1) as thread",
         )
         .bind(now_db)
         .fetch_all(&mut *tx)
@@ -257,16 +267,9 @@ impl Store {
         for row in rolled_back.iter().chain(superseded.iter()) {
             let id: i64 = row.get("id");
             run.cancelled.push(id);
-            // Say so in the thread of a check-in of the same deploy already asked in that channel.
-            let thread: Option<i64> = sqlx::query_scalar(
-                "select thread_id from checkin where deploy_id = ? and channel_id = ?
-                   and thread_id is not null order by id desc limit 1",
-            )
-            .bind(row.get::<i64, _>("deploy_id"))
-            .bind(row.get::<i64, _>("channel_id"))
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(thread) = thread {
+            // Say so in the thread of a check-in of the same deploy already asked in that channel
+            // (`thread`, found by the update itself: a storm cancels thousands, mostly threadless).
+            if let Some(thread) = row.get::<Option<i64>, _>("thread") {
                 Self::enqueue(
                     &mut tx,
                     channel_from_db(thread),
