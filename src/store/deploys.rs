@@ -5,7 +5,7 @@ use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 use super::ids::{channel_to_db, time_from_db, time_to_db};
-use super::{Result, Store, StoreError};
+use super::{Result, Store, StoreError, WriteGate};
 use crate::domain::deploy::{Deploy, DeployEvent, DeployStatus};
 use crate::domain::subscription::{route, Kind};
 use crate::domain::ChannelId;
@@ -325,18 +325,25 @@ pub(super) struct DeployJob {
 }
 
 /// Starts the task that group-commits deploy events for one pool.
-pub(super) fn spawn_deploy_writer(pool: sqlx::SqlitePool) -> mpsc::Sender<DeployJob> {
+pub(super) fn spawn_deploy_writer(
+    pool: sqlx::SqlitePool,
+    gate: WriteGate,
+) -> mpsc::Sender<DeployJob> {
     let (sender, receiver) = mpsc::channel(1024);
-    tokio::spawn(deploy_writer(pool, receiver));
+    tokio::spawn(deploy_writer(pool, gate, receiver));
     sender
 }
 
 /// Takes whatever events are waiting (up to 256), records them in one transaction, and answers
 /// each only after the commit. An event that fails is rolled back to its savepoint alone.
-async fn deploy_writer(pool: sqlx::SqlitePool, mut receiver: mpsc::Receiver<DeployJob>) {
+async fn deploy_writer(
+    pool: sqlx::SqlitePool,
+    gate: WriteGate,
+    mut receiver: mpsc::Receiver<DeployJob>,
+) {
     let mut batch = Vec::new();
     while receiver.recv_many(&mut batch, 256).await > 0 {
-        match commit_batch(&pool, &batch).await {
+        match commit_batch(&pool, &gate, &batch).await {
             Ok(results) => {
                 for (job, result) in batch.drain(..).zip(results) {
                     let _ = job.done.send(result);
@@ -356,9 +363,10 @@ async fn deploy_writer(pool: sqlx::SqlitePool, mut receiver: mpsc::Receiver<Depl
 /// savepoint per event, so a bad event costs the others nothing and the common case no extra statements.
 async fn commit_batch(
     pool: &sqlx::SqlitePool,
+    gate: &WriteGate,
     batch: &[DeployJob],
 ) -> Result<Vec<Result<DeployRecorded>>> {
-    let mut tx = pool.begin_with("begin immediate").await?;
+    let mut tx = gate.begin(pool).await?;
     let subscriptions = Store::subscriptions_of_kind(&mut tx, Kind::Deploys).await?;
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
@@ -366,7 +374,7 @@ async fn commit_batch(
             Ok(recorded) => results.push(Ok(recorded)),
             Err(_) => {
                 tx.rollback().await?;
-                return commit_batch_one_by_one(pool, batch).await;
+                return commit_batch_one_by_one(pool, gate, batch).await;
             }
         }
     }
@@ -376,9 +384,10 @@ async fn commit_batch(
 
 async fn commit_batch_one_by_one(
     pool: &sqlx::SqlitePool,
+    gate: &WriteGate,
     batch: &[DeployJob],
 ) -> Result<Vec<Result<DeployRecorded>>> {
-    let mut tx = pool.begin_with("begin immediate").await?;
+    let mut tx = gate.begin(pool).await?;
     let subscriptions = Store::subscriptions_of_kind(&mut tx, Kind::Deploys).await?;
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {

@@ -42,11 +42,7 @@ impl Store {
             .max_connections(1)
             .connect_with(options)
             .await?;
-        let deploy_writer = super::deploys::spawn_deploy_writer(pool.clone());
-        Ok(Self {
-            pool,
-            deploy_writer,
-        })
+        Ok(Self::from_pool(pool))
     }
 
     /// Writes a consistent copy of the database to `path` (`VACUUM INTO`): safe while the bot

@@ -61,10 +61,62 @@ impl From<sqlx::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// How long a writer waits for the others of this process before giving up (as SQLite's busy timeout).
+const WRITE_WAIT: Duration = Duration::from_secs(5);
+
+/// The process's writers queue here, in order, before `begin immediate`. Without it they meet on
+/// SQLite's lock, whose busy handler sleeps in steps of up to 100 ms: under load that made
+/// ingestion wait hundreds of milliseconds behind a check-in run that took a few.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WriteGate(std::sync::Arc<tokio::sync::Mutex<()>>);
+
+impl WriteGate {
+    async fn begin(&self, pool: &SqlitePool) -> Result<WriteTx> {
+        let turn = tokio::time::timeout(WRITE_WAIT, self.0.clone().lock_owned())
+            .await
+            .map_err(|_| StoreError::Unavailable("timed out waiting for other writers".into()))?;
+        Ok(WriteTx {
+            tx: pool.begin_with("begin immediate").await?,
+            _turn: turn,
+        })
+    }
+}
+
+/// A write transaction holding this process's turn to write until it commits or is dropped.
+pub(crate) struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<()> {
+        Ok(self.tx.commit().await?)
+    }
+
+    pub async fn rollback(self) -> Result<()> {
+        Ok(self.tx.rollback().await?)
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
 /// A handle on the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// Taken by every write transaction of this process before SQLite's own lock (see [`WriteGate`]).
+    write_gate: WriteGate,
     /// Group commit for deploy events (see `Store::record_deploy`).
     deploy_writer: tokio::sync::mpsc::Sender<deploys::DeployJob>,
 }
@@ -96,11 +148,18 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        let deploy_writer = deploys::spawn_deploy_writer(pool.clone());
-        Ok(Self {
+        Ok(Self::from_pool(pool))
+    }
+
+    /// A store over `pool`, with its deploy writer started.
+    fn from_pool(pool: SqlitePool) -> Self {
+        let write_gate = WriteGate::default();
+        let deploy_writer = deploys::spawn_deploy_writer(pool.clone(), write_gate.clone());
+        Self {
             pool,
+            write_gate,
             deploy_writer,
-        })
+        }
     }
 
     pub async fn migrate(&self) -> Result<()> {
@@ -115,9 +174,9 @@ impl Store {
     }
 
     /// Starts a write transaction that holds SQLite's write lock from its first statement, so it
-    /// waits on the busy timeout instead of failing when another writer commits in between.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.pool.begin_with("begin immediate").await?)
+    /// waits instead of failing when another writer commits in between.
+    async fn begin_write(&self) -> Result<WriteTx> {
+        self.write_gate.begin(&self.pool).await
     }
 
     /// The raw pool, for tests and benchmarks that inspect rows directly.

@@ -118,19 +118,36 @@ fn nonce(kind: char, id: i64, created_at: i64) -> String {
     )
 }
 
+/// `heads(id)`: the first pending outbox row of each channel. Walks the `outbox_pending` index one
+/// channel at a time (a loose index scan), so it costs a few lookups per channel however long the
+/// queues are: a burst leaves thousands of rows pending behind Discord's per-channel limit, and the
+/// worker asks this on every wake-up.
+const QUEUE_HEADS: &str = "
+    with recursive channels(channel_id) as (
+        select (select min(channel_id) from outbox where state = 'pending')
+        union all
+        select (select min(p.channel_id) from outbox p
+                where p.state = 'pending' and p.channel_id > channels.channel_id)
+        from channels where channels.channel_id is not null
+    ),
+    heads(id) as (
+        select (select min(p.id) from outbox p
+                where p.state = 'pending' and p.channel_id = channels.channel_id)
+        from channels where channels.channel_id is not null
+    )";
+
 impl Store {
     /// The next delivery that is due at `now`, if any. Rows of one channel go out in id order
     /// (an edit never overtakes its post); a channel waiting on a retry does not hold up others.
     pub async fn next_delivery(&self, now: DateTime<Utc>) -> Result<Option<Delivery>> {
         // One read transaction: the subject's state and `covers_through` come from the same snapshot.
         let mut tx = self.pool().begin().await?;
-        let Some(head) = sqlx::query(
-            "select o.id, o.message_id, o.channel_id, o.attempts from outbox o
-             where o.state = 'pending' and o.due_at <= ?
-               and not exists (select 1 from outbox p
-                               where p.state = 'pending' and p.channel_id = o.channel_id and p.id < o.id)
-             order by o.due_at, o.id limit 1",
-        )
+        let Some(head) = sqlx::query(&format!(
+            "{QUEUE_HEADS}
+             select o.id, o.message_id, o.channel_id, o.attempts from heads join outbox o on o.id = heads.id
+             where o.due_at <= ?
+             order by o.due_at, o.id limit 1"
+        ))
         .bind(time_to_db(now))
         .fetch_optional(&mut *tx)
         .await?
@@ -201,12 +218,9 @@ impl Store {
     /// When the next pending delivery falls due, if any is pending.
     pub async fn next_delivery_due_at(&self) -> Result<Option<DateTime<Utc>>> {
         // Only the head of each channel's queue can be delivered next.
-        let due: Option<i64> = sqlx::query(
-            "select min(o.due_at) from outbox o
-             where o.state = 'pending'
-               and not exists (select 1 from outbox p
-                               where p.state = 'pending' and p.channel_id = o.channel_id and p.id < o.id)",
-        )
+        let due: Option<i64> = sqlx::query(&format!(
+            "{QUEUE_HEADS} select min(o.due_at) from heads join outbox o on o.id = heads.id"
+        ))
         .fetch_one(self.pool())
         .await?
         .get(0);
@@ -250,15 +264,16 @@ impl Store {
         due_at: DateTime<Utc>,
         error: &str,
     ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "update outbox set attempts = attempts + 1, due_at = ?, last_error = ? where id = ?",
         )
         .bind(time_to_db(due_at))
         .bind(error)
         .bind(delivery.outbox_id)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// The channel is at Discord's rate limit: the delivery waits until `due_at`, costing no attempt.
@@ -267,12 +282,13 @@ impl Store {
         delivery: &Delivery,
         due_at: DateTime<Utc>,
     ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
         sqlx::query("update outbox set due_at = ? where id = ?")
             .bind(time_to_db(due_at))
             .bind(delivery.outbox_id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// Discord refused the delivery for good (or there is nothing to show): stop retrying it.
