@@ -325,25 +325,18 @@ pub(super) struct DeployJob {
 }
 
 /// Starts the task that group-commits deploy events for one pool.
-pub(super) fn spawn_deploy_writer(
-    pool: sqlx::SqlitePool,
-    gate: WriteGate,
-) -> mpsc::Sender<DeployJob> {
+pub(super) fn spawn_deploy_writer(gate: WriteGate) -> mpsc::Sender<DeployJob> {
     let (sender, receiver) = mpsc::channel(1024);
-    tokio::spawn(deploy_writer(pool, gate, receiver));
+    tokio::spawn(deploy_writer(gate, receiver));
     sender
 }
 
 /// Takes whatever events are waiting (up to 256), records them in one transaction, and answers
 /// each only after the commit. An event that fails is rolled back to its savepoint alone.
-async fn deploy_writer(
-    pool: sqlx::SqlitePool,
-    gate: WriteGate,
-    mut receiver: mpsc::Receiver<DeployJob>,
-) {
+async fn deploy_writer(gate: WriteGate, mut receiver: mpsc::Receiver<DeployJob>) {
     let mut batch = Vec::new();
     while receiver.recv_many(&mut batch, 256).await > 0 {
-        match commit_batch(&pool, &gate, &batch).await {
+        match commit_batch(&gate, &batch).await {
             Ok(results) => {
                 for (job, result) in batch.drain(..).zip(results) {
                     let _ = job.done.send(result);
@@ -359,35 +352,437 @@ async fn deploy_writer(
     }
 }
 
-/// Records a batch: first all events in one go; only if one of them fails is the batch redone with a
-/// savepoint per event, so a bad event costs the others nothing and the common case no extra statements.
+/// Records a batch: first all events in one go ([`record_batch`]); only if that fails is the batch
+/// redone event by event ([`record_in`]) with a savepoint each, so a bad event costs the others nothing.
 async fn commit_batch(
-    pool: &sqlx::SqlitePool,
     gate: &WriteGate,
     batch: &[DeployJob],
 ) -> Result<Vec<Result<DeployRecorded>>> {
-    let mut tx = gate.begin(pool).await?;
+    let mut tx = gate.begin().await?;
     let subscriptions = Store::subscriptions_of_kind(&mut tx, Kind::Deploys).await?;
-    let mut results = Vec::with_capacity(batch.len());
-    for job in batch {
-        match record_in(&mut tx, job, &subscriptions).await {
-            Ok(recorded) => results.push(Ok(recorded)),
-            Err(_) => {
-                tx.rollback().await?;
-                return commit_batch_one_by_one(pool, gate, batch).await;
+    match record_batch(&mut tx, batch, &subscriptions).await {
+        Ok(results) => {
+            tx.commit().await?;
+            Ok(results.into_iter().map(Ok).collect())
+        }
+        Err(_) => {
+            tx.rollback().await?;
+            commit_batch_one_by_one(gate, batch).await
+        }
+    }
+}
+
+/// A value bound into a multi-row statement.
+#[derive(Debug, Clone, Copy)]
+enum Arg<'a> {
+    Int(Option<i64>),
+    Text(Option<&'a str>),
+}
+
+/// Runs `sql` (whose `{values}` is replaced by a `values (?, ...), ...` list) over `args`, `width`
+/// per row, in chunks of 64, 32, ..., 1 rows: a batch costs a handful of statements instead of
+/// several per event, and few distinct SQL texts are prepared and cached. Returns the rows the
+/// statements return.
+async fn for_rows(
+    conn: &mut sqlx::SqliteConnection,
+    sql: &str,
+    width: usize,
+    args: &[Arg<'_>],
+) -> Result<Vec<sqlx::sqlite::SqliteRow>> {
+    let row = format!("({})", vec!["?"; width].join(", "));
+    let mut out = Vec::new();
+    let mut rest = args;
+    while !rest.is_empty() {
+        let rows = (rest.len() / width).min(64);
+        let size = 1usize << rows.ilog2();
+        let (chunk, tail) = rest.split_at(size * width);
+        let text = sql.replace("{values}", &format!("values {}", vec![row.as_str(); size].join(", ")));
+        let mut query = sqlx::query(&text);
+        for arg in chunk {
+            query = match *arg {
+                Arg::Int(v) => query.bind(v),
+                Arg::Text(v) => query.bind(v),
+            };
+        }
+        out.extend(query.fetch_all(&mut *conn).await?);
+        rest = tail;
+    }
+    Ok(out)
+}
+
+/// A deploy this batch touches, as it stands after the events recorded so far.
+struct Known {
+    source: String,
+    external_id: String,
+    deploy: Deploy,
+    /// Stored before this batch (updated at the end) rather than created by it (inserted).
+    stored: bool,
+    dirty: bool,
+    updated_at: i64,
+    /// Messages showing it, oldest first: (channel, `message.id`).
+    shown_in: Vec<(ChannelId, i64)>,
+}
+
+/// A `message` row this batch creates or touches.
+struct MessageRow {
+    id: i64,
+    channel: ChannelId,
+    deploy_id: i64,
+    updated_at: i64,
+    created_at: i64,
+    new: bool,
+}
+
+/// The whole batch in a few multi-row statements, with the same outcome, row for row and id for
+/// id, as [`record_in`] run for each event in order (a test holds the two to that). It works out
+/// every event in memory, then writes. Row ids are assigned here: the writer holds SQLite's write
+/// lock, so the next ids are max + 1, as SQLite itself would pick.
+async fn record_batch(
+    tx: &mut sqlx::SqliteConnection,
+    batch: &[DeployJob],
+    subscriptions: &[crate::domain::subscription::Subscription],
+) -> Result<Vec<DeployRecorded>> {
+    let deploy_kind = Subject::Deploy(0).kind();
+    let row = sqlx::query(
+        "select (select coalesce(max(id), 0) from inbound_event), (select coalesce(max(id), 0) from deploy),
+                (select coalesce(max(id), 0) from message)",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let (mut last_event, mut last_deploy, mut last_message): (i64, i64, i64) =
+        (row.get(0), row.get(1), row.get(2));
+    let first_new_message = last_message + 1;
+
+    // The stored deploys the batch names, and the messages showing them.
+    let keys: Vec<Arg> = batch
+        .iter()
+        .flat_map(|j| [Arg::Text(Some(&j.source)), Arg::Text(Some(j.event.external_id.as_str()))])
+        .collect();
+    let stored = for_rows(
+        &mut *tx,
+        &format!(
+            "select {DEPLOY_COLUMNS}, source, external_id, updated_at from deploy
+             where (source, external_id) in ({{values}})"
+        ),
+        2,
+        &keys,
+    )
+    .await?;
+    let mut known: std::collections::HashMap<(String, String), Known> = stored
+        .iter()
+        .map(|r| {
+            let key: (String, String) = (r.get("source"), r.get("external_id"));
+            let known = Known {
+                source: key.0.clone(),
+                external_id: key.1.clone(),
+                deploy: deploy_from_row(r),
+                stored: true,
+                dirty: false,
+                updated_at: r.get("updated_at"),
+                shown_in: Vec::new(),
+            };
+            (key, known)
+        })
+        .collect();
+    let mut messages: Vec<MessageRow> = Vec::new();
+    if !known.is_empty() {
+        let ids: Vec<Arg> = known.values().map(|k| Arg::Int(Some(k.deploy.id))).collect();
+        let mut shown = for_rows(
+            &mut *tx,
+            &format!(
+                "select id, channel_id, subject_id, updated_at from message
+                 where subject_kind = '{deploy_kind}' and subject_id in ({{values}})"
+            ),
+            1,
+            &ids,
+        )
+        .await?;
+        shown.sort_by_key(|r| r.get::<i64, _>("id"));
+        let by_id: std::collections::HashMap<i64, (String, String)> = known
+            .iter()
+            .map(|(key, k)| (k.deploy.id, key.clone()))
+            .collect();
+        for r in &shown {
+            let deploy_id: i64 = r.get("subject_id");
+            let channel = super::ids::channel_from_db(r.get("channel_id"));
+            if let Some(k) = by_id.get(&deploy_id).and_then(|key| known.get_mut(key)) {
+                k.shown_in.push((channel, r.get("id")));
             }
         }
     }
-    tx.commit().await?;
+
+    let mut events: Vec<Arg> = Vec::new();
+    let mut status_changes: Vec<[i64; 3]> = Vec::new();
+    let mut status_names: Vec<&'static str> = Vec::new();
+    let mut outbox: Vec<[i64; 3]> = Vec::new();
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        let event = &job.event;
+        let now_db = time_to_db(job.now);
+        last_event += 1;
+        let event_id = last_event;
+        events.extend([
+            Arg::Int(Some(event_id)),
+            Arg::Text(Some(&job.source)),
+            Arg::Text(Some(event.external_id.as_str())),
+            Arg::Text(Some(&job.raw_body)),
+            Arg::Int(Some(now_db)),
+            Arg::Int(Some(now_db)),
+        ]);
+        let finished_at = event.status.is_terminal().then(|| time_from_db(now_db));
+        let key = (job.source.clone(), event.external_id.as_str().to_owned());
+        let existed = known.contains_key(&key);
+        let (changed, status_changed) = match known.get_mut(&key) {
+            None => {
+                last_deploy += 1;
+                let deploy = Deploy {
+                    id: last_deploy,
+                    service: event.service.as_str().to_owned(),
+                    version: event.version.as_str().to_owned(),
+                    environment: event.environment.as_str().to_owned(),
+                    status: event.status,
+                    deployer: event.deployer.as_ref().map(|d| d.as_str().to_owned()),
+                    commit_sha: event.commit_sha.as_ref().map(|c| c.as_str().to_owned()),
+                    commit_at: event.commit_at.map(|t| time_from_db(time_to_db(t))),
+                    url: event.url.as_ref().map(|u| u.as_str().to_owned()),
+                    changelog: event.changelog.clone(),
+                    started_at: time_from_db(now_db),
+                    finished_at,
+                };
+                let (source, external_id) = key.clone();
+                known.insert(
+                    key.clone(),
+                    Known {
+                        source,
+                        external_id,
+                        deploy,
+                        stored: false,
+                        dirty: false,
+                        updated_at: now_db,
+                        shown_in: Vec::new(),
+                    },
+                );
+                (true, true)
+            }
+            Some(k) => {
+                let current = &k.deploy;
+                let mut merged = merge(current, event);
+                let status_changes = current.status.accepts(event.status);
+                // Compared before rounding to the stored milliseconds, as `record_in` compares.
+                let changed = status_changes || merged != *current;
+                merged.commit_at = merged.commit_at.map(|t| time_from_db(time_to_db(t)));
+                if changed {
+                    if status_changes {
+                        merged.status = event.status;
+                        merged.finished_at = finished_at.or(current.finished_at);
+                    }
+                    k.deploy = merged;
+                    k.updated_at = now_db;
+                    k.dirty = true;
+                }
+                (changed, status_changes)
+            }
+        };
+        let Some(k) = known.get_mut(&key) else {
+            continue;
+        };
+        let deploy_id = k.deploy.id;
+        if !changed {
+            results.push(DeployRecorded {
+                deploy_id,
+                changed,
+                channels: Vec::new(),
+            });
+            continue;
+        }
+        if status_changed {
+            status_changes.push([deploy_id, event_id, now_db]);
+            status_names.push(event.status.as_str());
+        }
+        let mut channels = route(
+            subscriptions,
+            Kind::Deploys,
+            event.service.as_str(),
+            event.environment.as_str(),
+            job.default_channel,
+        );
+        if existed {
+            for (channel, _) in &k.shown_in {
+                if !channels.contains(channel) {
+                    channels.push(*channel);
+                }
+            }
+        }
+        for channel in &channels {
+            let message_id = match k.shown_in.iter().find(|(c, _)| c == channel) {
+                Some(&(_, id)) => id,
+                None => {
+                    last_message += 1;
+                    k.shown_in.push((*channel, last_message));
+                    last_message
+                }
+            };
+            match messages.iter_mut().find(|m| m.id == message_id) {
+                Some(m) => m.updated_at = now_db,
+                None => messages.push(MessageRow {
+                    id: message_id,
+                    channel: *channel,
+                    deploy_id,
+                    updated_at: now_db,
+                    created_at: now_db,
+                    new: message_id >= first_new_message,
+                }),
+            }
+            outbox.push([message_id, channel_to_db(*channel), now_db]);
+        }
+        results.push(DeployRecorded {
+            deploy_id,
+            changed,
+            channels,
+        });
+    }
+
+    // Writes, parents first (foreign keys).
+    for_rows(
+        &mut *tx,
+        "insert into inbound_event (id, source, idempotency_key, body, received_at, created_at) {values}",
+        6,
+        &events,
+    )
+    .await?;
+    let mut touched: Vec<&Known> = known.values().filter(|k| !k.stored || k.dirty).collect();
+    touched.sort_by_key(|k| k.deploy.id);
+    let mut inserts = Vec::new();
+    let mut updates = Vec::new();
+    for k in touched {
+        let d = &k.deploy;
+        let details = [
+            Arg::Text(Some(d.status.as_str())),
+            Arg::Text(Some(&d.version)),
+            Arg::Text(d.deployer.as_deref()),
+            Arg::Text(d.commit_sha.as_deref()),
+            Arg::Int(d.commit_at.map(time_to_db)),
+            Arg::Text(d.url.as_deref()),
+            Arg::Text(d.changelog.as_deref()),
+            Arg::Int(d.finished_at.map(time_to_db)),
+            Arg::Int(Some(k.updated_at)),
+        ];
+        if k.stored {
+            updates.push(Arg::Int(Some(d.id)));
+            updates.extend(details);
+        } else {
+            inserts.extend([
+                Arg::Int(Some(d.id)),
+                Arg::Text(Some(&k.source)),
+                Arg::Text(Some(&k.external_id)),
+                Arg::Text(Some(&d.service)),
+                Arg::Text(Some(&d.environment)),
+                Arg::Int(Some(time_to_db(d.started_at))),
+                Arg::Int(Some(time_to_db(d.started_at))),
+            ]);
+            inserts.extend(details);
+        }
+    }
+    for_rows(
+        &mut *tx,
+        "insert into deploy (id, source, external_id, service, environment, started_at, created_at,
+             status, version, deployer, commit_sha, commit_at, url, changelog, finished_at, updated_at)
+         {values}",
+        16,
+        &inserts,
+    )
+    .await?;
+    for_rows(
+        &mut *tx,
+        "update deploy set status = r.column2, version = r.column3, deployer = r.column4,
+             commit_sha = r.column5, commit_at = r.column6, url = r.column7, changelog = r.column8,
+             finished_at = r.column9, updated_at = r.column10
+         from ({values}) as r where deploy.id = r.column1",
+        10,
+        &updates,
+    )
+    .await?;
+    let changes: Vec<Arg> = status_changes
+        .iter()
+        .zip(&status_names)
+        .flat_map(|([deploy, event, at], status)| {
+            [
+                Arg::Int(Some(*deploy)),
+                Arg::Text(Some(status)),
+                Arg::Int(Some(*event)),
+                Arg::Int(Some(*at)),
+                Arg::Int(Some(*at)),
+            ]
+        })
+        .collect();
+    for_rows(
+        &mut *tx,
+        "insert into deploy_status_change (deploy_id, status, event_id, at, created_at) {values}",
+        5,
+        &changes,
+    )
+    .await?;
+    let (new_messages, old_messages): (Vec<&MessageRow>, Vec<&MessageRow>) =
+        messages.iter().partition(|m| m.new);
+    let mut new_messages = new_messages;
+    new_messages.sort_by_key(|m| m.id);
+    let inserts: Vec<Arg> = new_messages
+        .iter()
+        .flat_map(|m| {
+            [
+                Arg::Int(Some(m.id)),
+                Arg::Int(Some(channel_to_db(m.channel))),
+                Arg::Text(Some(deploy_kind)),
+                Arg::Int(Some(m.deploy_id)),
+                Arg::Int(Some(m.updated_at)),
+                Arg::Int(Some(m.created_at)),
+            ]
+        })
+        .collect();
+    for_rows(
+        &mut *tx,
+        "insert into message (id, channel_id, subject_kind, subject_id, updated_at, created_at) {values}",
+        6,
+        &inserts,
+    )
+    .await?;
+    let updates: Vec<Arg> = old_messages
+        .iter()
+        .flat_map(|m| [Arg::Int(Some(m.id)), Arg::Int(Some(m.updated_at))])
+        .collect();
+    for_rows(
+        &mut *tx,
+        "update message set updated_at = r.column2 from ({values}) as r where message.id = r.column1",
+        2,
+        &updates,
+    )
+    .await?;
+    let rows: Vec<Arg> = outbox
+        .iter()
+        .flat_map(|[message, channel, at]| {
+            [
+                Arg::Int(Some(*message)),
+                Arg::Int(Some(*channel)),
+                Arg::Int(Some(*at)),
+                Arg::Int(Some(*at)),
+            ]
+        })
+        .collect();
+    for_rows(
+        &mut *tx,
+        "insert into outbox (message_id, channel_id, due_at, created_at) {values}",
+        4,
+        &rows,
+    )
+    .await?;
     Ok(results)
 }
 
 async fn commit_batch_one_by_one(
-    pool: &sqlx::SqlitePool,
     gate: &WriteGate,
     batch: &[DeployJob],
 ) -> Result<Vec<Result<DeployRecorded>>> {
-    let mut tx = gate.begin(pool).await?;
+    let mut tx = gate.begin().await?;
     let subscriptions = Store::subscriptions_of_kind(&mut tx, Kind::Deploys).await?;
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
@@ -458,5 +853,141 @@ fn merge(current: &Deploy, event: &DeployEvent) -> Deploy {
             .clone()
             .or_else(|| current.changelog.clone()),
         ..current.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::deploy::RawDeployEvent;
+    use proptest::prelude::*;
+
+    /// One generated event: (key, service, production?, status, deployer, url, changelog, commit_at).
+    type Spec = (
+        u8,
+        u8,
+        bool,
+        u8,
+        Option<u8>,
+        Option<u8>,
+        Option<String>,
+        Option<u32>,
+    );
+
+    fn job(spec: &Spec, n: usize) -> DeployJob {
+        let (key, service, production, status, deployer, url, changelog, commit_at) = spec;
+        let raw = RawDeployEvent {
+            id: Some(format!("k{key}")),
+            service: Some(format!("svc-{service}")),
+            version: Some(format!("v{n}")),
+            environment: Some(if *production { "production" } else { "staging" }.into()),
+            status: Some(["started", "succeeded", "failed", "rolled_back"][*status as usize % 4].into()),
+            deployer: deployer.map(|d| format!("dev{d}")),
+            url: url.map(|u| format!("https://ci.example.com/{u}")),
+            changelog: changelog.clone(),
+            // Sub-millisecond precision: the store keeps milliseconds.
+            commit_at: commit_at.map(|s| format!("2026-11-01T00:00:{:02}.{:06}Z", s % 60, s)),
+            ..Default::default()
+        };
+        let event = DeployEvent::parse(&raw).expect("generated events are valid");
+        DeployJob {
+            source: "api".into(),
+            raw_body: format!("{{\"n\":{n}}}"),
+            event,
+            default_channel: (n % 3 != 0).then_some(ChannelId(7)),
+            now: DateTime::from_timestamp_millis(1_800_000_000_000 + (n as i64 / 2) * 1000).unwrap(),
+            done: oneshot::channel().0,
+        }
+    }
+
+    async fn fresh() -> (sqlx::SqlitePool, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        // A channel subscribed to one service's deploys, another to production.
+        sqlx::query(
+            "insert into subscription (channel_id, kind, service_pattern, environment_pattern, created_at)
+             values (11, 'deploys', 'svc-1', '*', 0), (12, 'deploys', '*', 'production', 0)",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        (store.pool().clone(), dir)
+    }
+
+    async fn one_by_one(pool: &sqlx::SqlitePool, jobs: &[DeployJob]) -> Vec<DeployRecorded> {
+        let mut tx = pool.begin().await.unwrap();
+        let subscriptions = Store::subscriptions_of_kind(&mut tx, Kind::Deploys)
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for job in jobs {
+            out.push(record_in(&mut tx, job, &subscriptions).await.unwrap());
+        }
+        tx.commit().await.unwrap();
+        out
+    }
+
+    async fn dump(pool: &sqlx::SqlitePool) -> Vec<String> {
+        let mut out = Vec::new();
+        for table in [
+            "inbound_event",
+            "deploy",
+            "deploy_status_change",
+            "message",
+            "outbox",
+        ] {
+            let columns: Vec<String> = sqlx::query_scalar("select name from pragma_table_info(?)")
+                .bind(table)
+                .fetch_all(pool)
+                .await
+                .unwrap();
+            let rows: Vec<String> = sqlx::query_scalar(&format!(
+                "select json_array({}) from {table} order by id",
+                columns.join(", ")
+            ))
+            .fetch_all(pool)
+            .await
+            .unwrap();
+            assert!(!columns.is_empty());
+            out.push(format!("{table}: {}", rows.join("\n")));
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// The batch path is an optimisation only: after some events recorded one by one, the rest
+        /// recorded as one batch leave every table exactly as recording them one by one does.
+        #[test]
+        fn a_batch_records_exactly_what_one_by_one_records(
+            specs in proptest::collection::vec(
+                (0u8..4, 0u8..3, any::<bool>(), 0u8..4, proptest::option::of(0u8..3),
+                 proptest::option::of(0u8..3), proptest::option::of("[a-z\n]{0,8}"),
+                 proptest::option::of(0u32..100_000)),
+                1..40),
+            split in 0usize..40,
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let jobs: Vec<DeployJob> = specs.iter().enumerate().map(|(n, s)| job(s, n)).collect();
+                let split = split.min(jobs.len());
+                let (reference, _a) = fresh().await;
+                let expected = one_by_one(&reference, &jobs).await;
+
+                let (batched, _b) = fresh().await;
+                one_by_one(&batched, &jobs[..split]).await;
+                let mut tx = batched.begin().await.unwrap();
+                let subscriptions = Store::subscriptions_of_kind(&mut tx, Kind::Deploys).await.unwrap();
+                let got = record_batch(&mut tx, &jobs[split..], &subscriptions).await.unwrap();
+                tx.commit().await.unwrap();
+
+                assert_eq!(got, expected[split..].to_vec());
+                assert_eq!(dump(&batched).await, dump(&reference).await);
+            });
+        }
     }
 }

@@ -61,61 +61,46 @@ impl From<sqlx::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// How long a writer waits for the others of this process before giving up (as SQLite's busy timeout).
-const WRITE_WAIT: Duration = Duration::from_secs(5);
+fn pool_options(connections: u32) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(Duration::from_secs(10))
+        // A write that fails with SQLITE_FULL or an I/O error makes SQLite roll the transaction
+        // back by itself; sqlx's own rollback then fails and the connection stays "in a
+        // transaction", refusing every later BEGIN (a 500 forever, even once space returns).
+        // Flush the pending rollback and drop a connection left in that state.
+        .after_release(|conn, _| {
+            Box::pin(async move {
+                use sqlx::Connection;
+                conn.ping().await?;
+                Ok(!conn.is_in_transaction())
+            })
+        })
+}
 
-/// The process's writers queue here, in order, before `begin immediate`. Without it they meet on
-/// SQLite's lock, whose busy handler sleeps in steps of up to 100 ms: under load that made
-/// ingestion wait hundreds of milliseconds behind a check-in run that took a few.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct WriteGate(std::sync::Arc<tokio::sync::Mutex<()>>);
+/// The process's writers queue for one dedicated connection (a pool of one, which hands it out in
+/// order) instead of meeting on SQLite's lock, whose busy handler sleeps in steps of up to 100 ms:
+/// under load that made ingestion wait hundreds of milliseconds behind a check-in run that took a
+/// few. One connection also keeps its page cache: SQLite drops a connection's cache whenever another
+/// connection has written, so writes spread over the pool re-read their pages from disk each time.
+#[derive(Clone, Debug)]
+pub(crate) struct WriteGate(SqlitePool);
+
+/// A write transaction on the writer connection; the next writer's turn comes when it ends.
+pub(crate) type WriteTx = sqlx::Transaction<'static, sqlx::Sqlite>;
 
 impl WriteGate {
-    async fn begin(&self, pool: &SqlitePool) -> Result<WriteTx> {
-        let turn = tokio::time::timeout(WRITE_WAIT, self.0.clone().lock_owned())
-            .await
-            .map_err(|_| StoreError::Unavailable("timed out waiting for other writers".into()))?;
-        Ok(WriteTx {
-            tx: pool.begin_with("begin immediate").await?,
-            _turn: turn,
-        })
-    }
-}
-
-/// A write transaction holding this process's turn to write until it commits or is dropped.
-pub(crate) struct WriteTx {
-    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
-    _turn: tokio::sync::OwnedMutexGuard<()>,
-}
-
-impl WriteTx {
-    pub async fn commit(self) -> Result<()> {
-        Ok(self.tx.commit().await?)
-    }
-
-    pub async fn rollback(self) -> Result<()> {
-        Ok(self.tx.rollback().await?)
-    }
-}
-
-impl std::ops::Deref for WriteTx {
-    type Target = sqlx::SqliteConnection;
-    fn deref(&self) -> &Self::Target {
-        &self.tx
-    }
-}
-
-impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.tx
+    async fn begin(&self) -> Result<WriteTx> {
+        Ok(self.0.begin_with("begin immediate").await?)
     }
 }
 
 /// A handle on the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// For reads (and the few single-statement writes outside transactions).
     pool: SqlitePool,
-    /// Taken by every write transaction of this process before SQLite's own lock (see [`WriteGate`]).
+    /// Every write transaction of this process (see [`WriteGate`]).
     write_gate: WriteGate,
     /// Group commit for deploy events (see `Store::record_deploy`).
     deploy_writer: tokio::sync::mpsc::Sender<deploys::DeployJob>,
@@ -132,29 +117,19 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(10))
-            // A write that fails with SQLITE_FULL or an I/O error makes SQLite roll the transaction
-            // back by itself; sqlx's own rollback then fails and the connection stays "in a
-            // transaction", refusing every later BEGIN (a 500 forever, even once space returns).
-            // Flush the pending rollback and drop a connection left in that state.
-            .after_release(|conn, _| {
-                Box::pin(async move {
-                    use sqlx::Connection;
-                    conn.ping().await?;
-                    Ok(!conn.is_in_transaction())
-                })
-            })
-            .connect_with(options)
+        let pool = pool_options(4).connect_with(options.clone()).await?;
+        // The writer keeps the pages it writes most (index tails) cached: 16 MiB at most.
+        let writer = pool_options(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.pragma("cache_size", "-16384"))
             .await?;
-        Ok(Self::from_pool(pool))
+        Ok(Self::from_pools(pool, writer))
     }
 
-    /// A store over `pool`, with its deploy writer started.
-    fn from_pool(pool: SqlitePool) -> Self {
-        let write_gate = WriteGate::default();
-        let deploy_writer = deploys::spawn_deploy_writer(pool.clone(), write_gate.clone());
+    /// A store reading from `pool` and writing through `writer`, with its deploy writer started.
+    fn from_pools(pool: SqlitePool, writer: SqlitePool) -> Self {
+        let write_gate = WriteGate(writer);
+        let deploy_writer = deploys::spawn_deploy_writer(write_gate.clone());
         Self {
             pool,
             write_gate,
@@ -176,7 +151,7 @@ impl Store {
     /// Starts a write transaction that holds SQLite's write lock from its first statement, so it
     /// waits instead of failing when another writer commits in between.
     async fn begin_write(&self) -> Result<WriteTx> {
-        self.write_gate.begin(&self.pool).await
+        self.write_gate.begin().await
     }
 
     /// The raw pool, for tests and benchmarks that inspect rows directly.

@@ -273,7 +273,7 @@ impl Store {
         .bind(delivery.outbox_id)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await
+        Ok(tx.commit().await?)
     }
 
     /// The channel is at Discord's rate limit: the delivery waits until `due_at`, costing no attempt.
@@ -288,7 +288,7 @@ impl Store {
             .bind(delivery.outbox_id)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await
+        Ok(tx.commit().await?)
     }
 
     /// Discord refused the delivery for good (or there is nothing to show): stop retrying it.
