@@ -14,6 +14,9 @@ use crate::domain::deploy::Deploy;
 use crate::domain::subscription::{route, Kind};
 use crate::domain::ChannelId;
 
+/// Deploys scheduled per transaction by the check-in job.
+const SCHEDULE_CHUNK: usize = 256;
+
 /// What one run of the check-in job changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckinRun {
@@ -151,8 +154,11 @@ async fn tally_where(conn: &mut sqlx::SqliteConnection, filter: &str, id: i64) -
 }
 
 impl Store {
-    /// One run of the check-in job as of `now`, in one transaction:
-    /// 1. schedules check-ins for successful deploys to the configured environments that have none;
+    /// One run of the check-in job as of `now`:
+    /// 1. schedules check-ins for successful deploys to the configured environments that have none
+    ///    (in chunks, each its own transaction; scheduling twice creates nothing);
+    ///
+    /// then, in one transaction:
     /// 2. cancels scheduled check-ins whose deploy was rolled back or superseded (noting it in the
     ///    thread of an earlier check-in of the same deploy, if there is one);
     /// 3. claims the check-ins due at `now` and queues their posts; one that fell due before
@@ -165,72 +171,24 @@ impl Store {
         now: DateTime<Utc>,
         started_at: DateTime<Utc>,
     ) -> Result<CheckinRun> {
-        let mut tx = self.begin_write().await?;
         let now_db = time_to_db(now);
         let mut run = CheckinRun::default();
 
-        // 1. Schedule. Set-based (one select, one insert), because a burst of deploys makes thousands
-        // of candidates and this runs while holding the write lock that ingestion waits on.
-        if !settings.environments.is_empty() && !settings.delays.is_empty() {
-            let placeholders = vec!["?"; settings.environments.len()].join(", ");
-            let sql = format!(
-                "select d.id, d.service, d.environment, d.finished_at,
-                        (select json_group_array(channel_id) from (
-                            select m.channel_id from message m
-                            where m.subject_kind = 'deploy' and m.subject_id = d.id order by m.id)
-                        ) as channels
-                 from deploy d
-                 where d.status = 'succeeded' and d.finished_at >= ?
-                   and lower(d.environment) in ({placeholders})
-                   and not exists (select 1 from checkin c where c.deploy_id = d.id and c.origin = 'schedule')
-                 order by d.id"
-            );
-            let mut query = sqlx::query(&sql).bind(now_db - millis(settings.horizon()));
-            for env in &settings.environments {
-                query = query.bind(env.to_lowercase());
-            }
-            let deploys = query.fetch_all(&mut *tx).await?;
-            let subscriptions = Self::subscriptions_of_kind(&mut tx, Kind::Checkins).await?;
-            // [deploy_id, channel_id, sequence, due_at] per check-in to create.
-            let mut rows: Vec<[i64; 4]> = Vec::new();
-            for deploy in deploys {
-                let deploy_id: i64 = deploy.get("id");
-                let service: String = deploy.get("service");
-                let environment: String = deploy.get("environment");
-                let finished_at: i64 = deploy.get("finished_at");
-                // The channels that announced the deploy, plus those subscribed to its check-ins.
-                let mut channels: Vec<i64> =
-                    serde_json::from_str(deploy.get::<&str, _>("channels")).unwrap_or_default();
-                for channel in route(&subscriptions, Kind::Checkins, &service, &environment, None) {
-                    let channel = to_db(channel.0);
-                    if !channels.contains(&channel) {
-                        channels.push(channel);
-                    }
-                }
-                for channel in channels {
-                    for (sequence, delay) in settings.delays.iter().enumerate() {
-                        rows.push([deploy_id, channel, sequence as i64, finished_at + millis(*delay)]);
-                    }
-                }
-            }
-            if !rows.is_empty() {
-                let inserted = sqlx::query(
-                    "insert into checkin (deploy_id, guild_id, channel_id, sequence, origin, due_at,
-                         updated_at, created_at)
-                     select r.value ->> 0,
-                            (select guild_id from subscription where channel_id = r.value ->> 1
-                               and guild_id is not null limit 1),
-                            r.value ->> 1, r.value ->> 2, 'schedule', r.value ->> 3, ?1, ?1
-                     from json_each(?2) r where true order by r.key
-                     on conflict (deploy_id, channel_id, sequence) do nothing",
-                )
-                .bind(now_db)
-                .bind(serde_json::to_string(&rows).unwrap_or_default())
-                .execute(&mut *tx)
-                .await?;
-                run.scheduled += inserted.rows_affected() as usize;
+        // 1. Schedule, a chunk of deploys per transaction: ingestion waits for the writer
+        // connection, and a burst leaves thousands of deploys to schedule.
+        let mut after = 0;
+        loop {
+            let mut chunk = self.begin_write().await?;
+            let (scheduled, last) =
+                Self::schedule_checkins(&mut chunk, settings, now_db, after).await?;
+            chunk.commit().await?;
+            run.scheduled += scheduled;
+            match last {
+                Some(id) => after = id,
+                None => break,
             }
         }
+        let mut tx = self.begin_write().await?;
 
         // 2. Cancel what no longer makes sense to ask.
         let rolled_back = sqlx::query(
@@ -328,6 +286,89 @@ impl Store {
         }
         tx.commit().await?;
         Ok(run)
+    }
+
+    /// Schedules check-ins for up to [`SCHEDULE_CHUNK`] deploys with ids above `after` (one select,
+    /// one insert); returns how many were created and, if there may be more, the last id looked at.
+    async fn schedule_checkins(
+        tx: &mut sqlx::SqliteConnection,
+        settings: &CheckinSettings,
+        now_db: i64,
+        after: i64,
+    ) -> Result<(usize, Option<i64>)> {
+        let mut scheduled = 0;
+        let mut last = None;
+        if !settings.environments.is_empty() && !settings.delays.is_empty() {
+            let placeholders = vec!["?"; settings.environments.len()].join(", ");
+            let sql = format!(
+                "select d.id, d.service, d.environment, d.finished_at,
+                        (select json_group_array(channel_id) from (
+                            select m.channel_id from message m
+                            where m.subject_kind = 'deploy' and m.subject_id = d.id order by m.id)
+                        ) as channels
+                 from deploy d
+                 where d.status = 'succeeded' and d.finished_at >= ?
+                   and lower(d.environment) in ({placeholders})
+                   and not exists (select 1 from checkin c where c.deploy_id = d.id and c.origin = 'schedule')
+                   and d.id > ?
+                 order by d.id limit {SCHEDULE_CHUNK}"
+            );
+            let mut query = sqlx::query(&sql).bind(now_db - millis(settings.horizon()));
+            for env in &settings.environments {
+                query = query.bind(env.to_lowercase());
+            }
+            let deploys = query.bind(after).fetch_all(&mut *tx).await?;
+            if deploys.len() == SCHEDULE_CHUNK {
+                last = deploys.last().map(|d| d.get("id"));
+            }
+            let subscriptions = Self::subscriptions_of_kind(&mut *tx, Kind::Checkins).await?;
+            // [deploy_id, channel_id, sequence, due_at] per check-in to create.
+            let mut rows: Vec<[i64; 4]> = Vec::new();
+            for deploy in deploys {
+                let deploy_id: i64 = deploy.get("id");
+                let service: String = deploy.get("service");
+                let environment: String = deploy.get("environment");
+                let finished_at: i64 = deploy.get("finished_at");
+                // The channels that announced the deploy, plus those subscribed to its check-ins.
+                let mut channels: Vec<i64> =
+                    serde_json::from_str(deploy.get::<&str, _>("channels")).unwrap_or_default();
+                for channel in route(&subscriptions, Kind::Checkins, &service, &environment, None) {
+                    let channel = to_db(channel.0);
+                    if !channels.contains(&channel) {
+                        channels.push(channel);
+                    }
+                }
+                for channel in channels {
+                    for (sequence, delay) in settings.delays.iter().enumerate() {
+                        rows.push([
+                            deploy_id,
+                            channel,
+                            sequence as i64,
+                            finished_at + millis(*delay),
+                        ]);
+                    }
+                }
+            }
+            if !rows.is_empty() {
+                let inserted = sqlx::query(
+                    "insert into checkin (deploy_id, guild_id, channel_id, sequence, origin, due_at,
+                         updated_at, created_at)
+                     select r.value ->> 0,
+                            (select guild_id from subscription where channel_id = r.value ->> 1
+                               and guild_id is not null limit 1),
+                            r.value ->> 1, r.value ->> 2, 'schedule', r.value ->> 3, ?1, ?1
+                     from json_each(?2) r where true order by r.key
+                     on conflict (deploy_id, channel_id, sequence) do nothing",
+                )
+                .bind(now_db)
+                .bind(serde_json::to_string(&rows).unwrap_or_default())
+                .execute(&mut *tx)
+                .await?;
+                scheduled += inserted.rows_affected() as usize;
+            }
+        }
+
+        Ok((scheduled, last))
     }
 
     /// The next moment a check-in falls due or closes, if any is waiting.

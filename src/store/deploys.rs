@@ -396,7 +396,10 @@ async fn for_rows(
         let rows = (rest.len() / width).min(64);
         let size = 1usize << rows.ilog2();
         let (chunk, tail) = rest.split_at(size * width);
-        let text = sql.replace("{values}", &format!("values {}", vec![row.as_str(); size].join(", ")));
+        let text = sql.replace(
+            "{values}",
+            &format!("values {}", vec![row.as_str(); size].join(", ")),
+        );
         let mut query = sqlx::query(&text);
         for arg in chunk {
             query = match *arg {
@@ -456,7 +459,12 @@ async fn record_batch(
     // The stored deploys the batch names, and the messages showing them.
     let keys: Vec<Arg> = batch
         .iter()
-        .flat_map(|j| [Arg::Text(Some(&j.source)), Arg::Text(Some(j.event.external_id.as_str()))])
+        .flat_map(|j| {
+            [
+                Arg::Text(Some(&j.source)),
+                Arg::Text(Some(j.event.external_id.as_str())),
+            ]
+        })
         .collect();
     let stored = for_rows(
         &mut *tx,
@@ -486,7 +494,10 @@ async fn record_batch(
         .collect();
     let mut messages: Vec<MessageRow> = Vec::new();
     if !known.is_empty() {
-        let ids: Vec<Arg> = known.values().map(|k| Arg::Int(Some(k.deploy.id))).collect();
+        let ids: Vec<Arg> = known
+            .values()
+            .map(|k| Arg::Int(Some(k.deploy.id)))
+            .collect();
         let mut shown = for_rows(
             &mut *tx,
             &format!(
@@ -881,7 +892,9 @@ mod tests {
             service: Some(format!("svc-{service}")),
             version: Some(format!("v{n}")),
             environment: Some(if *production { "production" } else { "staging" }.into()),
-            status: Some(["started", "succeeded", "failed", "rolled_back"][*status as usize % 4].into()),
+            status: Some(
+                ["started", "succeeded", "failed", "rolled_back"][*status as usize % 4].into(),
+            ),
             deployer: deployer.map(|d| format!("dev{d}")),
             url: url.map(|u| format!("https://ci.example.com/{u}")),
             changelog: changelog.clone(),
@@ -895,7 +908,8 @@ mod tests {
             raw_body: format!("{{\"n\":{n}}}"),
             event,
             default_channel: (n % 3 != 0).then_some(ChannelId(7)),
-            now: DateTime::from_timestamp_millis(1_800_000_000_000 + (n as i64 / 2) * 1000).unwrap(),
+            now: DateTime::from_timestamp_millis(1_800_000_000_000 + (n as i64 / 2) * 1000)
+                .unwrap(),
             done: oneshot::channel().0,
         }
     }
