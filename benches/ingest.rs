@@ -205,7 +205,7 @@ async fn load(addr: std::net::SocketAddr, path: &str, phase: Duration) -> Load {
                     "id": format!("w{worker}-{n}"),
                     "service": format!("load-{}", worker % 200),
                     "version": format!("v{n}"),
-                    "environment": std::env::var("BENCH_ENV").unwrap_or("production".into()),
+                    "environment": "production",
                     "status": "succeeded",
                     "commit_sha": "0123456789abcdef0123456789abcdef01234567",
                 });

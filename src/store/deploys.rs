@@ -907,7 +907,7 @@ mod tests {
             source: "api".into(),
             raw_body: format!("{{\"n\":{n}}}"),
             event,
-            default_channel: (n % 3 != 0).then_some(ChannelId(7)),
+            default_channel: (!n.is_multiple_of(3)).then_some(ChannelId(7)),
             now: DateTime::from_timestamp_millis(1_800_000_000_000 + (n as i64 / 2) * 1000)
                 .unwrap(),
             done: oneshot::channel().0,
