@@ -94,6 +94,7 @@ impl Application {
                 settings: config.checkins.clone(),
                 started_at: chrono::Utc::now(),
                 outbox: outbox.clone(),
+                considered_through: Default::default(),
             }
             .run_forever(checkin_wake.clone()),
         );

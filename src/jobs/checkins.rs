@@ -1,5 +1,7 @@
 //! The check-in job: schedules, cancels, opens and closes post-release check-ins.
 
+use std::sync::atomic::Ordering;
+
 use chrono::{DateTime, Utc};
 
 use super::{every, JobWake};
@@ -13,6 +15,9 @@ pub struct CheckinJob {
     /// When this process started: a check-in due before it fell due while the bot was down.
     pub started_at: DateTime<Utc>,
     pub outbox: OutboxWake,
+    /// Deploy status changes up to this id have been considered for scheduling (0: none yet, so
+    /// the first run looks at every deploy still within the check-in horizon).
+    pub considered_through: std::sync::atomic::AtomicI64,
 }
 
 impl CheckinJob {
@@ -21,8 +26,15 @@ impl CheckinJob {
     pub async fn run(&self, now: DateTime<Utc>) -> Result<CheckinRun, StoreError> {
         let run = self
             .store
-            .run_checkins(&self.settings, now, self.started_at)
+            .run_checkins(
+                &self.settings,
+                now,
+                self.started_at,
+                self.considered_through.load(Ordering::Relaxed),
+            )
             .await?;
+        self.considered_through
+            .store(run.considered_through, Ordering::Relaxed);
         if run.queued_messages() {
             tracing::info!(
                 opened = run.opened.len(),

@@ -22,6 +22,8 @@ const SCHEDULE_CHUNK: usize = 256;
 pub struct CheckinRun {
     /// Check-in rows created for newly finished deploys.
     pub scheduled: usize,
+    /// The last deploy status change this run looked at for scheduling: the next run starts after it.
+    pub considered_through: i64,
     /// Check-ins cancelled because their deploy was rolled back or superseded before they were due.
     pub cancelled: Vec<i64>,
     /// Check-ins claimed and queued for posting.
@@ -170,17 +172,30 @@ impl Store {
         settings: &CheckinSettings,
         now: DateTime<Utc>,
         started_at: DateTime<Utc>,
+        since: i64,
     ) -> Result<CheckinRun> {
         let now_db = time_to_db(now);
         let mut run = CheckinRun::default();
 
         // 1. Schedule, a chunk of deploys per transaction: ingestion waits for the writer
         // connection, and a burst leaves thousands of deploys to schedule.
-        let mut after = 0;
+        let mut after = since;
+        let mut upto = None;
         loop {
             let mut chunk = self.begin_write().await?;
+            let upto = match upto {
+                Some(upto) => upto,
+                None => {
+                    let max: i64 =
+                        sqlx::query_scalar("select coalesce(max(id), 0) from deploy_status_change")
+                            .fetch_one(&mut *chunk)
+                            .await?;
+                    *upto.insert(max)
+                }
+            };
+            run.considered_through = upto;
             let (scheduled, last) =
-                Self::schedule_checkins(&mut chunk, settings, now_db, after).await?;
+                Self::schedule_checkins(&mut chunk, settings, now_db, after, upto).await?;
             chunk.commit().await?;
             run.scheduled += scheduled;
             match last {
@@ -295,32 +310,39 @@ impl Store {
         settings: &CheckinSettings,
         now_db: i64,
         after: i64,
+        upto: i64,
     ) -> Result<(usize, Option<i64>)> {
         let mut scheduled = 0;
         let mut last = None;
         if !settings.environments.is_empty() && !settings.delays.is_empty() {
             let placeholders = vec!["?"; settings.environments.len()].join(", ");
             let sql = format!(
-                "select d.id, d.service, d.environment, d.finished_at,
+                "select sc.id as change_id, d.id, d.service, d.environment, d.finished_at,
                         (select json_group_array(channel_id) from (
                             select m.channel_id from message m
                             where m.subject_kind = 'deploy' and m.subject_id = d.id order by m.id)
-                        ) as channels
-                 from deploy d
-                 where d.status = 'succeeded' and d.finished_at >= ?
-                   and lower(d.environment) in ({placeholders})
-                   and not exists (select 1 from checkin c where c.deploy_id = d.id and c.origin = 'schedule')
-                   and d.id > ?
-                 order by d.id limit {SCHEDULE_CHUNK}"
+                        ) as channels,
+                        d.status = 'succeeded' and d.finished_at >= ?
+                          and lower(d.environment) in ({placeholders})
+                          and not exists (select 1 from checkin c
+                                          where c.deploy_id = d.id and c.origin = 'schedule')
+                          and not exists (select 1 from deploy n
+                                          where n.service = d.service and n.environment = d.environment
+                                            and n.status = 'succeeded' and n.finished_at > d.finished_at)
+                          as wanted
+                 from deploy_status_change sc join deploy d on d.id = sc.deploy_id
+                 where sc.id > ? and sc.id <= ? and sc.status = 'succeeded'
+                 order by sc.id limit {SCHEDULE_CHUNK}"
             );
             let mut query = sqlx::query(&sql).bind(now_db - millis(settings.horizon()));
             for env in &settings.environments {
                 query = query.bind(env.to_lowercase());
             }
-            let deploys = query.bind(after).fetch_all(&mut *tx).await?;
-            if deploys.len() == SCHEDULE_CHUNK {
-                last = deploys.last().map(|d| d.get("id"));
+            let changes = query.bind(after).bind(upto).fetch_all(&mut *tx).await?;
+            if changes.len() == SCHEDULE_CHUNK {
+                last = changes.last().map(|d| d.get("change_id"));
             }
+            let deploys = changes.into_iter().filter(|d| d.get::<bool, _>("wanted"));
             let subscriptions = Self::subscriptions_of_kind(&mut *tx, Kind::Checkins).await?;
             // [deploy_id, channel_id, sequence, due_at] per check-in to create.
             let mut rows: Vec<[i64; 4]> = Vec::new();
@@ -701,7 +723,7 @@ mod tests {
         deploy(&store, "v1", "production", "succeeded", t0()).await;
 
         let run = store
-            .run_checkins(&settings(), at(Duration::from_secs(1)), started)
+            .run_checkins(&settings(), at(Duration::from_secs(1)), started, 0)
             .await
             .unwrap();
         assert_eq!(run.scheduled, 2, "one per delay");
@@ -709,19 +731,19 @@ mod tests {
 
         let just_before = at(Duration::from_secs(3600)) - chrono::Duration::milliseconds(1);
         let run = store
-            .run_checkins(&settings(), just_before, started)
+            .run_checkins(&settings(), just_before, started, 0)
             .await
             .unwrap();
         assert!(run.opened.is_empty(), "not due yet");
         assert_eq!(run.scheduled, 0, "scheduling is idempotent");
 
         let run = store
-            .run_checkins(&settings(), at(Duration::from_secs(3600)), started)
+            .run_checkins(&settings(), at(Duration::from_secs(3600)), started, 0)
             .await
             .unwrap();
         assert_eq!(run.opened.len(), 1);
         let again = store
-            .run_checkins(&settings(), at(Duration::from_secs(3600)), started)
+            .run_checkins(&settings(), at(Duration::from_secs(3600)), started, 0)
             .await
             .unwrap();
         assert!(
@@ -758,7 +780,7 @@ mod tests {
         deploy(&store, "v1", "production", "succeeded", t0()).await;
         let restarted = at(Duration::from_secs(2 * 3600));
         let run = store
-            .run_checkins(&settings(), restarted, restarted)
+            .run_checkins(&settings(), restarted, restarted, 0)
             .await
             .unwrap();
         assert_eq!(run.opened.len(), 1, "only the one that fell due");
@@ -771,7 +793,7 @@ mod tests {
         let started = t0() - chrono::Duration::hours(1);
         deploy(&store, "v1", "production", "succeeded", t0()).await;
         store
-            .run_checkins(&settings(), at(Duration::from_secs(1)), started)
+            .run_checkins(&settings(), at(Duration::from_secs(1)), started, 0)
             .await
             .unwrap();
         deploy(
@@ -783,7 +805,7 @@ mod tests {
         )
         .await;
         let run = store
-            .run_checkins(&settings(), at(Duration::from_secs(7200)), started)
+            .run_checkins(&settings(), at(Duration::from_secs(7200)), started, 0)
             .await
             .unwrap();
         assert_eq!(run.cancelled.len(), 2);
@@ -809,7 +831,7 @@ mod tests {
         )
         .await;
         store
-            .run_checkins(&settings(), at(Duration::from_secs(8001)), started)
+            .run_checkins(&settings(), at(Duration::from_secs(8001)), started, 0)
             .await
             .unwrap();
         deploy(
@@ -821,7 +843,7 @@ mod tests {
         )
         .await;
         let run = store
-            .run_checkins(&settings(), at(Duration::from_secs(9001)), started)
+            .run_checkins(&settings(), at(Duration::from_secs(9001)), started, 0)
             .await
             .unwrap();
         assert_eq!(
@@ -841,10 +863,67 @@ mod tests {
         deploy(&store, "v2", "production", "failed", t0()).await;
         deploy(&store, "v3", "production", "started", t0()).await;
         let run = store
-            .run_checkins(&settings(), at(Duration::from_secs(90_000)), t0())
+            .run_checkins(&settings(), at(Duration::from_secs(90_000)), t0(), 0)
             .await
             .unwrap();
-        assert_eq!(run, CheckinRun::default());
+        assert_eq!(
+            run,
+            CheckinRun {
+                considered_through: run.considered_through,
+                ..CheckinRun::default()
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_deploy_superseded_before_scheduling_gets_none_and_later_successes_are_found() {
+        let (store, _dir) = store().await;
+        let started = t0() - chrono::Duration::hours(1);
+        deploy(&store, "v1", "production", "succeeded", t0()).await;
+        deploy(
+            &store,
+            "v2",
+            "production",
+            "succeeded",
+            at(Duration::from_secs(5)),
+        )
+        .await;
+        deploy(
+            &store,
+            "v3",
+            "production",
+            "started",
+            at(Duration::from_secs(6)),
+        )
+        .await;
+        let first = store
+            .run_checkins(&settings(), at(Duration::from_secs(10)), started, 0)
+            .await
+            .unwrap();
+        assert_eq!(first.scheduled, 2, "only v2, the latest, is asked about");
+        assert!(first.cancelled.is_empty());
+
+        // v3 succeeds after the run: the next run, starting where the first stopped, finds it.
+        deploy(
+            &store,
+            "v3",
+            "production",
+            "succeeded",
+            at(Duration::from_secs(20)),
+        )
+        .await;
+        let second = store
+            .run_checkins(
+                &settings(),
+                at(Duration::from_secs(30)),
+                started,
+                first.considered_through,
+            )
+            .await
+            .unwrap();
+        assert_eq!(second.scheduled, 2, "v3's check-ins");
+        assert_eq!(second.cancelled.len(), 2, "v2's, superseded by v3");
+        assert!(second.considered_through > first.considered_through);
     }
 
     #[tokio::test]
@@ -858,17 +937,17 @@ mod tests {
         };
         deploy(&store, "v1", "production", "succeeded", t0()).await;
         let run = store
-            .run_checkins(&settings, at(Duration::from_secs(60)), started)
+            .run_checkins(&settings, at(Duration::from_secs(60)), started, 0)
             .await
             .unwrap();
         assert_eq!(run.opened.len(), 1);
         let run = store
-            .run_checkins(&settings, at(Duration::from_secs(659)), started)
+            .run_checkins(&settings, at(Duration::from_secs(659)), started, 0)
             .await
             .unwrap();
         assert!(run.closed.is_empty());
         let run = store
-            .run_checkins(&settings, at(Duration::from_secs(660)), started)
+            .run_checkins(&settings, at(Duration::from_secs(660)), started, 0)
             .await
             .unwrap();
         assert_eq!(run.closed, run_ids(&store).await);
