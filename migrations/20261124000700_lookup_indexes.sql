@@ -5,6 +5,3 @@
 --     same service and environment.
 create index message_subject on message (subject_kind, subject_id);
 create index deploy_superseding on deploy (service, environment, status, finished_at);
--- The check-in job's "successful deploys to these environments, finished lately" (environments compare
--- case-insensitively).
-create index deploy_checkin_candidates on deploy (status, lower(environment), finished_at);

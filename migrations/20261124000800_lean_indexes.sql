@@ -21,5 +21,7 @@ create index message_discord_id on message (discord_message_id) where discord_me
 drop index message_digest;
 create index message_digest on message (digest_id) where digest_id is not null;
 
--- Check-in scheduling now uses deploy_checkin_candidates (status, lower(environment), finished_at).
+-- Check-in scheduling now starts from deploy_status_change; deploy_superseding (service,
+-- environment, status, finished_at) serves every lookup by service that these two served.
 drop index deploy_finished;
+drop index deploy_service_env;

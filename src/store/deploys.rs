@@ -336,29 +336,57 @@ pub(super) fn spawn_deploy_writer(gate: WriteGate) -> mpsc::Sender<DeployJob> {
 async fn deploy_writer(gate: WriteGate, mut receiver: mpsc::Receiver<DeployJob>) {
     let mut batch = Vec::new();
     while receiver.recv_many(&mut batch, 256).await > 0 {
-        match commit_batch(&gate, &batch).await {
-            Ok(results) => {
-                for (job, result) in batch.drain(..).zip(results) {
-                    let _ = job.done.send(result);
+        // Keep the writer connection while batches are waiting, up to WRITER_TURN: handing it
+        // back and taking it again costs a trip through the runtime per batch. Other writers
+        // (deliveries, check-ins, commands) get it at least every WRITER_TURN.
+        let turn = std::time::Instant::now();
+        let mut conn = match gate.acquire().await {
+            Ok(conn) => Some(conn),
+            Err(error) => {
+                answer_all(&mut batch, &error);
+                None
+            }
+        };
+        while let Some(held) = conn.as_mut() {
+            match commit_batch(held, &batch).await {
+                Ok(results) => {
+                    for (job, result) in batch.drain(..).zip(results) {
+                        let _ = job.done.send(result);
+                    }
+                }
+                Err(error) => {
+                    answer_all(&mut batch, &error);
+                    // A connection that failed (a full disk) goes back to the pool to be checked.
+                    break;
                 }
             }
-            Err(error) => {
-                let reason = error.to_string();
-                for job in batch.drain(..) {
-                    let _ = job.done.send(Err(StoreError::Unavailable(reason.clone())));
-                }
+            if turn.elapsed() >= WRITER_TURN
+                || receiver.is_empty()
+                || receiver.recv_many(&mut batch, 256).await == 0
+            {
+                break;
             }
         }
+    }
+}
+
+/// How long the deploy writer keeps the writer connection while batches keep coming.
+const WRITER_TURN: std::time::Duration = std::time::Duration::from_millis(25);
+
+fn answer_all(batch: &mut Vec<DeployJob>, error: &StoreError) {
+    let reason = error.to_string();
+    for job in batch.drain(..) {
+        let _ = job.done.send(Err(StoreError::Unavailable(reason.clone())));
     }
 }
 
 /// Records a batch: first all events in one go ([`record_batch`]); only if that fails is the batch
 /// redone event by event ([`record_in`]) with a savepoint each, so a bad event costs the others nothing.
 async fn commit_batch(
-    gate: &WriteGate,
+    conn: &mut sqlx::SqliteConnection,
     batch: &[DeployJob],
 ) -> Result<Vec<Result<DeployRecorded>>> {
-    let mut tx = gate.begin().await?;
+    let mut tx = sqlx::Connection::begin_with(&mut *conn, "begin immediate").await?;
     let subscriptions = Store::subscriptions_of_kind(&mut tx, Kind::Deploys).await?;
     match record_batch(&mut tx, batch, &subscriptions).await {
         Ok(results) => {
@@ -367,7 +395,7 @@ async fn commit_batch(
         }
         Err(_) => {
             tx.rollback().await?;
-            commit_batch_one_by_one(gate, batch).await
+            commit_batch_one_by_one(conn, batch).await
         }
     }
 }
@@ -790,10 +818,10 @@ async fn record_batch(
 }
 
 async fn commit_batch_one_by_one(
-    gate: &WriteGate,
+    conn: &mut sqlx::SqliteConnection,
     batch: &[DeployJob],
 ) -> Result<Vec<Result<DeployRecorded>>> {
-    let mut tx = gate.begin().await?;
+    let mut tx = sqlx::Connection::begin_with(&mut *conn, "begin immediate").await?;
     let subscriptions = Store::subscriptions_of_kind(&mut tx, Kind::Deploys).await?;
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {

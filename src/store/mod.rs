@@ -61,18 +61,44 @@ impl From<sqlx::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Copies the write-ahead log back into the database every half second, on a reader connection
+/// (a passive checkpoint waits for no one and blocks no one), so that the writer's commits only
+/// append to the log: left to the writer, every thousandth page made one commit copy and fsync
+/// them all while ingestion waited.
+fn spawn_checkpointer(pool: SqlitePool) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !pool.is_closed() {
+            tick.tick().await;
+            if let Err(error) = sqlx::query("pragma wal_checkpoint(passive)")
+                .execute(&pool)
+                .await
+            {
+                tracing::debug!(%error, "checkpoint failed; retrying");
+            }
+        }
+    });
+}
+
 fn pool_options(connections: u32) -> SqlitePoolOptions {
     SqlitePoolOptions::new()
         .max_connections(connections)
         .acquire_timeout(Duration::from_secs(10))
+        // No ping on every acquire (a round trip to SQLite's thread for a local file that cannot go
+        // away like a server); a broken connection is dropped on release below.
+        .test_before_acquire(false)
         // A write that fails with SQLITE_FULL or an I/O error makes SQLite roll the transaction
         // back by itself; sqlx's own rollback then fails and the connection stays "in a
         // transaction", refusing every later BEGIN (a 500 forever, even once space returns).
-        // Flush the pending rollback and drop a connection left in that state.
+        // Flush the pending rollback and drop a connection left in that state. (Only a connection
+        // that still looks in a transaction needs the round trip: this runs on every release.)
         .after_release(|conn, _| {
             Box::pin(async move {
                 use sqlx::Connection;
-                conn.ping().await?;
+                if conn.is_in_transaction() {
+                    conn.ping().await?;
+                }
                 Ok(!conn.is_in_transaction())
             })
         })
@@ -92,6 +118,11 @@ pub(crate) type WriteTx = sqlx::Transaction<'static, sqlx::Sqlite>;
 impl WriteGate {
     async fn begin(&self) -> Result<WriteTx> {
         Ok(self.0.begin_with("begin immediate").await?)
+    }
+
+    /// The writer connection itself, for a writer that runs several transactions in one turn.
+    async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
+        Ok(self.0.acquire().await?)
     }
 }
 
@@ -121,8 +152,13 @@ impl Store {
         // The writer keeps the pages it writes most (index tails) cached: 16 MiB at most.
         let writer = pool_options(1)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options.pragma("cache_size", "-16384"))
+            .connect_with(
+                options
+                    .pragma("cache_size", "-16384")
+                    .pragma("wal_autocheckpoint", "0"),
+            )
             .await?;
+        spawn_checkpointer(pool.clone());
         Ok(Self::from_pools(pool, writer))
     }
 
