@@ -94,6 +94,7 @@ impl Store {
             .execute(self.pool())
             .await;
         self.pool().close().await;
+        self.write_gate.0.close().await;
         result?;
         Ok(())
     }
