@@ -417,6 +417,10 @@ async fn for_rows(
     width: usize,
     args: &[Arg<'_>],
 ) -> Result<Vec<sqlx::sqlite::SqliteRow>> {
+    debug_assert!(
+        width > 0 && args.len().is_multiple_of(width),
+        "whole rows only"
+    );
     let row = format!("({})", vec!["?"; width].join(", "));
     let mut out = Vec::new();
     let mut rest = args;
