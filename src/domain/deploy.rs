@@ -276,6 +276,25 @@ pub struct Deploy {
 }
 
 impl Deploy {
+    /// The deploy a first event about it creates, started at `at` (and finished then, if the event
+    /// reports an outcome).
+    pub fn first_seen(id: i64, event: &DeployEvent, at: DateTime<Utc>) -> Self {
+        Deploy {
+            id,
+            service: event.service.as_str().to_owned(),
+            version: event.version.as_str().to_owned(),
+            environment: event.environment.as_str().to_owned(),
+            status: event.status,
+            deployer: event.deployer.as_ref().map(|d| d.as_str().to_owned()),
+            commit_sha: event.commit_sha.as_ref().map(|c| c.as_str().to_owned()),
+            commit_at: event.commit_at,
+            url: event.url.as_ref().map(|u| u.as_str().to_owned()),
+            changelog: event.changelog.clone(),
+            started_at: at,
+            finished_at: event.status.is_terminal().then_some(at),
+        }
+    }
+
     /// How long the rollout took, once it finished.
     pub fn duration(&self) -> Option<chrono::Duration> {
         self.finished_at.map(|end| end - self.started_at)

@@ -555,9 +555,8 @@ async fn record_batch(
     }
 
     let mut events: Vec<Arg> = Vec::new();
-    let mut status_changes: Vec<[i64; 3]> = Vec::new();
-    let mut status_names: Vec<&'static str> = Vec::new();
-    let mut outbox: Vec<[i64; 3]> = Vec::new();
+    let mut status_changes: Vec<Arg> = Vec::new();
+    let mut outbox: Vec<Arg> = Vec::new();
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
         let event = &job.event;
@@ -572,42 +571,28 @@ async fn record_batch(
             Arg::Int(Some(now_db)),
             Arg::Int(Some(now_db)),
         ]);
-        let finished_at = event.status.is_terminal().then(|| time_from_db(now_db));
         let key = (job.source.clone(), event.external_id.as_str().to_owned());
         let existed = known.contains_key(&key);
-        let (changed, status_changed) = match known.get_mut(&key) {
-            None => {
+        let (k, changed, status_changed) = match known.entry(key) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
                 last_deploy += 1;
-                let deploy = Deploy {
-                    id: last_deploy,
-                    service: event.service.as_str().to_owned(),
-                    version: event.version.as_str().to_owned(),
-                    environment: event.environment.as_str().to_owned(),
-                    status: event.status,
-                    deployer: event.deployer.as_ref().map(|d| d.as_str().to_owned()),
-                    commit_sha: event.commit_sha.as_ref().map(|c| c.as_str().to_owned()),
-                    commit_at: event.commit_at.map(|t| time_from_db(time_to_db(t))),
-                    url: event.url.as_ref().map(|u| u.as_str().to_owned()),
-                    changelog: event.changelog.clone(),
-                    started_at: time_from_db(now_db),
-                    finished_at,
-                };
-                let (source, external_id) = key.clone();
-                known.insert(
-                    key.clone(),
-                    Known {
-                        source,
-                        external_id,
-                        deploy,
-                        stored: false,
-                        dirty: false,
-                        updated_at: now_db,
-                        shown_in: Vec::new(),
-                    },
-                );
-                (true, true)
+                let mut deploy = Deploy::first_seen(last_deploy, event, time_from_db(now_db));
+                // As stored: milliseconds.
+                deploy.commit_at = deploy.commit_at.map(|t| time_from_db(time_to_db(t)));
+                let (source, external_id) = slot.key().clone();
+                let k = slot.insert(Known {
+                    source,
+                    external_id,
+                    deploy,
+                    stored: false,
+                    dirty: false,
+                    updated_at: now_db,
+                    shown_in: Vec::new(),
+                });
+                (k, true, true)
             }
-            Some(k) => {
+            std::collections::hash_map::Entry::Occupied(slot) => {
+                let k = slot.into_mut();
                 let current = &k.deploy;
                 let mut merged = merge(current, event);
                 let status_changes = current.status.accepts(event.status);
@@ -616,6 +601,7 @@ async fn record_batch(
                 merged.commit_at = merged.commit_at.map(|t| time_from_db(time_to_db(t)));
                 if changed {
                     if status_changes {
+                        let finished_at = event.status.is_terminal().then(|| time_from_db(now_db));
                         merged.status = event.status;
                         merged.finished_at = finished_at.or(current.finished_at);
                     }
@@ -623,11 +609,8 @@ async fn record_batch(
                     k.updated_at = now_db;
                     k.dirty = true;
                 }
-                (changed, status_changes)
+                (k, changed, status_changes)
             }
-        };
-        let Some(k) = known.get_mut(&key) else {
-            continue;
         };
         let deploy_id = k.deploy.id;
         if !changed {
@@ -639,8 +622,13 @@ async fn record_batch(
             continue;
         }
         if status_changed {
-            status_changes.push([deploy_id, event_id, now_db]);
-            status_names.push(event.status.as_str());
+            status_changes.extend([
+                Arg::Int(Some(deploy_id)),
+                Arg::Text(Some(event.status.as_str())),
+                Arg::Int(Some(event_id)),
+                Arg::Int(Some(now_db)),
+                Arg::Int(Some(now_db)),
+            ]);
         }
         let mut channels = route(
             subscriptions,
@@ -676,7 +664,12 @@ async fn record_batch(
                     new: message_id >= first_new_message,
                 }),
             }
-            outbox.push([message_id, channel_to_db(*channel), now_db]);
+            outbox.extend([
+                Arg::Int(Some(message_id)),
+                Arg::Int(Some(channel_to_db(*channel))),
+                Arg::Int(Some(now_db)),
+                Arg::Int(Some(now_db)),
+            ]);
         }
         results.push(DeployRecorded {
             deploy_id,
@@ -745,24 +738,11 @@ async fn record_batch(
         &updates,
     )
     .await?;
-    let changes: Vec<Arg> = status_changes
-        .iter()
-        .zip(&status_names)
-        .flat_map(|([deploy, event, at], status)| {
-            [
-                Arg::Int(Some(*deploy)),
-                Arg::Text(Some(status)),
-                Arg::Int(Some(*event)),
-                Arg::Int(Some(*at)),
-                Arg::Int(Some(*at)),
-            ]
-        })
-        .collect();
     for_rows(
         &mut *tx,
         "insert into deploy_status_change (deploy_id, status, event_id, at, created_at) {values}",
         5,
-        &changes,
+        &status_changes,
     )
     .await?;
     let (new_messages, old_messages): (Vec<&MessageRow>, Vec<&MessageRow>) =
@@ -800,22 +780,11 @@ async fn record_batch(
         &updates,
     )
     .await?;
-    let rows: Vec<Arg> = outbox
-        .iter()
-        .flat_map(|[message, channel, at]| {
-            [
-                Arg::Int(Some(*message)),
-                Arg::Int(Some(*channel)),
-                Arg::Int(Some(*at)),
-                Arg::Int(Some(*at)),
-            ]
-        })
-        .collect();
     for_rows(
         &mut *tx,
         "insert into outbox (message_id, channel_id, due_at, created_at) {values}",
         4,
-        &rows,
+        &outbox,
     )
     .await?;
     Ok(results)

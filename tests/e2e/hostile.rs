@@ -288,20 +288,7 @@ fn check_rendered(message: &Rendered) -> Result<(), String> {
 
 /// The stored deploy an accepted event becomes, rendered as the bot would.
 fn render_event(event: &DeployEvent) -> Result<(), TestCaseError> {
-    let deploy = Deploy {
-        id: 1,
-        service: event.service.as_str().to_owned(),
-        version: event.version.as_str().to_owned(),
-        environment: event.environment.as_str().to_owned(),
-        status: event.status,
-        deployer: event.deployer.as_ref().map(|d| d.as_str().to_owned()),
-        commit_sha: event.commit_sha.as_ref().map(|c| c.as_str().to_owned()),
-        commit_at: event.commit_at,
-        url: event.url.as_ref().map(|u| u.as_str().to_owned()),
-        changelog: event.changelog.clone(),
-        started_at: Utc::now(),
-        finished_at: event.status.is_terminal().then(Utc::now),
-    };
+    let deploy = Deploy::first_seen(1, event, Utc::now());
     let message = render::render(&DeliverySubject::Deploy(deploy)).expect("a deploy renders");
     check_rendered(&message).map_err(TestCaseError::fail)
 }
