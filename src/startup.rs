@@ -11,7 +11,7 @@ use crate::discord::rest::DiscordRest;
 use crate::discord::{self, Data, DiscordError};
 use crate::http::extract::ApiToken;
 use crate::http::hooks::HookState;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Shared};
 use crate::integrations::commit_times::CommitTimes;
 use crate::jobs::checkins::CheckinJob;
 use crate::jobs::{JobWake, Jobs};
@@ -131,7 +131,7 @@ impl Application {
         let commit_times = CommitTimes::new(store.clone(), &config.integrations);
         let summary_job = SummaryJob::new(store.clone(), config.summaries.clone(), outbox.clone())
             .with_metrics(metrics.clone());
-        let state = AppState {
+        let state = AppState::new(Shared {
             hooks: HookState::new(&config.integrations, commit_times.clone()),
             store,
             api_token: ApiToken(config.api_token.clone()),
@@ -141,7 +141,7 @@ impl Application {
             alerts: config.alerts.clone(),
             metrics: metrics.clone(),
             summaries: config.summaries.clone(),
-        };
+        });
         Ok(Self {
             listener,
             local_addr,

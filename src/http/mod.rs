@@ -20,8 +20,25 @@ use crate::store::Store;
 use error::ApiError;
 use extract::{ApiToken, BODY_LIMIT};
 
+/// What every handler reads. axum clones the state for each request, so it is one shared
+/// allocation (the settings inside hold strings and parsed cron schedules).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(std::sync::Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub store: Store,
     pub api_token: ApiToken,
     pub default_channel: Option<ChannelId>,

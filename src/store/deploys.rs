@@ -324,11 +324,19 @@ pub(super) struct DeployJob {
     done: oneshot::Sender<Result<DeployRecorded>>,
 }
 
-/// Starts the task that group-commits deploy events for one pool.
-pub(super) fn spawn_deploy_writer(gate: WriteGate) -> mpsc::Sender<DeployJob> {
+/// Starts the task that group-commits deploy events for one pool, on a thread of its own: a
+/// batch is a few round trips to SQLite's thread, and on the shared runtime each reply would
+/// wait behind the HTTP requests in the run queue while the writer connection sits idle.
+pub(super) fn spawn_deploy_writer(gate: WriteGate) -> std::io::Result<mpsc::Sender<DeployJob>> {
     let (sender, receiver) = mpsc::channel(1024);
-    tokio::spawn(deploy_writer(gate, receiver));
-    sender
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // Ends when the last sender (the store) is dropped.
+    std::thread::Builder::new()
+        .name("deploy-writer".into())
+        .spawn(move || runtime.block_on(deploy_writer(gate, receiver)))?;
+    Ok(sender)
 }
 
 /// Takes whatever events are waiting (up to 256), records them in one transaction, and answers
@@ -400,50 +408,57 @@ async fn commit_batch(
     }
 }
 
-/// A value bound into a multi-row statement.
+/// A value in a row handed to SQLite as JSON (see [`json_rows`]).
 #[derive(Debug, Clone, Copy)]
 enum Arg<'a> {
     Int(Option<i64>),
     Text(Option<&'a str>),
 }
 
-/// Runs `sql` (whose `{values}` is replaced by a `values (?, ...), ...` list) over `args`, `width`
-/// per row, in chunks of 64, 32, ..., 1 rows: a batch costs a handful of statements instead of
-/// several per event, and few distinct SQL texts are prepared and cached. Returns the rows the
-/// statements return.
-async fn for_rows(
-    conn: &mut sqlx::SqliteConnection,
-    sql: &str,
-    width: usize,
-    args: &[Arg<'_>],
-) -> Result<Vec<sqlx::sqlite::SqliteRow>> {
+impl serde::Serialize for Arg<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match *self {
+            Arg::Int(Some(v)) => s.serialize_i64(v),
+            Arg::Text(Some(v)) => s.serialize_str(v),
+            Arg::Int(None) | Arg::Text(None) => s.serialize_none(),
+        }
+    }
+}
+
+/// `args`, `width` per row, as one JSON array of rows: bound as a single argument and read back
+/// with `json_each(?)`, so one statement text (prepared once) takes any number of rows.
+fn json_rows(width: usize, args: &[Arg<'_>]) -> String {
     debug_assert!(
         width > 0 && args.len().is_multiple_of(width),
         "whole rows only"
     );
-    let row = format!("({})", vec!["?"; width].join(", "));
-    let mut out = Vec::new();
-    let mut rest = args;
-    while !rest.is_empty() {
-        let rows = (rest.len() / width).min(64);
-        let size = 1usize << rows.ilog2();
-        let (chunk, tail) = rest.split_at(size * width);
-        let text = sql.replace(
-            "{values}",
-            &format!("values {}", vec![row.as_str(); size].join(", ")),
-        );
-        let mut query = sqlx::query(&text);
-        for arg in chunk {
-            query = match *arg {
-                Arg::Int(v) => query.bind(v),
-                Arg::Text(v) => query.bind(v),
-            };
-        }
-        out.extend(query.fetch_all(&mut *conn).await?);
-        rest = tail;
-    }
-    Ok(out)
+    serde_json::to_string(&args.chunks(width).collect::<Vec<_>>())
+        .expect("integers and strings always serialise")
 }
+
+/// Every write of a batch, in one round trip to SQLite's thread: each statement reads its rows
+/// from one JSON argument (`[]` when it has none). Parents first (foreign keys).
+const WRITE_BATCH: &str = "
+insert into inbound_event (id, source, idempotency_key, body, received_at, created_at)
+    select value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 from json_each(?);
+insert into deploy (id, source, external_id, service, environment, started_at, created_at,
+        status, version, deployer, commit_sha, commit_at, url, changelog, finished_at, updated_at)
+    select value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6,
+        value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11, value ->> 12, value ->> 13,
+        value ->> 14, value ->> 15
+    from json_each(?);
+update deploy set status = r.value ->> 1, version = r.value ->> 2, deployer = r.value ->> 3,
+        commit_sha = r.value ->> 4, commit_at = r.value ->> 5, url = r.value ->> 6,
+        changelog = r.value ->> 7, finished_at = r.value ->> 8, updated_at = r.value ->> 9
+    from json_each(?) as r where deploy.id = r.value ->> 0;
+insert into deploy_status_change (deploy_id, status, event_id, at, created_at)
+    select value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 from json_each(?);
+insert into message (id, channel_id, subject_kind, subject_id, updated_at, created_at)
+    select value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 from json_each(?);
+update message set updated_at = r.value ->> 1 from json_each(?) as r where message.id = r.value ->> 0;
+insert into outbox (message_id, channel_id, due_at, created_at)
+    select value ->> 0, value ->> 1, value ->> 2, value ->> 3 from json_each(?);
+";
 
 /// A deploy this batch touches, as it stands after the events recorded so far.
 struct Known {
@@ -498,15 +513,12 @@ async fn record_batch(
             ]
         })
         .collect();
-    let stored = for_rows(
-        &mut *tx,
-        &format!(
-            "select {DEPLOY_COLUMNS}, source, external_id, updated_at from deploy
-             where (source, external_id) in ({{values}})"
-        ),
-        2,
-        &keys,
-    )
+    let stored = sqlx::query(&format!(
+        "select {DEPLOY_COLUMNS}, source, external_id, updated_at from deploy
+         where (source, external_id) in (select value ->> 0, value ->> 1 from json_each(?))"
+    ))
+    .bind(json_rows(2, &keys))
+    .fetch_all(&mut *tx)
     .await?;
     let mut known: std::collections::HashMap<(String, String), Known> = stored
         .iter()
@@ -530,17 +542,15 @@ async fn record_batch(
             .values()
             .map(|k| Arg::Int(Some(k.deploy.id)))
             .collect();
-        let mut shown = for_rows(
-            &mut *tx,
-            &format!(
-                "select id, channel_id, subject_id, updated_at from message
-                 where subject_kind = '{deploy_kind}' and subject_id in ({{values}})"
-            ),
-            1,
-            &ids,
+        let shown = sqlx::query(
+            "select id, channel_id, subject_id, updated_at from message
+             where subject_kind = ? and subject_id in (select value ->> 0 from json_each(?))
+             order by id",
         )
+        .bind(deploy_kind)
+        .bind(json_rows(1, &ids))
+        .fetch_all(&mut *tx)
         .await?;
-        shown.sort_by_key(|r| r.get::<i64, _>("id"));
         let by_id: std::collections::HashMap<i64, (String, String)> = known
             .iter()
             .map(|(key, k)| (k.deploy.id, key.clone()))
@@ -678,14 +688,6 @@ async fn record_batch(
         });
     }
 
-    // Writes, parents first (foreign keys).
-    for_rows(
-        &mut *tx,
-        "insert into inbound_event (id, source, idempotency_key, body, received_at, created_at) {values}",
-        6,
-        &events,
-    )
-    .await?;
     let mut touched: Vec<&Known> = known.values().filter(|k| !k.stored || k.dirty).collect();
     touched.sort_by_key(|k| k.deploy.id);
     let mut inserts = Vec::new();
@@ -719,37 +721,10 @@ async fn record_batch(
             inserts.extend(details);
         }
     }
-    for_rows(
-        &mut *tx,
-        "insert into deploy (id, source, external_id, service, environment, started_at, created_at,
-             status, version, deployer, commit_sha, commit_at, url, changelog, finished_at, updated_at)
-         {values}",
-        16,
-        &inserts,
-    )
-    .await?;
-    for_rows(
-        &mut *tx,
-        "update deploy set status = r.column2, version = r.column3, deployer = r.column4,
-             commit_sha = r.column5, commit_at = r.column6, url = r.column7, changelog = r.column8,
-             finished_at = r.column9, updated_at = r.column10
-         from ({values}) as r where deploy.id = r.column1",
-        10,
-        &updates,
-    )
-    .await?;
-    for_rows(
-        &mut *tx,
-        "insert into deploy_status_change (deploy_id, status, event_id, at, created_at) {values}",
-        5,
-        &status_changes,
-    )
-    .await?;
-    let (new_messages, old_messages): (Vec<&MessageRow>, Vec<&MessageRow>) =
+    let (mut new_messages, old_messages): (Vec<&MessageRow>, Vec<&MessageRow>) =
         messages.iter().partition(|m| m.new);
-    let mut new_messages = new_messages;
     new_messages.sort_by_key(|m| m.id);
-    let inserts: Vec<Arg> = new_messages
+    let message_inserts: Vec<Arg> = new_messages
         .iter()
         .flat_map(|m| {
             [
@@ -762,31 +737,20 @@ async fn record_batch(
             ]
         })
         .collect();
-    for_rows(
-        &mut *tx,
-        "insert into message (id, channel_id, subject_kind, subject_id, updated_at, created_at) {values}",
-        6,
-        &inserts,
-    )
-    .await?;
-    let updates: Vec<Arg> = old_messages
+    let message_updates: Vec<Arg> = old_messages
         .iter()
         .flat_map(|m| [Arg::Int(Some(m.id)), Arg::Int(Some(m.updated_at))])
         .collect();
-    for_rows(
-        &mut *tx,
-        "update message set updated_at = r.column2 from ({values}) as r where message.id = r.column1",
-        2,
-        &updates,
-    )
-    .await?;
-    for_rows(
-        &mut *tx,
-        "insert into outbox (message_id, channel_id, due_at, created_at) {values}",
-        4,
-        &outbox,
-    )
-    .await?;
+    sqlx::query(WRITE_BATCH)
+        .bind(json_rows(6, &events))
+        .bind(json_rows(16, &inserts))
+        .bind(json_rows(10, &updates))
+        .bind(json_rows(5, &status_changes))
+        .bind(json_rows(6, &message_inserts))
+        .bind(json_rows(2, &message_updates))
+        .bind(json_rows(4, &outbox))
+        .execute(&mut *tx)
+        .await?;
     Ok(results)
 }
 
@@ -972,6 +936,34 @@ mod tests {
         out
     }
 
+    /// The batch hands text to SQLite inside JSON; what comes back must be the text that went in,
+    /// control characters and all.
+    #[tokio::test]
+    async fn text_passed_through_json_comes_back_byte_for_byte() {
+        let changelog = "nul \0 quote \" backslash \\ bell \u{7} é 😀 \u{2028}";
+        let mut job = job(&(1, 1, true, 1, None, None, None, None), 0);
+        job.event.changelog = Some(changelog.to_owned());
+        job.raw_body = format!("{{\"changelog\": {changelog:?}}}");
+        let (pool, _dir) = fresh().await;
+        let mut tx = pool.begin().await.unwrap();
+        let subscriptions = Store::subscriptions_of_kind(&mut tx, Kind::Deploys)
+            .await
+            .unwrap();
+        let recorded = record_batch(&mut tx, std::slice::from_ref(&job), &subscriptions)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let (stored, body): (String, String) = sqlx::query_as(
+            "select d.changelog, e.body from deploy d, inbound_event e where d.id = ? and e.id = 1",
+        )
+        .bind(recorded[0].deploy_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(stored, changelog);
+        assert_eq!(body, job.raw_body);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
 
@@ -981,7 +973,7 @@ mod tests {
         fn a_batch_records_exactly_what_one_by_one_records(
             specs in proptest::collection::vec(
                 (0u8..4, 0u8..3, any::<bool>(), 0u8..4, proptest::option::of(0u8..3),
-                 proptest::option::of(0u8..3), proptest::option::of("[a-z\n]{0,8}"),
+                 proptest::option::of(0u8..3), proptest::option::of("(\\PC|[\\x00-\\x1f\"\\\\]){0,8}"),
                  proptest::option::of(0u32..100_000)),
                 1..40),
             split in 0usize..40,

@@ -42,7 +42,7 @@ impl Store {
             .max_connections(1)
             .connect_with(options)
             .await?;
-        Ok(Self::from_pools(pool.clone(), pool))
+        Self::from_pools(pool.clone(), pool)
     }
 
     /// Writes a consistent copy of the database to `path` (`VACUUM INTO`): safe while the bot

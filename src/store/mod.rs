@@ -155,22 +155,24 @@ impl Store {
             .connect_with(
                 options
                     .pragma("cache_size", "-16384")
-                    .pragma("wal_autocheckpoint", "0"),
+                    .pragma("wal_autocheckpoint", "0")
+                    .pragma("temp_store", "memory"),
             )
             .await?;
         spawn_checkpointer(pool.clone());
-        Ok(Self::from_pools(pool, writer))
+        Self::from_pools(pool, writer)
     }
 
     /// A store reading from `pool` and writing through `writer`, with its deploy writer started.
-    fn from_pools(pool: SqlitePool, writer: SqlitePool) -> Self {
+    fn from_pools(pool: SqlitePool, writer: SqlitePool) -> Result<Self> {
         let write_gate = WriteGate(writer);
-        let deploy_writer = deploys::spawn_deploy_writer(write_gate.clone());
-        Self {
+        let deploy_writer = deploys::spawn_deploy_writer(write_gate.clone())
+            .map_err(|error| StoreError::Other(sqlx::Error::Io(error)))?;
+        Ok(Self {
             pool,
             write_gate,
             deploy_writer,
-        }
+        })
     }
 
     pub async fn migrate(&self) -> Result<()> {
