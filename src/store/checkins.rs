@@ -222,14 +222,16 @@ impl Store {
         let superseded = sqlx::query(
             "update checkin set state = 'cancelled', cancelled_at = ?1, updated_at = ?1,
                  cancel_reason = 'superseded by ' || (
-                     select n.version from deploy n join deploy d on d.id = checkin.deploy_id
-                     where n.service = d.service and n.environment = d.environment and n.id <> d.id
-                       and n.status = 'succeeded' and n.finished_at > d.finished_at
-                     order by n.finished_at desc limit 1)
+                     select n.version from deploy d
+                     join deploy_latest_success l
+                       on l.service = d.service and l.environment = d.environment
+                     join deploy n on n.id = l.deploy_id
+                     where d.id = checkin.deploy_id and l.finished_at > d.finished_at)
              where state = 'scheduled' and exists (
-                     select 1 from deploy n join deploy d on d.id = checkin.deploy_id
-                     where n.service = d.service and n.environment = d.environment and n.id <> d.id
-                       and n.status = 'succeeded' and n.finished_at > d.finished_at)
+                     select 1 from deploy d
+                     join deploy_latest_success l
+                       on l.service = d.service and l.environment = d.environment
+                     where d.id = checkin.deploy_id and l.finished_at > d.finished_at)
              returning id, (select t.thread_id from checkin t
                             where t.deploy_id = checkin.deploy_id and t.channel_id = checkin.channel_id
                               and t.thread_id is not null order by t.id desc limit 1) as thread",
@@ -326,9 +328,9 @@ impl Store {
                           and lower(d.environment) in ({placeholders})
                           and not exists (select 1 from checkin c
                                           where c.deploy_id = d.id and c.origin = 'schedule')
-                          and not exists (select 1 from deploy n
-                                          where n.service = d.service and n.environment = d.environment
-                                            and n.status = 'succeeded' and n.finished_at > d.finished_at)
+                          and not exists (select 1 from deploy_latest_success l
+                                          where l.service = d.service and l.environment = d.environment
+                                            and l.finished_at > d.finished_at)
                           as wanted
                  from deploy_status_change sc join deploy d on d.id = sc.deploy_id
                  where sc.id > ? and sc.id <= ? and sc.status = 'succeeded'
@@ -854,6 +856,136 @@ mod tests {
         let reasons = states(&store).await;
         assert_eq!(reasons[2].2.as_deref(), Some("superseded by v3"));
         assert_eq!(reasons[4].0, "scheduled", "v3's own check-ins stand");
+    }
+
+    #[tokio::test]
+    async fn a_rolled_back_success_supersedes_nothing_and_the_one_before_it_counts_again() {
+        let (store, _dir) = store().await;
+        let started = t0() - chrono::Duration::hours(1);
+        deploy(&store, "v0", "production", "succeeded", t0()).await;
+        deploy(
+            &store,
+            "v1",
+            "production",
+            "succeeded",
+            at(Duration::from_secs(3)),
+        )
+        .await;
+        deploy(
+            &store,
+            "v2",
+            "production",
+            "succeeded",
+            at(Duration::from_secs(5)),
+        )
+        .await;
+        // v2 goes bad before the job sees any: v1 is the latest success again, and v0 stays
+        // superseded by it.
+        deploy(
+            &store,
+            "v2",
+            "production",
+            "rolled_back",
+            at(Duration::from_secs(8)),
+        )
+        .await;
+        let run = store
+            .run_checkins(&settings(), at(Duration::from_secs(10)), started, 0)
+            .await
+            .unwrap();
+        assert_eq!(run.scheduled, 2, "v1 is asked about; v0 and v2 are not");
+        let versions: Vec<String> = sqlx::query_scalar(
+            "select distinct d.version from checkin c join deploy d on d.id = c.deploy_id",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(versions, vec!["v1".to_owned()]);
+
+        // v3 succeeds: v1's check-ins are superseded by v3, not by the rolled-back v2.
+        deploy(
+            &store,
+            "v3",
+            "production",
+            "succeeded",
+            at(Duration::from_secs(20)),
+        )
+        .await;
+        let run = store
+            .run_checkins(
+                &settings(),
+                at(Duration::from_secs(30)),
+                started,
+                run.considered_through,
+            )
+            .await
+            .unwrap();
+        assert_eq!(run.cancelled.len(), 2);
+        let reasons = states(&store).await;
+        assert_eq!(reasons[0].2.as_deref(), Some("superseded by v3"));
+    }
+
+    /// Deploys recorded before `deploy_latest_success` existed still supersede: the migration
+    /// fills the table from them.
+    #[tokio::test]
+    async fn the_latest_success_table_is_filled_from_deploys_stored_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let older = dir.path().join("older");
+        std::fs::create_dir(&older).unwrap();
+        for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations")).unwrap()
+        {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+            if name.ends_with(".sql") && name.as_str() < "20261124001000" {
+                std::fs::copy(&path, older.join(name)).unwrap();
+            }
+        }
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        sqlx::migrate::Migrator::new(older.as_path())
+            .await
+            .unwrap()
+            .run(store.pool())
+            .await
+            .unwrap();
+        deploy(&store, "v1", "production", "succeeded", t0()).await;
+        deploy(
+            &store,
+            "v2",
+            "production",
+            "succeeded",
+            at(Duration::from_secs(5)),
+        )
+        .await;
+        deploy(
+            &store,
+            "v3",
+            "production",
+            "succeeded",
+            at(Duration::from_secs(9)),
+        )
+        .await;
+        deploy(
+            &store,
+            "v3",
+            "production",
+            "rolled_back",
+            at(Duration::from_secs(10)),
+        )
+        .await;
+        store.migrate().await.unwrap();
+
+        let latest: Vec<(String, i64)> = sqlx::query_as(
+            "select d.version, l.finished_at from deploy_latest_success l
+             join deploy d on d.id = l.deploy_id",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            latest,
+            vec![("v2".to_owned(), time_to_db(at(Duration::from_secs(5))))]
+        );
     }
 
     #[tokio::test]

@@ -915,6 +915,7 @@ mod tests {
             "inbound_event",
             "deploy",
             "deploy_status_change",
+            "deploy_latest_success",
             "message",
             "outbox",
         ] {
@@ -924,7 +925,7 @@ mod tests {
                 .await
                 .unwrap();
             let rows: Vec<String> = sqlx::query_scalar(&format!(
-                "select json_array({}) from {table} order by id",
+                "select json_array({}) from {table} order by 1",
                 columns.join(", ")
             ))
             .fetch_all(pool)
