@@ -437,27 +437,35 @@ fn json_rows(width: usize, args: &[Arg<'_>]) -> String {
 }
 
 /// Every write of a batch, in one round trip to SQLite's thread: each statement reads its rows
-/// from one JSON argument (`[]` when it has none). Parents first (foreign keys).
+/// from one JSON argument (`[]` when it has none). Parents first (foreign keys). Each row is taken
+/// out of the array once (`materialized`): read straight off `json_each`, every `->>` would have
+/// SQLite render that row as text and parse it again.
 const WRITE_BATCH: &str = "
+with r(v) as materialized (select value from json_each(?))
 insert into inbound_event (id, source, idempotency_key, body, received_at, created_at)
-    select value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 from json_each(?);
+    select v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4, v ->> 5 from r;
+with r(v) as materialized (select value from json_each(?))
 insert into deploy (id, source, external_id, service, environment, started_at, created_at,
         status, version, deployer, commit_sha, commit_at, url, changelog, finished_at, updated_at)
-    select value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6,
-        value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11, value ->> 12, value ->> 13,
-        value ->> 14, value ->> 15
-    from json_each(?);
-update deploy set status = r.value ->> 1, version = r.value ->> 2, deployer = r.value ->> 3,
-        commit_sha = r.value ->> 4, commit_at = r.value ->> 5, url = r.value ->> 6,
-        changelog = r.value ->> 7, finished_at = r.value ->> 8, updated_at = r.value ->> 9
-    from json_each(?) as r where deploy.id = r.value ->> 0;
+    select v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4, v ->> 5, v ->> 6, v ->> 7, v ->> 8, v ->> 9,
+        v ->> 10, v ->> 11, v ->> 12, v ->> 13, v ->> 14, v ->> 15
+    from r;
+with r(v) as materialized (select value from json_each(?))
+update deploy set status = r.v ->> 1, version = r.v ->> 2, deployer = r.v ->> 3,
+        commit_sha = r.v ->> 4, commit_at = r.v ->> 5, url = r.v ->> 6, changelog = r.v ->> 7,
+        finished_at = r.v ->> 8, updated_at = r.v ->> 9
+    from r where deploy.id = r.v ->> 0;
+with r(v) as materialized (select value from json_each(?))
 insert into deploy_status_change (deploy_id, status, event_id, at, created_at)
-    select value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 from json_each(?);
+    select v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4 from r;
+with r(v) as materialized (select value from json_each(?))
 insert into message (id, channel_id, subject_kind, subject_id, updated_at, created_at)
-    select value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 from json_each(?);
-update message set updated_at = r.value ->> 1 from json_each(?) as r where message.id = r.value ->> 0;
+    select v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4, v ->> 5 from r;
+with r(v) as materialized (select value from json_each(?))
+update message set updated_at = r.v ->> 1 from r where message.id = r.v ->> 0;
+with r(v) as materialized (select value from json_each(?))
 insert into outbox (message_id, channel_id, due_at, created_at)
-    select value ->> 0, value ->> 1, value ->> 2, value ->> 3 from json_each(?);
+    select v ->> 0, v ->> 1, v ->> 2, v ->> 3 from r;
 ";
 
 /// A deploy this batch touches, as it stands after the events recorded so far.
