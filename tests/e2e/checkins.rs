@@ -719,6 +719,48 @@ async fn a_rollback_cancels_the_later_checkin_and_says_so_in_the_thread() {
     );
 }
 
+#[tokio::test]
+async fn a_newer_release_cancels_the_later_checkin_and_names_it_in_the_thread() {
+    let app = TestApp::spawn_with(|config: &mut Config| {
+        config.checkins.delays = vec![Duration::from_millis(100), Duration::from_millis(1500)];
+        config.checkins.close_after = Duration::from_secs(3600);
+        config.checkins.tick = Duration::from_millis(50);
+    })
+    .await;
+    app.post_deploy(&deploy(json!({}))).await;
+    let (thread, _, _) = wait_for_checkin(&app).await;
+    // A staging release of the same service supersedes nothing in production.
+    app.post_deploy(&deploy(
+        json!({"version": "v1.4.3", "environment": "staging"}),
+    ))
+    .await;
+    let (status, _) = app.post_deploy(&deploy(json!({"version": "v1.4.3"}))).await;
+    assert_eq!(status, 202);
+    assert!(
+        app.discord
+            .wait_for(PATIENCE, |d| d.messages(thread).iter().any(|m| m
+                ["content"]
+                .as_str()
+                .is_some_and(
+                    |c| c.contains("was cancelled: superseded by v1.4.3")
+                )))
+            .await,
+        "no note in the thread: {:?}",
+        app.discord.messages(thread)
+    );
+    let cancelled: Vec<(String, String)> = sqlx::query_as(
+        "select d.version, c.cancel_reason from checkin c join deploy d on d.id = c.deploy_id
+         where c.state = 'cancelled'",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        cancelled,
+        vec![("v1.4.2".to_owned(), "superseded by v1.4.3".to_owned())]
+    );
+}
+
 /// The same with the real binary, killed without a chance to clean up, configured through the
 /// environment as an operator would.
 #[tokio::test]
