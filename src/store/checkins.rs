@@ -862,33 +862,23 @@ mod tests {
     async fn a_rolled_back_success_supersedes_nothing_and_the_one_before_it_counts_again() {
         let (store, _dir) = store().await;
         let started = t0() - chrono::Duration::hours(1);
-        deploy(&store, "v0", "production", "succeeded", t0()).await;
-        deploy(
-            &store,
-            "v1",
-            "production",
-            "succeeded",
-            at(Duration::from_secs(3)),
-        )
-        .await;
-        deploy(
-            &store,
-            "v2",
-            "production",
-            "succeeded",
-            at(Duration::from_secs(5)),
-        )
-        .await;
         // v2 goes bad before the job sees any: v1 is the latest success again, and v0 stays
         // superseded by it.
-        deploy(
-            &store,
-            "v2",
-            "production",
-            "rolled_back",
-            at(Duration::from_secs(8)),
-        )
-        .await;
+        for (version, status, second) in [
+            ("v0", "succeeded", 0),
+            ("v1", "succeeded", 3),
+            ("v2", "succeeded", 5),
+            ("v2", "rolled_back", 8),
+        ] {
+            deploy(
+                &store,
+                version,
+                "production",
+                status,
+                at(Duration::from_secs(second)),
+            )
+            .await;
+        }
         let run = store
             .run_checkins(&settings(), at(Duration::from_secs(10)), started, 0)
             .await
@@ -948,31 +938,21 @@ mod tests {
             .run(store.pool())
             .await
             .unwrap();
-        deploy(&store, "v1", "production", "succeeded", t0()).await;
-        deploy(
-            &store,
-            "v2",
-            "production",
-            "succeeded",
-            at(Duration::from_secs(5)),
-        )
-        .await;
-        deploy(
-            &store,
-            "v3",
-            "production",
-            "succeeded",
-            at(Duration::from_secs(9)),
-        )
-        .await;
-        deploy(
-            &store,
-            "v3",
-            "production",
-            "rolled_back",
-            at(Duration::from_secs(10)),
-        )
-        .await;
+        for (version, status, second) in [
+            ("v1", "succeeded", 0),
+            ("v2", "succeeded", 5),
+            ("v3", "succeeded", 9),
+            ("v3", "rolled_back", 10),
+        ] {
+            deploy(
+                &store,
+                version,
+                "production",
+                status,
+                at(Duration::from_secs(second)),
+            )
+            .await;
+        }
         store.migrate().await.unwrap();
 
         let latest: Vec<(String, i64)> = sqlx::query_as(
