@@ -168,15 +168,6 @@ mod tests {
     use crate::domain::{ChannelId, UserId};
     use chrono::TimeZone;
 
-    async fn store() -> (Store, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        (store, dir)
-    }
-
     async fn summaries(store: &Store) -> Vec<(i64, i64)> {
         use sqlx::Row;
         sqlx::query("select channel_id, period_start from summary order by id")
@@ -198,7 +189,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_schedule_fires_at_the_configured_time_once_per_channel_and_period() {
-        let (store, _dir) = store().await;
+        let (store, _dir) = Store::temporary().await;
         let now = Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap();
         for channel in [1, 2] {
             store
@@ -261,7 +252,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missed_run_is_caught_up_once_and_restarts_do_not_repeat_it() {
-        let (store, _dir) = store().await;
+        let (store, _dir) = Store::temporary().await;
         let subscribed = Utc.with_ymd_and_hms(2026, 11, 10, 12, 0, 0).unwrap();
         store
             .subscribe(

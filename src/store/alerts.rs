@@ -1034,15 +1034,6 @@ mod tests {
     use super::*;
     use crate::domain::alert::RawGenericAlert;
 
-    async fn store() -> (Store, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        (store, dir)
-    }
-
     fn policy() -> AlertPolicy {
         AlertPolicy {
             incident_severity: Severity::new(Some("critical")),
@@ -1072,7 +1063,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_rejected_link_stays_off_the_incident_and_out_of_the_change_failure_count() {
-        let (store, _dir) = store().await;
+        let (store, _dir) = Store::temporary().await;
         let t0 = Utc::now() - chrono::Duration::hours(2);
         sqlx::query(
             "insert into deploy (source, external_id, service, version, environment, status,

@@ -663,14 +663,6 @@ mod tests {
 
     const CHANNEL: ChannelId = ChannelId(300);
 
-    async fn store() -> (Store, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = Store::connect(&url).await.unwrap();
-        store.migrate().await.unwrap();
-        (store, dir)
-    }
-
     fn settings() -> CheckinSettings {
         CheckinSettings {
             delays: vec![Duration::from_secs(3600), Duration::from_secs(24 * 3600)],
@@ -720,7 +712,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_checkin_opens_when_due_and_only_once() {
-        let (store, _dir) = store().await;
+        let (store, _dir) = Store::temporary().await;
         let started = t0() - chrono::Duration::hours(1);
         deploy(&store, "v1", "production", "succeeded", t0()).await;
 
@@ -778,7 +770,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_checkin_due_while_down_opens_late() {
-        let (store, _dir) = store().await;
+        let (store, _dir) = Store::temporary().await;
         deploy(&store, "v1", "production", "succeeded", t0()).await;
         let restarted = at(Duration::from_secs(2 * 3600));
         let run = store
@@ -791,7 +783,7 @@ mod tests {
 
     #[tokio::test]
     async fn rollback_and_supersession_cancel_scheduled_checkins() {
-        let (store, _dir) = store().await;
+        let (store, _dir) = Store::temporary().await;
         let started = t0() - chrono::Duration::hours(1);
         deploy(&store, "v1", "production", "succeeded", t0()).await;
         store
@@ -860,7 +852,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_rolled_back_success_supersedes_nothing_and_the_one_before_it_counts_again() {
-        let (store, _dir) = store().await;
+        let (store, _dir) = Store::temporary().await;
         let started = t0() - chrono::Duration::hours(1);
         // v2 goes bad before the job sees any: v1 is the latest success again, and v0 stays
         // superseded by it.
@@ -970,7 +962,7 @@ mod tests {
 
     #[tokio::test]
     async fn other_environments_and_failures_get_no_checkin() {
-        let (store, _dir) = store().await;
+        let (store, _dir) = Store::temporary().await;
         deploy(&store, "v1", "staging", "succeeded", t0()).await;
         deploy(&store, "v2", "production", "failed", t0()).await;
         deploy(&store, "v3", "production", "started", t0()).await;
@@ -989,7 +981,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_deploy_superseded_before_scheduling_gets_none_and_later_successes_are_found() {
-        let (store, _dir) = store().await;
+        let (store, _dir) = Store::temporary().await;
         let started = t0() - chrono::Duration::hours(1);
         deploy(&store, "v1", "production", "succeeded", t0()).await;
         deploy(
@@ -1040,7 +1032,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_open_checkin_closes_after_its_time() {
-        let (store, _dir) = store().await;
+        let (store, _dir) = Store::temporary().await;
         let started = t0() - chrono::Duration::hours(1);
         let settings = CheckinSettings {
             delays: vec![Duration::from_secs(60)],
@@ -1075,7 +1067,7 @@ mod tests {
 
     #[tokio::test]
     async fn votes_replace_and_reactions_retract() {
-        let (store, _dir) = store().await;
+        let (store, _dir) = Store::temporary().await;
         let deploy_id = deploy(&store, "v1", "production", "succeeded", t0()).await;
         let checkin = store
             .request_checkin(deploy_id, None, CHANNEL, 1, t0())

@@ -888,11 +888,7 @@ mod tests {
     }
 
     async fn fresh() -> (sqlx::SqlitePool, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
+        let (store, dir) = Store::temporary().await;
         // A channel subscribed to one service's deploys, another to production.
         sqlx::query(
             "insert into subscription (channel_id, kind, service_pattern, environment_pattern, created_at)

@@ -175,6 +175,17 @@ impl Store {
         })
     }
 
+    /// A migrated store in a fresh temporary directory, for unit tests; it lasts as long as the
+    /// directory guard.
+    #[cfg(test)]
+    pub(crate) async fn temporary() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::connect(&url).await.expect("temporary store");
+        store.migrate().await.expect("migrations");
+        (store, dir)
+    }
+
     pub async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.pool).await?;
         Ok(())

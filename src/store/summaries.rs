@@ -697,15 +697,6 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
-    async fn store() -> (Store, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        (store, dir)
-    }
-
     /// Inserts a deploy as the API would have left it.
     async fn deploy(
         store: &Store,
@@ -883,7 +874,7 @@ mod tests {
 
     #[tokio::test]
     async fn known_deploys_give_hand_computed_figures() {
-        let (store, _dir) = store().await;
+        let (store, _dir) = Store::temporary().await;
         known_week(&store).await;
         let settings = SummarySettings::default();
         let period = Period::iso_week("2026-W47", Tz::UTC).unwrap();
@@ -1214,7 +1205,7 @@ mod tests {
 
     #[tokio::test]
     async fn known_alerts_incidents_and_checkins_give_hand_computed_figures() {
-        let (store, _dir) = store().await;
+        let (store, _dir) = Store::temporary().await;
         known_week(&store).await;
         known_alerts_and_checkins(&store).await;
         let period = Period::iso_week("2026-W47", Tz::UTC).unwrap();
@@ -1312,7 +1303,7 @@ mod tests {
 
     #[tokio::test]
     async fn events_at_the_edges_of_a_berlin_week_across_dst_land_in_the_right_week() {
-        let (store, _dir) = store().await;
+        let (store, _dir) = Store::temporary().await;
         // W43 in Berlin: 2026-10-18T22:00Z (Mon 00:00 CEST) to 2026-10-25T23:00Z (Mon 00:00 CET).
         for finished in [
             "2026-10-18T21:59:59.999Z", // Sunday 23:59:59 CEST: the week before
@@ -1362,7 +1353,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_empty_week_says_so() {
-        let (store, _dir) = store().await;
+        let (store, _dir) = Store::temporary().await;
         let period = Period::iso_week("2026-W47", Tz::UTC).unwrap();
         let s = crate::summaries::compute(
             &store,
