@@ -685,6 +685,20 @@ async fn the_checkin_command_asks_now() {
     assert!(!message["content"].as_str().unwrap().contains("Late"));
 }
 
+/// Waits for a message in `thread` containing `text`.
+async fn wait_for_note(app: &TestApp, thread: u64, text: &str) {
+    assert!(
+        app.discord
+            .wait_for(PATIENCE, |d| d
+                .messages(thread)
+                .iter()
+                .any(|m| m["content"].as_str().is_some_and(|c| c.contains(text))))
+            .await,
+        "no {text:?} in the thread: {:?}",
+        app.discord.messages(thread)
+    );
+}
+
 #[tokio::test]
 async fn a_rollback_cancels_the_later_checkin_and_says_so_in_the_thread() {
     let app = TestApp::spawn_with(|config: &mut Config| {
@@ -699,18 +713,7 @@ async fn a_rollback_cancels_the_later_checkin_and_says_so_in_the_thread() {
         .post_deploy(&deploy(json!({"status": "rolled_back"})))
         .await;
     assert_eq!(status, 202);
-    assert!(
-        app.discord
-            .wait_for(PATIENCE, |d| d.messages(thread).iter().any(|m| m
-                ["content"]
-                .as_str()
-                .is_some_and(
-                    |c| c.contains("was cancelled: the deploy was rolled back")
-                )))
-            .await,
-        "no note in the thread: {:?}",
-        app.discord.messages(thread)
-    );
+    wait_for_note(&app, thread, "was cancelled: the deploy was rolled back").await;
     tokio::time::sleep(Duration::from_millis(1800)).await;
     assert_eq!(
         checkins(&app).len(),
@@ -736,18 +739,7 @@ async fn a_newer_release_cancels_the_later_checkin_and_names_it_in_the_thread() 
     .await;
     let (status, _) = app.post_deploy(&deploy(json!({"version": "v1.4.3"}))).await;
     assert_eq!(status, 202);
-    assert!(
-        app.discord
-            .wait_for(PATIENCE, |d| d.messages(thread).iter().any(|m| m
-                ["content"]
-                .as_str()
-                .is_some_and(
-                    |c| c.contains("was cancelled: superseded by v1.4.3")
-                )))
-            .await,
-        "no note in the thread: {:?}",
-        app.discord.messages(thread)
-    );
+    wait_for_note(&app, thread, "was cancelled: superseded by v1.4.3").await;
     let cancelled: Vec<(String, String)> = sqlx::query_as(
         "select d.version, c.cancel_reason from checkin c join deploy d on d.id = c.deploy_id
          where c.state = 'cancelled'",
