@@ -22,6 +22,15 @@ fn quick(delay_ms: u64, close_ms: u64) -> impl FnOnce(&mut Config) {
     }
 }
 
+/// Two check-ins per deploy: the first asked at once, the second late enough to be cancelled.
+fn first_soon_second_later() -> impl FnOnce(&mut Config) {
+    |config: &mut Config| {
+        config.checkins.delays = vec![Duration::from_millis(100), Duration::from_millis(1500)];
+        config.checkins.close_after = Duration::from_secs(3600);
+        config.checkins.tick = Duration::from_millis(50);
+    }
+}
+
 fn is_checkin(message: &Value) -> bool {
     message["content"]
         .as_str()
@@ -701,12 +710,7 @@ async fn wait_for_note(app: &TestApp, thread: u64, text: &str) {
 
 #[tokio::test]
 async fn a_rollback_cancels_the_later_checkin_and_says_so_in_the_thread() {
-    let app = TestApp::spawn_with(|config: &mut Config| {
-        config.checkins.delays = vec![Duration::from_millis(100), Duration::from_millis(1500)];
-        config.checkins.close_after = Duration::from_secs(3600);
-        config.checkins.tick = Duration::from_millis(50);
-    })
-    .await;
+    let app = TestApp::spawn_with(first_soon_second_later()).await;
     app.post_deploy(&deploy(json!({}))).await;
     let (thread, _, _) = wait_for_checkin(&app).await;
     let (status, _) = app
@@ -724,12 +728,7 @@ async fn a_rollback_cancels_the_later_checkin_and_says_so_in_the_thread() {
 
 #[tokio::test]
 async fn a_newer_release_cancels_the_later_checkin_and_names_it_in_the_thread() {
-    let app = TestApp::spawn_with(|config: &mut Config| {
-        config.checkins.delays = vec![Duration::from_millis(100), Duration::from_millis(1500)];
-        config.checkins.close_after = Duration::from_secs(3600);
-        config.checkins.tick = Duration::from_millis(50);
-    })
-    .await;
+    let app = TestApp::spawn_with(first_soon_second_later()).await;
     app.post_deploy(&deploy(json!({}))).await;
     let (thread, _, _) = wait_for_checkin(&app).await;
     // A staging release of the same service supersedes nothing in production.
