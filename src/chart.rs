@@ -170,7 +170,9 @@ fn draw(summary: &Summary, rgb: &mut [u8]) -> Result<(), Box<dyn std::error::Err
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::summary::{Bands, Figures, Period};
+    use crate::domain::bands::Bands;
+    use crate::domain::period::Period;
+    use crate::domain::summary::Figures;
     use chrono::TimeZone;
 
     #[test]

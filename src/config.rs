@@ -149,14 +149,16 @@ pub struct Config {
 /// When and how weekly summaries are made.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SummarySettings {
-    pub schedule: crate::domain::summary::Schedule,
+    pub schedule: crate::summaries::Schedule,
     pub timezone: chrono_tz::Tz,
-    pub bands: crate::domain::summary::Bands,
+    pub bands: crate::domain::bands::Bands,
 }
 
 impl SummarySettings {
     fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        use crate::domain::summary::{parse_timezone, Bands, Schedule, DEFAULT_CRON};
+        use crate::domain::bands::Bands;
+        use crate::domain::period::parse_timezone;
+        use crate::summaries::{Schedule, DEFAULT_CRON};
         let schedule =
             Schedule::parse(&get("LOOPBOT_SUMMARY_CRON").unwrap_or_else(|| DEFAULT_CRON.into()))
                 .map_err(|problem| ConfigError {

@@ -7,7 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::config::SummarySettings;
-use crate::domain::summary::{Period, Summary};
+use crate::domain::period::Period;
+use crate::domain::summary::Summary;
 use crate::runtime::OutboxWake;
 use crate::store::{Scope, Store, StoreError};
 
@@ -160,6 +161,9 @@ pub async fn cli_summary(
 }
 
 pub mod bench;
+mod schedule;
+
+pub use schedule::{Schedule, DEFAULT_CRON};
 
 #[cfg(test)]
 mod tests {
@@ -167,17 +171,6 @@ mod tests {
     use crate::domain::subscription::{Kind, Pattern};
     use crate::domain::{ChannelId, UserId};
     use chrono::TimeZone;
-
-    async fn summaries(store: &Store) -> Vec<(i64, i64)> {
-        use sqlx::Row;
-        sqlx::query("select channel_id, period_start from summary order by id")
-            .fetch_all(store.pool())
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect()
-    }
 
     fn job(store: &Store, tz: &str) -> SummaryJob {
         let settings = SummarySettings {
@@ -235,18 +228,15 @@ mod tests {
             job.tick(fire + chrono::Duration::minutes(1)).await.unwrap(),
             0
         );
-        let rows = summaries(&store).await;
+        let rows = store.recorded_summaries().await.unwrap();
         let w47 = Period::iso_week("2026-W47", "Europe/Berlin".parse().unwrap()).unwrap();
-        let w47_start = w47.start().timestamp_millis();
+        let w47_start = w47.start();
         assert_eq!(rows.iter().filter(|(_, s)| *s == w47_start).count(), 2);
-        assert!(rows.iter().all(|(c, _)| *c == 1 || *c == 2));
+        assert!(rows
+            .iter()
+            .all(|(c, _)| *c == ChannelId(1) || *c == ChannelId(2)));
         // Each summary is one outbox row, queued with it.
-        use sqlx::Row;
-        let queued: i64 = sqlx::query("select count(*) from outbox o join message m on m.id = o.message_id where m.subject_kind = 'summary'")
-            .fetch_one(store.pool())
-            .await
-            .unwrap()
-            .get(0);
+        let queued = store.queued_summary_posts().await.unwrap();
         assert_eq!(queued, 4);
     }
 
@@ -294,8 +284,8 @@ mod tests {
             0
         );
         let w47 = Period::iso_week("2026-W47", chrono_tz::Tz::UTC).unwrap();
-        let rows = summaries(&store).await;
+        let rows = store.recorded_summaries().await.unwrap();
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[1], (1, w47.start().timestamp_millis()));
+        assert_eq!(rows[1], (ChannelId(1), w47.start()));
     }
 }

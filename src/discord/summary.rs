@@ -9,8 +9,9 @@ use serenity::{Colour, CreateAllowedMentions, CreateAttachment, CreateEmbed};
 use super::render::{FileUpload, Rendered};
 use super::{CommandError, Context};
 use crate::chart;
+use crate::domain::period::Period;
 use crate::domain::subscription::Pattern;
-use crate::domain::summary::{duration_text, Key, Period, Summary};
+use crate::domain::summary::{duration_text, Key, Summary};
 use crate::domain::ChannelId;
 use crate::store::Scope;
 

@@ -2,7 +2,10 @@
 //! Values are parsed once at the edge (`parse`), so nothing after it re-checks strings.
 
 pub mod alert;
+pub mod bands;
 pub mod deploy;
+pub mod glob;
+pub mod period;
 pub mod subscription;
 pub mod summary;
 pub mod webhook;

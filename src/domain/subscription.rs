@@ -95,7 +95,7 @@ impl Pattern {
     }
 
     pub fn matches(&self, name: &str) -> bool {
-        self.0 == "*" || wildmatch::WildMatch::new(&self.0).matches(&name.to_ascii_lowercase())
+        self.0 == "*" || super::glob::matches(&self.0, &name.to_ascii_lowercase())
     }
 }
 

@@ -59,7 +59,7 @@ impl WorkflowFilter {
     pub fn environment_for(&self, workflow: &str) -> Option<&str> {
         self.rules
             .iter()
-            .find(|(glob, _)| wildmatch::WildMatch::new(glob).matches(workflow))
+            .find(|(glob, _)| super::glob::matches(glob, workflow))
             .map(|(_, env)| env.as_str())
     }
 

@@ -9,8 +9,9 @@ use serde::Deserialize;
 use super::error::ApiError;
 use super::extract::Authenticated;
 use super::AppState;
+use crate::domain::period::Period;
 use crate::domain::subscription::Pattern;
-use crate::domain::summary::{Period, Summary};
+use crate::domain::summary::Summary;
 use crate::store::Scope;
 
 pub fn router() -> Router<AppState> {

@@ -7,8 +7,9 @@ use sqlx::Row;
 
 use super::ids::{channel_from_db, channel_to_db, time_to_db};
 use super::{Result, Store, Subject};
+use crate::domain::period::Period;
 use crate::domain::subscription::Pattern;
-use crate::domain::summary::{Counts, Figures, Period};
+use crate::domain::summary::{Counts, Figures};
 use crate::domain::ChannelId;
 
 /// Which deploys a summary covers: any of these (service glob, environment glob) pairs.
@@ -566,6 +567,31 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+impl Store {
+    /// Every recorded summary as (channel, period start), oldest first: for the job's tests.
+    pub(crate) async fn recorded_summaries(&self) -> Result<Vec<(ChannelId, DateTime<Utc>)>> {
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("select channel_id, period_start from summary order by id")
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(channel, start)| (channel_from_db(channel), super::ids::time_from_db(start)))
+            .collect())
+    }
+
+    /// How many outbox rows post a summary: for the job's tests.
+    pub(crate) async fn queued_summary_posts(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "select count(*) from outbox o join message m on m.id = o.message_id
+             where m.subject_kind = 'summary'",
+        )
+        .fetch_one(self.pool())
+        .await?)
+    }
+}
+
 impl Store {
     /// Benchmark data: `count` deploys spread evenly over `[start, end)` across `services`
     /// services (two thirds production), with commit times and a mix of outcomes.
@@ -690,7 +716,8 @@ impl Store {
 mod tests {
     use super::*;
     use crate::config::SummarySettings;
-    use crate::domain::summary::{Band, Trend};
+    use crate::domain::bands::Band;
+    use crate::domain::summary::Trend;
     use chrono_tz::Tz;
 
     fn at(s: &str) -> DateTime<Utc> {

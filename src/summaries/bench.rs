@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::config::SummarySettings;
-use crate::domain::summary::Period;
+use crate::domain::period::Period;
 use crate::store::{Scope, Store, StoreError};
 
 pub const SERVICES: i64 = 200;

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use loopbot::domain::summary::{Period, Schedule};
+use loopbot::domain::period::Period;
+use loopbot::summaries::Schedule;
 use serde_json::{json, Value};
 
 use crate::support::app::{binary_command, choice, command, TestApp, API_TOKEN, PATIENCE};
