@@ -8,6 +8,8 @@ mod feedback;
 mod health;
 pub mod hooks;
 mod metrics;
+#[cfg(test)]
+mod routes_doc_test;
 mod summary;
 
 use axum::extract::{DefaultBodyLimit, FromRef};
