@@ -20,7 +20,7 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("LOOPBOT_DEFAULT_CHANNEL", false, "Discord channel id for events that match no subscription. Unset: such events are stored, not posted."),
     ("LOOPBOT_GUILD_ID", false, "Register slash commands in this server only (instant) instead of globally (up to an hour)."),
     ("LOOPBOT_LOG_FORMAT", false, "Log format: pretty (default) or json."),
-    ("RUST_LOG", false, "Log filter, e.g. info or loopbot=debug,serenity=warn (default info)."),
+    ("RUST_LOG", false, "Log filter, e.g. info or loopbot=debug,hyper=warn (default info)."),
     ("ALERTMANAGER_TOKEN", true, "Bearer token Alertmanager presents on POST /hooks/alertmanager (http_config.authorization.credentials)."),
     ("ALERTMANAGER_BASIC_AUTH", true, "user:pass Alertmanager may present instead, as HTTP Basic auth. Neither set: the hook answers 503."),
     ("ALERTMANAGER_URL", false, "Base URL of Alertmanager (e.g. http://alertmanager:9093). Set: alert messages offer Silence 1h."),

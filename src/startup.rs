@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use crate::config::{Config, ConfigError};
 use crate::discord::delivery::DeliveryWorker;
 use crate::discord::rest::DiscordRest;
-use crate::discord::{self, Data, DiscordError};
+use crate::discord::{self, Bot, Data, DiscordError};
 use crate::http::extract::ApiToken;
 use crate::http::hooks::HookState;
 use crate::http::{self, AppState, Shared};
@@ -45,7 +45,7 @@ pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     state: AppState,
-    client: poise::serenity_prelude::Client,
+    bot: Bot,
     worker: DeliveryWorker,
     jobs: Jobs,
     commit_times: CommitTimes,
@@ -98,7 +98,7 @@ impl Application {
             }
             .run_forever(checkin_wake.clone()),
         );
-        let client = discord::client(
+        let bot = Bot::build(
             &config,
             &token,
             http_client.clone(),
@@ -146,7 +146,7 @@ impl Application {
             listener,
             local_addr,
             state,
-            client,
+            bot,
             worker,
             jobs,
             commit_times,
@@ -182,7 +182,7 @@ impl Application {
             listener,
             local_addr,
             state,
-            mut client,
+            mut bot,
             worker,
             jobs,
             commit_times,
@@ -192,7 +192,7 @@ impl Application {
         tracing::info!(addr = %local_addr, "HTTP API listening");
         let store = state.store.clone();
         let router = http::router(state);
-        let shards = client.shard_manager.clone();
+        let gateway = bot.shutdown_handle();
         let stop = production.shutdown.token();
         // Its own task, so in-flight requests can finish after the select below ends.
         let mut server = tokio::spawn(
@@ -206,7 +206,7 @@ impl Application {
                 Ok(served) => served.map_err(StartupError::Serve),
                 Err(e) => Err(StartupError::Serve(std::io::Error::other(e))),
             },
-            started = client.start() => {
+            started = bot.start() => {
                 started.map_err(|e| StartupError::Gateway(e.to_string()))
             }
             () = worker.run() => Ok(()),
@@ -218,7 +218,7 @@ impl Application {
         // Stopping, asked to or not: take no new requests, finish what was accepted.
         stop.cancel();
         production::finish(server, &drainer, production.grace).await;
-        shards.shutdown_all().await;
+        gateway.shutdown().await;
         if let Err(error) = store.checkpoint_and_close().await {
             tracing::warn!(%error, "WAL checkpoint at shutdown failed");
         }

@@ -6,7 +6,7 @@ use crate::config::LogFormat;
 
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,serenity=warn,poise=warn"));
+        .unwrap_or_else(|_| EnvFilter::new(format!("info,{}", crate::discord::QUIET_LOGS)));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

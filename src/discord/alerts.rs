@@ -5,28 +5,26 @@
 use chrono::{DateTime, Utc};
 use poise::serenity_prelude as serenity;
 use poise::CreateReply;
-use serenity::{
-    ButtonStyle, Colour, CreateActionRow, CreateButton, CreateEmbed, CreateEmbedFooter, Timestamp,
-};
 
-use super::components::reply_ephemeral;
-use super::render::{truncate, Mentions, Rendered, EMBED_FIELD_VALUE_MAX, EMBED_TITLE_MAX};
-use super::{CommandError, Context, Data};
+use super::context::{channel_of, reply_ephemeral, CommandError, Context, Data};
+use super::message::{
+    colour, discord_time, span, truncate, Button, ButtonStyle, Embed, Mentions, Rendered,
+    BUTTON_LABEL_MAX, CONTENT_MAX, EMBED_FIELD_VALUE_MAX, EMBED_TITLE_MAX, EMBED_TOTAL_MAX,
+};
 use crate::domain::alert::{AlertStatus, MentionTarget, Severity};
 use crate::domain::subscription::Kind;
-use crate::domain::ChannelId;
 use crate::store::alerts::{ActionOutcome, AlertGroupView, AlertView, LinkedAlert};
 
 /// Alerts listed one by one in a message; the rest are summarised ("and 37 more").
 pub const LISTED_ALERTS: usize = 10;
 const LINE_MAX: usize = 300;
 
-fn severity_colour(severity: &str) -> Colour {
+fn severity_colour(severity: &str) -> u32 {
     match Severity::new(Some(severity)).rank() {
-        4 => Colour::from_rgb(0xed, 0x42, 0x45),
-        3 => Colour::from_rgb(0xf2, 0x6b, 0x1d),
-        2 => Colour::from_rgb(0xfe, 0xe7, 0x5c),
-        _ => Colour::from_rgb(0x58, 0x65, 0xf2),
+        4 => colour::RED,
+        3 => colour::ORANGE,
+        2 => colour::YELLOW,
+        _ => colour::BLURPLE,
     }
 }
 
@@ -37,21 +35,6 @@ fn severity_emoji(severity: &str) -> &'static str {
         2 => "🟡",
         _ => "🔵",
     }
-}
-
-/// "12 min", "1h 5m", "40s".
-pub fn human_span(ms: i64) -> String {
-    let s = (ms / 1000).max(0);
-    match s {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{} min", s / 60),
-        s if s < 86_400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
-        s => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
-    }
-}
-
-fn discord_time(at: DateTime<Utc>, style: char) -> String {
-    format!("<t:{}:{style}>", at.timestamp())
 }
 
 /// Labels shown as their own fields or lines; the rest are folded into "Other labels".
@@ -82,7 +65,7 @@ fn alert_line(alert: &AlertView) -> String {
     match (alert.status, alert.resolved_at) {
         (AlertStatus::Resolved, Some(end)) => line.push_str(&format!(
             " (resolved after {})",
-            human_span((end - alert.starts_at).num_milliseconds())
+            span((end - alert.starts_at).num_milliseconds())
         )),
         _ => line.push_str(&format!(" (since {})", discord_time(alert.starts_at, 'R'))),
     }
@@ -123,7 +106,7 @@ pub fn render_alert_group(g: &AlertGroupView) -> Rendered {
                     .map(|s| format!(" · {s}"))
                     .unwrap_or_default()
             ),
-            Colour::from_rgb(0x57, 0xf2, 0x87),
+            colour::GREEN,
         ),
     };
 
@@ -146,23 +129,34 @@ pub fn render_alert_group(g: &AlertGroupView) -> Rendered {
     }
     // Discord refuses a message whose embeds exceed 6000 characters in all: build it again
     // more compactly when the full version is too long.
-    let build = |desc_max: usize, compact: bool| -> CreateEmbed {
+    let build = |desc_max: usize, compact: bool| -> Embed {
         let description = truncate(&lines.join("\n"), desc_max);
 
         let status_text = match (g.status, g.resolved_at) {
             (AlertStatus::Resolved, Some(end)) => format!(
                 "Resolved after {}",
-                human_span((end - g.first_fired_at).num_milliseconds())
+                span((end - g.first_fired_at).num_milliseconds())
             ),
             _ => format!("Firing: {firing} of {}", g.alerts.len()),
         };
-        let mut embed = CreateEmbed::new()
-            .title(truncate(&title, EMBED_TITLE_MAX))
-            .description(description)
-            .colour(colour)
-            .field("Status", status_text, true)
-            .field("Severity", field(&g.severity), true)
-            .field("Since", discord_time(g.first_fired_at, 'f'), true);
+        let mut embed = Embed {
+            title: Some(truncate(&title, EMBED_TITLE_MAX)),
+            description: Some(description),
+            colour: Some(colour),
+            footer: Some(format!(
+                "loopbot · {} · alert group #{}{}",
+                g.source,
+                g.id,
+                g.incident_id
+                    .map(|i| format!(" · incident #{i}"))
+                    .unwrap_or_default()
+            )),
+            timestamp: Some(g.resolved_at.unwrap_or(g.first_fired_at)),
+            ..Default::default()
+        }
+        .field("Status", status_text, true)
+        .field("Severity", field(&g.severity), true)
+        .field("Since", discord_time(g.first_fired_at, 'f'), true);
         if let Some(service) = &g.service {
             embed = embed.field("Service", field(service), true);
         }
@@ -204,7 +198,7 @@ pub fn render_alert_group(g: &AlertGroupView) -> Rendered {
                 .unwrap_or_default();
             let mut text = format!(
                 "Started {} after deploy #{} {} {} → {}{by}",
-                human_span(link.delay_ms),
+                span(link.delay_ms),
                 link.deploy_id,
                 link.service,
                 link.version,
@@ -258,65 +252,64 @@ pub fn render_alert_group(g: &AlertGroupView) -> Rendered {
                 false,
             );
         }
-        let incident = g
-            .incident_id
-            .map(|i| format!(" · incident #{i}"))
-            .unwrap_or_default();
-        embed = embed.footer(CreateEmbedFooter::new(format!(
-            "loopbot · {} · alert group #{}{incident}",
-            g.source, g.id
-        )));
-        if let Ok(ts) =
-            Timestamp::from_unix_timestamp(g.resolved_at.unwrap_or(g.first_fired_at).timestamp())
-        {
-            embed = embed.timestamp(ts);
-        }
         embed
     };
     let mut embed = build(3500, false);
-    if embed_chars(&embed) > EMBED_TOTAL_BUDGET {
+    if embed.chars() > EMBED_TOTAL_BUDGET {
         embed = build(1200, true);
     }
 
     let mut components = Vec::new();
     if g.status == AlertStatus::Firing {
-        let mut buttons = vec![CreateButton::new(format!("alerts:ack:{}", g.id))
-            .label(if g.acked_at.is_some() {
+        let mut buttons = vec![Button {
+            custom_id: format!("alerts:ack:{}", g.id),
+            label: if g.acked_at.is_some() {
                 "Acknowledged"
             } else {
                 "Acknowledge"
-            })
-            .emoji('👀')
-            .style(ButtonStyle::Primary)
-            .disabled(g.acked_at.is_some())];
+            }
+            .into(),
+            emoji: Some("👀".into()),
+            style: ButtonStyle::Primary,
+            disabled: g.acked_at.is_some(),
+        }];
         if g.silence_available {
-            buttons.push(
-                CreateButton::new(format!("alerts:silence:{}", g.id))
-                    .label(if g.silenced_at.is_some() {
-                        "Silenced"
-                    } else {
-                        "Silence 1h"
-                    })
-                    .emoji('🔕')
-                    .style(ButtonStyle::Secondary)
-                    .disabled(g.silenced_at.is_some()),
-            );
+            buttons.push(Button {
+                custom_id: format!("alerts:silence:{}", g.id),
+                label: if g.silenced_at.is_some() {
+                    "Silenced"
+                } else {
+                    "Silence 1h"
+                }
+                .into(),
+                emoji: Some("🔕".into()),
+                style: ButtonStyle::Secondary,
+                disabled: g.silenced_at.is_some(),
+            });
         }
-        components.push(CreateActionRow::Buttons(buttons));
+        components.push(buttons);
     }
     // One row per unanswered link (Discord allows 5 rows; the first leaves 4).
     for link in g.links.iter().filter(|l| l.verdict.is_none()).take(4) {
-        components.push(CreateActionRow::Buttons(vec![
-            CreateButton::new(format!("alerts:cause:{}:{}:yes", g.id, link.deploy_id))
-                .label(truncate(
+        components.push(vec![
+            Button {
+                custom_id: format!("alerts:cause:{}:{}:yes", g.id, link.deploy_id),
+                label: truncate(
                     &format!("Caused by {} {}", link.service, link.version),
-                    80,
-                ))
-                .style(ButtonStyle::Danger),
-            CreateButton::new(format!("alerts:cause:{}:{}:no", g.id, link.deploy_id))
-                .label("Not this deploy")
-                .style(ButtonStyle::Secondary),
-        ]));
+                    BUTTON_LABEL_MAX,
+                ),
+                emoji: None,
+                style: ButtonStyle::Danger,
+                disabled: false,
+            },
+            Button {
+                custom_id: format!("alerts:cause:{}:{}:no", g.id, link.deploy_id),
+                label: "Not this deploy".into(),
+                emoji: None,
+                style: ButtonStyle::Secondary,
+                disabled: false,
+            },
+        ]);
     }
 
     // Only the configured on-call is pinged, only while firing; webhook text never pings.
@@ -344,11 +337,12 @@ pub fn render_alert_group(g: &AlertGroupView) -> Rendered {
         embeds: vec![embed],
         components,
         mentions,
+        files: Vec::new(),
     }
 }
 
 /// The line a deploy announcement gets for the alerts linked to it.
-pub fn linked_alerts_field(embed: CreateEmbed, alerts: &[LinkedAlert]) -> CreateEmbed {
+pub fn linked_alerts_field(embed: Embed, alerts: &[LinkedAlert]) -> Embed {
     let lines: Vec<String> = alerts
         .iter()
         .take(10)
@@ -367,7 +361,7 @@ pub fn linked_alerts_field(embed: CreateEmbed, alerts: &[LinkedAlert]) -> Create
                 severity_emoji(&a.severity),
                 a.name,
                 a.severity,
-                human_span(a.delay_ms)
+                span(a.delay_ms)
             )
         })
         .collect();
@@ -379,21 +373,7 @@ pub fn linked_alerts_field(embed: CreateEmbed, alerts: &[LinkedAlert]) -> Create
 }
 
 /// Stay under Discord's 6000-character total with room to spare.
-const EMBED_TOTAL_BUDGET: usize = 5800;
-
-/// The characters Discord counts towards an embed's 6000-character limit.
-fn embed_chars(embed: &CreateEmbed) -> usize {
-    let v = serde_json::to_value(embed).unwrap_or_default();
-    let len = |x: &serde_json::Value| x.as_str().map(|s| s.chars().count()).unwrap_or(0);
-    len(&v["title"])
-        + len(&v["description"])
-        + len(&v["footer"]["text"])
-        + len(&v["author"]["name"])
-        + v["fields"]
-            .as_array()
-            .map(|f| f.iter().map(|f| len(&f["name"]) + len(&f["value"])).sum())
-            .unwrap_or(0)
-}
+const EMBED_TOTAL_BUDGET: usize = EMBED_TOTAL_MAX - 200;
 
 fn field(text: &str) -> String {
     truncate(text, EMBED_FIELD_VALUE_MAX)
@@ -530,11 +510,16 @@ async fn silence(
     }
 }
 
+/// The commands this module adds to the registry.
+pub fn commands() -> Vec<poise::Command<Data, CommandError>> {
+    vec![alerts()]
+}
+
 /// List the alerts firing now (those this channel receives).
 #[poise::command(slash_command, guild_only)]
 pub async fn alerts(ctx: Context<'_>) -> Result<(), CommandError> {
     let data = ctx.data();
-    let channel = ChannelId(ctx.channel_id().get());
+    let channel = channel_of(ctx);
     let subscriptions = data.store.alert_subscriptions().await?;
     let now = Utc::now();
     let firing = data.store.firing_alerts().await?;
@@ -578,7 +563,7 @@ pub async fn alerts(ctx: Context<'_>) -> Result<(), CommandError> {
                     severity_emoji(&a.severity),
                     a.name,
                     a.severity,
-                    human_span((now - a.starts_at).num_milliseconds())
+                    span((now - a.starts_at).num_milliseconds())
                 )
             })
             .collect();
@@ -589,7 +574,7 @@ pub async fn alerts(ctx: Context<'_>) -> Result<(), CommandError> {
     };
     ctx.send(
         CreateReply::default()
-            .content(truncate(&text, 2000))
+            .content(truncate(&text, CONTENT_MAX))
             .ephemeral(true)
             .allowed_mentions(serenity::CreateAllowedMentions::new()),
     )
@@ -659,7 +644,7 @@ mod tests {
     #[test]
     fn long_groups_are_summarised_within_discord_limits() {
         let g = group((0..47).map(|i| alert(i, AlertStatus::Firing)).collect());
-        let body = super::super::render::post_body(&render_alert_group(&g), "n".into());
+        let body = super::super::message::post_body(&render_alert_group(&g), "n".into());
         let embed = &body["embeds"][0];
         let description = embed["description"].as_str().unwrap();
         assert!(description.chars().count() <= 4096);
@@ -684,7 +669,7 @@ mod tests {
             g.common_labels.insert(format!("label{i}"), "v".repeat(100));
         }
         let embed = &render_alert_group(&g).embeds[0];
-        assert!(embed_chars(embed) <= 6000, "{}", embed_chars(embed));
+        assert!(embed.chars() <= 6000, "{}", embed.chars());
     }
 
     #[test]

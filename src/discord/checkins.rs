@@ -9,9 +9,12 @@ use chrono::Utc;
 use poise::serenity_prelude as serenity;
 use poise::CreateReply;
 
-use super::render::{truncate, Mentions, Rendered};
+use super::context::{channel_of, reply_ephemeral, CommandError, Context, Data};
+use super::message::{
+    colour, truncate, Button, ButtonStyle, Embed, Mentions, Rendered, CONTENT_MAX, EMBED_TITLE_MAX,
+    MODAL_TITLE_MAX, NAME_MAX,
+};
 use super::rest::{DiscordRest, SendError};
-use super::{CommandError, Context, Data};
 use crate::domain::checkin::{CheckinState, CheckinView, FeedbackSource, ReleaseRef, Sentiment};
 use crate::domain::deploy::Deploy;
 use crate::domain::ChannelId;
@@ -48,31 +51,32 @@ pub fn render_checkin(view: &CheckinView) -> Rendered {
     if checkin.late {
         content.push_str("\n*(Late: this check-in fell due while loopbot was offline.)*");
     }
-    let mut embed = serenity::CreateEmbed::new()
-        .title(truncate(
+    let mut embed = Embed {
+        title: Some(truncate(
             &format!(
                 "Check-in: {} → {}",
                 release_name(deploy),
                 deploy.environment
             ),
-            super::render::EMBED_TITLE_MAX,
-        ))
-        .footer(serenity::CreateEmbedFooter::new(format!(
+            EMBED_TITLE_MAX,
+        )),
+        footer: Some(format!(
             "loopbot · deploy #{} · check-in #{}",
             deploy.id, checkin.id
-        )));
+        )),
+        ..Default::default()
+    };
     if closed {
-        embed = embed
-            .description(format!("Closed. {}", view.tally))
-            .colour(serenity::Colour::from_rgb(0x99, 0xaa, 0xb5))
-            .field("Tally", view.tally.to_string(), false);
+        embed.description = Some(format!("Closed. {}", view.tally));
+        embed.colour = Some(colour::GREY);
+        embed = embed.field("Tally", view.tally.to_string(), false);
     } else {
-        embed = embed
-            .description(
-                "Answer with a button, a reaction, a reply, or in the thread below. \
-                 **Add a comment** opens a form.",
-            )
-            .colour(serenity::Colour::from_rgb(0x58, 0x65, 0xf2));
+        embed.description = Some(
+            "Answer with a button, a reaction, a reply, or in the thread below. \
+             **Add a comment** opens a form."
+                .into(),
+        );
+        embed.colour = Some(colour::BLURPLE);
         if let Some(close_at) = checkin.close_at {
             embed = embed.field(
                 "Open until",
@@ -82,29 +86,31 @@ pub fn render_checkin(view: &CheckinView) -> Rendered {
         }
     }
     let id = checkin.id;
-    let button = |sentiment: Sentiment, style: serenity::ButtonStyle| {
-        serenity::CreateButton::new(format!("checkin:vote:{id}:{}", sentiment.as_str()))
-            .label(sentiment.button_label())
-            .emoji(serenity::ReactionType::Unicode(
-                sentiment.emoji().to_owned(),
-            ))
-            .style(style)
-            .disabled(closed)
+    let button = |sentiment: Sentiment, style: ButtonStyle| Button {
+        custom_id: format!("checkin:vote:{id}:{}", sentiment.as_str()),
+        label: sentiment.button_label().into(),
+        emoji: Some(sentiment.emoji().to_owned()),
+        style,
+        disabled: closed,
     };
     let buttons = vec![
-        button(Sentiment::Good, serenity::ButtonStyle::Success),
-        button(Sentiment::Meh, serenity::ButtonStyle::Secondary),
-        button(Sentiment::Bad, serenity::ButtonStyle::Danger),
-        serenity::CreateButton::new(format!("checkin:comment:{id}"))
-            .label("Add a comment")
-            .style(serenity::ButtonStyle::Primary)
-            .disabled(closed),
+        button(Sentiment::Good, ButtonStyle::Success),
+        button(Sentiment::Meh, ButtonStyle::Secondary),
+        button(Sentiment::Bad, ButtonStyle::Danger),
+        Button {
+            custom_id: format!("checkin:comment:{id}"),
+            label: "Add a comment".into(),
+            emoji: None,
+            style: ButtonStyle::Primary,
+            disabled: closed,
+        },
     ];
     Rendered {
         content: Some(content),
         embeds: vec![embed],
-        components: vec![serenity::CreateActionRow::Buttons(buttons)],
+        components: vec![buttons],
         mentions,
+        files: Vec::new(),
     }
 }
 
@@ -149,7 +155,10 @@ pub async fn after_post(
             other => other?,
         }
     }
-    let name = truncate(&format!("Feedback: {}", release_name(&view.deploy)), 100);
+    let name = truncate(
+        &format!("Feedback: {}", release_name(&view.deploy)),
+        NAME_MAX,
+    );
     let thread = match rest.start_thread(channel, message_id, &name).await {
         Ok(thread) => Some(thread),
         Err(SendError::Rejected { status, message }) => {
@@ -305,15 +314,10 @@ pub async fn on_component(
     let parts: Vec<&str> = interaction.data.custom_id.split(':').collect();
     let checkin_id = parse_checkin_id(parts.get(2).copied())?;
     let Some(checkin) = data.store.checkin(checkin_id).await? else {
-        return super::components::reply_ephemeral(
-            ctx,
-            interaction,
-            "This check-in no longer exists.",
-        )
-        .await;
+        return reply_ephemeral(ctx, interaction, "This check-in no longer exists.").await;
     };
     if checkin.state != CheckinState::Open {
-        return super::components::reply_ephemeral(
+        return reply_ephemeral(
             ctx,
             interaction,
             "This check-in is closed. You can still give feedback with `/feedback`.",
@@ -351,7 +355,7 @@ pub async fn on_component(
                     Utc::now(),
                 )
                 .await?;
-            super::components::reply_ephemeral(
+            reply_ephemeral(
                 ctx,
                 interaction,
                 format!(
@@ -371,7 +375,7 @@ pub async fn on_component(
             .max_length(COMMENT_MAX);
             let modal = serenity::CreateModal::new(
                 format!("checkin:modal:{}", checkin.id),
-                truncate(&format!("Feedback on {name}"), 45),
+                truncate(&format!("Feedback on {name}"), MODAL_TITLE_MAX),
             )
             .components(vec![serenity::CreateActionRow::InputText(input)]);
             interaction
@@ -379,9 +383,7 @@ pub async fn on_component(
                 .await?;
             Ok(())
         }
-        _ => {
-            super::components::reply_ephemeral(ctx, interaction, "This button is not known.").await
-        }
+        _ => reply_ephemeral(ctx, interaction, "This button is not known.").await,
     }
 }
 
@@ -482,7 +484,9 @@ async fn autocomplete_release(
     serenity::CreateAutocompleteResponse::new().set_choices(
         names
             .into_iter()
-            .map(|n| serenity::AutocompleteChoice::new(truncate(&n, 100), truncate(&n, 100)))
+            .map(|n| {
+                serenity::AutocompleteChoice::new(truncate(&n, NAME_MAX), truncate(&n, NAME_MAX))
+            })
             .collect(),
     )
 }
@@ -591,7 +595,7 @@ pub async fn feedback_summary(
         text.push_str("\nLatest comments:\n");
         text.push_str(&comments.join("\n"));
     }
-    ctx.send(CreateReply::default().content(truncate(&text, 2000)))
+    ctx.send(CreateReply::default().content(truncate(&text, CONTENT_MAX)))
         .await?;
     Ok(())
 }
@@ -610,7 +614,7 @@ pub async fn checkin(
         .request_checkin(
             deploy.id,
             ctx.guild_id().map(|g| g.get()),
-            ChannelId(ctx.channel_id().get()),
+            channel_of(ctx),
             ctx.author().id.get(),
             Utc::now(),
         )
@@ -711,7 +715,7 @@ mod tests {
     }
 
     fn body(view: &CheckinView) -> serde_json::Value {
-        super::super::render::post_body(&render_checkin(view), "n".into())
+        super::super::message::post_body(&render_checkin(view), "n".into())
     }
 
     #[test]

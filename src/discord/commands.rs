@@ -1,182 +1,20 @@
-//! The slash commands: the one registry ([`command_list`]) and their bodies.
+//! The one registry of slash commands ([`command_list`]), `/help`, and how a failed command
+//! answers. The commands themselves live with their subject.
 
-use chrono::Utc;
 use poise::serenity_prelude as serenity;
 use poise::CreateReply;
 
-use super::{CommandError, Context, Data};
-use crate::domain::subscription::{Kind, Pattern, Subscription};
-use crate::domain::{ChannelId, GuildId, UserId};
+use super::context::{CommandError, Context, Data};
+use super::{alerts, checkins, subscriptions, summary};
 
 /// Every command the bot registers.
 pub fn command_list() -> Vec<poise::Command<Data, CommandError>> {
-    let mut commands = vec![subscribe(), unsubscribe(), subscriptions(), help()];
-    commands.extend(super::checkins::commands());
-    commands.push(super::alerts::alerts());
-    commands.push(super::summary::summary());
-    commands.push(super::summary::metrics());
+    let mut commands = subscriptions::commands();
+    commands.push(help());
+    commands.extend(checkins::commands());
+    commands.extend(alerts::commands());
+    commands.extend(summary::commands());
     commands
-}
-
-#[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
-pub enum KindChoice {
-    #[name = "deploys"]
-    Deploys,
-    #[name = "alerts"]
-    Alerts,
-    #[name = "checkins"]
-    Checkins,
-    #[name = "summaries"]
-    Summaries,
-    #[name = "all"]
-    All,
-}
-
-impl KindChoice {
-    fn kinds(self) -> Vec<Kind> {
-        match self {
-            KindChoice::Deploys => vec![Kind::Deploys],
-            KindChoice::Alerts => vec![Kind::Alerts],
-            KindChoice::Checkins => vec![Kind::Checkins],
-            KindChoice::Summaries => vec![Kind::Summaries],
-            KindChoice::All => Kind::ALL.to_vec(),
-        }
-    }
-}
-
-/// Discord hides commands with `default_member_permissions` from others, but server admins can
-/// override that per channel or role, so the permission is checked again here.
-fn require_manage_server(ctx: Context<'_>) -> Result<(), CommandError> {
-    let allowed = match ctx {
-        poise::Context::Application(app) => app
-            .interaction
-            .member
-            .as_ref()
-            .and_then(|m| m.permissions)
-            .is_some_and(|p| p.manage_guild() || p.administrator()),
-        poise::Context::Prefix(_) => false,
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(CommandError::Refused(
-            "Only members with the Manage Server permission can change this channel's subscriptions."
-                .into(),
-        ))
-    }
-}
-
-fn channel(ctx: Context<'_>) -> ChannelId {
-    ChannelId(ctx.channel_id().get())
-}
-
-fn describe(s: &Subscription) -> String {
-    format!(
-        "**{}** for services `{}` in environments `{}`",
-        s.kind, s.service, s.environment
-    )
-}
-
-/// Subscribe this channel to deploys, alerts, check-ins or summaries.
-#[poise::command(slash_command, guild_only, default_member_permissions = "MANAGE_GUILD")]
-async fn subscribe(
-    ctx: Context<'_>,
-    #[description = "What this channel should receive"] kind: KindChoice,
-    #[description = "Service name or glob, e.g. checkout* (default: all)"] service: Option<String>,
-    #[description = "Environment name or glob, e.g. prod* (default: all)"] environment: Option<
-        String,
-    >,
-) -> Result<(), CommandError> {
-    require_manage_server(ctx)?;
-    let service = Pattern::parse("service", service.as_deref())?;
-    let environment = Pattern::parse("environment", environment.as_deref())?;
-    let kinds = kind.kinds();
-    ctx.data()
-        .store
-        .subscribe(
-            ctx.guild_id().map(|g| GuildId(g.get())),
-            channel(ctx),
-            &kinds,
-            &service,
-            &environment,
-            UserId(ctx.author().id.get()),
-            Utc::now(),
-        )
-        .await?;
-    let what = kinds
-        .iter()
-        .map(|k| k.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
-    ctx.say(format!(
-        "This channel now receives **{what}** for services `{service}` in environments `{environment}`."
-    ))
-    .await?;
-    Ok(())
-}
-
-/// Stop sending something to this channel.
-#[poise::command(slash_command, guild_only, default_member_permissions = "MANAGE_GUILD")]
-async fn unsubscribe(
-    ctx: Context<'_>,
-    #[description = "What this channel should stop receiving"] kind: KindChoice,
-    #[description = "Only the subscription with this service pattern (default: all of this kind)"]
-    service: Option<String>,
-    #[description = "Only the subscription with this environment pattern"] environment: Option<
-        String,
-    >,
-) -> Result<(), CommandError> {
-    require_manage_server(ctx)?;
-    let patterns = if service.is_some() || environment.is_some() {
-        Some((
-            Pattern::parse("service", service.as_deref())?,
-            Pattern::parse("environment", environment.as_deref())?,
-        ))
-    } else {
-        None
-    };
-    let change = ctx
-        .data()
-        .store
-        .unsubscribe(
-            channel(ctx),
-            &kind.kinds(),
-            patterns.as_ref().map(|(s, e)| (s, e)),
-        )
-        .await?;
-    let reply = if change.changed == 0 {
-        CreateReply::default()
-            .content("This channel had no such subscription; nothing changed.")
-            .ephemeral(true)
-    } else {
-        CreateReply::default().content(format!(
-            "Removed {} subscription(s) from this channel.",
-            change.changed
-        ))
-    };
-    ctx.send(reply).await?;
-    Ok(())
-}
-
-/// List what this channel receives.
-#[poise::command(slash_command, guild_only)]
-async fn subscriptions(ctx: Context<'_>) -> Result<(), CommandError> {
-    let subs = ctx.data().store.subscriptions_in(channel(ctx)).await?;
-    let text = if subs.is_empty() {
-        let fallback = match ctx.data().default_channel {
-            Some(c) if c == channel(ctx) => {
-                " It is the default channel, so it receives deploys no other channel subscribed to."
-            }
-            _ => "",
-        };
-        format!("This channel has no subscriptions.{fallback}")
-    } else {
-        let lines: Vec<String> = subs.iter().map(|s| format!("• {}", describe(s))).collect();
-        format!("This channel receives:\n{}", lines.join("\n"))
-    };
-    ctx.send(CreateReply::default().content(text).ephemeral(true))
-        .await?;
-    Ok(())
 }
 
 /// What loopbot does and how to use it.

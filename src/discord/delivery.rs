@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use tracing::Instrument as _;
 
-use super::render;
+use super::message::{edit_body, post_body};
+use super::render::render;
 use super::rest::{DiscordRest, SendError};
 use crate::config::DeliverySettings;
 use crate::metrics::Metrics;
@@ -119,7 +120,7 @@ impl DeliveryWorker {
     }
 
     async fn deliver(&self, delivery: Delivery, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
-        let Some((message, files)) = render::render_with_files(&delivery.subject) else {
+        let Some(message) = render(&delivery.subject) else {
             let error = match &delivery.subject {
                 DeliverySubject::Missing { kind, id } => {
                     format!("nothing to show: {kind} {id} not found")
@@ -132,23 +133,23 @@ impl DeliveryWorker {
         let sent = match delivery.discord_message_id {
             Some(existing) => {
                 self.rest
-                    .edit_message(delivery.channel, existing, &render::edit_body(&message))
+                    .edit_message(delivery.channel, existing, &edit_body(&message))
                     .await
             }
-            None if !files.is_empty() => {
+            None if !message.files.is_empty() => {
                 let nonce = delivery.nonce.clone();
                 self.rest
                     .create_message_with_files(
                         delivery.channel,
-                        &render::post_body_with_files(&message, nonce, &files),
-                        &files,
+                        &post_body(&message, nonce),
+                        &message.files,
                     )
                     .await
             }
             None => {
                 let nonce = delivery.nonce.clone();
                 self.rest
-                    .create_message(delivery.channel, &render::post_body(&message, nonce))
+                    .create_message(delivery.channel, &post_body(&message, nonce))
                     .await
             }
         };

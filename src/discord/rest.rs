@@ -176,7 +176,7 @@ impl DiscordRest {
         &self,
         channel: ChannelId,
         body: &Value,
-        files: &[crate::discord::render::FileUpload],
+        files: &[super::message::FileUpload],
     ) -> Result<u64, SendError> {
         let url = format!("{}/channels/{}/messages", self.base, channel.0);
         let mut form = reqwest::multipart::Form::new().text("payload_json", body.to_string());

@@ -4,42 +4,30 @@
 use chrono::Utc;
 use poise::serenity_prelude as serenity;
 use poise::CreateReply;
-use serenity::{Colour, CreateAllowedMentions, CreateAttachment, CreateEmbed};
+use serenity::{CreateAllowedMentions, CreateAttachment};
 
-use super::render::{FileUpload, Rendered};
-use super::{CommandError, Context};
+use super::context::{channel_of, CommandError, Context, Data};
+use super::message::{
+    colour, truncate, Embed, FileUpload, Rendered, EMBED_DESCRIPTION_MAX, EMBED_TITLE_MAX,
+};
 use crate::chart;
 use crate::domain::period::Period;
 use crate::domain::subscription::Pattern;
 use crate::domain::summary::{duration_text, Key, Summary};
-use crate::domain::ChannelId;
 use crate::store::Scope;
 
-const DESCRIPTION_MAX: usize = 4096;
-const COLOUR: Colour = Colour::from_rgb(0x58, 0x65, 0xf2);
-
-fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_owned();
+fn embed(summary: &Summary, with_chart: bool) -> Embed {
+    Embed {
+        title: Some(truncate(&summary.title(), EMBED_TITLE_MAX)),
+        description: Some(truncate(&summary.render(true), EMBED_DESCRIPTION_MAX)),
+        colour: Some(colour::BLURPLE),
+        image: with_chart.then(|| format!("attachment://{}", chart::FILE_NAME)),
+        ..Default::default()
     }
-    let mut out: String = text.chars().take(max - 1).collect();
-    out.push('…');
-    out
-}
-
-fn embed(summary: &Summary, with_chart: bool) -> CreateEmbed {
-    let mut embed = CreateEmbed::new()
-        .title(cut(&summary.title(), 256))
-        .description(cut(&summary.render(true), DESCRIPTION_MAX))
-        .colour(COLOUR);
-    if with_chart {
-        embed = embed.image(format!("attachment://{}", chart::FILE_NAME));
-    }
-    embed
 }
 
 /// The scheduled summary as a post: the stored figures, with the chart attached.
-pub(super) fn render_summary(body: &str) -> Option<(Rendered, Vec<FileUpload>)> {
+pub fn render_summary(body: &str) -> Option<Rendered> {
     let summary: Summary = match serde_json::from_str(body) {
         Ok(s) => s,
         Err(error) => {
@@ -58,11 +46,16 @@ pub(super) fn render_summary(body: &str) -> Option<(Rendered, Vec<FileUpload>)> 
             Vec::new()
         }
     };
-    let message = Rendered {
+    Some(Rendered {
         embeds: vec![embed(&summary, !files.is_empty())],
+        files,
         ..Default::default()
-    };
-    Some((message, files))
+    })
+}
+
+/// The commands this module adds to the registry.
+pub fn commands() -> Vec<poise::Command<Data, CommandError>> {
+    vec![summary(), metrics()]
 }
 
 #[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
@@ -84,7 +77,7 @@ async fn scope_for(ctx: Context<'_>, service: Option<&str>) -> Result<Scope, Com
             &Pattern::any(),
         ));
     }
-    let channel = ChannelId(ctx.channel_id().get());
+    let channel = channel_of(ctx);
     Ok(ctx
         .data()
         .store
@@ -133,12 +126,12 @@ pub async fn summary(
     match chart::render_png(&summary) {
         Ok(png) => {
             reply = reply
-                .embed(embed(&summary, true))
+                .embed(embed(&summary, true).to_serenity())
                 .attachment(CreateAttachment::bytes(png, chart::FILE_NAME));
         }
         Err(error) => {
             tracing::error!(%error, "summary chart failed");
-            reply = reply.embed(embed(&summary, false));
+            reply = reply.embed(embed(&summary, false).to_serenity());
         }
     }
     ctx.send(reply).await?;

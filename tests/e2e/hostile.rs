@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use loopbot::config::Secret;
-use loopbot::discord::render::{self, Rendered};
+use loopbot::discord::message::{edit_body, post_body, Rendered};
+use loopbot::discord::render;
 use loopbot::domain::alert::{
     AlertNotification, AlertSource, RawAlertmanagerPayload, RawGenericAlert,
 };
@@ -282,8 +283,8 @@ fn check_discord_body(body: &Value) -> Result<(), String> {
 }
 
 fn check_rendered(message: &Rendered) -> Result<(), String> {
-    check_discord_body(&render::post_body(message, "n1".into()))?;
-    check_discord_body(&render::edit_body(message))
+    check_discord_body(&post_body(message, "n1".into()))?;
+    check_discord_body(&edit_body(message))
 }
 
 /// The stored deploy an accepted event becomes, rendered as the bot would.

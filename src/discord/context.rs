@@ -1,0 +1,68 @@
+//! What every command and event handler gets: [`Data`] (built once), the error type, and the
+//! private reply to a component. Imports no subject.
+
+use poise::serenity_prelude as serenity;
+
+use crate::domain::ChannelId;
+use crate::runtime::{GatewayReady, OutboxWake};
+use crate::store::{Store, StoreError};
+
+/// Everything a command or event handler can reach; built once.
+pub struct Data {
+    pub store: Store,
+    pub outbox: OutboxWake,
+    pub gateway: GatewayReady,
+    pub default_channel: Option<ChannelId>,
+    pub alerts: crate::config::AlertSettings,
+    /// For Alertmanager's API (Silence 1h).
+    pub alerts_http: reqwest::Client,
+    /// Check-in settings (the emoji map for reactions).
+    pub checkins: crate::domain::checkin::CheckinSettings,
+    /// Wakes the check-in job (after `/checkin`).
+    pub checkin_wake: crate::jobs::JobWake,
+    pub summaries: crate::config::SummarySettings,
+}
+
+/// The error type of command and event handlers; rendered as an ephemeral reply.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// Shown to the user as is.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Invalid(#[from] crate::domain::ValidationError),
+    #[error("the bot's database is unavailable right now, please try again: {0}")]
+    Store(#[from] StoreError),
+    /// Boxed: serenity's error is large, and this type travels through every handler.
+    #[error("Discord error: {0}")]
+    Discord(Box<serenity::Error>),
+}
+
+impl From<serenity::Error> for CommandError {
+    fn from(error: serenity::Error) -> Self {
+        CommandError::Discord(Box::new(error))
+    }
+}
+
+pub type Context<'a> = poise::Context<'a, Data, CommandError>;
+
+/// The channel a command was used in.
+pub fn channel_of(ctx: Context<'_>) -> ChannelId {
+    ChannelId(ctx.channel_id().get())
+}
+
+/// Answers a component interaction privately, pinging nobody.
+pub async fn reply_ephemeral(
+    ctx: &serenity::Context,
+    interaction: &serenity::ComponentInteraction,
+    text: impl Into<String>,
+) -> Result<(), CommandError> {
+    let reply = serenity::CreateInteractionResponseMessage::new()
+        .content(text)
+        .ephemeral(true)
+        .allowed_mentions(serenity::CreateAllowedMentions::new());
+    interaction
+        .create_response(ctx, serenity::CreateInteractionResponse::Message(reply))
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! The deploy announcement, in its current state (edited as the deploy moves on).
+
+use super::message::{
+    colour, duration, field_value, truncate, Embed, EMBED_FIELD_VALUE_MAX, EMBED_TITLE_MAX,
+};
+use crate::domain::deploy::{Deploy, DeployStatus};
+
+/// The changelog's share of the 4096-character description and 6000-character embed total.
+pub const CHANGELOG_MAX: usize = 3000;
+
+fn status_colour(status: DeployStatus) -> u32 {
+    match status {
+        DeployStatus::Started => colour::BLURPLE, // in progress
+        DeployStatus::Succeeded => colour::GREEN,
+        DeployStatus::Failed => colour::RED,
+        DeployStatus::RolledBack => colour::YELLOW,
+    }
+}
+
+fn status_line(status: DeployStatus) -> (&'static str, &'static str) {
+    match status {
+        DeployStatus::Started => ("🚀", "Deploying"),
+        DeployStatus::Succeeded => ("✅", "Deployed"),
+        DeployStatus::Failed => ("❌", "Deploy failed"),
+        DeployStatus::RolledBack => ("↩️", "Rolled back"),
+    }
+}
+
+/// The announcement of a deploy, in its current state.
+pub fn deploy_embed(deploy: &Deploy) -> Embed {
+    let (emoji, verb) = status_line(deploy.status);
+    let title = format!(
+        "{emoji} {verb}: {} {} → {}",
+        deploy.service, deploy.version, deploy.environment
+    );
+    let mut embed = Embed {
+        title: Some(truncate(&title, EMBED_TITLE_MAX)),
+        colour: Some(status_colour(deploy.status)),
+        footer: Some(format!("loopbot · deploy #{}", deploy.id)),
+        url: deploy.url.clone(),
+        description: deploy
+            .changelog
+            .as_ref()
+            .map(|changelog| format!("**Changelog**\n{}", truncate(changelog, CHANGELOG_MAX))),
+        timestamp: Some(deploy.finished_at.unwrap_or(deploy.started_at)),
+        ..Default::default()
+    }
+    .field("Service", field_value(&deploy.service), true)
+    .field("Version", field_value(&deploy.version), true)
+    .field("Environment", field_value(&deploy.environment), true)
+    .field("Status", status_text(deploy), true);
+    if let Some(deployer) = &deploy.deployer {
+        embed = embed.field("Deployer", field_value(deployer), true);
+    }
+    if let Some(sha) = &deploy.commit_sha {
+        // Characters, not bytes: a stored sha is hex, but rendering must not trust that.
+        let short: String = sha.chars().take(7).collect();
+        let value = match &deploy.url {
+            // A long (valid) URL would push the field past Discord's limit: drop the link then.
+            Some(url) if url.chars().count() + 20 <= EMBED_FIELD_VALUE_MAX => {
+                format!("[`{short}`]({url})")
+            }
+            _ => format!("`{short}`"),
+        };
+        embed = embed.field("Commit", value, true);
+    }
+    embed
+}
+
+fn status_text(deploy: &Deploy) -> String {
+    let (_, verb) = status_line(deploy.status);
+    match deploy.duration() {
+        // A deploy reported only once it finished has no duration worth showing.
+        Some(took) if took.num_seconds() > 0 => {
+            format!("{verb} in {}", duration(took.num_seconds()))
+        }
+        _ => verb.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::message::{post_body, Rendered};
+    use super::*;
+    use chrono::Utc;
+
+    fn deploy() -> Deploy {
+        Deploy {
+            id: 7,
+            service: "checkout".into(),
+            version: "v1.4.2".into(),
+            environment: "production".into(),
+            status: DeployStatus::Succeeded,
+            deployer: Some("ana".into()),
+            commit_sha: Some("0123456789abcdef".into()),
+            commit_at: None,
+            url: Some("https://ci.example.com/run/1".into()),
+            changelog: Some("x".repeat(10_000)),
+            started_at: Utc::now() - chrono::Duration::seconds(75),
+            finished_at: Some(Utc::now()),
+        }
+    }
+
+    #[test]
+    fn the_announcement_fits_discord_limits() {
+        let message = Rendered {
+            embeds: vec![deploy_embed(&deploy())],
+            ..Default::default()
+        };
+        let body = post_body(&message, "m1".into());
+        let embed = &body["embeds"][0];
+        assert!(embed["description"].as_str().unwrap().chars().count() <= 4096);
+        assert!(embed["title"].as_str().unwrap().contains("checkout v1.4.2"));
+        assert_eq!(body["allowed_mentions"]["parse"], serde_json::json!([]));
+        assert_eq!(body["allowed_mentions"]["users"], serde_json::json!([]));
+        assert_eq!(body["nonce"], "m1");
+        assert_eq!(body["enforce_nonce"], true);
+        let fields = embed["fields"].as_array().unwrap();
+        let commit = fields.iter().find(|f| f["name"] == "Commit").unwrap();
+        assert_eq!(commit["value"], "[`0123456`](https://ci.example.com/run/1)");
+        let status = fields.iter().find(|f| f["name"] == "Status").unwrap();
+        assert_eq!(status["value"], "Deployed in 1m 15s");
+    }
+}

@@ -1,0 +1,96 @@
+//! Gateway events and interactions, routed to the subject that handles them. A component's
+//! `custom_id` is `<feature>:<rest>`; the feature prefix picks the handler. Each handler answers
+//! its own interaction.
+
+use poise::serenity_prelude as serenity;
+
+use super::context::{reply_ephemeral, CommandError, Data};
+use super::{alerts, checkins};
+
+/// Every gateway event the bot listens to (slash commands go through poise instead).
+pub async fn on_event(
+    framework: poise::FrameworkContext<'_, Data, CommandError>,
+    event: &serenity::FullEvent,
+) -> Result<(), CommandError> {
+    let data = framework.user_data;
+    let ctx = framework.serenity_context;
+    let handled = match event {
+        serenity::FullEvent::Ready { .. } | serenity::FullEvent::Resume { .. } => {
+            data.gateway.set(true);
+            Ok(())
+        }
+        serenity::FullEvent::ShardStageUpdate { event } => {
+            data.gateway
+                .set(event.new == serenity::ConnectionStage::Connected);
+            Ok(())
+        }
+        serenity::FullEvent::InteractionCreate {
+            interaction: serenity::Interaction::Component(component),
+        } => on_component(ctx, data, component).await,
+        serenity::FullEvent::InteractionCreate {
+            interaction: serenity::Interaction::Modal(modal),
+        } => on_modal(ctx, data, modal).await,
+        serenity::FullEvent::ReactionAdd { add_reaction } => {
+            checkins::on_reaction(ctx, data, add_reaction, true).await
+        }
+        serenity::FullEvent::ReactionRemove { removed_reaction } => {
+            checkins::on_reaction(ctx, data, removed_reaction, false).await
+        }
+        serenity::FullEvent::Message { new_message } => {
+            checkins::on_message(ctx, data, new_message).await
+        }
+        _ => Ok(()),
+    };
+    // Handlers answer their own interactions; an error here is logged, never a crash.
+    if let Err(error) = handled {
+        tracing::error!(%error, "event handler failed");
+    }
+    Ok(())
+}
+
+/// Routes a button click or select to the feature that made the component.
+async fn on_component(
+    ctx: &serenity::Context,
+    data: &Data,
+    interaction: &serenity::ComponentInteraction,
+) -> Result<(), CommandError> {
+    let custom_id = interaction.data.custom_id.as_str();
+    // One arm per feature that makes components.
+    match custom_id.split(':').next().unwrap_or_default() {
+        "alerts" => alerts::on_button(ctx, data, interaction).await,
+        "checkin" => checkins::on_component(ctx, data, interaction).await,
+        _ => {
+            tracing::warn!(custom_id, "button with no handler");
+            reply_ephemeral(
+                ctx,
+                interaction,
+                "This button is no longer handled by loopbot.",
+            )
+            .await
+        }
+    }
+}
+
+/// Routes a modal submission to the feature that opened the modal.
+async fn on_modal(
+    ctx: &serenity::Context,
+    data: &Data,
+    interaction: &serenity::ModalInteraction,
+) -> Result<(), CommandError> {
+    let custom_id = interaction.data.custom_id.as_str();
+    // One arm per feature that opens modals.
+    match custom_id.split(':').next().unwrap_or_default() {
+        "checkin" => checkins::on_modal(ctx, data, interaction).await,
+        _ => {
+            tracing::warn!(custom_id, "modal with no handler");
+            let reply = serenity::CreateInteractionResponseMessage::new()
+                .content("This form is no longer handled by loopbot.")
+                .ephemeral(true)
+                .allowed_mentions(serenity::CreateAllowedMentions::new());
+            interaction
+                .create_response(ctx, serenity::CreateInteractionResponse::Message(reply))
+                .await?;
+            Ok(())
+        }
+    }
+}
