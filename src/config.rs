@@ -380,9 +380,9 @@ impl Config {
 fn checkin_settings(get: &impl Fn(&str) -> Option<String>) -> Result<CheckinSettings, ConfigError> {
     let mut settings = CheckinSettings::default();
     if let Some(raw) = get("LOOPBOT_CHECKIN_DELAYS") {
-        settings.delays = CheckinSettings::parse_delays(&raw).map_err(|e| ConfigError {
+        settings.delays = parse_delays(&raw).map_err(|reason| ConfigError {
             variable: "LOOPBOT_CHECKIN_DELAYS",
-            problem: format!("is not a list of durations ({})", e.reason),
+            problem: format!("is not a list of durations ({reason})"),
             expected: "durations separated by commas, e.g. 1h,24h or 30m",
         })?;
     }
@@ -408,6 +408,15 @@ fn checkin_settings(get: &impl Fn(&str) -> Option<String>) -> Result<CheckinSett
         })?;
     }
     Ok(settings)
+}
+
+/// Parses a humantime list such as `1h,24h` or `300ms, 2s`.
+fn parse_delays(raw: &str) -> Result<Vec<Duration>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| humantime::parse_duration(d).map_err(|e| format!("{d:?}: {e}")))
+        .collect()
 }
 
 fn parse_snowflake(variable: &'static str, raw: &str) -> Result<u64, ConfigError> {
@@ -639,6 +648,14 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn delays_are_a_humantime_list() {
+        let secs = Duration::from_secs;
+        assert_eq!(parse_delays("1h, 24h"), Ok(vec![secs(3600), secs(86400)]));
+        assert_eq!(parse_delays("300ms"), Ok(vec![Duration::from_millis(300)]));
+        assert!(parse_delays("soon").is_err());
     }
 
     #[test]

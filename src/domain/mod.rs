@@ -4,6 +4,7 @@
 pub mod alert;
 pub mod bands;
 pub mod deploy;
+pub mod feedback;
 pub mod glob;
 pub mod period;
 pub mod subscription;
@@ -47,3 +48,4 @@ impl ValidationError {
     }
 }
 pub mod checkin;
+pub mod checkin_schedule;

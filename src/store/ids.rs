@@ -42,6 +42,11 @@ pub fn time_from_db(millis: i64) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+/// [`time_from_db`] for values read into domain types: `None` for a time chrono cannot hold.
+pub fn checked_time_from_db(millis: i64) -> Option<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(millis).single()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@ pub mod alerts;
 mod checkins;
 mod deploys;
 mod digests;
+mod feedback;
 pub mod ids;
 mod maintenance;
 mod outbox;
@@ -17,8 +18,9 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-pub use checkins::{CheckinRun, MessageRelease, NewFeedback};
+pub use checkins::CheckinRun;
 pub use deploys::{DeployRecorded, Subject};
+pub use feedback::{MessageRelease, NewFeedback};
 pub use maintenance::{OutboxStats, Pruned, PRUNED_BODY};
 pub use outbox::{Delivery, DeliverySubject};
 pub use subscriptions::SubscriptionChange;
@@ -38,6 +40,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Other(sqlx::Error),
+    /// A stored value the code cannot read (an unknown state, a malformed time): a bug or a
+    /// hand-edited database, never papered over with a default.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
 }
 
 impl From<sqlx::Error> for StoreError {
