@@ -527,6 +527,19 @@ impl Default for AlertSettings {
 }
 
 impl AlertSettings {
+    /// The alert rules' view of these settings (built once, at startup).
+    pub fn policy(&self) -> crate::domain::alert_group::AlertPolicy {
+        crate::domain::alert_group::AlertPolicy {
+            incident_severity: self.incident_severity.clone(),
+            mention: self.mention,
+            mention_severity: self.mention_severity.clone(),
+            correlation_window: chrono::Duration::from_std(self.correlation_window)
+                .unwrap_or(chrono::Duration::hours(1)),
+            service_labels: self.service_labels.clone(),
+            alertmanager_configured: self.alertmanager_url.is_some(),
+        }
+    }
+
     fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         use crate::domain::alert::{MentionTarget, Severity};
         let secret = |name: &str| get(name).map(|t| Secret::new(t.trim()));

@@ -139,6 +139,7 @@ impl Application {
             outbox,
             gateway,
             alerts: config.alerts.clone(),
+            alert_policy: config.alerts.policy(),
             metrics: metrics.clone(),
             summaries: config.summaries.clone(),
         });

@@ -2,10 +2,13 @@
 //! Values are parsed once at the edge (`parse`), so nothing after it re-checks strings.
 
 pub mod alert;
+pub mod alert_group;
 pub mod bands;
+pub mod correlation;
 pub mod deploy;
 pub mod feedback;
 pub mod glob;
+pub mod incident;
 pub mod period;
 pub mod subscription;
 pub mod summary;

@@ -2,6 +2,8 @@
 //! Each answers 202 only once the notification and its outbox rows are committed; 4xx for input
 //! a retry cannot fix (Alertmanager never retries a 4xx), 5xx only when a retry can help.
 
+use std::collections::BTreeMap;
+
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -11,16 +13,15 @@ use base64::Engine;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
 use super::extract::{secrets_equal, Authenticated, JsonBody};
 use super::AppState;
-use crate::config::{AlertSettings, Secret};
+use crate::config::Secret;
 use crate::domain::alert::{
     AlertNotification, AlertSource, RawAlertmanagerPayload, RawGenericAlert,
 };
-use crate::store::alerts::AlertPolicy;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -29,16 +30,22 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/alerts", post(generic))
 }
 
-pub fn policy(settings: &AlertSettings) -> AlertPolicy {
-    AlertPolicy {
-        incident_severity: settings.incident_severity.clone(),
-        mention: settings.mention,
-        mention_severity: settings.mention_severity.clone(),
-        correlation_window: chrono::Duration::from_std(settings.correlation_window)
-            .unwrap_or(chrono::Duration::hours(1)),
-        service_labels: settings.service_labels.clone(),
-        alertmanager_configured: settings.alertmanager_url.is_some(),
+/// A stable id for a label set when the sender gave none: the first 8 bytes of a SHA-256 over
+/// the sorted labels, in hex. (Stored fingerprints and group keys depend on it: never change it.)
+fn label_fingerprint(labels: &BTreeMap<String, String>) -> String {
+    let mut hasher = Sha256::new();
+    for (k, v) in labels {
+        hasher.update(k.as_bytes());
+        hasher.update([0xff]);
+        hasher.update(v.as_bytes());
+        hasher.update([0xfe]);
     }
+    hasher
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Bearer `token` or Basic `basic` (user:pass), compared in constant time.
@@ -127,7 +134,7 @@ async fn record(
         .record_alerts(
             raw,
             &notification,
-            &policy(&state.alerts),
+            &state.alert_policy,
             state.default_channel,
             Utc::now(),
         )
@@ -211,6 +218,7 @@ async fn alertmanager(
         AlertSource::Alertmanager,
         &body.value,
         &settings.service_labels,
+        &label_fingerprint,
     )?;
     record(&state, &body.raw, n).await
 }
@@ -242,6 +250,7 @@ async fn grafana(
         AlertSource::Grafana,
         &body.value,
         &settings.service_labels,
+        &label_fingerprint,
     )?;
     record(&state, &body.raw, n).await
 }
@@ -259,6 +268,20 @@ async fn generic(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_label_set_without_fingerprint_gets_a_stable_16_hex_digit_one() {
+        let labels: BTreeMap<String, String> = [("alertname", "X"), ("service", "cart")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let fingerprint = label_fingerprint(&labels);
+        assert_eq!(fingerprint.len(), 16, "derived from labels");
+        assert_eq!(
+            fingerprint, "3c3d80b0b9e3085e",
+            "pinned: stored group keys use it"
+        );
+    }
 
     #[test]
     fn grafana_signatures_are_checked_with_and_without_timestamp() {

@@ -48,6 +48,7 @@ pub struct Shared {
     pub gateway: GatewayReady,
     pub hooks: hooks::HookState,
     pub alerts: crate::config::AlertSettings,
+    pub alert_policy: crate::domain::alert_group::AlertPolicy,
     pub metrics: Metrics,
     pub summaries: crate::config::SummarySettings,
 }

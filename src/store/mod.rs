@@ -1,11 +1,14 @@
 //! All SQL lives here. Everything else sees typed functions over domain values.
 
+mod alert_rows;
+mod alert_views;
 pub mod alerts;
 mod checkins;
 mod deploys;
 mod digests;
 mod feedback;
 pub mod ids;
+mod incidents;
 mod maintenance;
 mod outbox;
 mod subscriptions;

@@ -419,7 +419,8 @@ proptest! {
         let labels = vec!["service".to_owned(), "job".to_owned()];
         if let Ok(raw) = serde_json::from_value::<RawAlertmanagerPayload>(am) {
             for source in [AlertSource::Alertmanager, AlertSource::Grafana] {
-                let _ = AlertNotification::from_alertmanager(source, &raw, &labels);
+                let by_labels = |l: &std::collections::BTreeMap<String, String>| format!("{l:?}");
+                let _ = AlertNotification::from_alertmanager(source, &raw, &labels, &by_labels);
             }
         }
         if let Ok(raw) = serde_json::from_value::<RawGenericAlert>(generic) {
