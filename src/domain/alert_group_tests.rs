@@ -69,73 +69,19 @@ fn which_episode_a_notification_belongs_to() {
     let firing_a = || group(Firing, vec![stored_alert(1, "a", Firing, 0)]);
     let resolved_a = || group(Resolved, vec![stored_alert(1, "a", Resolved, 0)]);
     // (what is stored, what arrives, the episode)
+    #[rustfmt::skip]
     let cases: Vec<(&str, Option<StoredGroup>, AlertNotification, Episode)> = vec![
-        (
-            "first notification",
-            None,
-            notification("a", "firing", Some(0)),
-            Episode::Start,
-        ),
-        (
-            "first, resolved",
-            None,
-            notification("a", "resolved", Some(0)),
-            Episode::Start,
-        ),
-        (
-            "repeat while firing",
-            Some(firing_a()),
-            notification("a", "firing", Some(0)),
-            Episode::Continue(7),
-        ),
-        (
-            "new alert while firing",
-            Some(firing_a()),
-            notification("b", "firing", Some(9)),
-            Episode::Continue(7),
-        ),
-        (
-            "resolve",
-            Some(firing_a()),
-            notification("a", "resolved", Some(0)),
-            Episode::Continue(7),
-        ),
-        (
-            "fires again after resolving",
-            Some(resolved_a()),
-            notification("a", "firing", Some(30)),
-            Episode::Start,
-        ),
-        (
-            "fires again, no start given",
-            Some(resolved_a()),
-            notification("a", "firing", None),
-            Episode::Start,
-        ),
-        (
-            "another alert fires after resolving",
-            Some(resolved_a()),
-            notification("b", "firing", Some(0)),
-            Episode::Start,
-        ),
-        (
-            "late retry of the old firing",
-            Some(resolved_a()),
-            notification("a", "firing", Some(0)),
-            Episode::Continue(7),
-        ),
-        (
-            "late retry of an earlier start",
-            Some(resolved_a()),
-            notification("a", "firing", Some(-5)),
-            Episode::Continue(7),
-        ),
-        (
-            "resolve repeated after resolving",
-            Some(resolved_a()),
-            notification("a", "resolved", Some(0)),
-            Episode::Continue(7),
-        ),
+        ("first notification", None, notification("a", "firing", Some(0)), Episode::Start),
+        ("first, resolved", None, notification("a", "resolved", Some(0)), Episode::Start),
+        ("repeat while firing", Some(firing_a()), notification("a", "firing", Some(0)), Episode::Continue(7)),
+        ("new alert while firing", Some(firing_a()), notification("b", "firing", Some(9)), Episode::Continue(7)),
+        ("resolve", Some(firing_a()), notification("a", "resolved", Some(0)), Episode::Continue(7)),
+        ("fires again after resolving", Some(resolved_a()), notification("a", "firing", Some(30)), Episode::Start),
+        ("fires again, no start given", Some(resolved_a()), notification("a", "firing", None), Episode::Start),
+        ("another alert fires after resolving", Some(resolved_a()), notification("b", "firing", Some(0)), Episode::Start),
+        ("late retry of the old firing", Some(resolved_a()), notification("a", "firing", Some(0)), Episode::Continue(7)),
+        ("late retry of an earlier start", Some(resolved_a()), notification("a", "firing", Some(-5)), Episode::Continue(7)),
+        ("resolve repeated after resolving", Some(resolved_a()), notification("a", "resolved", Some(0)), Episode::Continue(7)),
     ];
     for (case, latest, n, expect) in cases {
         assert_eq!(episode(latest.as_ref(), &n), expect, "{case}");
@@ -165,112 +111,23 @@ fn what_a_notification_does_to_each_alert() {
         .push(stored_alert(2, "b", Firing, 0));
     // (case, stored, arriving, changed, [(transition, status, starts_at)])
     type Expect = Vec<(Transition, AlertStatus, DateTime<Utc>)>;
+    #[rustfmt::skip]
     let cases: Vec<(&str, Option<StoredGroup>, AlertNotification, bool, Expect)> = vec![
-        (
-            "new alert",
-            None,
-            notification("a", "firing", Some(0)),
-            true,
-            vec![(Transition::New, Firing, at(0))],
-        ),
-        (
-            "new, no start: heard now",
-            None,
-            notification("a", "firing", None),
-            true,
-            vec![(Transition::New, Firing, now)],
-        ),
-        (
-            "new and already resolved",
-            None,
-            notification("a", "resolved", Some(0)),
-            true,
-            vec![(Transition::New, Resolved, at(0))],
-        ),
-        (
-            "a repeat changes nothing",
-            Some(firing_a()),
-            notification("a", "firing", Some(0)),
-            false,
-            vec![],
-        ),
-        (
-            "a repeat without start changes nothing",
-            Some(firing_a()),
-            notification("a", "firing", None),
-            false,
-            vec![],
-        ),
-        (
-            "resolves",
-            Some(firing_a()),
-            notification("a", "resolved", Some(0)),
-            true,
-            vec![(Transition::Resolve, Resolved, at(0))],
-        ),
-        (
-            "a repeated resolve changes nothing",
-            Some(resolved_a()),
-            notification("a", "resolved", Some(0)),
-            false,
-            vec![],
-        ),
-        (
-            "a late firing never reopens",
-            Some(resolved_a()),
-            notification("a", "firing", Some(0)),
-            false,
-            vec![],
-        ),
-        (
-            "labels changed",
-            Some(firing_a()),
-            new_labels,
-            true,
-            vec![(Transition::Details, Firing, at(0))],
-        ),
-        (
-            "summary changed",
-            Some(firing_a()),
-            new_summary,
-            true,
-            vec![(Transition::Details, Firing, at(0))],
-        ),
-        (
-            "common labels changed",
-            Some(firing_a()),
-            new_common,
-            true,
-            vec![],
-        ),
-        (
-            "truncated count changed",
-            Some(firing_a()),
-            truncated,
-            true,
-            vec![],
-        ),
-        (
-            "re-fires within a firing episode",
-            Some(refire_same_episode.clone()),
-            notification("a", "firing", Some(20)),
-            true,
-            vec![(Transition::Refire, Firing, at(20))],
-        ),
-        (
-            "re-fires, no start: now",
-            Some(refire_same_episode),
-            notification("a", "firing", None),
-            true,
-            vec![(Transition::Refire, Firing, now)],
-        ),
-        (
-            "fires again after the group resolved: a new row",
-            Some(resolved_a()),
-            notification("a", "firing", Some(30)),
-            true,
-            vec![(Transition::New, Firing, at(30))],
-        ),
+        ("new alert", None, notification("a", "firing", Some(0)), true, vec![(Transition::New, Firing, at(0))]),
+        ("new, no start: heard now", None, notification("a", "firing", None), true, vec![(Transition::New, Firing, now)]),
+        ("new and already resolved", None, notification("a", "resolved", Some(0)), true, vec![(Transition::New, Resolved, at(0))]),
+        ("a repeat changes nothing", Some(firing_a()), notification("a", "firing", Some(0)), false, vec![]),
+        ("a repeat without start changes nothing", Some(firing_a()), notification("a", "firing", None), false, vec![]),
+        ("resolves", Some(firing_a()), notification("a", "resolved", Some(0)), true, vec![(Transition::Resolve, Resolved, at(0))]),
+        ("a repeated resolve changes nothing", Some(resolved_a()), notification("a", "resolved", Some(0)), false, vec![]),
+        ("a late firing never reopens", Some(resolved_a()), notification("a", "firing", Some(0)), false, vec![]),
+        ("labels changed", Some(firing_a()), new_labels, true, vec![(Transition::Details, Firing, at(0))]),
+        ("summary changed", Some(firing_a()), new_summary, true, vec![(Transition::Details, Firing, at(0))]),
+        ("common labels changed", Some(firing_a()), new_common, true, vec![]),
+        ("truncated count changed", Some(firing_a()), truncated, true, vec![]),
+        ("re-fires within a firing episode", Some(refire_same_episode.clone()), notification("a", "firing", Some(20)), true, vec![(Transition::Refire, Firing, at(20))]),
+        ("re-fires, no start: now", Some(refire_same_episode), notification("a", "firing", None), true, vec![(Transition::Refire, Firing, now)]),
+        ("fires again after the group resolved: a new row", Some(resolved_a()), notification("a", "firing", Some(30)), true, vec![(Transition::New, Firing, at(30))]),
     ];
     for (case, latest, n, changed, expect) in cases {
         let plan = plan(latest.as_ref(), &n, now);
@@ -296,27 +153,12 @@ fn state_changes_and_starts_follow_the_transition() {
         resolved_at,
     };
     use AlertStatus::{Firing, Resolved};
+    #[rustfmt::skip]
     let cases = [
-        (
-            write(Transition::New, Firing, None),
-            vec![(Firing, at(0))],
-            Some(at(0)),
-        ),
-        (
-            write(Transition::New, Resolved, Some(at(5))),
-            vec![(Firing, at(0)), (Resolved, at(5))],
-            Some(at(0)),
-        ),
-        (
-            write(Transition::Refire, Firing, None),
-            vec![(Firing, at(0))],
-            Some(at(0)),
-        ),
-        (
-            write(Transition::Resolve, Resolved, Some(at(5))),
-            vec![(Resolved, at(5))],
-            None,
-        ),
+        (write(Transition::New, Firing, None), vec![(Firing, at(0))], Some(at(0))),
+        (write(Transition::New, Resolved, Some(at(5))), vec![(Firing, at(0)), (Resolved, at(5))], Some(at(0))),
+        (write(Transition::Refire, Firing, None), vec![(Firing, at(0))], Some(at(0))),
+        (write(Transition::Resolve, Resolved, Some(at(5))), vec![(Resolved, at(5))], None),
         (write(Transition::Details, Firing, None), vec![], None),
     ];
     for (w, changes, started) in cases {
@@ -362,48 +204,12 @@ fn the_group_state_derives_from_its_members() {
         Option<DateTime<Utc>>,
         bool,
     );
+    #[rustfmt::skip]
     let cases: Vec<Case> = vec![
-        (
-            vec![member("a", Firing, "critical", 0)],
-            Firing,
-            "critical",
-            at(0),
-            None,
-            true,
-        ),
-        (
-            vec![
-                member("a", Firing, "warning", 3),
-                member("b", Resolved, "critical", 1),
-            ],
-            Firing,
-            "critical",
-            at(1),
-            None,
-            false,
-        ),
-        (
-            vec![
-                member("a", Firing, "error", 3),
-                member("b", Firing, "info", 1),
-            ],
-            Firing,
-            "error",
-            at(1),
-            None,
-            true,
-        ),
-        (
-            vec![
-                member("a", Resolved, "critical", 0),
-                member("b", Resolved, "warning", 10),
-            ],
-            Resolved,
-            "critical",
-            at(0),
-            Some(at(15)),
-            false,
-        ),
+        (vec![member("a", Firing, "critical", 0)], Firing, "critical", at(0), None, true),
+        (vec![member("a", Firing, "warning", 3), member("b", Resolved, "critical", 1)], Firing, "critical", at(1), None, false),
+        (vec![member("a", Firing, "error", 3), member("b", Firing, "info", 1)], Firing, "error", at(1), None, true),
+        (vec![member("a", Resolved, "critical", 0), member("b", Resolved, "warning", 10)], Resolved, "critical", at(0), Some(at(15)), false),
         (vec![], Resolved, "none", at(60), Some(at(60)), false),
     ];
     for (members, status, severity, first, resolved, mention) in cases {

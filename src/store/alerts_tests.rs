@@ -99,3 +99,56 @@ async fn a_rejected_link_stays_off_the_incident_and_out_of_the_change_failure_co
     assert!(later.changed);
     assert_ne!(later.group_id, r.group_id);
 }
+
+#[tokio::test]
+async fn a_stored_value_the_code_cannot_read_is_an_error_not_a_default() {
+    let (store, _dir) = Store::temporary().await;
+    let now = Utc::now();
+    let r = store
+        .record_alerts("{}", &alert("firing", now), &policy(), None, now)
+        .await
+        .unwrap();
+    let mut conn = store.pool().acquire().await.unwrap();
+    assert!(load_alert_group(&mut conn, r.group_id)
+        .await
+        .unwrap()
+        .is_some());
+    // (The status columns have CHECK constraints; the JSON and mention columns do not.)
+    for (sql, column) in [
+        ("update alert set labels = 'not json'", "alert.labels"),
+        (
+            "update alert_group set common_labels = '[1]'",
+            "alert_group.common_labels",
+        ),
+        (
+            "update alert_group set mention_kind = 'role'",
+            "alert_group.mention_kind",
+        ),
+    ] {
+        let (store, _dir) = Store::temporary().await;
+        let r = store
+            .record_alerts("{}", &alert("firing", now), &policy(), None, now)
+            .await
+            .unwrap();
+        sqlx::query(sql).execute(store.pool()).await.unwrap();
+        let mut conn = store.pool().acquire().await.unwrap();
+        let error = load_alert_group(&mut conn, r.group_id).await.unwrap_err();
+        assert!(
+            matches!(&error, crate::store::StoreError::Corrupt(what) if what.contains(column)),
+            "{sql}: {error}"
+        );
+    }
+    // Recording reads the same rows: it refuses too rather than guess.
+    sqlx::query("update alert set annotations = '{'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let error = store
+        .record_alerts("{}", &alert("firing", now), &policy(), None, now)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, crate::store::StoreError::Corrupt(_)),
+        "{error}"
+    );
+}
