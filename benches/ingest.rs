@@ -13,15 +13,13 @@
 //!
 //! `LOOPBOT_BENCH_SECS` sets the length of each load phase (default 5).
 
-#[path = "../tests/support/discord.rs"]
-mod discord;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fake_discord as discord;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 

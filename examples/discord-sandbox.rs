@@ -1,18 +1,15 @@
 //! A local Discord for trying loopbot without a Discord account: the same server the tests use
-//! (tests/support/discord.rs), run by hand. It prints what the bot posts and edits, and reads
+//! (crates/fake-discord), run by hand. It prints what the bot posts and edits, and reads
 //! commands from stdin to act as a person in the server.
 //!
 //!     cargo run --example discord-sandbox [-- --addr 127.0.0.1:5001]
 //!
 //! Then start the bot with DISCORD_API_URL pointing here (the sandbox prints the exact command).
 
-#[path = "../tests/support/discord.rs"]
-mod discord;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use discord::{FakeDiscord, ADMIN_USER_ID, CHANNEL_ID, GUILD_ID, OTHER_CHANNEL_ID};
+use fake_discord::{FakeDiscord, ADMIN_USER_ID, CHANNEL_ID, GUILD_ID, OTHER_CHANNEL_ID};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
+use fake_discord::{CHANNEL_ID, PLAIN_USER_ID};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::support::app::{deploy, TestApp, API_TOKEN, PATIENCE};
-use crate::support::discord::{CHANNEL_ID, PLAIN_USER_ID};
 use loopbot::config::Secret;
 
 const AM_TOKEN: &str = "am-token-0123456789";

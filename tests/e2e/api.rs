@@ -1,9 +1,9 @@
 //! The HTTP API's refusals: status codes, JSON reasons, nothing stored, nothing posted.
 
+use fake_discord::CHANNEL_ID;
 use serde_json::{json, Value};
 
 use crate::support::app::{deploy, TestApp, API_TOKEN};
-use crate::support::discord::CHANNEL_ID;
 
 async fn send(
     app: &TestApp,

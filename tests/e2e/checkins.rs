@@ -3,13 +3,11 @@
 
 use std::time::Duration;
 
+use fake_discord::{ADMIN_USER_ID, BOT_USER_ID, CHANNEL_ID, OWNER_USER_ID, PLAIN_USER_ID};
 use loopbot::config::Config;
 use serde_json::{json, Value};
 
 use crate::support::app::{choice, deploy, TestApp, API_TOKEN, PATIENCE};
-use crate::support::discord::{
-    ADMIN_USER_ID, BOT_USER_ID, CHANNEL_ID, OWNER_USER_ID, PLAIN_USER_ID,
-};
 
 const ALICE: u64 = ADMIN_USER_ID;
 const BOB: u64 = PLAIN_USER_ID;
@@ -665,7 +663,7 @@ async fn a_checkin_that_fell_due_while_the_bot_was_down_is_posted_once_marked_la
     assert_eq!((state.as_str(), late), ("open", 1));
 }
 
-fn checkins_in(discord: &crate::support::discord::FakeDiscord) -> Vec<Value> {
+fn checkins_in(discord: &fake_discord::FakeDiscord) -> Vec<Value> {
     discord
         .messages(CHANNEL_ID)
         .into_iter()
@@ -757,7 +755,7 @@ async fn a_newer_release_cancels_the_later_checkin_and_names_it_in_the_thread() 
 #[tokio::test]
 async fn the_real_binary_killed_before_a_checkin_asks_it_once_late_after_restart() {
     use crate::support::app::BinaryApp;
-    use crate::support::discord::FakeDiscord;
+    use fake_discord::FakeDiscord;
 
     let discord = FakeDiscord::start().await;
     let dir = tempfile::tempdir().unwrap();

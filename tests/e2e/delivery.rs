@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use fake_discord::{FakeDiscord, Fault, CHANNEL_ID};
 use serde_json::json;
 
 use crate::support::app::{deploy, BinaryApp, TestApp, DISCORD_TOKEN, PATIENCE};
-use crate::support::discord::{FakeDiscord, Fault, CHANNEL_ID};
 
 /// How many times each version was announced in the channel.
 fn announcements_by_version(discord: &FakeDiscord) -> HashMap<String, usize> {

@@ -1,9 +1,9 @@
 //! Deploy announcements: posted once, edited in place, idempotent.
 
+use fake_discord::{CHANNEL_ID, OTHER_CHANNEL_ID};
 use serde_json::json;
 
 use crate::support::app::{deploy, TestApp, PATIENCE};
-use crate::support::discord::{CHANNEL_ID, OTHER_CHANNEL_ID};
 
 fn embed_text(message: &serde_json::Value) -> String {
     message["embeds"].to_string()

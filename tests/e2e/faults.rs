@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use fake_discord::{FakeDiscord, CHANNEL_ID, PLAIN_USER_ID};
 use rand::Rng;
 use serde_json::{json, Value};
 
 use crate::support::app::{deploy, BinaryApp, TestApp, API_TOKEN, PATIENCE};
-use crate::support::discord::{FakeDiscord, CHANNEL_ID, PLAIN_USER_ID};
 
 /// How long Discord's REST side stays down in the outage test (the issue says a minute).
 const REST_OUTAGE: Duration = Duration::from_secs(60);

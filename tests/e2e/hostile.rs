@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
+use fake_discord::CHANNEL_ID;
 use hmac::{Hmac, Mac};
 use loopbot::config::Secret;
 use loopbot::discord::message::{edit_body, post_body, Rendered};
@@ -26,7 +27,6 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::support::app::{TestApp, API_TOKEN, PATIENCE};
-use crate::support::discord::CHANNEL_ID;
 
 const GITHUB_SECRET: &str = "hostile-github-secret";
 const GITLAB_TOKEN: &str = "hostile-gitlab-token";

@@ -8,13 +8,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{TimeZone, Utc};
+use fake_discord::CHANNEL_ID;
 use hmac::{Hmac, Mac};
 use loopbot::config::Secret;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::support::app::{binary_command, TestApp, API_TOKEN, PATIENCE};
-use crate::support::discord::CHANNEL_ID;
 
 const GITHUB_SECRET: &str = "test-github-webhook-secret";
 const GITLAB_TOKEN: &str = "test-gitlab-token";

@@ -1,5 +1,5 @@
 //! End-to-end tests: the real application (the builder `main` uses) against the local Discord
-//! in tests/support, a real SQLite file per test, and real HTTP requests.
+//! (crates/fake-discord), a real SQLite file per test, and real HTTP requests.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -10,7 +10,6 @@ mod checkins;
 mod config;
 mod delivery;
 mod deploys;
-mod fake_discord;
 mod faults;
 mod hostile;
 mod integrations;

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use fake_discord::{FakeDiscord, Fault, CHANNEL_ID};
 use loopbot::domain::deploy::{DeployEvent, RawDeployEvent};
 use loopbot::domain::ChannelId;
 use loopbot::store::{Store, PRUNED_BODY};
@@ -14,7 +15,6 @@ use serde_json::{json, Value};
 use crate::support::app::{
     binary_command, deploy, BinaryApp, TestApp, API_TOKEN, DISCORD_TOKEN, PATIENCE,
 };
-use crate::support::discord::{FakeDiscord, Fault, CHANNEL_ID};
 
 // ---------------------------------------------------------------- /metrics
 

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use fake_discord::CHANNEL_ID;
 use serde_json::{json, Value};
 
 use crate::support::app::{TestApp, API_TOKEN};
-use crate::support::discord::CHANNEL_ID;
 
 const ALERTS: usize = 1000;
 

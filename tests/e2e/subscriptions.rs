@@ -1,9 +1,9 @@
 //! Channels choose what they receive with slash commands, sent through the local gateway.
 
+use fake_discord::{ADMIN_USER_ID, CHANNEL_ID, OTHER_CHANNEL_ID, PLAIN_USER_ID};
 use serde_json::{json, Value};
 
 use crate::support::app::{choice, command, deploy, TestApp, PATIENCE};
-use crate::support::discord::{ADMIN_USER_ID, CHANNEL_ID, OTHER_CHANNEL_ID, PLAIN_USER_ID};
 
 fn option(name: &str, value: &str) -> Value {
     json!({"name": name, "type": 3, "value": value})

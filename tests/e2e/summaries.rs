@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use fake_discord::{ADMIN_USER_ID, CHANNEL_ID, OTHER_CHANNEL_ID, PLAIN_USER_ID};
 use loopbot::domain::period::Period;
 use loopbot::summaries::Schedule;
 use serde_json::{json, Value};
 
 use crate::support::app::{binary_command, choice, command, TestApp, API_TOKEN, PATIENCE};
-use crate::support::discord::{ADMIN_USER_ID, CHANNEL_ID, OTHER_CHANNEL_ID, PLAIN_USER_ID};
 
 /// Inserts a finished deploy the way the API stores one, at a fixed time.
 async fn finished_deploy(
@@ -333,7 +333,7 @@ async fn the_cli_prints_the_same_numbers_as_the_json_api() {
 #[tokio::test]
 async fn restarts_of_the_real_binary_around_the_scheduled_time_post_one_summary() {
     use crate::support::app::BinaryApp;
-    use crate::support::discord::FakeDiscord;
+    use fake_discord::FakeDiscord;
 
     let discord = FakeDiscord::start().await;
     let dir = tempfile::tempdir().unwrap();

@@ -4,14 +4,13 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use fake_discord::{FakeDiscord, CHANNEL_ID, GUILD_ID};
 use loopbot::config::{Config, DeliverySettings, LogFormat, Secret};
 use loopbot::domain::{ChannelId, GuildId};
 use loopbot::startup::Application;
 use serde_json::Value;
 use sqlx::SqlitePool;
 use tokio::io::{AsyncBufReadExt, BufReader};
-
-use super::discord::{FakeDiscord, CHANNEL_ID, GUILD_ID};
 
 pub const API_TOKEN: &str = "test-api-token-0123456789";
 pub const DISCORD_TOKEN: &str = "test-discord-token-SECRET";

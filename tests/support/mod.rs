@@ -1,6 +1,3 @@
-//! Test support: the local Discord and the application spawner.
-
-#![allow(dead_code)]
+//! Test support: the application spawner (the local Discord is the fake-discord crate).
 
 pub mod app;
-pub mod discord;
