@@ -295,6 +295,33 @@ impl Deploy {
         }
     }
 
+    /// This deploy with `event`'s details laid over it: a later event may add what an earlier
+    /// one lacked (a URL, a changelog), but never erases a detail by leaving it out. The status
+    /// is left alone: whether it changes is [`DeployStatus::accepts`]'s rule.
+    pub fn merged_with(&self, event: &DeployEvent) -> Deploy {
+        Deploy {
+            version: event.version.as_str().to_owned(),
+            deployer: event
+                .deployer
+                .as_ref()
+                .map(|d| d.as_str().to_owned())
+                .or_else(|| self.deployer.clone()),
+            commit_sha: event
+                .commit_sha
+                .as_ref()
+                .map(|c| c.as_str().to_owned())
+                .or_else(|| self.commit_sha.clone()),
+            commit_at: event.commit_at.or(self.commit_at),
+            url: event
+                .url
+                .as_ref()
+                .map(|u| u.as_str().to_owned())
+                .or_else(|| self.url.clone()),
+            changelog: event.changelog.clone().or_else(|| self.changelog.clone()),
+            ..self.clone()
+        }
+    }
+
     /// How long the rollout took, once it finished.
     pub fn duration(&self) -> Option<chrono::Duration> {
         self.finished_at.map(|end| end - self.started_at)

@@ -191,6 +191,7 @@ pub(super) async fn checkin_view(
         .fetch_optional(&mut *conn)
         .await?
         .map(|r| deploy_from_row(&r))
+        .transpose()?
     else {
         return Ok(None);
     };

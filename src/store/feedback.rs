@@ -262,7 +262,7 @@ impl Store {
         .bind(release.version.as_deref())
         .fetch_optional(self.pool())
         .await?;
-        Ok(row.map(|r| deploy_from_row(&r)))
+        row.map(|r| deploy_from_row(&r)).transpose()
     }
 
     /// Autocomplete: recent `service@version` names containing `typed`.

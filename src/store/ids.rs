@@ -47,6 +47,13 @@ pub fn checked_time_from_db(millis: i64) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(millis).single()
 }
 
+/// [`checked_time_from_db`] as a store error: a time chrono cannot hold is corrupt.
+pub fn try_time_from_db(millis: i64) -> Result<DateTime<Utc>, super::StoreError> {
+    checked_time_from_db(millis).ok_or_else(|| {
+        super::StoreError::Corrupt(format!("{millis} is not a time in milliseconds"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

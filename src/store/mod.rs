@@ -4,6 +4,7 @@ mod alert_rows;
 mod alert_views;
 pub mod alerts;
 mod checkins;
+mod deploy_writer;
 mod deploys;
 mod digests;
 mod feedback;
@@ -143,7 +144,7 @@ pub struct Store {
     /// Every write transaction of this process (see [`WriteGate`]).
     write_gate: WriteGate,
     /// Group commit for deploy events (see `Store::record_deploy`).
-    deploy_writer: tokio::sync::mpsc::Sender<deploys::DeployJob>,
+    deploy_writer: tokio::sync::mpsc::Sender<deploy_writer::DeployJob>,
 }
 
 impl Store {
@@ -175,7 +176,7 @@ impl Store {
     /// A store reading from `pool` and writing through `writer`, with its deploy writer started.
     fn from_pools(pool: SqlitePool, writer: SqlitePool) -> Result<Self> {
         let write_gate = WriteGate(writer);
-        let deploy_writer = deploys::spawn_deploy_writer(write_gate.clone())
+        let deploy_writer = deploy_writer::spawn_deploy_writer(write_gate.clone())
             .map_err(|error| StoreError::Other(sqlx::Error::Io(error)))?;
         Ok(Self {
             pool,

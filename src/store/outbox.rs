@@ -67,7 +67,8 @@ pub(super) async fn load_subject(
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?
-            .map(|row| DeliverySubject::Deploy(deploy_from_row(&row))),
+            .map(|row| deploy_from_row(&row).map(DeliverySubject::Deploy))
+            .transpose()?,
         "alert_group" => super::alerts::load_alert_group(&mut *conn, id)
             .await?
             .map(DeliverySubject::AlertGroup),
