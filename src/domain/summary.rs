@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::bands::{Band, Bands};
+use super::deploy::DeployStatus;
 use super::period::{Period, PeriodInfo};
 
 /// Deploy counts by final status.
@@ -22,13 +23,13 @@ pub struct Counts {
 }
 
 impl Counts {
-    pub fn add(&mut self, status: &str, n: i64) {
+    pub fn add(&mut self, status: DeployStatus, n: i64) {
         self.total += n;
         match status {
-            "succeeded" => self.succeeded += n,
-            "failed" => self.failed += n,
-            "rolled_back" => self.rolled_back += n,
-            _ => self.started += n,
+            DeployStatus::Succeeded => self.succeeded += n,
+            DeployStatus::Failed => self.failed += n,
+            DeployStatus::RolledBack => self.rolled_back += n,
+            DeployStatus::Started => self.started += n,
         }
     }
 }

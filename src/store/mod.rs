@@ -14,6 +14,7 @@ mod maintenance;
 mod outbox;
 mod subscriptions;
 mod summaries;
+mod summary_figures;
 mod webhooks;
 
 use std::str::FromStr;
@@ -28,7 +29,7 @@ pub use feedback::{MessageRelease, NewFeedback};
 pub use maintenance::{OutboxStats, Pruned, PRUNED_BODY};
 pub use outbox::{Delivery, DeliverySubject};
 pub use subscriptions::SubscriptionChange;
-pub use summaries::Scope;
+pub use summary_figures::Scope;
 pub use webhooks::CommitLookup;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -1,0 +1,519 @@
+//! The summary computation: every figure of a summary in SQL over indexed tables, for a period
+//! and a scope (the scheduled summaries' record is `summaries.rs`).
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::ids::{from_db, time_to_db, try_time_from_db};
+use super::{Result, Store, StoreError};
+use crate::domain::deploy::DeployStatus;
+use crate::domain::period::Period;
+use crate::domain::subscription::Pattern;
+use crate::domain::summary::{AlertFigures, CheckinFigures, Comment, Counts, Figures};
+
+/// Which deploys a summary covers: any of these (service glob, environment glob) pairs.
+/// Patterns are lowercase globs (`*`, `?`), matched case-insensitively like subscriptions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub pairs: Vec<(String, String)>,
+}
+
+impl Scope {
+    pub fn all() -> Self {
+        Self {
+            pairs: vec![("*".into(), "*".into())],
+        }
+    }
+
+    pub fn of(service: &Pattern, environment: &Pattern) -> Self {
+        Self {
+            pairs: vec![(service.as_str().to_owned(), environment.as_str().to_owned())],
+        }
+    }
+
+    pub fn is_all(&self) -> bool {
+        self.pairs.iter().any(|(s, e)| s == "*" && e == "*")
+    }
+
+    /// `service/environment` for each pair, as the outputs show the scope.
+    pub fn describe(&self) -> Vec<String> {
+        self.pairs.iter().map(|(s, e)| format!("{s}/{e}")).collect()
+    }
+
+    fn json(&self) -> String {
+        json!(self
+            .pairs
+            .iter()
+            .map(|(s, e)| [s.as_str(), e.as_str()])
+            .collect::<Vec<_>>())
+        .to_string()
+    }
+}
+
+/// The instant a deploy counts at (matches the `deploy_summary_at` index expression).
+const AT: &str = "coalesce(d.finished_at, d.started_at)";
+/// The row (alias `d`, `a`, ...) is in the scope bound as a JSON array of [service, environment]
+/// globs; "1" (and nothing bound) when the scope is everything, the common case, which saves a
+/// JSON scan per row. Nullable columns (alerts, incidents) match only `*` when unset.
+fn scope_sql(filtered: bool, alias: &str) -> String {
+    if !filtered {
+        return "1".to_owned();
+    }
+    format!(
+        "exists (select 1 from json_each(?) p
+         where lower(coalesce({alias}.service, '')) glob (p.value ->> '$[0]')
+           and lower(coalesce({alias}.environment, '')) glob (p.value ->> '$[1]'))"
+    )
+}
+
+/// Binds the scope when `scope_sql` asked for it (the scope is always the last parameter).
+trait BindScope<'q> {
+    fn bind_scope(self, scope: Option<&'q str>) -> Self;
+}
+
+type Args<'q> = sqlx::sqlite::SqliteArguments<'q>;
+
+impl<'q, O> BindScope<'q> for sqlx::query::QueryAs<'q, sqlx::Sqlite, O, Args<'q>> {
+    fn bind_scope(self, scope: Option<&'q str>) -> Self {
+        match scope {
+            Some(json) => self.bind(json),
+            None => self,
+        }
+    }
+}
+
+impl<'q, O> BindScope<'q> for sqlx::query::QueryScalar<'q, sqlx::Sqlite, O, Args<'q>> {
+    fn bind_scope(self, scope: Option<&'q str>) -> Self {
+        match scope {
+            Some(json) => self.bind(json),
+            None => self,
+        }
+    }
+}
+
+/// A deploy status as the figures' queries return it; one loopbot does not know is corrupt.
+fn status_of(raw: &str) -> Result<DeployStatus> {
+    raw.parse()
+        .map_err(|_| StoreError::Corrupt(format!("deploy status {raw:?}")))
+}
+/// The index of the local day holding `expression` (a UTC ms instant known to be inside the
+/// period), as a CASE over the day ends: DST-safe, as the ends come from the zone, and computed
+/// without per-row JSON work. The values are integers this code made, not user input.
+fn day_case(
+    days: &[(chrono::NaiveDate, DateTime<Utc>, DateTime<Utc>)],
+    expression: &str,
+) -> String {
+    let mut sql = String::from("case");
+    for (i, (_, _, end)) in days.iter().enumerate() {
+        sql.push_str(&format!(
+            " when {expression} < {} then {i}",
+            time_to_db(*end)
+        ));
+    }
+    sql.push_str(" end");
+    sql
+}
+
+/// Median of the `v` column of CTE `values_` (mean of the middle two for an even count).
+const MEDIAN: &str =
+    "ranked as (select v, row_number() over (order by v) as r, count(*) over () as n from values_)
+     select avg(case when r in ((n + 1) / 2, (n + 2) / 2) then v end) from ranked";
+
+/// A comment cut to fit a summary line, on one line, without markdown link brackets.
+fn cut_comment(text: &str) -> String {
+    const MAX: usize = 200;
+    let flat: String = text
+        .chars()
+        .map(|c| match c {
+            '\n' | '\r' | '\t' => ' ',
+            '[' => '(',
+            ']' => ')',
+            c => c,
+        })
+        .collect();
+    let flat = flat.trim();
+    if flat.chars().count() <= MAX {
+        flat.to_owned()
+    } else {
+        let mut out: String = flat.chars().take(MAX - 1).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// A feedback comment as the summary's comment query selects it.
+#[derive(sqlx::FromRow)]
+struct CommentRow {
+    user_name: String,
+    sentiment: Option<i64>,
+    body: String,
+    given_at: i64,
+    guild_id: Option<i64>,
+    channel_id: Option<i64>,
+    message_id: Option<i64>,
+}
+
+impl TryFrom<CommentRow> for Comment {
+    type Error = StoreError;
+
+    fn try_from(row: CommentRow) -> Result<Self> {
+        let sentiment = match row.sentiment {
+            None => None,
+            Some(s @ -1..=1) => Some(s as i8),
+            Some(other) => return Err(StoreError::Corrupt(format!("feedback sentiment {other}"))),
+        };
+        let link = match (row.channel_id, row.message_id) {
+            (Some(c), Some(m)) => Some(format!(
+                "https://discord.com/channels/{}/{}/{}",
+                row.guild_id
+                    .map_or("@me".to_owned(), |g| from_db(g).to_string()),
+                from_db(c),
+                from_db(m)
+            )),
+            _ => None,
+        };
+        Ok(Comment {
+            user: row.user_name,
+            sentiment,
+            text: cut_comment(&row.body),
+            given_at: try_time_from_db(row.given_at)?,
+            link,
+        })
+    }
+}
+
+/// Production: environments named prod* (production, prod, prod-eu, ...).
+pub const PRODUCTION: &str = "lower(d.environment) glob 'prod*'";
+
+impl Store {
+    /// Every figure of `period` for `scope`, in one read transaction.
+    /// Without `details` (the previous period, only compared against), the per-day counts and
+    /// the comments are skipped: their queries get a constant false condition, which SQLite
+    /// evaluates once instead of scanning.
+    pub async fn summary_figures(
+        &self,
+        period: &Period,
+        scope: &Scope,
+        details: bool,
+    ) -> Result<Figures> {
+        let wanted = if details { "1" } else { "0" };
+        let (start, end) = (time_to_db(period.start()), time_to_db(period.end()));
+        let scope = (!scope.is_all()).then(|| scope.json());
+        let scope = scope.as_deref();
+        let in_scope_d = scope_sql(scope.is_some(), "d");
+        let mut tx = self.pool().begin().await?;
+        let mut figures = Figures::default();
+        let (has_alerts, has_checkins) = Self::optional_tables(&mut tx).await?;
+        // A succeeded deploy counts as a failure when it is linked to an incident (the incident's
+        // deploy, or a correlation link whose group had an incident) and no human rejected the link.
+        // Incidents follow their deploy, so only those opened since the period began can blame
+        // one of its deploys; the list is computed once per query, not per deploy.
+        let linked = if has_alerts {
+            format!(
+                "d.status = 'succeeded' and d.id in (
+                    select i.deploy_id from incident i
+                    where i.opened_at >= {start} and i.deploy_id is not null
+                      and not exists (select 1 from alert_deploy_link l
+                                      where l.deploy_id = i.deploy_id and l.group_id = i.group_id
+                                        and l.verdict = 'rejected')
+                    union
+                    select l.deploy_id from alert_deploy_link l join incident i on i.group_id = l.group_id
+                    where i.opened_at >= {start} and (l.verdict is null or l.verdict = 'confirmed'))"
+            )
+        } else {
+            "0".to_owned()
+        };
+
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(&format!(
+            "select d.service, d.environment, d.status, count(*) as n from deploy d
+             where {AT} >= ? and {AT} < ? and {in_scope_d}
+             group by d.service, d.environment, d.status
+             order by d.service, d.environment"
+        ))
+        .bind(start)
+        .bind(end)
+        .bind_scope(scope)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (service, environment, status, n) in rows {
+            let status = status_of(&status)?;
+            match figures.by_service.last_mut() {
+                Some((s, e, counts)) if *s == service && *e == environment => counts.add(status, n),
+                _ => {
+                    let mut counts = Counts::default();
+                    counts.add(status, n);
+                    figures.by_service.push((service, environment, counts));
+                }
+            }
+        }
+
+        (
+            figures.production_deployed,
+            figures.production_finished,
+            figures.production_failures,
+            figures.lacking_commit_time,
+        ) = sqlx::query_as(&format!(
+            "select
+                coalesce(sum(d.status in ('succeeded', 'rolled_back')), 0),
+                coalesce(sum(d.status in ('succeeded', 'failed', 'rolled_back')), 0),
+                coalesce(sum(d.status in ('failed', 'rolled_back') or ({linked})), 0),
+                coalesce(sum(d.status in ('succeeded', 'rolled_back') and d.commit_at is null), 0)
+             from deploy d
+             where {AT} >= ? and {AT} < ? and {in_scope_d} and {PRODUCTION}"
+        ))
+        .bind(start)
+        .bind(end)
+        .bind_scope(scope)
+        .fetch_one(&mut *tx)
+        .await?;
+
+        // Median (mean of the middle two for an even count) and p90 (nearest rank, ceil(0.9 n)).
+        (
+            figures.lead_time_median,
+            figures.lead_time_p90,
+            figures.lead_time_count,
+        ) = sqlx::query_as(&format!(
+            "with lt as (
+                 select max(0, d.finished_at - d.commit_at) / 1000.0 as v from deploy d
+                 where {AT} >= ? and {AT} < ? and {in_scope_d} and {PRODUCTION}
+                   and d.status in ('succeeded', 'rolled_back')
+                   and d.commit_at is not null and d.finished_at is not null),
+             ranked as (select v, row_number() over (order by v) as r, count(*) over () as n from lt)
+             select avg(case when r in ((n + 1) / 2, (n + 2) / 2) then v end),
+                    max(case when r = (9 * n + 9) / 10 then v end),
+                    count(*)
+             from ranked"
+        ))
+        .bind(start)
+        .bind(end)
+        .bind_scope(scope)
+        .fetch_one(&mut *tx)
+        .await?;
+
+        figures.daily = vec![(0, 0, 0, 0); period.days().len()];
+        // One range scan over the period (indexed); each row finds its local day among the
+        // period's day starts (DST-safe, as the days come from the zone).
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(&format!(
+            "select {day_of} as day, d.status, count(*)
+             from deploy d
+             where {wanted} and {AT} >= ? and {AT} < ? and {in_scope_d}
+             group by day, d.status",
+            day_of = day_case(&period.days(), AT)
+        ))
+        .bind(start)
+        .bind(end)
+        .bind_scope(scope)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (i, status, n) in rows {
+            let status = status_of(&status)?;
+            if let Some(day) = figures.daily.get_mut(i as usize) {
+                match status {
+                    DeployStatus::Succeeded => day.0 += n,
+                    DeployStatus::Failed => day.1 += n,
+                    DeployStatus::RolledBack => day.2 += n,
+                    DeployStatus::Started => {}
+                }
+            }
+        }
+        if has_alerts {
+            Self::alert_figures(
+                &mut tx,
+                start,
+                end,
+                scope,
+                &period.days(),
+                wanted,
+                &mut figures,
+            )
+            .await?;
+        }
+        if has_checkins {
+            figures.checkins =
+                Some(Self::checkin_figures(&mut tx, start, end, scope, wanted).await?);
+        }
+        tx.commit().await?;
+        Ok(figures)
+    }
+
+    /// Whether the alert tables and the check-in tables exist in this database.
+    pub(super) async fn optional_tables(conn: &mut sqlx::SqliteConnection) -> Result<(bool, bool)> {
+        Ok(sqlx::query_as(
+            "select
+                 (select count(*) from sqlite_master where type = 'table'
+                  and name in ('alert_group', 'alert', 'incident', 'alert_deploy_link')) = 4,
+                 (select count(*) from sqlite_master where type = 'table'
+                  and name in ('checkin', 'feedback')) = 2",
+        )
+        .fetch_one(&mut *conn)
+        .await?)
+    }
+
+    async fn alert_figures(
+        tx: &mut sqlx::SqliteConnection,
+        start: i64,
+        end: i64,
+        scope: Option<&str>,
+        days: &[(chrono::NaiveDate, DateTime<Utc>, DateTime<Utc>)],
+        wanted: &str,
+        figures: &mut Figures,
+    ) -> Result<()> {
+        let alert_scope = scope_sql(scope.is_some(), "a");
+        let incident_scope = scope_sql(scope.is_some(), "i");
+        let group_scope = scope_sql(scope.is_some(), "g");
+        // Time to restore: incidents resolved in the period, opened → resolved.
+        figures.time_to_restore_median = sqlx::query_scalar(&format!(
+            "with values_ as (select (i.resolved_at - i.opened_at) / 1000.0 as v from incident i
+                 where i.resolved_at >= ? and i.resolved_at < ? and {incident_scope}),
+             {MEDIAN}"
+        ))
+        .bind(start)
+        .bind(end)
+        .bind_scope(scope)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut alerts = AlertFigures::default();
+        let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+            "select a.name, count(*) as n from alert a
+             where a.starts_at >= ? and a.starts_at < ? and {alert_scope}
+             group by a.name order by n desc, a.name"
+        ))
+        .bind(start)
+        .bind(end)
+        .bind_scope(scope)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (i, (name, n)) in rows.into_iter().enumerate() {
+            alerts.count += n;
+            if i < 5 {
+                alerts.noisiest.push((name, n));
+            }
+        }
+        alerts.time_to_acknowledge_median = sqlx::query_scalar(&format!(
+            "with values_ as (select max(0, g.acked_at - g.first_fired_at) / 1000.0 as v from alert_group g
+                 where g.first_fired_at >= ? and g.first_fired_at < ? and g.acked_at is not null
+                   and {group_scope}),
+             {MEDIAN}"
+        ))
+        .bind(start)
+        .bind(end)
+        .bind_scope(scope)
+        .fetch_one(&mut *tx)
+        .await?;
+        alerts.still_firing = sqlx::query_scalar(&format!(
+            "select count(*) from alert_group g where g.status = 'firing' and {group_scope}"
+        ))
+        .bind_scope(scope)
+        .fetch_one(&mut *tx)
+        .await?;
+        alerts.incidents_opened = sqlx::query_scalar(&format!(
+            "select count(*) from incident i where i.opened_at >= ? and i.opened_at < ? and {incident_scope}"
+        ))
+        .bind(start)
+        .bind(end)
+        .bind_scope(scope)
+        .fetch_one(&mut *tx)
+        .await?;
+        let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
+            "select {day_of} as day, count(*)
+             from alert a
+             where {wanted} and a.starts_at >= ? and a.starts_at < ? and {alert_scope}
+             group by day",
+            day_of = day_case(days, "a.starts_at")
+        ))
+        .bind(start)
+        .bind(end)
+        .bind_scope(scope)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (i, n) in rows {
+            if let Some(day) = figures.daily.get_mut(i as usize) {
+                day.3 += n;
+            }
+        }
+        figures.alerts = Some(alerts);
+        Ok(())
+    }
+
+    async fn checkin_figures(
+        tx: &mut sqlx::SqliteConnection,
+        start: i64,
+        end: i64,
+        scope: Option<&str>,
+        wanted: &str,
+    ) -> Result<CheckinFigures> {
+        let mut checkins = CheckinFigures::default();
+        let in_scope_d = scope_sql(scope.is_some(), "d");
+        // The deploy is needed only to test the scope.
+        let join_deploy = if scope.is_some() {
+            "join deploy d on d.id = f.deploy_id"
+        } else {
+            ""
+        };
+        // Asked: check-ins opened in the period about deploys in scope; answered: with at least
+        // one answer that still counts.
+        (checkins.asked, checkins.answered) = sqlx::query_as(&format!(
+            "select count(*),
+                    coalesce(sum(exists (select 1 from feedback f
+                                         where f.checkin_id = c.id and f.retracted_at is null)), 0)
+             from checkin c join deploy d on d.id = c.deploy_id
+             where c.state in ('open', 'closed') and c.opened_at >= ? and c.opened_at < ? and {in_scope_d}"
+        ))
+        .bind(start)
+        .bind(end)
+        .bind_scope(scope)
+        .fetch_one(&mut *tx)
+        .await?;
+        (checkins.positive, checkins.neutral, checkins.negative) = sqlx::query_as(&format!(
+            "select coalesce(sum(f.sentiment = 1), 0), coalesce(sum(f.sentiment = 0), 0),
+                    coalesce(sum(f.sentiment = -1), 0)
+             from feedback f {join_deploy}
+             where f.retracted_at is null and f.given_at >= ? and f.given_at < ? and {in_scope_d}"
+        ))
+        .bind(start)
+        .bind(end)
+        .bind_scope(scope)
+        .fetch_one(&mut *tx)
+        .await?;
+        let rows: Vec<CommentRow> = sqlx::query_as(&format!(
+            "select f.user_name, f.sentiment, f.body, f.given_at, f.guild_id, f.channel_id, f.message_id
+             from feedback f {join_deploy}
+             where {wanted} and f.retracted_at is null and f.body is not null and trim(f.body) <> ''
+               and f.given_at >= ? and f.given_at < ? and {in_scope_d}
+             order by coalesce(f.sentiment = -1, 0) desc, f.given_at desc, f.id desc
+             limit 5"
+        ))
+        .bind(start)
+        .bind(end)
+        .bind_scope(scope)
+        .fetch_all(&mut *tx)
+        .await?;
+        checkins.comments = rows
+            .into_iter()
+            .map(Comment::try_from)
+            .collect::<Result<_>>()?;
+        Ok(checkins)
+    }
+
+    /// The sections this database cannot compute yet because their tables do not exist.
+    pub async fn summary_unavailable_sections(&self) -> Result<Vec<String>> {
+        // Alerts, incidents and check-ins come with their own migrations; a database without
+        // them says so instead of showing zeros.
+        let mut conn = self.pool().acquire().await?;
+        let (alerts, checkins) = Self::optional_tables(&mut conn).await?;
+        let mut missing = Vec::new();
+        if !alerts {
+            missing.push(
+                "alerts and incidents (time to restore, incident-linked failures)".to_owned(),
+            );
+        }
+        if !checkins {
+            missing.push("check-ins".to_owned());
+        }
+        Ok(missing)
+    }
+}
+
+#[cfg(test)]
+#[path = "summary_figures_tests.rs"]
+mod tests;
