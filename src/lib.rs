@@ -11,7 +11,7 @@ pub mod integrations;
 pub mod jobs;
 pub mod metrics;
 pub mod production;
-pub mod runtime;
+pub mod services;
 pub mod startup;
 pub mod store;
 pub mod summaries;

@@ -1,4 +1,5 @@
-//! Running in production: the stop signal and what a clean stop does, and the daily retention job.
+//! Running in production: the stop signal and what a clean stop does, and one retention pass
+//! (the daily job is `jobs::retention`).
 
 use std::time::Duration;
 
@@ -52,23 +53,6 @@ pub async fn prune(
     retention_days: u32,
 ) -> Result<Pruned, StoreError> {
     store.prune(retention_cutoff(now, retention_days)).await
-}
-
-/// Prunes at start and then once a day, forever.
-pub async fn run_retention(store: Store, retention_days: u32, metrics: Metrics) {
-    let mut daily = tokio::time::interval(Duration::from_secs(24 * 60 * 60));
-    daily.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        daily.tick().await;
-        let now = Utc::now();
-        match prune(&store, now, retention_days).await {
-            Ok(pruned) => {
-                metrics.set_retention_run(now);
-                tracing::info!(?pruned, retention_days, "retention pass done");
-            }
-            Err(error) => tracing::error!(%error, "retention pass failed; next try tomorrow"),
-        }
-    }
 }
 
 /// The clean stop, once the HTTP server was told to stop accepting: let in-flight requests

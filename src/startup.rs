@@ -2,6 +2,7 @@
 
 use std::future::IntoFuture as _;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
@@ -11,13 +12,14 @@ use crate::discord::rest::DiscordRest;
 use crate::discord::{self, Bot, Data, DiscordError};
 use crate::http::extract::ApiToken;
 use crate::http::hooks::HookState;
-use crate::http::{self, AppState, Shared};
+use crate::http::{self, ApiSettings, AppState};
 use crate::integrations::commit_times::CommitTimes;
 use crate::jobs::checkins::CheckinJob;
-use crate::jobs::{JobWake, Jobs};
+use crate::jobs::retention::RetentionJob;
+use crate::jobs::Jobs;
 use crate::metrics::Metrics;
 use crate::production::{self, Production, ShutdownHandle};
-use crate::runtime::{GatewayReady, OutboxWake};
+use crate::services::{GatewayReady, Services, Wakes};
 use crate::store::{Store, StoreError};
 use crate::summaries::SummaryJob;
 
@@ -46,11 +48,10 @@ pub struct Application {
     local_addr: SocketAddr,
     state: AppState,
     bot: Bot,
+    /// The delivery job's worker, kept to drain the outbox at shutdown.
     worker: DeliveryWorker,
     jobs: Jobs,
-    commit_times: CommitTimes,
     production: Production,
-    summary_job: SummaryJob,
 }
 
 impl Application {
@@ -82,36 +83,26 @@ impl Application {
             })?;
 
         let metrics = Metrics::new();
-        let outbox = OutboxWake::default();
-        let gateway = GatewayReady::default();
+        let wakes = Wakes::default();
+        let services = Arc::new(Services {
+            store: store.clone(),
+            wakes: wakes.clone(),
+            gateway: GatewayReady::default(),
+            metrics: metrics.clone(),
+            default_channel: config.default_channel,
+            alerts: config.alerts.clone(),
+            alert_policy: config.alerts.policy(),
+            checkins: config.checkins.clone(),
+            summaries: config.summaries.clone(),
+        });
         let http_client = discord::http_client(&config);
-        let checkin_wake = JobWake::default();
-        let mut jobs = Jobs::default();
-        jobs.add(
-            "checkins",
-            CheckinJob {
-                store: store.clone(),
-                settings: config.checkins.clone(),
-                started_at: chrono::Utc::now(),
-                outbox: outbox.clone(),
-                considered_through: Default::default(),
-            }
-            .run_forever(checkin_wake.clone()),
-        );
         let bot = Bot::build(
             &config,
             &token,
             http_client.clone(),
             Data {
-                store: store.clone(),
-                outbox: outbox.clone(),
-                gateway: gateway.clone(),
-                default_channel: config.default_channel,
-                alerts: config.alerts.clone(),
+                services: services.clone(),
                 alerts_http: crate::alertmanager::http_client(),
-                checkins: config.checkins.clone(),
-                checkin_wake,
-                summaries: config.summaries.clone(),
             },
         )
         .await?;
@@ -121,28 +112,48 @@ impl Application {
                 .with_metrics(metrics.clone())
                 .with_global_limit(config.delivery.global_per_second),
             config.delivery.clone(),
-            outbox.clone(),
+            wakes.delivery.clone(),
         )
         .with_metrics(metrics.clone());
-        jobs.add(
-            "retention",
-            production::run_retention(store.clone(), config.retention_days, metrics.clone()),
-        );
-        let commit_times = CommitTimes::new(store.clone(), &config.integrations);
-        let summary_job = SummaryJob::new(store.clone(), config.summaries.clone(), outbox.clone())
-            .with_metrics(metrics.clone());
-        let state = AppState::new(Shared {
-            hooks: HookState::new(&config.integrations, commit_times.clone()),
-            store,
-            api_token: ApiToken(config.api_token.clone()),
-            default_channel: config.default_channel,
-            outbox,
-            gateway,
-            alerts: config.alerts.clone(),
-            alert_policy: config.alerts.policy(),
-            metrics: metrics.clone(),
-            summaries: config.summaries.clone(),
+
+        let mut jobs = Jobs::default();
+        jobs.add(worker.clone());
+        jobs.add(CheckinJob {
+            store: store.clone(),
+            settings: config.checkins.clone(),
+            started_at: chrono::Utc::now(),
+            wake: wakes.checkins.clone(),
+            delivery: wakes.delivery.clone(),
+            considered_through: 0,
         });
+        jobs.add(
+            SummaryJob::new(
+                store.clone(),
+                config.summaries.clone(),
+                wakes.delivery.clone(),
+            )
+            .with_metrics(metrics.clone()),
+        );
+        if let Some(commit_times) = CommitTimes::new(
+            store.clone(),
+            &config.integrations,
+            wakes.commit_lookups.clone(),
+        ) {
+            jobs.add(commit_times);
+        }
+        jobs.add(RetentionJob {
+            store,
+            retention_days: config.retention_days,
+            metrics: metrics.clone(),
+        });
+
+        let state = AppState::new(
+            services,
+            ApiSettings {
+                api_token: ApiToken(config.api_token.clone()),
+                hooks: HookState::new(&config.integrations),
+            },
+        );
         Ok(Self {
             listener,
             local_addr,
@@ -150,14 +161,12 @@ impl Application {
             bot,
             worker,
             jobs,
-            commit_times,
             production: Production {
                 shutdown: ShutdownHandle::default(),
                 grace: config.shutdown_grace,
                 retention_days: config.retention_days,
                 metrics,
             },
-            summary_job,
         })
     }
 
@@ -177,7 +186,8 @@ impl Application {
         self.production.shutdown.clone()
     }
 
-    /// Runs the HTTP API, the Discord client and the delivery worker until one of them stops.
+    /// Runs the HTTP API, the Discord client and the jobs (delivery among them) until one of them
+    /// stops.
     pub async fn run_until_stopped(self) -> Result<(), StartupError> {
         let Self {
             listener,
@@ -186,9 +196,7 @@ impl Application {
             mut bot,
             worker,
             jobs,
-            commit_times,
             production,
-            summary_job,
         } = self;
         tracing::info!(addr = %local_addr, "HTTP API listening");
         let store = state.store.clone();
@@ -201,7 +209,9 @@ impl Application {
                 .with_graceful_shutdown(stop.clone().cancelled_owned())
                 .into_future(),
         );
-        let drainer = worker.clone();
+        let jobs = jobs.run(stop.clone());
+        tokio::pin!(jobs);
+        let mut jobs_stopped = false;
         let result = tokio::select! {
             served = &mut server => match served {
                 Ok(served) => served.map_err(StartupError::Serve),
@@ -210,15 +220,18 @@ impl Application {
             started = bot.start() => {
                 started.map_err(|e| StartupError::Gateway(e.to_string()))
             }
-            () = worker.run() => Ok(()),
-            () = jobs.run() => Ok(()),
-            () = commit_times.run() => Ok(()),
+            () = &mut jobs => {
+                jobs_stopped = true;
+                Ok(())
+            }
             () = stop.cancelled() => Ok(()),
-            () = summary_job.run() => Ok(()),
         };
-        // Stopping, asked to or not: take no new requests, finish what was accepted.
+        // Stopping, asked to or not: take no new requests, stop the jobs, finish what was accepted.
         stop.cancel();
-        production::finish(server, &drainer, production.grace).await;
+        if !jobs_stopped {
+            jobs.await;
+        }
+        production::finish(server, &worker, production.grace).await;
         gateway.shutdown().await;
         if let Err(error) = store.checkpoint_and_close().await {
             tracing::warn!(%error, "WAL checkpoint at shutdown failed");

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::config::SummarySettings;
 use crate::domain::period::Period;
 use crate::domain::summary::Summary;
-use crate::runtime::OutboxWake;
+use crate::jobs::{Job, Next, Wake};
 use crate::store::{Scope, Store, StoreError};
 
 /// The summary of `period` for `scope`: the figures of the period and of the one before it,
@@ -40,12 +40,12 @@ pub async fn compute(
 pub struct SummaryJob {
     store: Store,
     settings: SummarySettings,
-    wake: OutboxWake,
+    wake: Wake,
     metrics: Option<crate::metrics::Metrics>,
 }
 
 impl SummaryJob {
-    pub fn new(store: Store, settings: SummarySettings, wake: OutboxWake) -> Self {
+    pub fn new(store: Store, settings: SummarySettings, wake: Wake) -> Self {
         Self {
             store,
             settings,
@@ -95,27 +95,27 @@ impl SummaryJob {
         }
         Ok(queued)
     }
+}
+
+impl Job for SummaryJob {
+    const NAME: &'static str = "summaries";
 
     /// Ticks at every scheduled instant (and once at start, to catch up on a missed run).
-    pub async fn run(self) {
-        loop {
-            let now = Utc::now();
-            if let Err(error) = self.tick(now).await {
-                tracing::error!(%error, "summary job failed; retrying in 30s");
-                tokio::time::sleep(Duration::from_secs(30)).await;
-                continue;
-            }
-            let next = self
-                .settings
-                .schedule
-                .next_after(Utc::now(), self.settings.timezone);
-            // Capped so a changed clock (suspend, NTP jump) is noticed within a minute.
-            let wait = next
-                .and_then(|t| (t - Utc::now()).to_std().ok())
-                .unwrap_or(Duration::from_secs(60))
-                .min(Duration::from_secs(60));
-            tokio::time::sleep(wait + Duration::from_millis(5)).await;
+    async fn run(&mut self, now: DateTime<Utc>) -> Next {
+        if let Err(error) = self.tick(now).await {
+            tracing::error!(%error, "summary job failed; retrying in 30s");
+            return Next::Backoff(Duration::from_secs(30));
         }
+        let next = self
+            .settings
+            .schedule
+            .next_after(Utc::now(), self.settings.timezone);
+        // Capped so a changed clock (suspend, NTP jump) is noticed within a minute.
+        let wait = next
+            .and_then(|t| (t - Utc::now()).to_std().ok())
+            .unwrap_or(Duration::from_secs(60))
+            .min(Duration::from_secs(60));
+        Next::After(wait + Duration::from_millis(5))
     }
 }
 
@@ -177,7 +177,7 @@ mod tests {
             timezone: tz.parse().unwrap(),
             ..SummarySettings::default()
         };
-        SummaryJob::new(store.clone(), settings, OutboxWake::default())
+        SummaryJob::new(store.clone(), settings, Wake::default())
     }
 
     #[tokio::test]

@@ -453,7 +453,7 @@ async fn handle_button(
         }
         _ => "This button is no longer handled by loopbot.".into(),
     };
-    data.outbox.wake();
+    data.wakes.delivery.wake();
     reply_ephemeral(ctx, interaction, text).await
 }
 

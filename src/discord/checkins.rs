@@ -619,7 +619,7 @@ pub async fn checkin(
             Utc::now(),
         )
         .await?;
-    ctx.data().checkin_wake.wake();
+    ctx.data().wakes.checkins.wake();
     ctx.send(
         CreateReply::default()
             .content(format!(

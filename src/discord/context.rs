@@ -1,26 +1,27 @@
 //! What every command and event handler gets: [`Data`] (built once), the error type, and the
 //! private reply to a component. Imports no subject.
 
+use std::sync::Arc;
+
 use poise::serenity_prelude as serenity;
 
 use crate::domain::ChannelId;
-use crate::runtime::{GatewayReady, OutboxWake};
-use crate::store::{Store, StoreError};
+use crate::services::Services;
+use crate::store::StoreError;
 
-/// Everything a command or event handler can reach; built once.
+/// Everything a command or event handler can reach; built once. It reads the shared
+/// [`Services`] through `Deref` (`data.store`, `data.wakes`, ...).
 pub struct Data {
-    pub store: Store,
-    pub outbox: OutboxWake,
-    pub gateway: GatewayReady,
-    pub default_channel: Option<ChannelId>,
-    pub alerts: crate::config::AlertSettings,
+    pub services: Arc<Services>,
     /// For Alertmanager's API (Silence 1h).
     pub alerts_http: reqwest::Client,
-    /// Check-in settings (the emoji map for reactions).
-    pub checkins: crate::domain::checkin::CheckinSettings,
-    /// Wakes the check-in job (after `/checkin`).
-    pub checkin_wake: crate::jobs::JobWake,
-    pub summaries: crate::config::SummarySettings,
+}
+
+impl std::ops::Deref for Data {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }
 
 /// The error type of command and event handlers; rendered as an ephemeral reply.

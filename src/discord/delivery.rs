@@ -1,5 +1,5 @@
 //! The delivery worker: the only code that posts to Discord channels. One unit of work
-//! ([`DeliveryWorker::deliver_one`]) plus a dumb loop ([`DeliveryWorker::run`]) that owns sleeping.
+//! ([`DeliveryWorker::deliver_one`]), run as a [`Job`] by the jobs loop, and drained at shutdown.
 
 use std::time::Duration;
 
@@ -11,8 +11,8 @@ use super::message::{edit_body, post_body};
 use super::render::render;
 use super::rest::{DiscordRest, SendError};
 use crate::config::DeliverySettings;
+use crate::jobs::{until, Job, Next, Wake};
 use crate::metrics::Metrics;
-use crate::runtime::OutboxWake;
 use crate::store::{Delivery, DeliverySubject, Store, StoreError};
 
 /// What one call of [`DeliveryWorker::deliver_one`] did.
@@ -42,17 +42,12 @@ pub struct DeliveryWorker {
     store: Store,
     rest: DiscordRest,
     settings: DeliverySettings,
-    wake: OutboxWake,
+    wake: Wake,
     metrics: Option<Metrics>,
 }
 
 impl DeliveryWorker {
-    pub fn new(
-        store: Store,
-        rest: DiscordRest,
-        settings: DeliverySettings,
-        wake: OutboxWake,
-    ) -> Self {
+    pub fn new(store: Store, rest: DiscordRest, settings: DeliverySettings, wake: Wake) -> Self {
         Self {
             store,
             rest,
@@ -236,21 +231,6 @@ impl DeliveryWorker {
         base.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
     }
 
-    /// Delivers forever: as fast as rows are due, otherwise sleeping until the next is due or
-    /// new work is committed.
-    pub async fn run(self) {
-        loop {
-            match self.deliver_one(Utc::now()).await {
-                Ok(Outcome::Idle) => self.sleep_until_due().await,
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::error!(%error, "delivery worker cannot read the outbox; retrying in 1s");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        }
-    }
-
     /// After a stop signal: delivers whatever is pending until nothing is, or `grace` has passed.
     /// Returns how many rows are still pending (they go out on the next start). A request cut
     /// off by the deadline is safe to repeat: posts carry their nonce.
@@ -279,16 +259,42 @@ impl DeliveryWorker {
         }
     }
 
-    async fn sleep_until_due(&self) {
-        // Sleep at most a second even with nothing due: cheap, and robust to a missed wake-up.
-        let mut wait = Duration::from_secs(1);
-        if let Ok(Some(due)) = self.store.next_delivery_due_at().await {
-            let until = (due - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-            wait = wait.min(until);
+    /// How long to wait for the next due row: at most a second even with nothing due (cheap, and
+    /// robust to a missed wake-up).
+    async fn until_due(&self) -> Duration {
+        let wait = Duration::from_secs(1);
+        match self.store.next_delivery_due_at().await {
+            Ok(Some(due)) => wait.min(until(due)),
+            _ => wait,
         }
+    }
+
+    async fn sleep_until_due(&self) {
+        let wait = self.until_due().await;
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = self.wake.woken() => {}
         }
+    }
+}
+
+impl Job for DeliveryWorker {
+    const NAME: &'static str = "delivery";
+
+    /// Delivers as fast as rows are due, otherwise sleeps until the next is due or new work is
+    /// committed.
+    async fn run(&mut self, now: DateTime<Utc>) -> Next {
+        match self.deliver_one(now).await {
+            Ok(Outcome::Idle) => Next::After(self.until_due().await),
+            Ok(_) => Next::Now,
+            Err(error) => {
+                tracing::error!(%error, "delivery worker cannot read the outbox; retrying in 1s");
+                Next::Backoff(Duration::from_secs(1))
+            }
+        }
+    }
+
+    fn wake(&self) -> Option<Wake> {
+        Some(self.wake.clone())
     }
 }

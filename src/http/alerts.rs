@@ -140,7 +140,7 @@ async fn record(
         )
         .await?;
     if recorded.changed {
-        state.outbox.wake();
+        state.wakes.delivery.wake();
     }
     Ok((
         StatusCode::ACCEPTED,

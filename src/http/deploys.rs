@@ -40,7 +40,7 @@ async fn create_deploy(
                 "deploy stored but not posted: no channel subscribes to it and LOOPBOT_DEFAULT_CHANNEL is unset"
             );
         }
-        state.outbox.wake();
+        state.wakes.delivery.wake();
     }
     // Tells the metrics middleware a retry from one that changed something.
     let outcome = InboundOutcome(if recorded.changed {

@@ -17,7 +17,6 @@ use super::extract::secrets_equal;
 use super::AppState;
 use crate::config::{IntegrationsConfig, Secret};
 use crate::domain::webhook::{self, WebhookDeploy, WebhookOutcome, WorkflowFilter};
-use crate::integrations::commit_times::CommitTimes;
 
 /// What the hooks need beyond the shared state.
 #[derive(Clone)]
@@ -25,16 +24,17 @@ pub struct HookState {
     pub github_secret: Option<Secret>,
     pub gitlab_token: Option<Secret>,
     pub workflows: WorkflowFilter,
-    pub commit_times: CommitTimes,
+    /// Whether commit times are looked up (GITHUB_TOKEN is set).
+    pub commit_lookups: bool,
 }
 
 impl HookState {
-    pub fn new(config: &IntegrationsConfig, commit_times: CommitTimes) -> Self {
+    pub fn new(config: &IntegrationsConfig) -> Self {
         Self {
             github_secret: config.github_webhook_secret.clone(),
             gitlab_token: config.gitlab_webhook_token.clone(),
             workflows: config.github_deploy_workflows.clone(),
-            commit_times,
+            commit_lookups: config.github_token.is_some(),
         }
     }
 }
@@ -100,7 +100,7 @@ async fn github(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body = within_limit(body)?;
-    let Some(secret) = &state.hooks.github_secret else {
+    let Some(secret) = &state.hooks().github_secret else {
         return Err(ApiError::Unavailable(
             "the GitHub hook is disabled: set GITHUB_WEBHOOK_SECRET on the bot".into(),
         ));
@@ -128,7 +128,7 @@ async fn github(
     tracing::Span::current().record("event", event);
     tracing::Span::current().record("delivery", delivery);
     let (raw, value) = body_text(&body)?;
-    let outcome = webhook::github(event, &value, &state.hooks.workflows)?;
+    let outcome = webhook::github(event, &value, &state.hooks().workflows)?;
     handle("github", delivery, &raw, outcome, &state).await
 }
 
@@ -139,7 +139,7 @@ async fn gitlab(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body = within_limit(body)?;
-    let Some(token) = &state.hooks.gitlab_token else {
+    let Some(token) = &state.hooks().gitlab_token else {
         return Err(ApiError::Unavailable(
             "the GitLab hook is disabled: set GITLAB_WEBHOOK_TOKEN on the bot".into(),
         ));
@@ -200,11 +200,10 @@ async fn handle(
             .await?;
     }
     if recorded.changed {
-        state.outbox.wake();
+        state.wakes.delivery.wake();
     }
-    let commit_times = &state.hooks.commit_times;
     if let (true, None, Some(repo), Some(sha)) = (
-        commit_times.enabled(),
+        state.hooks().commit_lookups,
         event.commit_at,
         repository,
         event.commit_sha.as_ref(),
@@ -214,7 +213,7 @@ async fn handle(
             .queue_commit_lookup(recorded.deploy_id, &repo, sha.as_str(), now)
             .await?
         {
-            commit_times.wake();
+            state.wakes.commit_lookups.wake();
         }
     }
     Ok((

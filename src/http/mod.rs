@@ -12,50 +12,52 @@ mod metrics;
 mod routes_doc_test;
 mod summary;
 
+use std::sync::Arc;
+
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::Router;
 
-use crate::domain::ChannelId;
-use crate::metrics::Metrics;
-use crate::runtime::{GatewayReady, OutboxWake};
-use crate::store::Store;
+use crate::services::Services;
 use error::ApiError;
 use extract::{ApiToken, BODY_LIMIT};
 
-/// What every handler reads. axum clones the state for each request, so it is one shared
-/// allocation (the settings inside hold strings and parsed cron schedules).
+/// What every handler reads: the services the Discord adapter shares, plus what only the API
+/// reads. axum clones the state for each request, so both are shared allocations.
 #[derive(Clone)]
-pub struct AppState(std::sync::Arc<Shared>);
+pub struct AppState {
+    services: Arc<Services>,
+    api: Arc<ApiSettings>,
+}
+
+/// What only the HTTP API reads.
+pub struct ApiSettings {
+    pub api_token: ApiToken,
+    pub hooks: hooks::HookState,
+}
 
 impl AppState {
-    pub fn new(shared: Shared) -> Self {
-        Self(std::sync::Arc::new(shared))
+    pub fn new(services: Arc<Services>, api: ApiSettings) -> Self {
+        Self {
+            services,
+            api: Arc::new(api),
+        }
+    }
+
+    pub fn hooks(&self) -> &hooks::HookState {
+        &self.api.hooks
     }
 }
 
 impl std::ops::Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.0
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.services
     }
-}
-
-pub struct Shared {
-    pub store: Store,
-    pub api_token: ApiToken,
-    pub default_channel: Option<ChannelId>,
-    pub outbox: OutboxWake,
-    pub gateway: GatewayReady,
-    pub hooks: hooks::HookState,
-    pub alerts: crate::config::AlertSettings,
-    pub alert_policy: crate::domain::alert_group::AlertPolicy,
-    pub metrics: Metrics,
-    pub summaries: crate::config::SummarySettings,
 }
 
 impl FromRef<AppState> for ApiToken {
     fn from_ref(state: &AppState) -> Self {
-        state.api_token.clone()
+        state.api.api_token.clone()
     }
 }
 

@@ -2,13 +2,12 @@
 //! waiting for this: the lookup is a persisted row (`commit_lookup`) that this worker works off,
 //! retrying with back-off, so a GitHub outage delays the figure and loses nothing.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::Notify;
 
 use crate::config::{IntegrationsConfig, Secret};
+use crate::jobs::{until, Job, Next, Wake};
 use crate::store::{CommitLookup, Store};
 
 /// How long one request to GitHub may take.
@@ -89,36 +88,26 @@ impl GithubApi {
     }
 }
 
-/// The worker that fills in commit times.
-#[derive(Clone)]
+/// The job that fills in commit times; it exists only when lookups can happen at all
+/// (GITHUB_TOKEN is set, see [`CommitTimes::new`]).
 pub struct CommitTimes {
     store: Store,
-    api: Option<GithubApi>,
+    api: GithubApi,
     retry_base: Duration,
-    wake: Arc<Notify>,
+    /// Rung when a lookup was queued.
+    wake: Wake,
 }
 
 impl CommitTimes {
-    pub fn new(store: Store, config: &IntegrationsConfig) -> Self {
-        Self {
+    /// The job, or none when `GITHUB_TOKEN` is not set.
+    pub fn new(store: Store, config: &IntegrationsConfig, wake: Wake) -> Option<Self> {
+        let token = config.github_token.clone()?;
+        Some(Self {
             store,
-            api: config
-                .github_token
-                .clone()
-                .map(|token| GithubApi::new(&config.github_api_url, token)),
+            api: GithubApi::new(&config.github_api_url, token),
             retry_base: config.lookup_retry_base,
-            wake: Arc::new(Notify::new()),
-        }
-    }
-
-    /// Whether lookups can happen at all (GITHUB_TOKEN is set).
-    pub fn enabled(&self) -> bool {
-        self.api.is_some()
-    }
-
-    /// Tells the worker a lookup was queued.
-    pub fn wake(&self) {
-        self.wake.notify_one();
+            wake,
+        })
     }
 
     /// The delay before attempt `attempts + 1`.
@@ -129,7 +118,7 @@ impl CommitTimes {
 
     /// Works off every lookup due at `now`. Returns how many succeeded.
     pub async fn run_due(&self, now: DateTime<Utc>) -> usize {
-        let Some(api) = &self.api else { return 0 };
+        let api = &self.api;
         let due = match self.store.due_commit_lookups(now, 20).await {
             Ok(due) => due,
             Err(e) => {
@@ -170,24 +159,24 @@ impl CommitTimes {
         }
         done
     }
+}
 
-    /// Runs forever: works off due lookups, then sleeps until the next is due or one is queued.
-    pub async fn run(self) {
-        if self.api.is_none() {
-            return std::future::pending().await;
+impl Job for CommitTimes {
+    const NAME: &'static str = "commit_times";
+
+    /// Works off due lookups, then sleeps until the next is due or one is queued.
+    async fn run(&mut self, now: DateTime<Utc>) -> Next {
+        self.run_due(now).await;
+        let sleep = match self.store.next_commit_lookup_at().await {
+            Ok(Some(at)) => until(at),
+            Ok(None) => MAX_DELAY,
+            Err(_) => self.retry_base,
         }
-        loop {
-            self.run_due(Utc::now()).await;
-            let sleep = match self.store.next_commit_lookup_at().await {
-                Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or(Duration::ZERO),
-                Ok(None) => MAX_DELAY,
-                Err(_) => self.retry_base,
-            }
-            .max(Duration::from_millis(10));
-            tokio::select! {
-                () = tokio::time::sleep(sleep) => {}
-                () = self.wake.notified() => {}
-            }
-        }
+        .max(Duration::from_millis(10));
+        Next::After(sleep)
+    }
+
+    fn wake(&self) -> Option<Wake> {
+        Some(self.wake.clone())
     }
 }

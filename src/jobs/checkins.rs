@@ -1,12 +1,11 @@
 //! The check-in job: schedules, cancels, opens and closes post-release check-ins.
 
-use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{every, JobWake};
+use super::{until, Job, Next, Wake};
 use crate::domain::checkin::CheckinSettings;
-use crate::runtime::OutboxWake;
 use crate::store::{CheckinRun, Store, StoreError};
 
 pub struct CheckinJob {
@@ -14,27 +13,29 @@ pub struct CheckinJob {
     pub settings: CheckinSettings,
     /// When this process started: a check-in due before it fell due while the bot was down.
     pub started_at: DateTime<Utc>,
-    pub outbox: OutboxWake,
+    /// Wakes this job (`/checkin` queued one).
+    pub wake: Wake,
+    /// Wakes the delivery job when a run queued messages.
+    pub delivery: Wake,
     /// Deploy status changes up to this id have been considered for scheduling (0: none yet, so
     /// the first run looks at every deploy still within the check-in horizon).
-    pub considered_through: std::sync::atomic::AtomicI64,
+    pub considered_through: i64,
 }
 
 impl CheckinJob {
     /// One unit of work as of `now` (see [`Store::run_checkins`]); wakes the delivery worker
     /// when it queued messages.
-    pub async fn run(&self, now: DateTime<Utc>) -> Result<CheckinRun, StoreError> {
+    pub async fn run_due(&mut self, now: DateTime<Utc>) -> Result<CheckinRun, StoreError> {
         let run = self
             .store
             .run_checkins(
                 &self.settings,
                 now,
                 self.started_at,
-                self.considered_through.load(Ordering::Relaxed),
+                self.considered_through,
             )
             .await?;
-        self.considered_through
-            .store(run.considered_through, Ordering::Relaxed);
+        self.considered_through = run.considered_through;
         if run.queued_messages() {
             tracing::info!(
                 opened = run.opened.len(),
@@ -42,19 +43,32 @@ impl CheckinJob {
                 cancelled = run.cancelled.len(),
                 "check-ins queued"
             );
-            self.outbox.wake();
+            self.delivery.wake();
         }
         Ok(run)
     }
+}
 
-    /// Runs forever (see [`every`]).
-    pub async fn run_forever(self, wake: JobWake) {
+impl Job for CheckinJob {
+    const NAME: &'static str = "checkins";
+
+    /// Runs again when the next check-in falls due, at the latest after the settings' tick.
+    async fn run(&mut self, now: DateTime<Utc>) -> Next {
         let tick = self.settings.tick;
-        let job = &self;
-        every("checkins", tick, wake, move |now| async move {
-            job.run(now).await?;
-            job.store.next_checkin_at().await
-        })
-        .await
+        let next = match self.run_due(now).await {
+            Ok(_) => self.store.next_checkin_at().await,
+            Err(error) => Err(error),
+        };
+        match next {
+            Ok(next) => Next::After(next.map(until).unwrap_or(tick).min(tick)),
+            Err(error) => {
+                tracing::error!(job = Self::NAME, %error, "job failed; retrying in 1s");
+                Next::After(Duration::from_secs(1))
+            }
+        }
+    }
+
+    fn wake(&self) -> Option<Wake> {
+        Some(self.wake.clone())
     }
 }

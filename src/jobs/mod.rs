@@ -1,8 +1,11 @@
-//! Background jobs. A job is a unit of work given `now` (testable with a fixed clock, claims due
-//! rows in SQL) plus this module's loop, which owns the sleeping. To add one: write the unit in
-//! its own module here and `jobs.add(name, every(...))` it in `startup::Application::build`.
+//! Background jobs: delivery, check-ins, summaries, commit-time look-ups and retention. A job is a
+//! unit of work given `now` (testable with a fixed clock; due rows are claimed in SQL) that says
+//! when it wants to run next; [`Jobs::run`] is the one loop that sleeps, wakes and stops them.
+//! To add one: implement [`Job`] beside its unit of work and `jobs.add(...)` it in
+//! `startup::Application::build`.
 
 pub mod checkins;
+pub mod retention;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,20 +14,46 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
-use crate::store::StoreError;
-
-/// Wakes a job early (for example after a command queued work for it).
+/// Wakes a job early, for example after a request or command queued work for it. A wake while
+/// the job is busy is kept and ends its next sleep at once.
 #[derive(Clone, Default, Debug)]
-pub struct JobWake(Arc<Notify>);
+pub struct Wake(Arc<Notify>);
 
-impl JobWake {
+impl Wake {
     pub fn wake(&self) {
         self.0.notify_one();
     }
 
     pub async fn woken(&self) {
         self.0.notified().await
+    }
+}
+
+/// When a job wants to run again, as its run returns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// At once: there may be more work.
+    Now,
+    /// After this long, or sooner when woken.
+    After(Duration),
+    /// After this long even if woken: the back-off after a failure.
+    Backoff(Duration),
+}
+
+/// A background job: a name, a unit of work as of `now`, and the handle that wakes it.
+pub trait Job: Send + 'static {
+    /// For the logs.
+    const NAME: &'static str;
+
+    /// Does what is due at `now` and says when to run next. Failures are the job's to log and
+    /// to answer with a [`Next::Backoff`] or a later run: nothing here panics.
+    fn run(&mut self, now: DateTime<Utc>) -> impl Future<Output = Next> + Send;
+
+    /// What ends this job's sleep early (none: it only runs when due).
+    fn wake(&self) -> Option<Wake> {
+        None
     }
 }
 
@@ -35,13 +64,14 @@ type JobFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub struct Jobs(Vec<(&'static str, JobFuture)>);
 
 impl Jobs {
-    pub fn add(&mut self, name: &'static str, job: impl Future<Output = ()> + Send + 'static) {
-        self.0.push((name, Box::pin(job)));
+    pub fn add<J: Job>(&mut self, job: J) {
+        self.0.push((J::NAME, Box::pin(drive(job))));
     }
 
-    /// Runs every job until all end (they normally never do). Dropping this future stops them:
-    /// the tasks live in a `JoinSet`, so an application that is stopped leaves no job behind.
-    pub async fn run(self) {
+    /// Runs every job until `stop` is cancelled, then stops them and waits until they have.
+    /// Dropping this future stops them too: the tasks live in a `JoinSet`, so an application that
+    /// is dropped leaves no job behind.
+    pub async fn run(self, stop: CancellationToken) {
         let mut set = tokio::task::JoinSet::new();
         for (name, job) in self.0 {
             set.spawn(async move {
@@ -49,36 +79,37 @@ impl Jobs {
                 tracing::warn!(job = name, "job stopped");
             });
         }
-        while set.join_next().await.is_some() {}
-        // No jobs (or all ended): stay pending so the application is not stopped by it.
-        std::future::pending::<()>().await
+        let ended = async { while set.join_next().await.is_some() {} };
+        tokio::select! {
+            () = stop.cancelled() => {}
+            // No jobs (or all ended, which they never do): wait for the stop all the same.
+            () = ended => stop.cancelled().await,
+        }
+        set.shutdown().await;
     }
 }
 
-/// The loop around a job's unit of work: runs `unit(now)`, then sleeps until the moment it
-/// returned (its next due time), at most `max_sleep`, or until woken. A store error is logged
-/// and retried after a second; nothing here panics.
-pub async fn every<F, Fut>(name: &'static str, max_sleep: Duration, wake: JobWake, mut unit: F)
-where
-    F: FnMut(DateTime<Utc>) -> Fut + Send,
-    Fut: Future<Output = Result<Option<DateTime<Utc>>, StoreError>> + Send,
-{
+/// The loop around one job: run it, then sleep as it asked, or until woken.
+async fn drive<J: Job>(mut job: J) {
+    let wake = job.wake();
     loop {
-        let wait = match unit(Utc::now()).await {
-            Ok(next) => {
-                let until = next
-                    .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
-                    .unwrap_or(max_sleep);
-                until.min(max_sleep)
-            }
-            Err(error) => {
-                tracing::error!(job = name, %error, "job failed; retrying in 1s");
-                Duration::from_secs(1)
-            }
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = wake.woken() => {}
+        match job.run(Utc::now()).await {
+            Next::Now => {}
+            Next::Backoff(wait) => tokio::time::sleep(wait).await,
+            Next::After(wait) => match &wake {
+                Some(wake) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = wake.woken() => {}
+                    }
+                }
+                None => tokio::time::sleep(wait).await,
+            },
         }
     }
+}
+
+/// How long until `at`, as of now (zero if it has passed).
+pub fn until(at: DateTime<Utc>) -> Duration {
+    (at - Utc::now()).to_std().unwrap_or(Duration::ZERO)
 }
