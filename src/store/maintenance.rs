@@ -4,9 +4,8 @@
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
-use super::ids::{time_from_db, time_to_db};
+use super::ids::{time_to_db, try_time_from_db};
 use super::{Result, Store, StoreError};
 
 /// What one retention pass removed.
@@ -101,22 +100,21 @@ impl Store {
 
     /// Size of the database file in bytes (pages × page size; the WAL is not counted).
     pub async fn database_size_bytes(&self) -> Result<i64> {
-        Ok(sqlx::query(
+        Ok(sqlx::query_scalar(
             "select page_count * page_size from pragma_page_count(), pragma_page_size()",
         )
         .fetch_one(self.pool())
-        .await?
-        .get(0))
+        .await?)
     }
 
     pub async fn outbox_stats(&self) -> Result<OutboxStats> {
-        let row =
-            sqlx::query("select count(*), min(created_at) from outbox where state = 'pending'")
+        let (pending, oldest): (i64, Option<i64>) =
+            sqlx::query_as("select count(*), min(created_at) from outbox where state = 'pending'")
                 .fetch_one(self.pool())
                 .await?;
         Ok(OutboxStats {
-            pending: row.get(0),
-            oldest_pending: row.get::<Option<i64>, _>(1).map(time_from_db),
+            pending,
+            oldest_pending: oldest.map(try_time_from_db).transpose()?,
         })
     }
 
@@ -135,7 +133,7 @@ impl Store {
             .bind(outbox_id)
             .fetch_optional(self.pool())
             .await?;
-        Ok(at.map(time_from_db))
+        at.map(try_time_from_db).transpose()
     }
 
     /// Removes what is older than `cutoff`: raw request bodies, deploys not updated since,

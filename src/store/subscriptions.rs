@@ -1,12 +1,10 @@
 //! Channel subscriptions.
 
-use chrono::{DateTime, Utc};
-use sqlx::Row;
-
 use super::ids::{channel_from_db, channel_to_db, guild_to_db, time_to_db, user_to_db};
-use super::{Result, Store};
+use super::{Result, Store, StoreError};
 use crate::domain::subscription::{Kind, Pattern, Subscription};
 use crate::domain::{ChannelId, GuildId, UserId};
+use chrono::{DateTime, Utc};
 
 /// How many subscription rows a change touched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,38 +79,76 @@ impl Store {
     }
 
     pub async fn subscriptions_in(&self, channel: ChannelId) -> Result<Vec<Subscription>> {
-        let rows = sqlx::query(
+        let rows: Vec<SubscriptionRow> = sqlx::query_as(
             "select channel_id, kind, service_pattern, environment_pattern from subscription
              where channel_id = ? order by kind, service_pattern, environment_pattern",
         )
         .bind(channel_to_db(channel))
         .fetch_all(self.pool())
         .await?;
-        Ok(rows.iter().filter_map(subscription_from_row).collect())
+        rows.into_iter().map(Subscription::try_from).collect()
     }
 
     pub(super) async fn subscriptions_of_kind(
         conn: &mut sqlx::SqliteConnection,
         kind: Kind,
     ) -> Result<Vec<Subscription>> {
-        let rows = sqlx::query(
+        let rows: Vec<SubscriptionRow> = sqlx::query_as(
             "select channel_id, kind, service_pattern, environment_pattern from subscription
              where kind = ?",
         )
         .bind(kind.as_str())
         .fetch_all(&mut *conn)
         .await?;
-        Ok(rows.iter().filter_map(subscription_from_row).collect())
+        rows.into_iter().map(Subscription::try_from).collect()
     }
 }
 
-fn subscription_from_row(row: &sqlx::sqlite::SqliteRow) -> Option<Subscription> {
-    let kind: String = row.get("kind");
-    Some(Subscription {
-        channel: channel_from_db(row.get("channel_id")),
-        // The column's CHECK constraint lists exactly the domain's kinds.
-        kind: kind.parse().ok()?,
-        service: Pattern::from_stored(row.get("service_pattern")),
-        environment: Pattern::from_stored(row.get("environment_pattern")),
-    })
+/// A `subscription` row as the queries above select it.
+#[derive(Debug, sqlx::FromRow)]
+struct SubscriptionRow {
+    channel_id: i64,
+    kind: String,
+    service_pattern: String,
+    environment_pattern: String,
+}
+
+impl TryFrom<SubscriptionRow> for Subscription {
+    type Error = StoreError;
+
+    fn try_from(row: SubscriptionRow) -> Result<Self> {
+        // The column's CHECK constraint lists exactly the domain's kinds: another is corruption,
+        // not a row to skip silently.
+        let kind = row
+            .kind
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("subscription kind {:?}", row.kind)))?;
+        Ok(Subscription {
+            channel: channel_from_db(row.channel_id),
+            kind,
+            service: Pattern::from_stored(row.service_pattern),
+            environment: Pattern::from_stored(row.environment_pattern),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kind_loopbot_does_not_know_is_an_error() {
+        let row = |kind: &str| SubscriptionRow {
+            channel_id: 5,
+            kind: kind.into(),
+            service_pattern: "checkout*".into(),
+            environment_pattern: "*".into(),
+        };
+        let ok = Subscription::try_from(row("summaries")).unwrap();
+        assert_eq!((ok.channel, ok.kind), (ChannelId(5), Kind::Summaries));
+        assert!(matches!(
+            Subscription::try_from(row("everything")),
+            Err(StoreError::Corrupt(_))
+        ));
+    }
 }

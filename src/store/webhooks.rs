@@ -1,13 +1,11 @@
 //! Webhook deliveries already handled, and commit-time lookups still owed.
 
-use chrono::{DateTime, Utc};
-use sqlx::Row;
-
-use super::ids::{time_from_db, time_to_db};
+use super::ids::{time_to_db, try_time_from_db};
 use super::{Result, Store};
+use chrono::{DateTime, Utc};
 
-/// A deploy whose commit time is still to be fetched.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A deploy whose commit time is still to be fetched (a `commit_lookup` row).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CommitLookup {
     pub deploy_id: i64,
     pub repo: String,
@@ -85,23 +83,14 @@ impl Store {
         now: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<CommitLookup>> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as(
             "select deploy_id, repo, sha, attempts from commit_lookup
              where next_attempt_at <= ? order by next_attempt_at, deploy_id limit ?",
         )
         .bind(time_to_db(now))
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| CommitLookup {
-                deploy_id: row.get("deploy_id"),
-                repo: row.get("repo"),
-                sha: row.get("sha"),
-                attempts: row.get("attempts"),
-            })
-            .collect())
+        .await?)
     }
 
     /// When the next lookup is due, if any is pending.
@@ -109,7 +98,7 @@ impl Store {
         let at: Option<i64> = sqlx::query_scalar("select min(next_attempt_at) from commit_lookup")
             .fetch_one(&self.pool)
             .await?;
-        Ok(at.map(time_from_db))
+        at.map(try_time_from_db).transpose()
     }
 
     /// Fills in the deploy's commit time (never overwriting one a sender gave) and settles the lookup.
