@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use super::alert_rows::{
     json_map, StoredAlertRow, StoredGroupRow, STORED_ALERT_COLUMNS, STORED_GROUP_COLUMNS,
 };
-use super::deploys::Subject;
 use super::ids::{time_from_db, time_to_db, to_db};
+use super::outbox::Subject;
 use super::{Result, Store};
 use crate::domain::alert::{AlertNotification, AlertStatus, MentionTarget};
 use crate::domain::alert_group::{

@@ -3,9 +3,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::deploys::{deploy_from_row, Subject, DEPLOY_COLUMNS};
+use super::deploys::{deploy_from_row, DEPLOY_COLUMNS};
 use super::feedback::{tally, TallyOf};
 use super::ids::{channel_from_db, checked_time_from_db, from_db, time_from_db, time_to_db, to_db};
+use super::outbox::Subject;
 use super::{Result, Store, StoreError};
 use crate::domain::checkin::{Checkin, CheckinSettings, CheckinView};
 use crate::domain::checkin_schedule::{

@@ -6,8 +6,9 @@
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
-use super::deploys::{deploy_from_row, DeployRecorded, DeployRow, Subject, DEPLOY_COLUMNS};
+use super::deploys::{deploy_from_row, DeployRecorded, DeployRow, DEPLOY_COLUMNS};
 use super::ids::{channel_to_db, time_from_db, time_to_db};
+use super::outbox::{Subject, SubjectKind};
 use super::{Result, Store, StoreError, WriteGate};
 use crate::domain::deploy::{Deploy, DeployEvent};
 use crate::domain::subscription::{route, Kind};
@@ -394,7 +395,7 @@ async fn record_batch(
     batch: &[DeployJob],
     subscriptions: &[crate::domain::subscription::Subscription],
 ) -> Result<Vec<DeployRecorded>> {
-    let deploy_kind = Subject::Deploy(0).kind();
+    let deploy_kind = SubjectKind::Deploy.as_str();
     let (mut last_event, mut last_deploy, mut last_message): (i64, i64, i64) = sqlx::query_as(
         "select (select coalesce(max(id), 0) from inbound_event), (select coalesce(max(id), 0) from deploy),
                 (select coalesce(max(id), 0) from message)",

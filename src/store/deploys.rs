@@ -1,44 +1,9 @@
 //! Deploys and the inbound events that report them.
 
-use super::ids::{channel_to_db, time_to_db, try_time_from_db};
+use super::ids::try_time_from_db;
 use super::{Result, Store, StoreError};
 use crate::domain::deploy::{Deploy, DeployStatus};
 use crate::domain::ChannelId;
-use chrono::{DateTime, Utc};
-
-/// What the bot's messages are about; the `message.subject_kind` column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Subject {
-    Deploy(i64),
-    AlertGroup(i64),
-    /// A post-release check-in (`checkin.id`).
-    Checkin(i64),
-    /// The note in a check-in's thread that a later check-in was cancelled (`checkin.id`).
-    CheckinCancelled(i64),
-    /// A `summary` row (weekly summary for one channel).
-    Summary(i64),
-}
-
-impl Subject {
-    pub(super) fn kind(self) -> &'static str {
-        match self {
-            Subject::Deploy(_) => "deploy",
-            Subject::AlertGroup(_) => "alert_group",
-            Subject::Checkin(_) => "checkin",
-            Subject::CheckinCancelled(_) => "checkin_cancelled",
-            Subject::Summary(_) => "summary",
-        }
-    }
-
-    pub(super) fn id(self) -> i64 {
-        match self {
-            Subject::Deploy(id) => id,
-            Subject::AlertGroup(id) => id,
-            Subject::Checkin(id) | Subject::CheckinCancelled(id) => id,
-            Subject::Summary(id) => id,
-        }
-    }
-}
 
 /// The result of recording a deploy event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,79 +23,6 @@ impl Store {
                 .fetch_optional(self.pool())
                 .await?;
         row.map(Deploy::try_from).transpose()
-    }
-
-    /// Keeps a sender's raw body for audit and replay; returns its id.
-    pub(super) async fn insert_inbound_event(
-        tx: &mut sqlx::SqliteConnection,
-        source: &str,
-        idempotency_key: Option<&str>,
-        body: &str,
-        now: DateTime<Utc>,
-    ) -> Result<i64> {
-        let now_db = time_to_db(now);
-        Ok(sqlx::query_scalar(
-            "insert into inbound_event (source, idempotency_key, body, received_at, created_at)
-             values (?, ?, ?, ?, ?) returning id",
-        )
-        .bind(source)
-        .bind(idempotency_key)
-        .bind(body)
-        .bind(now_db)
-        .bind(now_db)
-        .fetch_one(&mut *tx)
-        .await?)
-    }
-
-    pub(super) async fn channels_showing(
-        tx: &mut sqlx::SqliteConnection,
-        subject: Subject,
-    ) -> Result<Vec<ChannelId>> {
-        let channels: Vec<i64> = sqlx::query_scalar(
-            "select channel_id from message where subject_kind = ? and subject_id = ? order by id",
-        )
-        .bind(subject.kind())
-        .bind(subject.id())
-        .fetch_all(&mut *tx)
-        .await?;
-        Ok(channels
-            .into_iter()
-            .map(super::ids::channel_from_db)
-            .collect())
-    }
-
-    /// Queues "show `subject`'s current state in `channel`": creates the message row on first use
-    /// (its id is the post's nonce) and an outbox row for the worker.
-    pub(super) async fn enqueue(
-        tx: &mut sqlx::SqliteConnection,
-        channel: ChannelId,
-        subject: Subject,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let now_db = time_to_db(now);
-        let message_id: i64 = sqlx::query_scalar(
-            "insert into message (channel_id, subject_kind, subject_id, updated_at, created_at)
-             values (?, ?, ?, ?, ?)
-             on conflict (channel_id, subject_kind, subject_id) do update set updated_at = excluded.updated_at
-             returning id",
-        )
-        .bind(channel_to_db(channel))
-        .bind(subject.kind())
-        .bind(subject.id())
-        .bind(now_db)
-        .bind(now_db)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "insert into outbox (message_id, channel_id, due_at, created_at) values (?, ?, ?, ?)",
-        )
-        .bind(message_id)
-        .bind(channel_to_db(channel))
-        .bind(now_db)
-        .bind(now_db)
-        .execute(&mut *tx)
-        .await?;
-        Ok(())
     }
 }
 

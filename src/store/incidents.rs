@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 
 use super::alert_rows::{StoredIncidentRow, StoredLinkRow};
-use super::deploys::Subject;
 use super::ids::{time_from_db, time_to_db, to_db};
+use super::outbox::Subject;
 use super::{Result, Store};
 use crate::domain::incident::{
     deploy_after_verdict, IncidentChange, StoredIncident, StoredLink, Verdict,

@@ -6,7 +6,6 @@ pub mod alerts;
 mod checkins;
 mod deploy_writer;
 mod deploys;
-mod digests;
 mod feedback;
 pub mod ids;
 mod incidents;
@@ -24,10 +23,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 pub use checkins::CheckinRun;
-pub use deploys::{DeployRecorded, Subject};
+pub use deploys::DeployRecorded;
 pub use feedback::{MessageRelease, NewFeedback};
 pub use maintenance::{OutboxStats, Pruned, PRUNED_BODY};
-pub use outbox::{Delivery, DeliverySubject};
+pub use outbox::{Delivery, DeliverySubject, Subject, SubjectKind};
 pub use subscriptions::SubscriptionChange;
 pub use summary_figures::Scope;
 pub use webhooks::CommitLookup;

@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use super::ids::{channel_from_db, channel_to_db, time_to_db};
+use super::outbox::Subject;
 use super::summary_figures::Scope;
-use super::{Result, Store, Subject};
+use super::{Result, Store};
 use crate::domain::period::Period;
 use crate::domain::ChannelId;
 

@@ -1,36 +1,13 @@
-//! The outbox: every post or edit to Discord is a row here before it is a request.
+//! The delivery worker's side of the outbox: the next delivery due, and how it went.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::deploys::{deploy_from_row, DEPLOY_COLUMNS};
-use super::ids::{channel_from_db, from_db, time_from_db, time_to_db, to_db};
-use super::{Result, Store};
-use crate::domain::checkin::CheckinView;
-use crate::domain::deploy::Deploy;
+use super::digests::{digest_sent, load_digest};
+use super::subjects::{load_subject, DeliverySubject};
 use crate::domain::ChannelId;
-
-/// What a delivery shows, loaded at delivery time so it is always the latest state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeliverySubject {
-    Deploy(Deploy),
-    /// A deploy that alerts were linked to (see store/alerts.rs): its announcement names them.
-    DeployWithAlerts(Deploy, Vec<super::alerts::LinkedAlert>),
-    AlertGroup(super::alerts::AlertGroupView),
-    /// A post-release check-in with its deploy and tally.
-    Checkin(CheckinView),
-    /// "This check-in was cancelled", posted in the thread of an earlier check-in of the deploy.
-    CheckinCancelled(CheckinView),
-    /// Many subjects of a flooded channel shown as one message (see store/digests.rs).
-    Digest(Vec<DeliverySubject>),
-    /// A weekly summary: its computed figures, as JSON (`domain::summary::Summary`).
-    Summary(String),
-    /// The subject row is gone (or of a kind this version does not know): nothing to show.
-    Missing {
-        kind: String,
-        id: i64,
-    },
-}
+use crate::store::ids::{channel_from_db, from_db, time_from_db, time_to_db, to_db};
+use crate::store::{Result, Store};
 
 /// One unit of work for the delivery worker: bring one message up to date.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,50 +30,6 @@ pub struct Delivery {
     pub subject: DeliverySubject,
     /// Set when the message is a digest: the delivery renders and settles all its members.
     pub digest: Option<i64>,
-}
-
-/// Loads what a message shows, by the `message.subject_kind` it was queued with.
-/// A new kind of message adds a [`Subject`](super::Subject) variant and an arm here.
-pub(super) async fn load_subject(
-    conn: &mut sqlx::SqliteConnection,
-    kind: &str,
-    id: i64,
-) -> Result<Option<DeliverySubject>> {
-    let subject = match kind {
-        "deploy" => sqlx::query(&format!("select {DEPLOY_COLUMNS} from deploy where id = ?"))
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|row| deploy_from_row(&row).map(DeliverySubject::Deploy))
-            .transpose()?,
-        "alert_group" => super::alerts::load_alert_group(&mut *conn, id)
-            .await?
-            .map(DeliverySubject::AlertGroup),
-        "checkin" => super::checkins::checkin_view(conn, id)
-            .await?
-            .map(DeliverySubject::Checkin),
-        "checkin_cancelled" => super::checkins::checkin_view(conn, id)
-            .await?
-            .map(DeliverySubject::CheckinCancelled),
-        "summary" => sqlx::query("select body from summary where id = ?")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .map(|row| DeliverySubject::Summary(row.get(0))),
-        _ => None,
-    };
-    // A deploy that alerts were linked to names them in its announcement.
-    Ok(match subject {
-        Some(DeliverySubject::Deploy(deploy)) => {
-            let linked = super::alerts::load_linked_alerts(&mut *conn, deploy.id).await?;
-            Some(if linked.is_empty() {
-                DeliverySubject::Deploy(deploy)
-            } else {
-                DeliverySubject::DeployWithAlerts(deploy, linked)
-            })
-        }
-        other => other,
-    })
 }
 
 /// `lb<kind><id>.<created ms>` in base 36: within Discord's 25 characters for any real row id.
@@ -166,7 +99,7 @@ impl Store {
         .await?;
         let digest: Option<i64> = message.get("digest_id");
         if let Some(digest) = digest {
-            let state = super::digests::load_digest(&mut tx, digest).await?;
+            let state = load_digest(&mut tx, digest).await?;
             let created_at: i64 = sqlx::query_scalar("select created_at from digest where id = ?")
                 .bind(digest)
                 .fetch_one(&mut *tx)
@@ -237,7 +170,7 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         if let Some(digest) = delivery.digest {
-            super::digests::digest_sent(&mut tx, digest, discord_message_id, now).await?;
+            digest_sent(&mut tx, digest, discord_message_id, now).await?;
             Self::close_rows(&mut tx, delivery, "sent", None, now).await?;
             tx.commit().await?;
             return Ok(());
@@ -344,7 +277,7 @@ impl Store {
 }
 
 #[cfg(test)]
-mod nonce_tests {
+mod tests {
     use super::nonce;
 
     #[test]

@@ -3,10 +3,10 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::ids::{channel_to_db, from_db, time_to_db, to_db};
-use super::outbox::{load_subject, DeliverySubject};
-use super::{Result, Store};
+use super::subjects::{load_subject, DeliverySubject};
 use crate::domain::ChannelId;
+use crate::store::ids::{channel_to_db, from_db, time_to_db, to_db};
+use crate::store::{Result, Store};
 
 /// Subjects that may be folded into a digest: alert groups, the storm an on-call engineer needs
 /// tamed. Check-ins are not (people answer them by button), nor deploy announcements (people
