@@ -134,6 +134,49 @@ impl CommitSha {
     }
 }
 
+/// The shape a link in an embed needs: `http(s)://host[:port][/...]`, nothing blank or
+/// unprintable anywhere. Hand-written because `domain` depends on no URL crate (ARCHITECTURE.md);
+/// it accepts only what a URL parser accepts for these two schemes.
+fn check_web_url(url: &str) -> Result<(), &'static str> {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    let rest = if lower.starts_with("https://") {
+        &url[8..]
+    } else if lower.starts_with("http://") {
+        &url[7..]
+    } else {
+        return Err("the scheme must be http or https");
+    };
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("no spaces or control characters");
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or("");
+    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
+        let (inside, after) = v6.split_once(']').ok_or("an unclosed [ in the host")?;
+        if inside.is_empty()
+            || !inside
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        {
+            return Err("an invalid IPv6 host");
+        }
+        ("v6", after.strip_prefix(':'))
+    } else {
+        match host_port.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        }
+    };
+    let host_char = |c: char| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | '%' | '~');
+    if host.is_empty() || !host.chars().all(host_char) {
+        return Err("an empty or invalid host");
+    }
+    if port.is_some_and(|p| !p.is_empty() && p.parse::<u16>().is_err()) {
+        return Err("an invalid port");
+    }
+    Ok(())
+}
+
 /// An http(s) URL, bounded in length.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebUrl(String);
@@ -141,11 +184,12 @@ pub struct WebUrl(String);
 impl WebUrl {
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
         let url = raw.trim();
-        let parsed = reqwest::Url::parse(url)
-            .map_err(|e| ValidationError::new(field, format!("must be an absolute URL ({e})")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(ValidationError::new(field, "must be an http or https URL"));
-        }
+        check_web_url(url).map_err(|why| {
+            ValidationError::new(
+                field,
+                format!("must be an absolute http or https URL ({why})"),
+            )
+        })?;
         if url.len() > MAX_URL_LEN {
             return Err(ValidationError::new(
                 field,
@@ -331,6 +375,39 @@ impl Deploy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn web_urls_are_absolute_http_links() {
+        for good in [
+            "https://ci.example.com/runs/1?x=1#y",
+            "http://localhost:8080",
+            "HTTPS://Example.com/path%20escaped",
+            "https://user@host.example/a",
+            "http://[::1]:9093/",
+            "https://bücher.example/ä",
+        ] {
+            assert!(
+                WebUrl::parse("url", good).is_ok(),
+                "{good} should be accepted"
+            );
+        }
+        for bad in [
+            "ftp://example.com",
+            "example.com/run",
+            "https://",
+            "https:///path",
+            "https://exa mple.com",
+            "https://host:99999/",
+            "https://[::1/",
+            "javascript:alert(1)",
+            "https://host\n.example",
+        ] {
+            assert!(
+                WebUrl::parse("url", bad).is_err(),
+                "{bad:?} should be refused"
+            );
+        }
+    }
 
     fn raw() -> RawDeployEvent {
         RawDeployEvent {

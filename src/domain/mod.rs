@@ -35,12 +35,19 @@ impl fmt::Display for ChannelId {
 }
 
 /// A value failed validation: which field, and what was expected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationError {
     pub field: &'static str,
     pub reason: String,
 }
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for ValidationError {}
 
 impl ValidationError {
     pub fn new(field: &'static str, reason: impl Into<String>) -> Self {

@@ -6,6 +6,7 @@ mod support;
 
 mod alerts;
 mod api;
+mod architecture;
 mod checkins;
 mod config;
 mod delivery;
