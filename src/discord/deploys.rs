@@ -2,6 +2,7 @@
 
 use super::message::{
     colour, duration, field_value, truncate, Embed, EMBED_FIELD_VALUE_MAX, EMBED_TITLE_MAX,
+    EMBED_TOTAL_MAX,
 };
 use crate::domain::deploy::{Deploy, DeployStatus};
 
@@ -64,6 +65,37 @@ pub fn deploy_embed(deploy: &Deploy) -> Embed {
         };
         embed = embed.field("Commit", value, true);
     }
+    fit_total(embed)
+}
+
+/// Names are bounded at the edge, but rendering does not trust what is stored: if the embed is
+/// over Discord's total, the changelog gives way first, then the longest fields.
+fn fit_total(mut embed: Embed) -> Embed {
+    let over = embed.chars().saturating_sub(EMBED_TOTAL_MAX);
+    if over == 0 {
+        return embed;
+    }
+    if let Some(description) = embed.description.take() {
+        let keep = description.chars().count().saturating_sub(over);
+        if keep > "**Changelog**\n…".chars().count() {
+            embed.description = Some(truncate(&description, keep));
+        }
+    }
+    while embed.chars() > EMBED_TOTAL_MAX {
+        let over = embed.chars() - EMBED_TOTAL_MAX;
+        let Some(longest) = embed
+            .fields
+            .iter_mut()
+            .max_by_key(|f| f.value.chars().count())
+        else {
+            break;
+        };
+        let len = longest.value.chars().count();
+        if len <= 1 {
+            break;
+        }
+        longest.value = truncate(&longest.value, len.saturating_sub(over).max(1));
+    }
     embed
 }
 
@@ -99,6 +131,30 @@ mod tests {
             started_at: Utc::now() - chrono::Duration::seconds(75),
             finished_at: Some(Utc::now()),
         }
+    }
+
+    #[test]
+    fn a_stored_deploy_of_long_values_still_fits_the_embed_total() {
+        let long = "x".repeat(EMBED_FIELD_VALUE_MAX + 50);
+        let deploy = Deploy {
+            service: long.clone(),
+            version: long.clone(),
+            environment: long.clone(),
+            deployer: Some(long.clone()),
+            ..deploy()
+        };
+        let embed = deploy_embed(&deploy);
+        assert!(
+            embed.chars() <= EMBED_TOTAL_MAX,
+            "{} characters",
+            embed.chars()
+        );
+        let description = embed.description.as_deref().unwrap();
+        assert!(
+            description.starts_with("**Changelog**\nxxx"),
+            "{description:.40}"
+        );
+        assert!(embed.fields.iter().all(|f| !f.value.is_empty()));
     }
 
     #[test]
