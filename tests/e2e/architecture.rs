@@ -331,87 +331,115 @@ fn no_source_file_is_over_800_lines() {
     );
 }
 
-/// The sibling modules each file of `dir` refers to. A directory's `mod.rs` is its facade (it
-/// declares the siblings and holds what they share), so it is not a node: a cycle is between two
-/// subject files.
-fn sibling_graph(dir: &str) -> BTreeMap<String, BTreeSet<String>> {
+/// Which files of the layer `dir` each file refers to (`crate::`, `super::` and `self::` paths,
+/// `use` groups included). The layer's own `mod.rs` is its facade and not a node; a file may name
+/// its own child modules (it declares them). Everything else counts, so a subject file importing a
+/// primitive, and that primitive importing the subject back, is a cycle.
+fn layer_graph(dir: &str) -> BTreeMap<String, BTreeSet<String>> {
     let all = sources();
     let in_dir: Vec<&Source> = all
         .iter()
         .filter(|s| s.module.len() >= 2 && s.module[0] == dir)
         .collect();
-    let siblings: BTreeSet<String> = in_dir.iter().map(|s| s.module[1].clone()).collect();
+    let modules: BTreeSet<Vec<String>> = in_dir.iter().map(|s| s.module.clone()).collect();
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for source in &in_dir {
-        let node = source.module[1].clone();
+        let node = source.module[1..].join("::");
         let edges = graph.entry(node.clone()).or_default();
-        // How this file names its siblings: `crate::dir::x`, and `super::x` from a direct child
-        // (from a grandchild, `super::super::x`).
-        let super_prefix = "super::".repeat(source.module.len() - 1);
-        let prefixes = [format!("crate::{dir}::"), super_prefix];
-        for prefix in prefixes.iter().filter(|p| !p.is_empty()) {
-            for (start, _) in source.code.match_indices(prefix.as_str()) {
-                if start > 0 {
-                    let before = source.code[..start].chars().last().unwrap();
-                    if before.is_alphanumeric() || before == '_' || before == ':' {
-                        continue;
-                    }
-                }
-                let rest = &source.code[start + prefix.len()..];
-                let targets: Vec<String> = if let Some(group) = rest.strip_prefix('{') {
-                    // `use super::{a, b::c, D}`: the first word of each top-level item.
-                    let mut depth = 0;
-                    let end = group
-                        .char_indices()
-                        .find(|&(_, c)| {
-                            match c {
-                                '{' => depth += 1,
-                                '}' if depth == 0 => return true,
-                                '}' => depth -= 1,
-                                _ => {}
-                            }
-                            false
-                        })
-                        .map_or(group.len(), |(i, _)| i);
-                    let mut items = Vec::new();
-                    let mut depth = 0;
-                    let mut current = String::new();
-                    for c in group[..end].chars() {
-                        match c {
-                            '{' => depth += 1,
-                            '}' => depth -= 1,
-                            ',' if depth == 0 => items.push(std::mem::take(&mut current)),
-                            _ if depth == 0 => current.push(c),
-                            _ => {}
-                        }
-                    }
-                    items.push(current);
-                    items
-                        .iter()
-                        .map(|i| {
-                            i.trim()
-                                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-                                .next()
-                                .unwrap_or("")
-                                .to_owned()
-                        })
-                        .collect()
-                } else {
-                    vec![rest
-                        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-                        .next()
-                        .unwrap_or("")
-                        .to_owned()]
-                };
-                for target in targets {
-                    if siblings.contains(&target) && target != node {
-                        edges.insert(target);
-                    }
-                }
+        for path in paths_in(&source.code) {
+            let mut segments = path.into_iter();
+            let mut base: Vec<String> = match segments.next().as_deref() {
+                Some("crate") => Vec::new(),
+                Some("self") => source.module.clone(),
+                Some("super") => source.module[..source.module.len() - 1].to_vec(),
+                _ => continue,
+            };
+            let mut rest: Vec<String> = segments.collect();
+            // `super::super::x`
+            while rest.first().is_some_and(|s| s == "super") {
+                base.pop();
+                rest.remove(0);
+            }
+            base.extend(rest);
+            let Some(target) = (2..=base.len())
+                .rev()
+                .map(|n| base[..n].to_vec())
+                .find(|prefix| modules.contains(prefix))
+            else {
+                continue;
+            };
+            let target = target[1..].join("::");
+            let own = target == node || target.starts_with(&format!("{node}::"));
+            if !own {
+                edges.insert(target);
             }
         }
     }
     graph
+}
+
+/// Every path that starts with `crate`, `self` or `super`, as its segments; a `use` group
+/// (`super::{a, b::c}`) gives one path per item.
+fn paths_in(code: &str) -> Vec<Vec<String>> {
+    let chars: Vec<char> = code.chars().collect();
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !is_ident(chars[i]) || (i > 0 && (is_ident(chars[i - 1]) || chars[i - 1] == ':')) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && (is_ident(chars[i]) || chars[i] == ':') {
+            i += 1;
+        }
+        let text: String = chars[start..i].iter().collect();
+        if !["crate::", "self::", "super::"]
+            .iter()
+            .any(|p| text.starts_with(p))
+        {
+            continue;
+        }
+        let prefix: Vec<String> = text
+            .split("::")
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if text.ends_with("::") && chars.get(i) == Some(&'{') {
+            let mut depth = 0;
+            let mut item = String::new();
+            let mut items = Vec::new();
+            for &c in &chars[i + 1..] {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => items.push(std::mem::take(&mut item)),
+                    _ if depth == 0 => item.push(c),
+                    _ => {}
+                }
+            }
+            items.push(item);
+            for item in items {
+                let head: String = item
+                    .trim()
+                    .chars()
+                    .take_while(|&c| is_ident(c) || c == ':')
+                    .collect();
+                let mut path = prefix.clone();
+                path.extend(
+                    head.split("::")
+                        .filter(|s| !s.is_empty() && *s != "self")
+                        .map(str::to_owned),
+                );
+                found.push(path);
+            }
+        } else {
+            found.push(prefix);
+        }
+    }
+    found
 }
 
 fn cycles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
@@ -449,7 +477,7 @@ fn cycles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
 fn no_import_cycle_between_files_of_discord_or_store() {
     let mut broken = Vec::new();
     for dir in ["discord", "store", "domain", "http"] {
-        let graph = sibling_graph(dir);
+        let graph = layer_graph(dir);
         assert!(graph.len() >= 2, "src/{dir}/ has too few files to check");
         for group in cycles(&graph) {
             broken.push(format!(
@@ -476,6 +504,17 @@ fn the_checks_catch_what_they_are_for() {
     let roots = path_roots("use sha2::Digest; let x = std::mem::take(&mut y); a::b::c");
     let words: Vec<&str> = roots.iter().map(|(_, w)| w.as_str()).collect();
     assert_eq!(words, ["sha2", "std", "a"]);
+    let paths =
+        paths_in("use super::{alerts::X, outbox, self};\nlet y = crate::store::ids::to_db(1);");
+    assert_eq!(
+        paths,
+        vec![
+            vec!["super", "alerts", "X"],
+            vec!["super", "outbox"],
+            vec!["super"],
+            vec!["crate", "store", "ids", "to_db"],
+        ]
+    );
     let mut graph = BTreeMap::new();
     graph.insert("a".to_owned(), BTreeSet::from(["b".to_owned()]));
     graph.insert("b".to_owned(), BTreeSet::from(["a".to_owned()]));
