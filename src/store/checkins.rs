@@ -265,7 +265,10 @@ impl Store {
              left join deploy_latest_success l
                on l.service = d.service and l.environment = d.environment
              left join deploy n on n.id = l.deploy_id
-             where c.state = 'scheduled'",
+             where c.state = 'scheduled'
+               -- Narrowing only (the rule decides): a success that is itself the latest
+               -- success can be neither undone nor superseded, so it is not loaded each run.
+               and (d.status <> 'succeeded' or l.deploy_id is not d.id)",
         )
         .fetch_all(&mut *tx)
         .await?;
