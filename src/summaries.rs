@@ -40,16 +40,17 @@ pub async fn compute(
 pub struct SummaryJob {
     store: Store,
     settings: SummarySettings,
-    wake: Wake,
+    /// Wakes the delivery job once a summary is queued.
+    delivery: Wake,
     metrics: Option<crate::metrics::Metrics>,
 }
 
 impl SummaryJob {
-    pub fn new(store: Store, settings: SummarySettings, wake: Wake) -> Self {
+    pub fn new(store: Store, settings: SummarySettings, delivery: Wake) -> Self {
         Self {
             store,
             settings,
-            wake,
+            delivery,
             metrics: None,
         }
     }
@@ -88,7 +89,7 @@ impl SummaryJob {
             }
         }
         if queued > 0 {
-            self.wake.wake();
+            self.delivery.wake();
             if let Some(metrics) = &self.metrics {
                 metrics.set_last_summary(now);
             }
