@@ -98,6 +98,14 @@ async fn bad_requests_get_their_documented_status_and_nothing_is_kept() {
             "commit_at",
         ),
         (
+            "a link with a space in it",
+            Some(API_TOKEN),
+            json_type,
+            serde_json::to_vec(&deploy(json!({"url": "https://ci.example.com/run 1"}))).unwrap(),
+            422,
+            "url",
+        ),
+        (
             "wrong type",
             Some(API_TOKEN),
             json_type,
