@@ -1,5 +1,7 @@
-//! What people do in the guild, driven by a test: slash commands, button presses, modals,
-//! autocomplete, reactions and messages, each sent to the bot as a gateway dispatch.
+//! What people do, driven by a test: slash commands, button presses, modals, autocomplete,
+//! reactions and messages, each sent to the bot as a gateway dispatch. Each comes from the guild
+//! its channel belongs to (a DM channel: no guild); the `*_in` variants choose the guild (None:
+//! a DM) whatever the channel, to forge what a hostile client could send.
 
 use serde_json::{json, Value};
 
@@ -7,8 +9,8 @@ use crate::json::{
     id_of, interaction_json, member_json, mentions_in, message_json, parse_emoji, resolve_options,
     user_json,
 };
-use crate::state::StoredMessage;
-use crate::{FakeDiscord, BOT_USER_ID, GUILD_ID};
+use crate::state::{State, StoredMessage};
+use crate::{FakeDiscord, BOT_USER_ID};
 
 impl FakeDiscord {
     /// Sends a slash command (INTERACTION_CREATE type 2) from `user` in `channel`; returns the
@@ -20,14 +22,23 @@ impl FakeDiscord {
         name: &str,
         options: Value,
     ) -> u64 {
+        let guild = self.lock().guild_of(channel);
+        self.send_slash_command_in(guild, channel, user, name, options)
+            .await
+    }
+
+    /// [`FakeDiscord::send_slash_command`] from `guild` (None: a DM with the bot).
+    pub async fn send_slash_command_in(
+        &self,
+        guild: Option<u64>,
+        channel: u64,
+        user: u64,
+        name: &str,
+        options: Value,
+    ) -> u64 {
         let interaction = {
             let mut state = self.lock();
-            let command_id = state
-                .commands
-                .iter()
-                .find(|c| c.json["name"] == name)
-                .and_then(|c| c.json["id"].as_str().and_then(|id| id.parse().ok()))
-                .unwrap_or_else(|| state.snowflake());
+            let command_id = command_id(&mut state, guild, name);
             let id = state.snowflake();
             let options = if options.is_null() {
                 json!([])
@@ -39,13 +50,15 @@ impl FakeDiscord {
                 "name": name,
                 "type": 1,
                 "options": options,
-                "guild_id": GUILD_ID.to_string(),
             });
-            let resolved = resolve_options(&state, &data["options"]);
+            if let Some(guild) = guild {
+                data["guild_id"] = json!(guild.to_string());
+            }
+            let resolved = resolve_options(&state, guild, &data["options"]);
             if !resolved.as_object().is_some_and(|r| r.is_empty()) {
                 data["resolved"] = resolved;
             }
-            interaction_json(&state, id, 2, channel, user, data, None)
+            interaction_json(&state, guild, id, 2, channel, user, data, None)
         };
         self.dispatch_checked("INTERACTION_CREATE", interaction.clone());
         id_of(&interaction)
@@ -54,6 +67,20 @@ impl FakeDiscord {
     /// Sends a button press (INTERACTION_CREATE type 3) on `message`; returns the interaction id.
     pub async fn send_component_interaction(
         &self,
+        channel: u64,
+        user: u64,
+        message: u64,
+        custom_id: &str,
+    ) -> u64 {
+        let guild = self.lock().guild_of(channel);
+        self.send_component_interaction_in(guild, channel, user, message, custom_id)
+            .await
+    }
+
+    /// [`FakeDiscord::send_component_interaction`] from `guild` (None: a DM with the bot).
+    pub async fn send_component_interaction_in(
+        &self,
+        guild: Option<u64>,
         channel: u64,
         user: u64,
         message: u64,
@@ -75,7 +102,7 @@ impl FakeDiscord {
                 )
             });
             let data = json!({ "custom_id": custom_id, "component_type": 2 });
-            interaction_json(&state, id, 3, channel, user, data, Some(rendered))
+            interaction_json(&state, guild, id, 3, channel, user, data, Some(rendered))
         };
         self.dispatch_checked("INTERACTION_CREATE", interaction.clone());
         id_of(&interaction)
@@ -85,6 +112,21 @@ impl FakeDiscord {
     /// `message`, the modal was opened from a button on that message (Discord then includes it).
     pub async fn send_modal_submit(
         &self,
+        channel: u64,
+        user: u64,
+        message: Option<u64>,
+        custom_id: &str,
+        fields: &[(&str, &str)],
+    ) -> u64 {
+        let guild = self.lock().guild_of(channel);
+        self.send_modal_submit_in(guild, channel, user, message, custom_id, fields)
+            .await
+    }
+
+    /// [`FakeDiscord::send_modal_submit`] from `guild` (None: a DM with the bot).
+    pub async fn send_modal_submit_in(
+        &self,
+        guild: Option<u64>,
         channel: u64,
         user: u64,
         message: Option<u64>,
@@ -105,7 +147,7 @@ impl FakeDiscord {
                 })
                 .collect();
             let data = json!({ "custom_id": custom_id, "components": rows });
-            interaction_json(&state, id, 5, channel, user, data, rendered)
+            interaction_json(&state, guild, id, 5, channel, user, data, rendered)
         };
         self.dispatch_checked("INTERACTION_CREATE", interaction.clone());
         id_of(&interaction)
@@ -123,21 +165,19 @@ impl FakeDiscord {
     ) -> u64 {
         let interaction = {
             let mut state = self.lock();
-            let command_id = state
-                .commands
-                .iter()
-                .find(|c| c.json["name"] == name)
-                .and_then(|c| c.json["id"].as_str().and_then(|id| id.parse().ok()))
-                .unwrap_or_else(|| state.snowflake());
+            let guild = state.guild_of(channel);
+            let command_id = command_id(&mut state, guild, name);
             let id = state.snowflake();
-            let data = json!({
+            let mut data = json!({
                 "id": command_id.to_string(),
                 "name": name,
                 "type": 1,
                 "options": options,
-                "guild_id": GUILD_ID.to_string(),
             });
-            interaction_json(&state, id, 4, channel, user, data, None)
+            if let Some(guild) = guild {
+                data["guild_id"] = json!(guild.to_string());
+            }
+            interaction_json(&state, guild, id, 4, channel, user, data, None)
         };
         self.dispatch_checked("INTERACTION_CREATE", interaction.clone());
         id_of(&interaction)
@@ -149,6 +189,7 @@ impl FakeDiscord {
         let emoji = parse_emoji(emoji);
         let d = {
             let mut state = self.lock();
+            let guild = state.guild_of(channel);
             let author = state
                 .messages
                 .get(&message)
@@ -160,13 +201,15 @@ impl FakeDiscord {
                 "user_id": user.to_string(),
                 "channel_id": channel.to_string(),
                 "message_id": message.to_string(),
-                "guild_id": GUILD_ID.to_string(),
-                "member": member_json(user),
                 "emoji": emoji,
                 "burst": false,
                 "burst_colors": [],
                 "type": 0,
             });
+            if let Some(guild) = guild {
+                d["guild_id"] = json!(guild.to_string());
+                d["member"] = member_json(&state, guild, user);
+            }
             if let Some(author) = author {
                 d["message_author_id"] = author;
             }
@@ -178,18 +221,24 @@ impl FakeDiscord {
     /// MESSAGE_REACTION_REMOVE from `user`; also removed from the stored message.
     pub async fn remove_reaction(&self, channel: u64, message: u64, user: u64, emoji: &str) {
         let emoji = parse_emoji(emoji);
-        if let Some(stored) = self.lock().messages.get_mut(&message) {
-            stored.remove_reaction(&emoji, user);
-        }
-        let d = json!({
+        let guild = {
+            let mut state = self.lock();
+            if let Some(stored) = state.messages.get_mut(&message) {
+                stored.remove_reaction(&emoji, user);
+            }
+            state.guild_of(channel)
+        };
+        let mut d = json!({
             "user_id": user.to_string(),
             "channel_id": channel.to_string(),
             "message_id": message.to_string(),
-            "guild_id": GUILD_ID.to_string(),
             "emoji": emoji,
             "burst": false,
             "type": 0,
         });
+        if let Some(guild) = guild {
+            d["guild_id"] = json!(guild.to_string());
+        }
         self.dispatch_checked("MESSAGE_REACTION_REMOVE", d);
     }
 
@@ -209,19 +258,40 @@ impl FakeDiscord {
             if let Some(reply_to) = reply_to {
                 body["message_reference"] = json!({ "message_id": reply_to.to_string() });
             }
+            let guild = state.guild_of(channel);
             let mut message = message_json(&state, id, channel, user_json(user), &body, Vec::new());
-            message["mentions"] = mentions_in(content);
+            message["mentions"] = mentions_in(&state, guild, content);
             state.store(id, channel, true, message.clone());
             // Gateway guild messages also carry the author's member (without `user`).
-            let mut member = member_json(user);
-            if let Some(member) = member.as_object_mut() {
-                member.remove("user");
+            if let Some(guild) = guild {
+                let mut member = member_json(&state, guild, user);
+                if let Some(member) = member.as_object_mut() {
+                    member.remove("user");
+                }
+                message["member"] = member;
             }
-            message["member"] = member;
             message
         };
         let id = id_of(&d);
         self.dispatch_checked("MESSAGE_CREATE", d);
         id
     }
+}
+
+/// The id of command `name` as registered for `guild` (else globally, else anywhere); a fresh
+/// id when it was never registered.
+fn command_id(state: &mut State, guild: Option<u64>, name: &str) -> u64 {
+    let find = |scope: Option<Option<u64>>| {
+        state
+            .commands
+            .iter()
+            .filter(|c| scope.is_none_or(|g| c.guild == g))
+            .find(|c| c.json["name"] == name)
+            .and_then(|c| c.json["id"].as_str().and_then(|id| id.parse().ok()))
+    };
+    let found = guild
+        .and_then(|g| find(Some(Some(g))))
+        .or_else(|| find(Some(None)))
+        .or_else(|| find(None));
+    found.unwrap_or_else(|| state.snowflake())
 }

@@ -11,8 +11,9 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
+use crate::guilds::ready_guilds;
 use crate::json::{check_dispatch, guild_create_json};
-use crate::{FakeDiscord, APP_ID, BOT_USER_ID, GUILD_ID};
+use crate::{FakeDiscord, APP_ID, BOT_USER_ID};
 
 #[derive(Default)]
 pub(crate) struct Gateway {
@@ -174,7 +175,7 @@ impl FakeDiscord {
                 "flags": 0,
                 "email": null,
             },
-            "guilds": [{ "id": GUILD_ID.to_string(), "unavailable": true }],
+            "guilds": ready_guilds(&state),
             "session_id": session_id,
             "resume_gateway_url": self.gateway_url(),
             "application": { "id": APP_ID.to_string(), "flags": 0 },
@@ -187,8 +188,11 @@ impl FakeDiscord {
         if d["shard"].is_array() {
             ready["shard"] = d["shard"].clone();
         }
-        let guild = guild_create_json(&state);
-        for (event, payload) in [("READY", &ready), ("GUILD_CREATE", &guild)] {
+        let mut dispatches = vec![("READY", ready)];
+        for guild in state.bot_guilds.iter() {
+            dispatches.push(("GUILD_CREATE", guild_create_json(&state, *guild)));
+        }
+        for (event, payload) in &dispatches {
             if let Err(err) = check_dispatch(event, payload) {
                 panic!("fake Discord built a {event} dispatch serenity cannot parse: {err}");
             }
@@ -206,8 +210,9 @@ impl FakeDiscord {
                 log: Vec::new(),
             },
         );
-        gateway.send_to_session(&session_id, "READY", &ready);
-        gateway.send_to_session(&session_id, "GUILD_CREATE", &guild);
+        for (event, payload) in &dispatches {
+            gateway.send_to_session(&session_id, event, payload);
+        }
         let mut identify = d.clone();
         if let Some(identify) = identify.as_object_mut() {
             identify.remove("properties");

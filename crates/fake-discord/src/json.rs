@@ -6,17 +6,23 @@ use serde_json::{json, Value};
 use crate::state::{State, StoredMessage};
 use crate::{
     ADMINISTRATOR, ADMIN_PERMISSIONS, ADMIN_ROLE_ID, ADMIN_USER_ID, APP_ID, BOT_PERMISSIONS,
-    BOT_ROLE_ID, BOT_USER_ID, EVERYONE_PERMISSIONS, GUILD_ID, OWNER_USER_ID, PLAIN_PERMISSIONS,
-    PLAIN_USER_ID,
+    BOT_ROLE_ID, BOT_USER_ID, EVERYONE_PERMISSIONS, GUILD_ID, OTHER_GUILD_ADMIN_ROLE_ID,
+    OTHER_GUILD_BOT_ROLE_ID, OTHER_GUILD_ID, OWNER_USER_ID, PLAIN_PERMISSIONS, PLAIN_USER_ID,
+    RESPONDER_ROLE_ID, RESPONDER_USER_ID,
 };
 
 /// Message flags.
 pub(crate) const EPHEMERAL: u64 = 1 << 6;
 pub(crate) const LOADING: u64 = 1 << 7;
 
-/// Users who are members of the guild.
-pub(crate) const GUILD_MEMBERS: [u64; 4] =
-    [BOT_USER_ID, ADMIN_USER_ID, PLAIN_USER_ID, OWNER_USER_ID];
+/// Users who are members of each guild.
+pub(crate) const GUILD_MEMBERS: [u64; 5] = [
+    BOT_USER_ID,
+    ADMIN_USER_ID,
+    PLAIN_USER_ID,
+    RESPONDER_USER_ID,
+    OWNER_USER_ID,
+];
 
 pub(crate) fn user_json(id: u64) -> Value {
     let (name, bot) = match id {
@@ -24,6 +30,7 @@ pub(crate) fn user_json(id: u64) -> Value {
         ADMIN_USER_ID => ("alice-admin".to_string(), false),
         PLAIN_USER_ID => ("bob".to_string(), false),
         OWNER_USER_ID => ("olivia-owner".to_string(), false),
+        RESPONDER_USER_ID => ("rita-responder".to_string(), false),
         other => (format!("user-{}", other % 10_000), false),
     };
     json!({
@@ -37,12 +44,13 @@ pub(crate) fn user_json(id: u64) -> Value {
     })
 }
 
-pub(crate) fn member_json(user: u64) -> Value {
-    let roles: Vec<String> = match user {
-        ADMIN_USER_ID => vec![ADMIN_ROLE_ID.to_string()],
-        BOT_USER_ID => vec![BOT_ROLE_ID.to_string()],
-        _ => Vec::new(),
-    };
+/// A member of `guild` (roles as that guild gives them, or as a test chose with `set_member`).
+pub(crate) fn member_json(state: &State, guild: u64, user: u64) -> Value {
+    let roles: Vec<String> = state
+        .member_roles(guild, user)
+        .iter()
+        .map(u64::to_string)
+        .collect();
     json!({
         "user": user_json(user),
         "nick": null,
@@ -58,7 +66,20 @@ pub(crate) fn member_json(user: u64) -> Value {
     })
 }
 
-pub(crate) fn permissions_of(user: u64) -> u64 {
+/// The roles a member has in `guild` unless a test chose others.
+pub(crate) fn default_roles(guild: u64, user: u64) -> Vec<u64> {
+    match (guild, user) {
+        (GUILD_ID, ADMIN_USER_ID) => vec![ADMIN_ROLE_ID],
+        (GUILD_ID, BOT_USER_ID) => vec![BOT_ROLE_ID],
+        (GUILD_ID, RESPONDER_USER_ID) => vec![RESPONDER_ROLE_ID],
+        (OTHER_GUILD_ID, ADMIN_USER_ID) => vec![OTHER_GUILD_ADMIN_ROLE_ID],
+        (OTHER_GUILD_ID, BOT_USER_ID) => vec![OTHER_GUILD_BOT_ROLE_ID],
+        _ => Vec::new(),
+    }
+}
+
+/// A member's permissions unless a test chose others (the same in both guilds).
+pub(crate) fn default_permissions(user: u64) -> u64 {
     match user {
         ADMIN_USER_ID => ADMIN_PERMISSIONS,
         BOT_USER_ID => BOT_PERMISSIONS,
@@ -95,11 +116,11 @@ pub(crate) fn role_json(
     role
 }
 
-pub(crate) fn text_channel_json(id: u64, name: &str, position: u64) -> Value {
+pub(crate) fn text_channel_json(id: u64, guild: u64, name: &str, position: u64) -> Value {
     json!({
         "id": id.to_string(),
         "type": 0,
-        "guild_id": GUILD_ID.to_string(),
+        "guild_id": guild.to_string(),
         "name": name,
         "position": position,
         "permission_overwrites": [],
@@ -108,6 +129,17 @@ pub(crate) fn text_channel_json(id: u64, name: &str, position: u64) -> Value {
         "last_message_id": null,
         "rate_limit_per_user": 0,
         "parent_id": null,
+        "flags": 0,
+    })
+}
+
+/// The bot's DM channel with PLAIN_USER_ID (type 1, no guild).
+pub(crate) fn dm_channel_json(id: u64) -> Value {
+    json!({
+        "id": id.to_string(),
+        "type": 1,
+        "last_message_id": null,
+        "recipients": [user_json(PLAIN_USER_ID)],
         "flags": 0,
     })
 }
@@ -137,13 +169,54 @@ pub(crate) fn application_json() -> Value {
     })
 }
 
-pub(crate) fn guild_create_json(state: &State) -> Value {
-    let channels: Vec<&Value> = state.channels.values().filter(|c| c["type"] == 0).collect();
-    let threads: Vec<&Value> = state.channels.values().filter(|c| c["type"] != 0).collect();
-    let members: Vec<Value> = GUILD_MEMBERS.iter().map(|u| member_json(*u)).collect();
+pub(crate) fn guild_create_json(state: &State, id: u64) -> Value {
+    let in_guild = |c: &&Value| c["guild_id"] == json!(id.to_string());
+    let channels: Vec<&Value> = state
+        .channels
+        .values()
+        .filter(in_guild)
+        .filter(|c| c["type"] == 0)
+        .collect();
+    let threads: Vec<&Value> = state
+        .channels
+        .values()
+        .filter(in_guild)
+        .filter(|c| c["type"] != 0)
+        .collect();
+    let members: Vec<Value> = GUILD_MEMBERS
+        .iter()
+        .map(|u| member_json(state, id, *u))
+        .collect();
+    let (name, roles) = if id == GUILD_ID {
+        (
+            "Loop Test Guild",
+            json!([
+                // @everyone's id is the guild id; serenity's cache-side permission check needs it.
+                role_json(GUILD_ID, "@everyone", EVERYONE_PERMISSIONS, 0, false),
+                role_json(ADMIN_ROLE_ID, "admins", ADMIN_PERMISSIONS, 1, false),
+                role_json(BOT_ROLE_ID, "loopbot", BOT_PERMISSIONS, 2, true),
+                role_json(RESPONDER_ROLE_ID, "responders", 0, 3, false),
+            ]),
+        )
+    } else {
+        (
+            "Second Test Guild",
+            json!([
+                role_json(id, "@everyone", EVERYONE_PERMISSIONS, 0, false),
+                role_json(
+                    OTHER_GUILD_ADMIN_ROLE_ID,
+                    "admins",
+                    ADMIN_PERMISSIONS,
+                    1,
+                    false
+                ),
+                role_json(OTHER_GUILD_BOT_ROLE_ID, "loopbot", BOT_PERMISSIONS, 2, true),
+            ]),
+        )
+    };
     let mut guild = json!({
-        "id": GUILD_ID.to_string(),
-        "name": "Loop Test Guild",
+        "id": id.to_string(),
+        "name": name,
         "icon": null,
         "icon_hash": null,
         "splash": null,
@@ -155,12 +228,7 @@ pub(crate) fn guild_create_json(state: &State) -> Value {
         "verification_level": 0,
         "default_message_notifications": 0,
         "explicit_content_filter": 0,
-        "roles": [
-            // @everyone's id is the guild id; serenity's cache-side permission check needs it.
-            role_json(GUILD_ID, "@everyone", EVERYONE_PERMISSIONS, 0, false),
-            role_json(ADMIN_ROLE_ID, "admins", ADMIN_PERMISSIONS, 1, false),
-            role_json(BOT_ROLE_ID, "loopbot", BOT_PERMISSIONS, 2, true),
-        ],
+        "roles": roles,
         "emojis": [],
         "features": [],
         "mfa_level": 0,
@@ -241,10 +309,10 @@ pub(crate) fn message_json(
     body: &Value,
     attachments: Vec<Value>,
 ) -> Value {
+    let guild = state.guild_of(channel);
     let mut message = json!({
         "id": id.to_string(),
         "channel_id": channel.to_string(),
-        "guild_id": GUILD_ID.to_string(),
         "author": author,
         "content": body["content"].as_str().unwrap_or_default(),
         "timestamp": timestamp_now(),
@@ -260,6 +328,9 @@ pub(crate) fn message_json(
         "type": 0,
         "flags": body["flags"].as_u64().unwrap_or(0),
     });
+    if let Some(guild) = guild {
+        message["guild_id"] = json!(guild.to_string());
+    }
     if !body["nonce"].is_null() {
         message["nonce"] = body["nonce"].clone();
     }
@@ -273,7 +344,9 @@ pub(crate) fn message_json(
         if reference["channel_id"].is_null() {
             reference["channel_id"] = json!(channel.to_string());
         }
-        reference["guild_id"] = json!(GUILD_ID.to_string());
+        if let Some(guild) = guild {
+            reference["guild_id"] = json!(guild.to_string());
+        }
         message["message_reference"] = reference;
         // REPLY; Discord resolves the replied-to message (null if it is gone).
         message["type"] = json!(19);
@@ -285,8 +358,13 @@ pub(crate) fn message_json(
     message
 }
 
+/// An interaction from `user` in `channel`. `guild` is where it comes from: a guild (with
+/// `member` carrying the channel-resolved `permissions`) or, for None, a DM (with `user` and no
+/// guild, like Discord).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn interaction_json(
     state: &State,
+    guild: Option<u64>,
     id: u64,
     kind: u64,
     channel: u64,
@@ -294,8 +372,7 @@ pub(crate) fn interaction_json(
     data: Value,
     message: Option<Value>,
 ) -> Value {
-    let mut member = member_json(user);
-    member["permissions"] = json!(permissions_of(user).to_string());
+    let permissions = guild.map_or(0, |g| state.permissions_in(g, user));
     let channel_name = state
         .channels
         .get(&channel)
@@ -305,41 +382,57 @@ pub(crate) fn interaction_json(
         .channels
         .get(&channel)
         .and_then(|c| c["type"].as_u64())
-        .unwrap_or(0);
+        .unwrap_or(if guild.is_some() { 0 } else { 1 });
     let mut interaction = json!({
         "id": id.to_string(),
         "application_id": APP_ID.to_string(),
         "type": kind,
         "data": data,
-        "guild_id": GUILD_ID.to_string(),
         "channel": {
             "id": channel.to_string(),
             "type": channel_type,
             "name": channel_name,
-            "permissions": permissions_of(user).to_string(),
+            "permissions": permissions.to_string(),
         },
         "channel_id": channel.to_string(),
-        "member": member,
         "token": format!("fake-interaction-token-{id}"),
         "version": 1,
         "app_permissions": BOT_PERMISSIONS.to_string(),
         "locale": "en-US",
-        "guild_locale": "en-US",
         "entitlements": [],
-        "authorizing_integration_owners": { "0": GUILD_ID.to_string() },
-        "context": 0,
         "attachment_size_limit": 26_214_400,
     });
+    match guild {
+        Some(guild) => {
+            let mut member = member_json(state, guild, user);
+            member["permissions"] = json!(permissions.to_string());
+            interaction["guild_id"] = json!(guild.to_string());
+            interaction["member"] = member;
+            interaction["guild_locale"] = json!("en-US");
+            interaction["authorizing_integration_owners"] = json!({ "0": guild.to_string() });
+            // GUILD
+            interaction["context"] = json!(0);
+        }
+        None => {
+            interaction["user"] = user_json(user);
+            // Installed to a guild, used in a DM: Discord sends "0" for the guild.
+            interaction["authorizing_integration_owners"] = json!({ "0": "0" });
+            // BOT_DM
+            interaction["context"] = json!(1);
+        }
+    }
     if let Some(message) = message {
         interaction["message"] = message;
     }
     interaction
 }
 
-/// `data.resolved` for USER (6) and CHANNEL (7) options, walking sub-commands.
-pub(crate) fn resolve_options(state: &State, options: &Value) -> Value {
+/// `data.resolved` for USER (6) and CHANNEL (7) options, walking sub-commands; members as
+/// `guild` has them (none in a DM).
+pub(crate) fn resolve_options(state: &State, guild: Option<u64>, options: &Value) -> Value {
     pub(crate) fn walk(
         state: &State,
+        guild: Option<u64>,
         options: &Value,
         resolved: &mut serde_json::Map<String, Value>,
     ) {
@@ -349,18 +442,20 @@ pub(crate) fn resolve_options(state: &State, options: &Value) -> Value {
                 .and_then(parse_id)
                 .or_else(|| option["value"].as_u64());
             match (option["type"].as_u64(), id) {
-                (Some(1 | 2), _) => walk(state, &option["options"], resolved),
+                (Some(1 | 2), _) => walk(state, guild, &option["options"], resolved),
                 (Some(6), Some(user)) => {
-                    let mut member = member_json(user);
-                    if let Some(member) = member.as_object_mut() {
-                        member.remove("user");
-                        member.insert(
-                            "permissions".into(),
-                            json!(permissions_of(user).to_string()),
-                        );
-                    }
                     insert(resolved, "users", user, user_json(user));
-                    insert(resolved, "members", user, member);
+                    if let Some(guild) = guild {
+                        let mut member = member_json(state, guild, user);
+                        if let Some(member) = member.as_object_mut() {
+                            member.remove("user");
+                            member.insert(
+                                "permissions".into(),
+                                json!(state.permissions_in(guild, user).to_string()),
+                            );
+                        }
+                        insert(resolved, "members", user, member);
+                    }
                 }
                 (Some(7), Some(channel)) => {
                     let mut partial = json!({ "id": channel.to_string(), "type": 0, "name": "unknown", "permissions": "0" });
@@ -385,12 +480,13 @@ pub(crate) fn resolve_options(state: &State, options: &Value) -> Value {
         map[id.to_string()] = value;
     }
     let mut resolved = serde_json::Map::new();
-    walk(state, options, &mut resolved);
+    walk(state, guild, options, &mut resolved);
     Value::Object(resolved)
 }
 
-/// Users mentioned as `<@id>` / `<@!id>` in content, as Discord lists them in `mentions`.
-pub(crate) fn mentions_in(content: &str) -> Value {
+/// Users mentioned as `<@id>` / `<@!id>` in content, as Discord lists them in `mentions`
+/// (with their member in `guild`, if any).
+pub(crate) fn mentions_in(state: &State, guild: Option<u64>, content: &str) -> Value {
     let mut ids: Vec<u64> = Vec::new();
     for piece in content.split("<@").skip(1) {
         let piece = piece.strip_prefix('!').unwrap_or(piece);
@@ -404,11 +500,13 @@ pub(crate) fn mentions_in(content: &str) -> Value {
         .into_iter()
         .map(|id| {
             let mut user = user_json(id);
-            let mut member = member_json(id);
-            if let Some(member) = member.as_object_mut() {
-                member.remove("user");
+            if let Some(guild) = guild {
+                let mut member = member_json(state, guild, id);
+                if let Some(member) = member.as_object_mut() {
+                    member.remove("user");
+                }
+                user["member"] = member;
             }
-            user["member"] = member;
             user
         })
         .collect();
@@ -483,6 +581,7 @@ pub(crate) fn check_dispatch(name: &str, d: &Value) -> Result<(), String> {
         "MESSAGE_CREATE" => check_as::<m::Message>(d)?,
         "MESSAGE_REACTION_ADD" | "MESSAGE_REACTION_REMOVE" => check_as::<m::Reaction>(d)?,
         "THREAD_CREATE" | "CHANNEL_CREATE" => check_as::<m::GuildChannel>(d)?,
+        "GUILD_DELETE" => check_as::<m::UnavailableGuild>(d)?,
         _ => {}
     }
     let event = json!({ "t": name, "d": d });

@@ -9,14 +9,16 @@
 //! the serde error if that fails: serenity silently turns an unparsable dispatch into
 //! `Event::Unknown`, and a test would otherwise just time out.
 //!
-//! Map: this file holds the fixed guild (ids, permissions) and the inspection API; `events`
-//! makes people act in the guild; `gateway` is the websocket; `rest` and `webhooks` answer HTTP
-//! (request bodies parsed in `body`); `state` is what the server remembers; `json` builds
-//! Discord's objects and checks them against serenity.
+//! Map: this file holds the fixed guilds (ids, permissions) and the inspection API; `guilds`
+//! holds which guilds the bot is in, members with chosen roles, leaving a guild and where an
+//! interaction comes from (a guild or a DM); `events` makes people act; `gateway` is the
+//! websocket; `rest` and `webhooks` answer HTTP (request bodies parsed in `body`); `state` is
+//! what the server remembers; `json` builds Discord's objects and checks them against serenity.
 
 mod body;
 mod events;
 mod gateway;
+mod guilds;
 mod json;
 mod rest;
 mod state;
@@ -35,7 +37,13 @@ use serde_json::Value;
 
 use state::{State, StoredMessage};
 
+/// The guild the bot is in from the start ("Loop Test Guild").
 pub const GUILD_ID: u64 = 100_000_000_000_000_001;
+/// A second guild ("Second Test Guild") with its own channel; the bot joins it only when a test
+/// calls `add_bot_to_guild(OTHER_GUILD_ID)`, but its members can send interactions regardless.
+pub const OTHER_GUILD_ID: u64 = 100_000_000_000_000_101;
+/// Guilds the fake knows (REST answers 10004 Unknown Guild for any other).
+pub const GUILDS: [u64; 2] = [GUILD_ID, OTHER_GUILD_ID];
 pub const APP_ID: u64 = 200_000_000_000_000_002;
 /// Discord bots created since 2019 share their application id.
 pub const BOT_USER_ID: u64 = APP_ID;
@@ -43,10 +51,16 @@ pub const BOT_USER_ID: u64 = APP_ID;
 pub const CHANNEL_ID: u64 = 300_000_000_000_000_003;
 /// "#payments".
 pub const OTHER_CHANNEL_ID: u64 = 300_000_000_000_000_004;
+/// "#ops" in OTHER_GUILD_ID: an interaction, message or reaction there comes from that guild.
+pub const OTHER_GUILD_CHANNEL_ID: u64 = 300_000_000_000_000_103;
+/// A DM channel with the bot: interactions there carry `user` instead of `member` and no guild.
+pub const DM_CHANNEL_ID: u64 = 300_000_000_000_000_199;
 /// Member holding a role with MANAGE_GUILD (not ADMINISTRATOR).
 pub const ADMIN_USER_ID: u64 = 400_000_000_000_000_005;
 /// Member without MANAGE_GUILD.
 pub const PLAIN_USER_ID: u64 = 400_000_000_000_000_006;
+/// Member of GUILD_ID holding RESPONDER_ROLE_ID, with plain permissions.
+pub const RESPONDER_USER_ID: u64 = 400_000_000_000_000_007;
 /// Guild owner and application owner. Deliberately neither admin nor plain user: owners bypass
 /// permission checks, which would hide bugs in the bot's own checks.
 pub const OWNER_USER_ID: u64 = 400_000_000_000_000_009;
@@ -54,17 +68,23 @@ pub const OWNER_USER_ID: u64 = 400_000_000_000_000_009;
 pub const ADMIN_ROLE_ID: u64 = 100_000_000_000_000_010;
 /// Managed role given to the bot.
 pub const BOT_ROLE_ID: u64 = 100_000_000_000_000_011;
+/// "responders" in GUILD_ID: no permissions of its own, given to RESPONDER_USER_ID.
+pub const RESPONDER_ROLE_ID: u64 = 100_000_000_000_000_012;
+/// "admins" in OTHER_GUILD_ID (MANAGE_GUILD), given there to ADMIN_USER_ID.
+pub const OTHER_GUILD_ADMIN_ROLE_ID: u64 = 100_000_000_000_000_110;
+/// The bot's managed role in OTHER_GUILD_ID.
+pub const OTHER_GUILD_BOT_ROLE_ID: u64 = 100_000_000_000_000_111;
 
 // Permission bits (https://discord.com/developers/docs/topics/permissions).
 pub(crate) const ADMINISTRATOR: u64 = 1 << 3;
 const ADD_REACTIONS: u64 = 1 << 6;
-const MANAGE_GUILD: u64 = 1 << 5;
-const VIEW_CHANNEL: u64 = 1 << 10;
-const SEND_MESSAGES: u64 = 1 << 11;
-const MANAGE_MESSAGES: u64 = 1 << 13;
+pub const MANAGE_GUILD: u64 = 1 << 5;
+pub const VIEW_CHANNEL: u64 = 1 << 10;
+pub const SEND_MESSAGES: u64 = 1 << 11;
+pub const MANAGE_MESSAGES: u64 = 1 << 13;
 const EMBED_LINKS: u64 = 1 << 14;
 const ATTACH_FILES: u64 = 1 << 15;
-const READ_MESSAGE_HISTORY: u64 = 1 << 16;
+pub const READ_MESSAGE_HISTORY: u64 = 1 << 16;
 const USE_APPLICATION_COMMANDS: u64 = 1 << 31;
 const MANAGE_THREADS: u64 = 1 << 34;
 const CREATE_PUBLIC_THREADS: u64 = 1 << 35;
@@ -82,7 +102,8 @@ pub const EVERYONE_PERMISSIONS: u64 = VIEW_CHANNEL
     | SEND_MESSAGES_IN_THREADS;
 /// Interaction `member.permissions` of ADMIN_USER_ID.
 pub const ADMIN_PERMISSIONS: u64 = EVERYONE_PERMISSIONS | MANAGE_GUILD;
-/// Interaction `member.permissions` of PLAIN_USER_ID (and any other non-admin user).
+/// Interaction `member.permissions` of PLAIN_USER_ID, RESPONDER_USER_ID and any other user
+/// (unless a test chose others with `set_member`).
 pub const PLAIN_PERMISSIONS: u64 = VIEW_CHANNEL | SEND_MESSAGES | READ_MESSAGE_HISTORY;
 pub(crate) const BOT_PERMISSIONS: u64 = EVERYONE_PERMISSIONS | MANAGE_MESSAGES | MANAGE_THREADS;
 

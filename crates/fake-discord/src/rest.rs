@@ -16,7 +16,7 @@ use crate::json::{
     parse_emoji, parse_id, timestamp_now, user_json, GUILD_MEMBERS, LOADING,
 };
 use crate::state::{State, StoredCommand};
-use crate::{FakeDiscord, Fault, Recorded, APP_ID, BOT_USER_ID, GUILD_ID};
+use crate::{FakeDiscord, Fault, Recorded, APP_ID, BOT_USER_ID};
 
 /// Discord's per-channel message limit, enforced only after `set_rate_limits(true)`.
 const RATE_LIMIT_MESSAGES: usize = 5;
@@ -220,21 +220,23 @@ impl State {
             (method, ["applications", app, "guilds", guild, "commands"]) => {
                 self.commands(req, &method, app, Some(guild))
             }
-            (M::GET, ["guilds", guild]) if parse_id(guild) == Some(GUILD_ID) => {
-                Reply::json(guild_create_json(self))
+            (M::DELETE, ["users", "@me", "guilds", guild]) => self.leave_guild(guild),
+            (M::GET, ["guilds", guild]) if State::known_guild(guild).is_some() => {
+                Reply::json(guild_create_json(self, parse_id(guild).unwrap_or_default()))
             }
-            (M::GET, ["guilds", guild, "channels"]) if parse_id(guild) == Some(GUILD_ID) => {
+            (M::GET, ["guilds", guild, "channels"]) if State::known_guild(guild).is_some() => {
                 let channels = self
                     .channels
                     .values()
-                    .filter(|c| c["type"] == 0)
+                    .filter(|c| c["type"] == 0 && c["guild_id"].as_str() == Some(*guild))
                     .cloned()
                     .collect();
                 Reply::json(Value::Array(channels))
             }
-            (M::GET, ["guilds", guild, "members", user]) if parse_id(guild) == Some(GUILD_ID) => {
+            (M::GET, ["guilds", guild, "members", user]) if State::known_guild(guild).is_some() => {
+                let guild = parse_id(guild).unwrap_or_default();
                 match parse_id(user).filter(|u| GUILD_MEMBERS.contains(u)) {
-                    Some(user) => Reply::json(member_json(user)),
+                    Some(user) => Reply::json(member_json(self, guild, user)),
                     None => Reply::error(404, 10007, "Unknown Member"),
                 }
             }
@@ -286,10 +288,10 @@ impl State {
         if parse_id(app) != Some(APP_ID) {
             return Reply::error(404, 10002, "Unknown Application");
         }
-        let guild = match guild.map(parse_id) {
+        let guild = match guild.map(State::known_guild) {
             None => None,
-            Some(Some(GUILD_ID)) => Some(GUILD_ID),
-            Some(_) => return Reply::error(404, 10004, "Unknown Guild"),
+            Some(Some(guild)) => Some(guild),
+            Some(None) => return Reply::error(404, 10004, "Unknown Guild"),
         };
         let path = match guild {
             Some(g) => format!("/api/v10/applications/{APP_ID}/guilds/{g}/commands"),
@@ -610,10 +612,11 @@ impl State {
         };
         let kind = req.body["type"].as_u64().unwrap_or(11);
         let archive = req.body["auto_archive_duration"].as_u64().unwrap_or(1440);
+        let guild = self.guild_of(parent).unwrap_or_default();
         let thread = json!({
             "id": id.to_string(),
             "type": kind,
-            "guild_id": GUILD_ID.to_string(),
+            "guild_id": guild.to_string(),
             "parent_id": parent.to_string(),
             "owner_id": BOT_USER_ID.to_string(),
             "name": name,

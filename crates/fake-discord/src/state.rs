@@ -1,15 +1,18 @@
 //! What the server remembers between requests: messages, channels, commands, interactions,
 //! injected faults and the gateway sessions.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
 use crate::body::Upload;
 use crate::gateway::Gateway;
-use crate::json::{same_emoji, text_channel_json};
-use crate::{Fault, Recorded, BOT_USER_ID, CHANNEL_ID, OTHER_CHANNEL_ID};
+use crate::json::{dm_channel_json, same_emoji, text_channel_json};
+use crate::{
+    Fault, Recorded, BOT_USER_ID, CHANNEL_ID, DM_CHANNEL_ID, GUILD_ID, OTHER_CHANNEL_ID,
+    OTHER_GUILD_CHANNEL_ID, OTHER_GUILD_ID,
+};
 
 const DEFAULT_HEARTBEAT_MS: u64 = 1000;
 const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
@@ -18,8 +21,15 @@ pub(crate) struct State {
     pub(crate) requests: Vec<Recorded>,
     /// Every message by id; snowflakes increase, so iteration order is creation order.
     pub(crate) messages: BTreeMap<u64, StoredMessage>,
-    /// Known channels (the two text channels plus threads created) as Discord channel JSON.
+    /// Known channels (the text channels of both guilds, the DM channel, threads created) as
+    /// Discord channel JSON; a channel's `guild_id` is where its events come from.
     pub(crate) channels: BTreeMap<u64, Value>,
+    /// Guilds the bot is a member of: READY and GUILD_CREATE on IDENTIFY cover these.
+    pub(crate) bot_guilds: BTreeSet<u64>,
+    /// Guilds the bot left with `DELETE /users/@me/guilds/{id}`, in order.
+    pub(crate) guilds_left: Vec<u64>,
+    /// Roles and permissions chosen by a test for `(guild, user)`.
+    pub(crate) members: HashMap<(u64, u64), MemberSpec>,
     pub(crate) commands: Vec<StoredCommand>,
     pub(crate) command_paths: Vec<String>,
     pub(crate) interactions: HashMap<u64, InteractionRecord>,
@@ -39,6 +49,12 @@ pub(crate) struct StoredMessage {
     pub(crate) visible: bool,
     pub(crate) json: Value,
     pub(crate) reactions: Vec<StoredReaction>,
+}
+
+#[derive(Clone)]
+pub(crate) struct MemberSpec {
+    pub(crate) roles: Vec<u64>,
+    pub(crate) permissions: u64,
 }
 
 pub(crate) struct StoredReaction {
@@ -64,16 +80,21 @@ pub(crate) struct InteractionRecord {
 impl State {
     pub(crate) fn new(gateway_url: String) -> State {
         let mut channels = BTreeMap::new();
-        for (id, name, position) in [
-            (CHANNEL_ID, "deploys", 0),
-            (OTHER_CHANNEL_ID, "payments", 1),
+        for (id, guild, name, position) in [
+            (CHANNEL_ID, GUILD_ID, "deploys", 0),
+            (OTHER_CHANNEL_ID, GUILD_ID, "payments", 1),
+            (OTHER_GUILD_CHANNEL_ID, OTHER_GUILD_ID, "ops", 0),
         ] {
-            channels.insert(id, text_channel_json(id, name, position));
+            channels.insert(id, text_channel_json(id, guild, name, position));
         }
+        channels.insert(DM_CHANNEL_ID, dm_channel_json(DM_CHANNEL_ID));
         State {
             requests: Vec::new(),
             messages: BTreeMap::new(),
             channels,
+            bot_guilds: BTreeSet::from([GUILD_ID]),
+            guilds_left: Vec::new(),
+            members: HashMap::new(),
             commands: Vec::new(),
             command_paths: Vec::new(),
             interactions: HashMap::new(),

@@ -17,9 +17,11 @@ fn state() -> State {
 #[test]
 fn gateway_payloads_parse_with_serenity() {
     let mut state = state();
-    let guild = guild_create_json(&state);
-    check_dispatch("GUILD_CREATE", &guild).unwrap();
-    check_as::<serenity::model::event::GuildCreateEvent>(&guild).unwrap();
+    for id in GUILDS {
+        let guild = guild_create_json(&state, id);
+        check_dispatch("GUILD_CREATE", &guild).unwrap();
+        check_as::<serenity::model::event::GuildCreateEvent>(&guild).unwrap();
+    }
 
     let id = state.snowflake();
     let data = json!({ "id": "1", "name": "status", "type": 1, "options": [
@@ -27,9 +29,10 @@ fn gateway_payloads_parse_with_serenity() {
         { "name": "kind", "type": 3, "value": "deploys" },
     ]});
     let mut with_resolved = data.clone();
-    with_resolved["resolved"] = resolve_options(&state, &data["options"]);
+    with_resolved["resolved"] = resolve_options(&state, Some(GUILD_ID), &data["options"]);
     let slash = interaction_json(
         &state,
+        Some(GUILD_ID),
         id,
         2,
         CHANNEL_ID,
@@ -54,6 +57,7 @@ fn gateway_payloads_parse_with_serenity() {
     check_dispatch("MESSAGE_CREATE", &message).unwrap();
     let button = interaction_json(
         &state,
+        Some(GUILD_ID),
         id + 1,
         3,
         CHANNEL_ID,
@@ -69,8 +73,8 @@ fn rest_payloads_parse_with_serenity() {
     let mut state = state();
     check_as::<m::CurrentApplicationInfo>(&application_json()).unwrap();
     check_as::<m::CurrentUser>(&user_json(BOT_USER_ID)).unwrap();
-    check_as::<m::Member>(&member_json(ADMIN_USER_ID)).unwrap();
-    check_as::<m::PartialGuild>(&guild_create_json(&state)).unwrap();
+    check_as::<m::Member>(&member_json(&state, GUILD_ID, ADMIN_USER_ID)).unwrap();
+    check_as::<m::PartialGuild>(&guild_create_json(&state, GUILD_ID)).unwrap();
     check_as::<m::GuildChannel>(&state.channels[&CHANNEL_ID]).unwrap();
 
     let command = command_json(
@@ -139,9 +143,10 @@ fn rest_payloads_parse_with_serenity() {
 
 #[test]
 fn reactions_parse_with_serenity() {
+    let state = state();
     let add = json!({
         "user_id": PLAIN_USER_ID.to_string(), "channel_id": CHANNEL_ID.to_string(), "message_id": "5",
-        "guild_id": GUILD_ID.to_string(), "member": member_json(PLAIN_USER_ID), "emoji": parse_emoji("👍"),
+        "guild_id": GUILD_ID.to_string(), "member": member_json(&state, GUILD_ID, PLAIN_USER_ID), "emoji": parse_emoji("👍"),
         "burst": false, "burst_colors": [], "type": 0, "message_author_id": BOT_USER_ID.to_string(),
     });
     check_dispatch("MESSAGE_REACTION_ADD", &add).unwrap();
@@ -151,6 +156,80 @@ fn reactions_parse_with_serenity() {
     });
     check_dispatch("MESSAGE_REACTION_REMOVE", &remove).unwrap();
     assert_eq!(parse_emoji("<a:party:9>")["animated"], true);
+}
+
+#[test]
+fn interactions_come_from_the_channel_guild_or_a_dm() {
+    let mut state = state();
+    assert_eq!(state.guild_of(CHANNEL_ID), Some(GUILD_ID));
+    assert_eq!(state.guild_of(OTHER_GUILD_CHANNEL_ID), Some(OTHER_GUILD_ID));
+    assert_eq!(state.guild_of(DM_CHANNEL_ID), None);
+    check_as::<m::Channel>(&state.channels[&DM_CHANNEL_ID]).unwrap();
+
+    let data = json!({ "id": "1", "name": "status", "type": 1, "options": [] });
+    let dm = interaction_json(&state, None, 5, 2, DM_CHANNEL_ID, PLAIN_USER_ID, data, None);
+    check_dispatch("INTERACTION_CREATE", &dm).unwrap();
+    let parsed: m::Interaction = serde_json::from_value(dm).unwrap();
+    let command = parsed.command().expect("slash command");
+    assert!(command.guild_id.is_none() && command.member.is_none());
+    assert_eq!(command.user.id.get(), PLAIN_USER_ID);
+
+    state.members.insert(
+        (OTHER_GUILD_ID, PLAIN_USER_ID),
+        crate::state::MemberSpec {
+            roles: vec![OTHER_GUILD_ADMIN_ROLE_ID],
+            permissions: PLAIN_PERMISSIONS | MANAGE_MESSAGES,
+        },
+    );
+    let message = message_json(
+        &state,
+        7,
+        OTHER_GUILD_CHANNEL_ID,
+        user_json(BOT_USER_ID),
+        &json!({ "content": "hi" }),
+        Vec::new(),
+    );
+    assert_eq!(message["guild_id"], OTHER_GUILD_ID.to_string());
+    let button = interaction_json(
+        &state,
+        Some(OTHER_GUILD_ID),
+        6,
+        3,
+        OTHER_GUILD_CHANNEL_ID,
+        PLAIN_USER_ID,
+        json!({ "custom_id": "ack", "component_type": 2 }),
+        Some(message),
+    );
+    let parsed: m::Interaction = serde_json::from_value(button).unwrap();
+    let component = parsed.message_component().expect("component");
+    let member = component.member.expect("member");
+    assert_eq!(component.guild_id.map(|g| g.get()), Some(OTHER_GUILD_ID));
+    assert_eq!(member.roles[0].get(), OTHER_GUILD_ADMIN_ROLE_ID);
+    assert!(member.permissions.unwrap().manage_messages());
+    // Defaults: the responder has the role and nothing more.
+    assert_eq!(
+        state.member_roles(GUILD_ID, RESPONDER_USER_ID),
+        vec![RESPONDER_ROLE_ID]
+    );
+    assert_eq!(
+        state.permissions_in(GUILD_ID, RESPONDER_USER_ID),
+        PLAIN_PERMISSIONS
+    );
+}
+
+#[test]
+fn leaving_a_guild_is_remembered_and_unknown_guilds_refused() {
+    let mut state = state();
+    assert_eq!(state.leave_guild(&OTHER_GUILD_ID.to_string()).status, 404);
+    state.bot_guilds.insert(OTHER_GUILD_ID);
+    assert_eq!(state.leave_guild(&OTHER_GUILD_ID.to_string()).status, 204);
+    assert_eq!(state.guilds_left, vec![OTHER_GUILD_ID]);
+    assert!(!state.bot_guilds.contains(&OTHER_GUILD_ID));
+    check_dispatch(
+        "GUILD_DELETE",
+        &json!({ "id": OTHER_GUILD_ID.to_string(), "unavailable": false }),
+    )
+    .unwrap();
 }
 
 #[test]
