@@ -16,6 +16,9 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("DISCORD_API_URL", false, "Base URL of the Discord API (default https://discord.com). Point it at a Discord-compatible server, such as the local sandbox, to run without Discord."),
     ("DATABASE_URL", false, "SQLite database (default sqlite://loopbot.db); created if missing and migrated on start."),
     ("LOOPBOT_HTTP_ADDR", false, "Address the webhook/API server listens on (default 127.0.0.1:8080)."),
+    ("LOOPBOT_HTTP_REQUEST_TIMEOUT", false, "Longest an HTTP request may take from its headers to the answer (default 30s): a body still arriving then gets 408, a slow answer 503."),
+    ("LOOPBOT_HTTP_MAX_IN_FLIGHT", false, "HTTP requests handled at once (default 256); beyond it the bot answers 503 at once instead of queueing. GET /healthz is not counted."),
+    ("LOOPBOT_HTTP_MAX_CONNECTIONS", false, "Open HTTP connections at most (default 1024); further ones wait in the kernel's accept queue."),
     ("LOOPBOT_API_TOKEN", true, "Bearer token senders must present to the write API. Unset: the API answers 503."),
     ("LOOPBOT_DEFAULT_CHANNEL", false, "Discord channel id for events that match no subscription. Unset: such events are stored, not posted."),
     ("LOOPBOT_GUILD_ID", false, "Register slash commands in this server only (instant) instead of globally (up to an hour)."),
@@ -130,6 +133,7 @@ pub struct Config {
     pub discord_api_url: Option<String>,
     pub database_url: String,
     pub http_addr: SocketAddr,
+    pub http: HttpLimits,
     pub api_token: Option<Secret>,
     pub default_channel: Option<ChannelId>,
     pub guild_id: Option<GuildId>,
@@ -202,6 +206,65 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 400;
 /// never reaches into those 62 days.
 pub const MIN_RETENTION_DAYS: u32 = 62;
 
+/// What one HTTP client may hold of the server (`LOOPBOT_HTTP_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Not configurable: a sender's headers arrive at once; 10 s is generous.
+    pub header_read_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_in_flight: usize,
+    pub max_connections: usize,
+}
+
+impl HttpLimits {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let count = |variable: &'static str, default: usize| {
+            get(variable).map_or(Ok(default), |raw| {
+                raw.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or(ConfigError {
+                        variable,
+                        problem: "is not a positive number".into(),
+                        expected: "a whole number above 0, e.g. 256",
+                    })
+            })
+        };
+        let request_timeout =
+            get("LOOPBOT_HTTP_REQUEST_TIMEOUT").map_or(Ok(Duration::from_secs(30)), |raw| {
+                humantime::parse_duration(raw.trim())
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or(ConfigError {
+                        variable: "LOOPBOT_HTTP_REQUEST_TIMEOUT",
+                        problem: "is not a duration above zero".into(),
+                        expected: "a duration such as 30s or 1m",
+                    })
+            })?;
+        Ok(Self {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout,
+            max_in_flight: count("LOOPBOT_HTTP_MAX_IN_FLIGHT", 256)?,
+            max_connections: count("LOOPBOT_HTTP_MAX_CONNECTIONS", 1024)?,
+        })
+    }
+
+    fn describe(&self) -> [(&'static str, String); 3] {
+        [
+            (
+                "LOOPBOT_HTTP_REQUEST_TIMEOUT",
+                humantime::format_duration(self.request_timeout).to_string(),
+            ),
+            ("LOOPBOT_HTTP_MAX_IN_FLIGHT", self.max_in_flight.to_string()),
+            (
+                "LOOPBOT_HTTP_MAX_CONNECTIONS",
+                self.max_connections.to_string(),
+            ),
+        ]
+    }
+}
+
 impl Config {
     /// Reads the configuration through `lookup` (the process environment in `main`).
     /// Empty values count as unset.
@@ -269,6 +332,7 @@ impl Config {
             discord_api_url,
             database_url,
             http_addr,
+            http: HttpLimits::from_lookup(&get)?,
             api_token: get("LOOPBOT_API_TOKEN").map(|t| Secret::new(t.trim())),
             default_channel: get("LOOPBOT_DEFAULT_CHANNEL")
                 .map(|raw| parse_snowflake("LOOPBOT_DEFAULT_CHANNEL", &raw))
@@ -370,6 +434,7 @@ impl Config {
             ("LOOPBOT_RETENTION_DAYS", self.retention_days.to_string()),
         ]
         .into_iter()
+        .chain(self.http.describe())
         .chain(self.integrations.describe())
         .chain(self.alerts.describe())
         .map(|(name, value)| format!("{name} = {value}\n"))

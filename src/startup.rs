@@ -1,6 +1,5 @@
 //! The application builder that `main` and the tests both start.
 
-use std::future::IntoFuture as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -152,6 +151,7 @@ impl Application {
             ApiSettings {
                 api_token: ApiToken(config.api_token.clone()),
                 hooks: HookState::new(&config.integrations),
+                limits: config.http,
             },
         );
         Ok(Self {
@@ -200,15 +200,12 @@ impl Application {
         } = self;
         tracing::info!(addr = %local_addr, "HTTP API listening");
         let store = state.store.clone();
+        let limits = state.limits();
         let router = http::router(state);
         let gateway = bot.shutdown_handle();
         let stop = production.shutdown.token();
         // Its own task, so in-flight requests can finish after the select below ends.
-        let mut server = tokio::spawn(
-            axum::serve(listener, router)
-                .with_graceful_shutdown(stop.clone().cancelled_owned())
-                .into_future(),
-        );
+        let mut server = tokio::spawn(http::serve(listener, router, limits, stop.clone()));
         let jobs = jobs.run(stop.clone());
         tokio::pin!(jobs);
         let mut jobs_stopped = false;

@@ -32,15 +32,24 @@ pub enum CommandError {
     Refused(String),
     #[error("{0}")]
     Invalid(#[from] crate::domain::ValidationError),
-    #[error("the bot's database is unavailable right now, please try again: {0}")]
-    Store(#[from] StoreError),
+    /// The user reads plain words; the database's own text is logged where it happens.
+    #[error("the bot's database is unavailable right now; please try again in a moment")]
+    Store(#[source] StoreError),
     /// Boxed: serenity's error is large, and this type travels through every handler.
-    #[error("Discord error: {0}")]
-    Discord(Box<serenity::Error>),
+    #[error("Discord did not accept the bot's request; please try again in a moment")]
+    Discord(#[source] Box<serenity::Error>),
+}
+
+impl From<StoreError> for CommandError {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(%error, "database error while handling a Discord interaction");
+        CommandError::Store(error)
+    }
 }
 
 impl From<serenity::Error> for CommandError {
     fn from(error: serenity::Error) -> Self {
+        tracing::error!(%error, "Discord error while handling a Discord interaction");
         CommandError::Discord(Box::new(error))
     }
 }
@@ -66,4 +75,20 @@ pub async fn reply_ephemeral(
         .create_response(ctx, serenity::CreateInteractionResponse::Message(reply))
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_error_reads_plainly_and_keeps_sqlites_words_for_the_log() {
+        let error = CommandError::from(StoreError::Unavailable("database is locked".into()));
+        let shown = error.to_string();
+        assert_eq!(
+            shown,
+            "the bot's database is unavailable right now; please try again in a moment"
+        );
+        assert!(format!("{error:?}").contains("database is locked"));
+    }
 }

@@ -27,6 +27,12 @@ pub enum ApiError {
     /// Retrying later can help (no API token configured, database locked or full).
     #[error("{0}")]
     Unavailable(String),
+    /// The in-flight limit is reached; refused at once rather than queued.
+    #[error("the bot is already handling {limit} requests; retry in a moment")]
+    Overloaded { limit: usize },
+    /// The request's body did not arrive within the request timeout.
+    #[error("{0}")]
+    TimedOut(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -41,7 +47,10 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -50,8 +59,10 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
+            // SQLite's own words stay in the log; the sender learns what it can do.
             StoreError::Unavailable(reason) => {
-                ApiError::Unavailable(format!("database unavailable, retry later: {reason}"))
+                tracing::warn!(%reason, "database unavailable");
+                ApiError::Unavailable("database unavailable, retry later".into())
             }
             other => ApiError::Internal(other.to_string()),
         }
@@ -82,6 +93,12 @@ impl IntoResponse for ApiError {
             _ => serde_json::json!({ "error": self.to_string() }),
         };
         let mut response = (status, Json(body)).into_response();
+        if let ApiError::Overloaded { .. } = self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

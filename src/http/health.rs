@@ -19,19 +19,24 @@ async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The database answers and the Discord gateway session is ready.
+/// The database answers and the Discord gateway session is ready. The reasons are plain words;
+/// the database's own error text goes to the log only.
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state
-        .store
-        .ping()
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("database not answering: {e}")))?;
+    let database_down = |error: crate::store::StoreError| {
+        tracing::warn!(%error, "readiness: the database did not answer");
+        ApiError::Unavailable("database not answering".into())
+    };
+    state.store.ping().await.map_err(database_down)?;
     if !state.gateway.get() {
         return Err(ApiError::Unavailable(
             "Discord gateway session not ready".into(),
         ));
     }
-    let pending = state.store.pending_deliveries().await?;
+    let pending = state
+        .store
+        .pending_deliveries()
+        .await
+        .map_err(database_down)?;
     Ok(Json(
         json!({ "status": "ready", "pending_deliveries": pending }),
     ))

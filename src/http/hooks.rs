@@ -2,7 +2,8 @@
 //! their own way, mapped by `domain::webhook` into the same deploy event the generic API records.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -70,6 +71,50 @@ pub fn github_signature_valid(secret: &str, body: &[u8], signature: &str) -> boo
     presented.len() == expected.len() && bool::from(presented.as_slice().ct_eq(expected.as_slice()))
 }
 
+/// The GitHub secret and the signature the request presents, read from the headers before the
+/// body: a request without a signature is refused at once. The signature is over the body, so it
+/// is verified once the body has arrived (within the request timeout and the body limit).
+struct GithubSignature(Secret, String);
+
+impl FromRequestParts<AppState> for GithubSignature {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(secret) = &state.hooks().github_secret else {
+            return Err(ApiError::Unavailable(
+                "the GitHub hook is disabled: set GITHUB_WEBHOOK_SECRET on the bot".into(),
+            ));
+        };
+        let signature = header(&parts.headers, "x-hub-signature-256").ok_or(
+            ApiError::Unauthorized("missing X-Hub-Signature-256 header (set the webhook's secret)"),
+        )?;
+        Ok(Self(secret.clone(), signature.to_owned()))
+    }
+}
+
+/// Proof of GitLab's `X-Gitlab-Token`; checked before the body is read.
+struct GitlabAuth;
+
+impl FromRequestParts<AppState> for GitlabAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(token) = &state.hooks().gitlab_token else {
+            return Err(ApiError::Unavailable(
+                "the GitLab hook is disabled: set GITLAB_WEBHOOK_TOKEN on the bot".into(),
+            ));
+        };
+        let presented = header(&parts.headers, "x-gitlab-token").ok_or(ApiError::Unauthorized(
+            "missing X-Gitlab-Token header (set the webhook's secret token)",
+        ))?;
+        if secrets_equal(presented, token.expose()) {
+            Ok(Self)
+        } else {
+            Err(ApiError::Unauthorized("invalid X-Gitlab-Token"))
+        }
+    }
+}
+
 /// The body, or 413 as JSON like every other refusal (axum's own rejection is plain text).
 fn within_limit(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
@@ -96,19 +141,12 @@ fn body_text(body: &Bytes) -> Result<(String, Value), ApiError> {
 #[tracing::instrument(skip_all, fields(event, delivery))]
 async fn github(
     State(state): State<AppState>,
+    GithubSignature(secret, signature): GithubSignature,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body = within_limit(body)?;
-    let Some(secret) = &state.hooks().github_secret else {
-        return Err(ApiError::Unavailable(
-            "the GitHub hook is disabled: set GITHUB_WEBHOOK_SECRET on the bot".into(),
-        ));
-    };
-    let signature = header(&headers, "x-hub-signature-256").ok_or(ApiError::Unauthorized(
-        "missing X-Hub-Signature-256 header (set the webhook's secret)",
-    ))?;
-    if !github_signature_valid(secret.expose(), &body, signature) {
+    if !github_signature_valid(secret.expose(), &body, &signature) {
         return Err(ApiError::Unauthorized("invalid X-Hub-Signature-256"));
     }
     if header(&headers, "content-type")
@@ -135,21 +173,11 @@ async fn github(
 #[tracing::instrument(skip_all, fields(event, delivery))]
 async fn gitlab(
     State(state): State<AppState>,
+    _auth: GitlabAuth,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body = within_limit(body)?;
-    let Some(token) = &state.hooks().gitlab_token else {
-        return Err(ApiError::Unavailable(
-            "the GitLab hook is disabled: set GITLAB_WEBHOOK_TOKEN on the bot".into(),
-        ));
-    };
-    let presented = header(&headers, "x-gitlab-token").ok_or(ApiError::Unauthorized(
-        "missing X-Gitlab-Token header (set the webhook's secret token)",
-    ))?;
-    if !secrets_equal(presented, token.expose()) {
-        return Err(ApiError::Unauthorized("invalid X-Gitlab-Token"));
-    }
     let event = header(&headers, "x-gitlab-event").unwrap_or_default();
     // Idempotency-Key is the same across retries of one event; the webhook UUID identifies the hook.
     let delivery =

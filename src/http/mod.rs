@@ -2,6 +2,7 @@
 
 mod alerts;
 mod deploys;
+mod edge;
 pub mod error;
 pub mod extract;
 mod feedback;
@@ -17,7 +18,9 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::Router;
 
+use crate::config::HttpLimits;
 use crate::services::Services;
+pub use edge::serve;
 use error::ApiError;
 use extract::{ApiToken, BODY_LIMIT};
 
@@ -33,6 +36,7 @@ pub struct AppState {
 pub struct ApiSettings {
     pub api_token: ApiToken,
     pub hooks: hooks::HookState,
+    pub limits: HttpLimits,
 }
 
 impl AppState {
@@ -45,6 +49,10 @@ impl AppState {
 
     pub fn hooks(&self) -> &hooks::HookState {
         &self.api.hooks
+    }
+
+    pub fn limits(&self) -> HttpLimits {
+        self.api.limits
     }
 }
 
@@ -62,6 +70,7 @@ impl FromRef<AppState> for ApiToken {
 }
 
 pub fn router(state: AppState) -> Router {
+    let guard = edge::Guard::new(&state.api.limits);
     Router::new()
         .merge(health::router())
         .merge(metrics::router())
@@ -73,6 +82,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Inside the metrics layer, so its 503s and 408s are counted like any answer.
+        .layer(axum::middleware::from_fn_with_state(guard, edge::guard))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::record,

@@ -11,6 +11,7 @@ mod checkins;
 mod config;
 mod delivery;
 mod deploys;
+mod edge;
 mod faults;
 mod hostile;
 mod integrations;
