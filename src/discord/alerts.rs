@@ -8,8 +8,9 @@ use poise::CreateReply;
 
 use super::context::{channel_of, reply_ephemeral, CommandError, Context, Data};
 use super::message::{
-    colour, discord_time, span, truncate, Button, ButtonStyle, Embed, Mentions, Rendered,
-    BUTTON_LABEL_MAX, CONTENT_MAX, EMBED_FIELD_VALUE_MAX, EMBED_TITLE_MAX, EMBED_TOTAL_MAX,
+    colour, discord_time, field_value, span, truncate, Button, ButtonStyle, Embed, Mentions,
+    Rendered, BUTTON_LABEL_MAX, CONTENT_MAX, EMBED_FIELD_VALUE_MAX, EMBED_TITLE_MAX,
+    EMBED_TOTAL_MAX,
 };
 use crate::domain::alert::{AlertStatus, MentionTarget, Severity};
 use crate::domain::subscription::Kind;
@@ -17,6 +18,10 @@ use crate::store::alerts::{ActionOutcome, AlertGroupView, AlertView, LinkedAlert
 
 /// Alerts listed one by one in a message; the rest are summarised ("and 37 more").
 pub const LISTED_ALERTS: usize = 10;
+/// Deploys named as a possible cause, a field each; the rest are counted in one more field.
+pub const LISTED_LINKS: usize = 5;
+/// A free-text field's share when the message must be compact.
+const COMPACT_VALUE_MAX: usize = 100;
 const LINE_MAX: usize = 300;
 
 fn severity_colour(severity: &str) -> u32 {
@@ -131,6 +136,14 @@ pub fn render_alert_group(g: &AlertGroupView) -> Rendered {
     // more compactly when the full version is too long.
     let build = |desc_max: usize, compact: bool| -> Embed {
         let description = truncate(&lines.join("\n"), desc_max);
+        // Compact: every free text gets a small share of the 6000 total.
+        let short = |text: &str| {
+            if compact {
+                field_value(&truncate(text, COMPACT_VALUE_MAX))
+            } else {
+                field(text)
+            }
+        };
 
         let status_text = match (g.status, g.resolved_at) {
             (AlertStatus::Resolved, Some(end)) => format!(
@@ -155,13 +168,13 @@ pub fn render_alert_group(g: &AlertGroupView) -> Rendered {
             ..Default::default()
         }
         .field("Status", status_text, true)
-        .field("Severity", field(&g.severity), true)
+        .field("Severity", short(&g.severity), true)
         .field("Since", discord_time(g.first_fired_at, 'f'), true);
         if let Some(service) = &g.service {
-            embed = embed.field("Service", field(service), true);
+            embed = embed.field("Service", short(service), true);
         }
         if let Some(env) = &g.environment {
-            embed = embed.field("Environment", field(env), true);
+            embed = embed.field("Environment", short(env), true);
         }
         if let (Some(at), name) = (g.acked_at, &g.acked_by_name) {
             let who = match (g.acked_by, name) {
@@ -172,14 +185,14 @@ pub fn render_alert_group(g: &AlertGroupView) -> Rendered {
             };
             embed = embed.field(
                 "Acknowledged",
-                field(&format!("👀 by {who} at {}", discord_time(at, 'f'))),
+                short(&format!("👀 by {who} at {}", discord_time(at, 'f'))),
                 true,
             );
         }
         if let Some(at) = g.silenced_at {
             embed = embed.field(
                 "Silenced",
-                field(&format!(
+                short(&format!(
                     "🔕 by {} at {} until {}",
                     g.silenced_by_name.as_deref().unwrap_or("someone"),
                     discord_time(at, 't'),
@@ -190,7 +203,8 @@ pub fn render_alert_group(g: &AlertGroupView) -> Rendered {
                 true,
             );
         }
-        for link in &g.links {
+        // Within Discord's 25 fields: the first few links by name, the rest counted.
+        for link in g.links.iter().take(LISTED_LINKS) {
             let by = link
                 .deployer
                 .as_ref()
@@ -217,6 +231,13 @@ pub fn render_alert_group(g: &AlertGroupView) -> Rendered {
             }
             let max = if compact { 300 } else { EMBED_FIELD_VALUE_MAX };
             embed = embed.field("🚀 Possible cause", truncate(&text, max), false);
+        }
+        if g.links.len() > LISTED_LINKS {
+            embed = embed.field(
+                "🚀 More possible causes",
+                format!("…and {} more deploys", g.links.len() - LISTED_LINKS),
+                false,
+            );
         }
         let mut links = Vec::new();
         let first = |f: fn(&AlertView) -> Option<&String>| g.alerts.iter().find_map(f).cloned();
@@ -315,14 +336,14 @@ pub fn render_alert_group(g: &AlertGroupView) -> Rendered {
     // Only the configured on-call is pinged, only while firing; webhook text never pings.
     let (content, mentions) = match (g.status, g.mention) {
         (AlertStatus::Firing, Some(MentionTarget::Role(id))) => (
-            Some(format!("<@&{id}> {name}")),
+            Some(ping_line(&format!("<@&{id}>"), &name)),
             Mentions {
                 users: vec![],
                 roles: vec![id],
             },
         ),
         (AlertStatus::Firing, Some(MentionTarget::User(id))) => (
-            Some(format!("<@{id}> {name}")),
+            Some(ping_line(&format!("<@{id}>"), &name)),
             Mentions {
                 users: vec![id],
                 roles: vec![],
@@ -341,11 +362,18 @@ pub fn render_alert_group(g: &AlertGroupView) -> Rendered {
     }
 }
 
-/// The line a deploy announcement gets for the alerts linked to it.
+/// The ping above a firing alert: the mention first, so however long the alert's name is, the
+/// cut falls on the name and the line stays within Discord's 2000 characters.
+fn ping_line(mention: &str, name: &str) -> String {
+    let room = CONTENT_MAX.saturating_sub(mention.chars().count() + 1);
+    format!("{mention} {}", truncate(name, room))
+}
+
+/// The line a deploy announcement gets for the alerts linked to it: one line each while they fit
+/// the field, the rest counted.
 pub fn linked_alerts_field(embed: Embed, alerts: &[LinkedAlert]) -> Embed {
     let lines: Vec<String> = alerts
         .iter()
-        .take(10)
         .map(|a| {
             let state = match a.status {
                 AlertStatus::Firing => "🔥 firing",
@@ -356,27 +384,42 @@ pub fn linked_alerts_field(embed: Embed, alerts: &[LinkedAlert]) -> Embed {
                 Some("rejected") => " · not caused by this deploy",
                 _ => "",
             };
-            format!(
-                "{} **{}** ({}) started {} after this deploy, {state}{verdict}",
-                severity_emoji(&a.severity),
-                a.name,
-                a.severity,
-                span(a.delay_ms)
+            truncate(
+                &format!(
+                    "{} **{}** ({}) started {} after this deploy, {state}{verdict}",
+                    severity_emoji(&a.severity),
+                    truncate(&a.name, 100),
+                    truncate(&a.severity, 20),
+                    span(a.delay_ms)
+                ),
+                LINE_MAX,
             )
         })
         .collect();
-    embed.field(
-        "⚠️ Alerts after this deploy",
-        field(&lines.join("\n")),
-        false,
-    )
+    // Room for the count line, at most "…and 18446744073709551615 more".
+    let room = EMBED_FIELD_VALUE_MAX - 40;
+    let mut text = String::new();
+    let mut listed = 0;
+    for line in &lines {
+        if text.chars().count() + line.chars().count() + 1 > room {
+            break;
+        }
+        text.push_str(line);
+        text.push('\n');
+        listed += 1;
+    }
+    if lines.len() > listed {
+        text.push_str(&format!("…and {} more", lines.len() - listed));
+    }
+    embed.field("⚠️ Alerts after this deploy", field(text.trim_end()), false)
 }
 
 /// Stay under Discord's 6000-character total with room to spare.
 const EMBED_TOTAL_BUDGET: usize = EMBED_TOTAL_MAX - 200;
 
+/// Never empty (Discord refuses an empty value), never over the field limit.
 fn field(text: &str) -> String {
-    truncate(text, EMBED_FIELD_VALUE_MAX)
+    field_value(text)
 }
 
 /// A button on an alert message was pressed. Always answered: a failure becomes a private reply.

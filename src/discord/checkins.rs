@@ -155,9 +155,9 @@ pub async fn after_post(
             other => other?,
         }
     }
-    let name = truncate(
+    let name = super::limits::thread_name(
         &format!("Feedback: {}", release_name(&view.deploy)),
-        NAME_MAX,
+        "Feedback",
     );
     let thread = match rest.start_thread(channel, message_id, &name).await {
         Ok(thread) => Some(thread),

@@ -69,8 +69,9 @@ pub fn deploy_embed(deploy: &Deploy) -> Embed {
 }
 
 /// Names are bounded at the edge, but rendering does not trust what is stored: if the embed is
-/// over Discord's total, the changelog gives way first, then the longest fields.
-fn fit_total(mut embed: Embed) -> Embed {
+/// over Discord's total, the changelog gives way first, then the longest fields. Also applied
+/// after the linked alerts' field is added to an announcement.
+pub fn fit_total(mut embed: Embed) -> Embed {
     let over = embed.chars().saturating_sub(EMBED_TOTAL_MAX);
     if over == 0 {
         return embed;

@@ -1,7 +1,8 @@
 //! The message primitives every subject renders with: [`Rendered`] as loopbot's own plain values
-//! (readable by code and tests without serialising), Discord's limits, truncation and the
-//! duration texts. serenity's builders and the REST JSON body are made from it only at the edge
-//! ([`post_body`], [`edit_body`], [`Embed::to_serenity`]). Imports no subject.
+//! (readable by code and tests without serialising), Discord's limits (`limits` checks a whole
+//! message against them), truncation and the duration texts. serenity's builders and the REST
+//! JSON body are made from it only at the edge ([`post_body`], [`edit_body`],
+//! [`Embed::to_serenity`]). Imports no subject.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -14,10 +15,19 @@ use serenity::all::{
 pub const CONTENT_MAX: usize = 2000;
 pub const EMBED_TITLE_MAX: usize = 256;
 pub const EMBED_DESCRIPTION_MAX: usize = 4096;
+pub const EMBED_FIELD_NAME_MAX: usize = 256;
 pub const EMBED_FIELD_VALUE_MAX: usize = 1024;
+pub const EMBED_FIELDS_MAX: usize = 25;
+pub const EMBED_FOOTER_MAX: usize = 2048;
+pub const EMBED_AUTHOR_MAX: usize = 256;
+pub const EMBEDS_MAX: usize = 10;
 /// Title, description, field names and values, footer and author together.
 pub const EMBED_TOTAL_MAX: usize = 6000;
 pub const BUTTON_LABEL_MAX: usize = 80;
+pub const CUSTOM_ID_MAX: usize = 100;
+/// Action rows per message, and buttons per row.
+pub const ACTION_ROWS_MAX: usize = 5;
+pub const ROW_BUTTONS_MAX: usize = 5;
 /// Thread names and autocomplete choices.
 pub const NAME_MAX: usize = 100;
 pub const MODAL_TITLE_MAX: usize = 45;

@@ -3,6 +3,7 @@
 //!
 //! Layers, each importing only those below it (no file imports one that imports it back):
 //! - primitives: `message` (plain `Rendered`, limits, truncation, durations, the JSON bodies),
+//!   `limits` (the one check of a whole message against Discord's limits, and its safety net),
 //!   `context` (`Data`, `CommandError`), `rest` (the worker's REST client);
 //! - one module per subject, each with its rendering, commands and components: `deploys`,
 //!   `alerts`, `checkins`, `summary`, `subscriptions`;
@@ -18,6 +19,7 @@ mod context;
 pub mod delivery;
 mod deploys;
 mod events;
+pub mod limits;
 pub mod message;
 pub mod render;
 pub mod rest;

@@ -3,22 +3,29 @@
 //! their members' own messages would have.
 
 use super::message::{colour, truncate, Embed, Rendered, EMBED_DESCRIPTION_MAX, EMBED_TITLE_MAX};
-use super::{alerts, checkins, deploys, summary};
+use super::{alerts, checkins, deploys, limits, summary};
 use crate::store::DeliverySubject;
 
 /// The message for a delivery's subject (with the files its first post uploads), or `None` when
-/// there is nothing to show.
+/// there is nothing to show. Always within Discord's limits: [`limits::enforce`] is the last step
+/// of every body the worker sends.
 pub fn render(subject: &DeliverySubject) -> Option<Rendered> {
+    compose(subject).map(limits::enforce)
+}
+
+/// What the subject's module renders, before the limits' safety net (the property tests check
+/// that every renderer stays within the limits on its own).
+pub fn compose(subject: &DeliverySubject) -> Option<Rendered> {
     match subject {
         DeliverySubject::Deploy(deploy) => Some(Rendered {
             embeds: vec![deploys::deploy_embed(deploy)],
             ..Default::default()
         }),
         DeliverySubject::DeployWithAlerts(deploy, linked) => Some(Rendered {
-            embeds: vec![alerts::linked_alerts_field(
+            embeds: vec![deploys::fit_total(alerts::linked_alerts_field(
                 deploys::deploy_embed(deploy),
                 linked,
-            )],
+            ))],
             ..Default::default()
         }),
         DeliverySubject::AlertGroup(group) => Some(alerts::render_alert_group(group)),
@@ -60,7 +67,7 @@ fn digest(members: &[DeliverySubject]) -> Rendered {
     };
     let lines: Vec<String> = members
         .iter()
-        .filter_map(render)
+        .filter_map(compose)
         .filter_map(|message| Some(format!("• {}", message.embeds.first()?.title.as_ref()?)))
         .collect();
     // Every member by name while it fits the description; the rest counted.

@@ -36,7 +36,7 @@ const GRAFANA_TOKEN: &str = "hostile-grafana-token";
 // ---------------------------------------------------------------- strategies
 
 /// Text a hostile or careless sender could put in any field.
-fn hostile_text() -> BoxedStrategy<String> {
+pub(crate) fn hostile_text() -> BoxedStrategy<String> {
     let nasty = prop_oneof![
         Just("@everyone".to_owned()),
         Just("@here".to_owned()),
@@ -449,7 +449,7 @@ proptest! {
 }
 
 /// A deploy straight from the store, as if validation had let anything through.
-fn stored_deploy() -> impl Strategy<Value = Deploy> {
+pub(crate) fn stored_deploy() -> impl Strategy<Value = Deploy> {
     (
         (hostile_text(), hostile_text(), hostile_text()),
         (
@@ -619,6 +619,14 @@ async fn check_everything_sent(app: &TestApp) {
             .await
             .unwrap();
     assert!(failed.is_empty(), "Discord refused messages: {failed:?}");
+    // The local Discord holds every body to Discord's limits: it refused none of them.
+    let refused = app.discord.refused_bodies();
+    assert!(refused.is_empty(), "the local Discord refused: {refused:?}");
+    let statuses: Vec<u16> = app.discord.requests().iter().map(|r| r.status).collect();
+    assert!(
+        !statuses.contains(&400),
+        "a 400 from the local Discord: {statuses:?}"
+    );
     let sent: Vec<_> = app
         .discord
         .requests()

@@ -15,6 +15,7 @@ mod edge;
 mod faults;
 mod hostile;
 mod integrations;
+mod limits;
 mod production;
 mod routes;
 mod storm;

@@ -12,14 +12,16 @@
 //! Map: this file holds the fixed guilds (ids, permissions) and the inspection API; `guilds`
 //! holds which guilds the bot is in, members with chosen roles, leaving a guild and where an
 //! interaction comes from (a guild or a DM); `events` makes people act; `gateway` is the
-//! websocket; `rest` and `webhooks` answer HTTP (request bodies parsed in `body`); `state` is
-//! what the server remembers; `json` builds Discord's objects and checks them against serenity.
+//! websocket; `rest` and `webhooks` answer HTTP (request bodies parsed in `body`; message and
+//! thread bodies held to Discord's limits in `limits`); `state` is what the server remembers;
+//! `json` builds Discord's objects and checks them against serenity.
 
 mod body;
 mod events;
 mod gateway;
 mod guilds;
 mod json;
+pub mod limits;
 mod rest;
 mod state;
 mod webhooks;
@@ -220,6 +222,18 @@ impl FakeDiscord {
                         .is_some_and(|rest| !rest.contains('/'))
             })
             .cloned()
+            .collect()
+    }
+
+    /// Every request answered 400 Invalid Form Body (code 50035, not an injected fault): a body
+    /// real Discord would refuse, such as one over a limit checked in [`limits`]; with the
+    /// answer's `errors`, which name the offending value.
+    pub fn refused_bodies(&self) -> Vec<(Recorded, Value)> {
+        let state = self.lock();
+        state
+            .refused
+            .iter()
+            .filter_map(|(i, errors)| Some((state.requests.get(*i)?.clone(), errors.clone())))
             .collect()
     }
 

@@ -15,6 +15,7 @@ use crate::json::{
     application_json, authored_by_bot, command_json, guild_create_json, member_json, message_json,
     parse_emoji, parse_id, timestamp_now, user_json, GUILD_MEMBERS, LOADING,
 };
+use crate::limits;
 use crate::state::{State, StoredCommand};
 use crate::{FakeDiscord, Fault, Recorded, APP_ID, BOT_USER_ID};
 
@@ -194,6 +195,11 @@ impl FakeDiscord {
                 recorded.status = reply.status;
                 recorded.deduplicated = reply.deduplicated;
             }
+            // Injected faults carry code 0; a 50035 is the fake refusing the body itself.
+            if let Some(body) = reply.body.as_ref().filter(|b| b["code"] == 50035) {
+                let errors = body.get("errors").cloned().unwrap_or(Value::Null);
+                state.refused.push((index, errors));
+            }
         }
         reply.into_response()
     }
@@ -365,6 +371,9 @@ impl State {
         if !body.is_object() {
             return Reply::bad_form("expected a JSON object");
         }
+        if let Some(refused) = limits::check_message(body) {
+            return refused;
+        }
         let empty = |key: &str| match &body[key] {
             Value::Null => true,
             Value::String(s) => s.is_empty(),
@@ -487,6 +496,9 @@ impl State {
                         "Cannot edit a message authored by another user",
                     );
                 }
+                if let Some(refused) = limits::check_message(req.body) {
+                    return refused;
+                }
                 self.edit_message(id, req)
             }
             Method::DELETE => {
@@ -588,6 +600,9 @@ impl State {
         let Some(parent) = self.channel(channel) else {
             return Reply::unknown_channel();
         };
+        if let Some(refused) = limits::check_thread(req.body) {
+            return refused;
+        }
         let Some(name) = req.body["name"].as_str().filter(|n| !n.is_empty()) else {
             return Reply::bad_form("name: This field is required");
         };

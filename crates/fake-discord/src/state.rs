@@ -34,6 +34,9 @@ pub(crate) struct State {
     pub(crate) command_paths: Vec<String>,
     pub(crate) interactions: HashMap<u64, InteractionRecord>,
     pub(crate) faults: VecDeque<Fault>,
+    /// Requests answered 400 Invalid Form Body (code 50035): their index in `requests` and the
+    /// answer's `errors`.
+    pub(crate) refused: Vec<(usize, Value)>,
     pub(crate) down: bool,
     pub(crate) rate_limits: bool,
     pub(crate) recent_posts: HashMap<u64, VecDeque<Instant>>,
@@ -99,6 +102,7 @@ impl State {
             command_paths: Vec::new(),
             interactions: HashMap::new(),
             faults: VecDeque::new(),
+            refused: Vec::new(),
             down: false,
             rate_limits: false,
             recent_posts: HashMap::new(),
