@@ -10,7 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
 
-use crate::support::app::{deploy, TestApp, API_TOKEN};
+use crate::support::app::{command, deploy, TestApp, API_TOKEN};
+use fake_discord::{CHANNEL_ID, PLAIN_USER_ID};
 use loopbot::config::Secret;
 
 const GITLAB_TOKEN: &str = "gitlab-hook-token-0123";
@@ -347,11 +348,9 @@ async fn wrong_credentials_in_headers_are_refused_before_the_body_arrives() {
     assert_eq!(app.count("inbound_event").await, 0);
 }
 
-#[tokio::test]
-async fn readyz_with_a_broken_database_says_so_in_plain_words() {
-    let app = TestApp::spawn().await;
+/// The file under the open connections turns into something that is not a database.
+fn break_database(app: &TestApp) {
     let path = app.dir.path().join("loopbot.db");
-    // The file under the open connections turns into something that is not a database.
     std::fs::write(&path, vec![b'x'; 64 * 1024]).unwrap();
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::write(
@@ -359,9 +358,31 @@ async fn readyz_with_a_broken_database_says_so_in_plain_words() {
             b"garbage",
         );
     }
+}
+
+#[tokio::test]
+async fn readyz_with_a_broken_database_says_so_in_plain_words() {
+    let app = TestApp::spawn().await;
+    break_database(&app);
     let response = app.http.get(app.url("/readyz")).send().await.unwrap();
     let status = response.status().as_u16();
     let body: Value = response.json().await.unwrap();
     assert_eq!(status, 503, "{body}");
     assert_eq!(body, json!({ "error": "database not answering" }));
+}
+
+#[tokio::test]
+async fn a_command_over_a_broken_database_answers_in_plain_words() {
+    let app = TestApp::spawn().await;
+    break_database(&app);
+    let reply = command(&app, CHANNEL_ID, PLAIN_USER_ID, "subscriptions", json!([])).await;
+    assert_eq!(
+        reply["data"]["content"],
+        "the bot's database is unavailable right now; please try again in a moment",
+        "{reply}"
+    );
+    assert_eq!(
+        reply["data"]["flags"], 64,
+        "only the asker sees it: {reply}"
+    );
 }
