@@ -173,7 +173,8 @@ impl FromRequestParts<AppState> for AlertmanagerAuth {
     }
 }
 
-/// Proof of Grafana's credentials (the signature, over the body, is checked after).
+/// Proof of Grafana's credentials and that a signature is presented (the signature, over the
+/// body, is verified after).
 struct GrafanaAuth;
 
 impl FromRequestParts<AppState> for GrafanaAuth {
@@ -194,6 +195,15 @@ impl FromRequestParts<AppState> for GrafanaAuth {
                 settings.grafana_token.as_ref(),
                 settings.grafana_basic_auth.as_ref(),
             )?;
+        }
+        // The signature is over the body and verified once it has arrived; without one there
+        // is nothing to wait for.
+        if settings.grafana_webhook_secret.is_some()
+            && !parts.headers.contains_key("x-grafana-alerting-signature")
+        {
+            return Err(ApiError::Unauthorized(
+                "missing X-Grafana-Alerting-Signature header",
+            ));
         }
         Ok(Self)
     }

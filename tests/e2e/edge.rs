@@ -17,6 +17,7 @@ use loopbot::config::Secret;
 const GITLAB_TOKEN: &str = "gitlab-hook-token-0123";
 const ALERTMANAGER_TOKEN: &str = "alertmanager-token-0123";
 const GITHUB_SECRET: &str = "github-hook-secret-0123";
+const GRAFANA_SECRET: &str = "grafana-hook-secret-0123";
 
 /// Sends `head` (and nothing after it) on a fresh connection.
 async fn send_partial(addr: std::net::SocketAddr, head: &str) -> TcpStream {
@@ -316,6 +317,7 @@ async fn wrong_credentials_in_headers_are_refused_before_the_body_arrives() {
         c.integrations.gitlab_webhook_token = Some(Secret::new(GITLAB_TOKEN));
         c.integrations.github_webhook_secret = Some(Secret::new(GITHUB_SECRET));
         c.alerts.alertmanager_token = Some(Secret::new(ALERTMANAGER_TOKEN));
+        c.alerts.grafana_webhook_secret = Some(Secret::new(GRAFANA_SECRET));
     })
     .await;
     let cases = [
@@ -325,8 +327,10 @@ async fn wrong_credentials_in_headers_are_refused_before_the_body_arrives() {
         ("/hooks/gitlab", "X-Gitlab-Token: wrong-token"),
         ("/hooks/gitlab", "X-Gitlab-Event: Deployment Hook"),
         ("/hooks/alertmanager", "Authorization: Bearer wrong-token"),
-        // GitHub's credential is an HMAC over the body: only a missing one is known up front.
+        // GitHub's and Grafana's signatures are HMACs over the body: only a missing one is known
+        // before the body arrives.
         ("/hooks/github", "X-GitHub-Event: deployment_status"),
+        ("/hooks/grafana", "X-Grafana-Alerting-Timestamp: 1700000000"),
     ];
     for (path, credential) in cases {
         let mut stream = send_partial(
