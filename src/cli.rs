@@ -39,6 +39,9 @@ pub enum Command {
     Notify(NotifyCommand),
     /// Print the summary of a period from the database, without Discord (for scripts and wikis).
     Summary(SummaryArgs),
+    /// Dead letters: messages Discord refused for good. List them, or re-queue them.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
     /// Measure the summary computation on generated data (one year, 200 services).
     Bench {
         #[command(subcommand)]
@@ -71,6 +74,32 @@ pub struct SummaryArgs {
 pub enum SummaryFormat {
     Text,
     Markdown,
+    Json,
+}
+
+#[derive(Debug, Subcommand, PartialEq, Eq)]
+pub enum OutboxCommand {
+    /// List dead letters, oldest first: the id to retry, the subject, the channel, when Discord
+    /// refused it and what it answered.
+    Failed {
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+    /// Put dead letters back in their channel's queue; a running bot delivers each subject's
+    /// current state within a second. Exits non-zero when ID is not a dead letter.
+    Retry {
+        /// The id `loopbot outbox failed` shows.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<i64>,
+        /// Every dead letter.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListFormat {
+    Text,
     Json,
 }
 
@@ -118,6 +147,34 @@ mod tests {
     #[test]
     fn the_cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn outbox_retry_takes_an_id_or_all_but_not_both() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map(|c| c.command);
+        assert_eq!(
+            parse(&["loopbot", "outbox", "retry", "7"]).unwrap(),
+            Command::Outbox(OutboxCommand::Retry {
+                id: Some(7),
+                all: false
+            })
+        );
+        assert_eq!(
+            parse(&["loopbot", "outbox", "retry", "--all"]).unwrap(),
+            Command::Outbox(OutboxCommand::Retry {
+                id: None,
+                all: true
+            })
+        );
+        assert!(parse(&["loopbot", "outbox", "retry"]).is_err());
+        assert!(parse(&["loopbot", "outbox", "retry", "7", "--all"]).is_err());
+        assert!(parse(&["loopbot", "outbox", "retry", "seven"]).is_err());
+        assert_eq!(
+            parse(&["loopbot", "outbox", "failed", "--format", "json"]).unwrap(),
+            Command::Outbox(OutboxCommand::Failed {
+                format: ListFormat::Json
+            })
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@ pub mod alertmanager;
 pub mod chart;
 pub mod cli;
 pub mod config;
+pub mod dead_letters;
 pub mod discord;
 pub mod domain;
 pub mod http;

@@ -78,6 +78,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 .await?
             );
         }
+        Command::Outbox(outbox) => {
+            let store = Store::connect(&config.database_url).await?;
+            store.migrate().await?;
+            print!(
+                "{}",
+                loopbot::dead_letters::run(&store, &outbox, chrono::Utc::now()).await?
+            );
+        }
         Command::Bench {
             what: cli::BenchTarget::Summary { runs, keep },
         } => {

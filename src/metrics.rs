@@ -28,6 +28,7 @@ struct Inner {
     http_duration: HistogramVec,
     outbox_pending: IntGauge,
     outbox_oldest_age: Gauge,
+    outbox_dead_letters: IntGauge,
     discord_requests: IntCounterVec,
     delivery_latency: HistogramVec,
     gateway_connected: IntGauge,
@@ -97,6 +98,14 @@ impl Metrics {
             Gauge::new(
                 "loopbot_outbox_oldest_pending_age_seconds",
                 "Age of the oldest pending outbox row (0 when none is pending).",
+            )
+            .expect("valid metric"),
+        );
+        let outbox_dead_letters = register(
+            &r,
+            IntGauge::new(
+                "loopbot_outbox_dead_letters",
+                "Messages Discord refused for good (outbox rows failed and not since delivered): `loopbot outbox failed` lists them, `loopbot outbox retry` re-queues them.",
             )
             .expect("valid metric"),
         );
@@ -178,6 +187,7 @@ impl Metrics {
             http_duration,
             outbox_pending,
             outbox_oldest_age,
+            outbox_dead_letters,
             discord_requests,
             delivery_latency,
             gateway_connected,
@@ -245,6 +255,11 @@ impl Metrics {
     pub fn set_outbox(&self, pending: i64, oldest_age: Duration) {
         self.0.outbox_pending.set(pending);
         self.0.outbox_oldest_age.set(oldest_age.as_secs_f64());
+    }
+
+    /// Dead letters (read from the outbox at scrape time).
+    pub fn set_dead_letters(&self, count: i64) {
+        self.0.outbox_dead_letters.set(count);
     }
 
     pub fn set_database_size(&self, bytes: i64) {

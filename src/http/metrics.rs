@@ -30,6 +30,9 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     state.metrics.set_outbox(outbox.pending, age);
     state
         .metrics
+        .set_dead_letters(state.store.dead_letter_count().await?);
+    state
+        .metrics
         .set_database_size(state.store.database_size_bytes().await?);
     state.metrics.set_gateway_connected(state.gateway.get());
     state

@@ -26,7 +26,7 @@ pub use checkins::CheckinRun;
 pub use deploys::DeployRecorded;
 pub use feedback::{MessageRelease, NewFeedback};
 pub use maintenance::{OutboxStats, Pruned, PRUNED_BODY};
-pub use outbox::{Delivery, DeliverySubject, Subject, SubjectKind};
+pub use outbox::{DeadLetter, Delivery, DeliverySubject, Retry, Subject, SubjectKind};
 pub use subscriptions::SubscriptionChange;
 pub use summary_figures::Scope;
 pub use webhooks::CommitLookup;

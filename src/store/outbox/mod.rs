@@ -3,9 +3,11 @@
 //! This file is what the rest of the store writes through, inside its own transactions:
 //! [`Subject`] (what a message is about), `enqueue`, `channels_showing` and the raw inbound
 //! event. Below it, and importing nothing from each other in a circle: `subjects` loads what a
-//! message shows, `digests` folds a flooded channel's posts into one message, and `delivery` hands
-//! the worker its next delivery and settles it.
+//! message shows, `digests` folds a flooded channel's posts into one message, `delivery` hands
+//! the worker its next delivery and settles it, and `dead_letters` lists and re-queues what
+//! Discord refused for good.
 
+mod dead_letters;
 mod delivery;
 mod digests;
 mod subjects;
@@ -20,6 +22,7 @@ use super::ids::{channel_from_db, channel_to_db, time_to_db};
 use super::{Result, Store};
 use crate::domain::ChannelId;
 
+pub use dead_letters::{DeadLetter, Retry};
 pub use delivery::Delivery;
 pub use subjects::DeliverySubject;
 
