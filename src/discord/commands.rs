@@ -43,8 +43,14 @@ async fn help(ctx: Context<'_>) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// Every command error becomes an ephemeral reply; unexpected ones are logged too.
-pub async fn on_error(error: poise::FrameworkError<'_, Data, CommandError>) {
+/// What a member sees when a command panicked: the cause is in the log, not in Discord.
+pub const PANIC_REPLY: &str =
+    "Something went wrong inside loopbot while running this command; it was logged for the operator.";
+
+/// Every command error becomes an ephemeral reply; unexpected ones are logged too. A panicking
+/// command (poise catches it: feature `handle_panics`) answers [`PANIC_REPLY`] and logs the panic.
+/// Generic over the framework's data so tests/e2e/panics.rs drives it with a command of its own.
+pub async fn on_error<U: Send + Sync + 'static>(error: poise::FrameworkError<'_, U, CommandError>) {
     match error {
         poise::FrameworkError::Command { error, ctx, .. } => {
             if matches!(error, CommandError::Store(_) | CommandError::Discord(_)) {
@@ -54,18 +60,34 @@ pub async fn on_error(error: poise::FrameworkError<'_, Data, CommandError>) {
                 CommandError::Invalid(v) => format!("That doesn't look right: {v}"),
                 other => other.to_string(),
             };
-            let reply = CreateReply::default()
-                .content(text)
-                .ephemeral(true)
-                .allowed_mentions(serenity::CreateAllowedMentions::new());
-            if let Err(e) = ctx.send(reply).await {
-                tracing::warn!(error = %e, "could not send the error reply");
-            }
+            send_ephemeral(ctx, text).await;
+        }
+        poise::FrameworkError::CommandPanic { payload, ctx, .. } => {
+            tracing::error!(
+                command = %ctx.command().qualified_name,
+                panic = payload.as_deref().unwrap_or("(not a text)"),
+                "command panicked"
+            );
+            send_ephemeral(ctx, PANIC_REPLY.to_owned()).await;
         }
         other => {
             if let Err(e) = poise::builtins::on_error(other).await {
                 tracing::warn!(error = %e, "error while handling an error");
             }
         }
+    }
+}
+
+/// The private answer to a failed command, pinging nobody (a no-op for autocomplete).
+async fn send_ephemeral<U: Send + Sync + 'static>(
+    ctx: poise::Context<'_, U, CommandError>,
+    text: String,
+) {
+    let reply = CreateReply::default()
+        .content(text)
+        .ephemeral(true)
+        .allowed_mentions(serenity::CreateAllowedMentions::new());
+    if let Err(e) = ctx.send(reply).await {
+        tracing::warn!(error = %e, "could not send the error reply");
     }
 }

@@ -27,5 +27,5 @@ mod subscriptions;
 mod summary;
 
 pub use bot::{http_client, Bot, BotShutdown, DiscordError, QUIET_LOGS};
-pub use commands::command_list;
+pub use commands::{command_list, on_error, PANIC_REPLY};
 pub use context::{CommandError, Context, Data};

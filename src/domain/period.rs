@@ -3,11 +3,53 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
+use chrono::{DateTime, Datelike, Days, Duration, NaiveDate, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::ValidationError;
+
+/// The first and last dates a period may name: four-digit years, as people write dates. Past them
+/// chrono's own range (±262 143 years) is near, and a day after its last date does not exist.
+pub const FIRST_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1, 1, 1) {
+    Some(d) => d,
+    None => panic!("0001-01-01 exists"),
+};
+pub const LAST_DATE: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
+    Some(d) => d,
+    None => panic!("9999-12-31 exists"),
+};
+
+/// The day after `date`; chrono's last date has none, so it stays (a period never reaches it:
+/// the constructors refuse dates past [`LAST_DATE`]).
+fn next_day(date: NaiveDate) -> NaiveDate {
+    date.succ_opt().unwrap_or(date)
+}
+
+/// A date someone gave, refused with `field` unless it is a real day between [`FIRST_DATE`] and
+/// [`LAST_DATE`].
+fn parse_date(field: &'static str, raw: &str) -> Result<NaiveDate, ValidationError> {
+    let date = NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| {
+        ValidationError::new(
+            field,
+            format!(
+                "must be a date like 2026-11-16, between {FIRST_DATE} and {LAST_DATE} (got {raw:?})"
+            ),
+        )
+    })?;
+    within_range(field, date)
+}
+
+fn within_range(field: &'static str, date: NaiveDate) -> Result<NaiveDate, ValidationError> {
+    if (FIRST_DATE..=LAST_DATE).contains(&date) {
+        Ok(date)
+    } else {
+        Err(ValidationError::new(
+            field,
+            format!("must be between {FIRST_DATE} and {LAST_DATE} (got {date})"),
+        ))
+    }
+}
 
 /// A run of whole local days `[from, to)` in a time zone. A week across a DST change is 167 or
 /// 169 hours long: boundaries are local midnights, converted to UTC one by one.
@@ -28,7 +70,10 @@ pub fn local_midnight(date: NaiveDate, tz: Tz) -> DateTime<Utc> {
         if let Some(t) = tz.from_local_datetime(&at).earliest() {
             return t.with_timezone(&Utc);
         }
-        at += Duration::minutes(1);
+        at = match at.checked_add_signed(Duration::minutes(1)) {
+            Some(next) => next,
+            None => break,
+        };
     }
     Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight exists"))
 }
@@ -50,7 +95,10 @@ impl Period {
         let year: i32 = year.parse().map_err(|_| err())?;
         let week: u32 = week.parse().map_err(|_| err())?;
         let monday = NaiveDate::from_isoywd_opt(year, week, Weekday::Mon).ok_or_else(err)?;
-        Ok(Self::new(monday, monday + Duration::days(7), tz))
+        let sunday = monday.checked_add_days(Days::new(6)).ok_or_else(err)?;
+        within_range("week", monday)?;
+        within_range("week", sunday)?;
+        Ok(Self::new(monday, next_day(sunday), tz))
     }
 
     /// Monday of the week holding `date`.
@@ -99,16 +147,8 @@ impl Period {
 
     /// `from` to `to`, both dates included.
     pub fn custom(from: &str, to: &str, tz: Tz) -> Result<Self, ValidationError> {
-        let parse = |field: &'static str, raw: &str| {
-            NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| {
-                ValidationError::new(
-                    field,
-                    format!("must be a date like 2026-11-16 (got {raw:?})"),
-                )
-            })
-        };
-        let from = parse("from", from)?;
-        let to = parse("to", to)?;
+        let from = parse_date("from", from)?;
+        let to = parse_date("to", to)?;
         if to < from {
             return Err(ValidationError::new("to", "must not be before from"));
         }
@@ -118,13 +158,15 @@ impl Period {
                 "the period may span at most 366 days",
             ));
         }
-        Ok(Self::new(from, to + Duration::days(1), tz))
+        Ok(Self::new(from, next_day(to), tz))
     }
 
-    /// The period of the same number of days just before this one.
+    /// The period of the same number of days just before this one (cut at chrono's first date,
+    /// which a period from the constructors never comes near).
     pub fn previous(&self) -> Self {
         let len = self.to - self.from;
-        Self::new(self.from - len, self.from, self.tz)
+        let from = self.from.checked_sub_signed(len).unwrap_or(NaiveDate::MIN);
+        Self::new(from, self.from, self.tz)
     }
 
     pub fn start(&self) -> DateTime<Utc> {
@@ -148,7 +190,7 @@ impl Period {
                 (
                     d,
                     local_midnight(d, self.tz),
-                    local_midnight(d + Duration::days(1), self.tz),
+                    local_midnight(next_day(d), self.tz),
                 )
             })
             .collect()
@@ -166,7 +208,7 @@ impl Period {
     pub fn info(&self) -> PeriodInfo {
         PeriodInfo {
             from: self.from,
-            to: self.to - Duration::days(1),
+            to: self.to.pred_opt().unwrap_or(self.to),
             timezone: self.tz.name().to_owned(),
             start: self.start(),
             end: self.end(),
@@ -257,5 +299,48 @@ mod tests {
         let p = Period::custom("2026-11-01", "2026-11-30", Tz::UTC).unwrap();
         assert_eq!(p.day_count(), 30);
         assert_eq!(p.previous().from.to_string(), "2026-10-02");
+    }
+
+    #[test]
+    fn dates_past_the_year_9999_are_refused_not_overflowed() {
+        // chrono's last date: the day after it does not exist.
+        let err = Period::custom("+262142-12-25", "+262142-12-31", Tz::UTC).unwrap_err();
+        assert_eq!(err.field, "from");
+        assert!(err.to_string().contains("9999-12-31"), "{err}");
+        let err = Period::custom("2026-01-01", "+262142-12-31", Tz::UTC).unwrap_err();
+        assert_eq!(err.field, "to");
+        let err = Period::custom("10000-01-01", "10000-01-02", Tz::UTC).unwrap_err();
+        assert_eq!(err.field, "from");
+        assert_eq!(
+            Period::custom("-0001-01-01", "0001-01-01", Tz::UTC)
+                .unwrap_err()
+                .field,
+            "from"
+        );
+        assert_eq!(
+            Period::iso_week("262142-W52", Tz::UTC).unwrap_err().field,
+            "week"
+        );
+        assert_eq!(
+            Period::iso_week("10000-W01", Tz::UTC).unwrap_err().field,
+            "week"
+        );
+        // The edges themselves are whole periods with a previous one.
+        let last = Period::custom("9999-12-25", "9999-12-31", Berlin).unwrap();
+        assert_eq!(last.info().to, LAST_DATE);
+        assert_eq!(last.days().len(), 7);
+        assert!(last.start() < last.end());
+        assert_eq!(last.previous().day_count(), 7);
+        let first = Period::custom("0001-01-01", "0001-12-31", Tz::UTC).unwrap();
+        assert_eq!(first.previous().day_count(), 365);
+        assert_eq!(
+            Period::iso_week("9999-W51", Tz::UTC).unwrap().day_count(),
+            7
+        );
+        // Its last ISO week ends in the year 10000.
+        assert_eq!(
+            Period::iso_week("9999-W52", Tz::UTC).unwrap_err().field,
+            "week"
+        );
     }
 }

@@ -17,6 +17,7 @@ mod faults;
 mod hostile;
 mod integrations;
 mod limits;
+mod panics;
 mod production;
 mod routes;
 mod storm;
