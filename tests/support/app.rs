@@ -161,6 +161,19 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.task.abort();
+        // The local Discord holds every body to Discord's limits in every test: one it refused
+        // (400, code 50035) would have been lost in production, whatever the test asserted.
+        let refused = self.discord.refused_bodies();
+        if !refused.is_empty() && !std::thread::panicking() {
+            let refused: Vec<String> = refused
+                .iter()
+                .map(|(r, errors)| format!("{} {}: {errors}", r.method, r.path))
+                .collect();
+            panic!(
+                "the local Discord refused bodies over Discord's limits:\n{}",
+                refused.join("\n")
+            );
+        }
     }
 }
 

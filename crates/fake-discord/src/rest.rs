@@ -178,6 +178,7 @@ impl FakeDiscord {
                 None => {}
             }
         }
+        let injected = reply.is_some();
         let reply = reply.unwrap_or_else(|| {
             let request = Request {
                 method: &method,
@@ -195,8 +196,12 @@ impl FakeDiscord {
                 recorded.status = reply.status;
                 recorded.deduplicated = reply.deduplicated;
             }
-            // Injected faults carry code 0; a 50035 is the fake refusing the body itself.
-            if let Some(body) = reply.body.as_ref().filter(|b| b["code"] == 50035) {
+            // A 50035 the fake answered itself (not an injected fault): a body Discord would refuse.
+            let refused = reply
+                .body
+                .as_ref()
+                .filter(|b| !injected && b["code"] == 50035);
+            if let Some(body) = refused {
                 let errors = body.get("errors").cloned().unwrap_or(Value::Null);
                 state.refused.push((index, errors));
             }
