@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::domain::checkin::{CheckinSettings, EmojiMap};
+use crate::domain::refusal::RefusalPolicy;
 use crate::domain::{ChannelId, GuildId};
 
 /// Every environment variable loopbot reads: name, whether it is a secret, and what it is for.
@@ -46,6 +47,7 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("GITLAB_WEBHOOK_TOKEN", true, "Secret token of the GitLab webhook (POST /hooks/gitlab), checked against X-Gitlab-Token. Unset: the hook answers 503."),
     ("LOOPBOT_URL", false, "Used by `loopbot notify`: base URL of the running bot's API, e.g. https://loopbot.example.com."),
     ("LOOPBOT_SHUTDOWN_GRACE", false, "On SIGTERM/SIGINT, how long pending deliveries may still go out before exit, e.g. 10s (default 10s)."),
+    ("LOOPBOT_UNREACHABLE_GIVE_UP", false, "How long a channel the bot cannot post in (access or permission lost, channel deleted) keeps its messages waiting before they are dead-lettered, e.g. 7d (default 7d)."),
     ("LOOPBOT_RETENTION_DAYS", false, "Days raw payloads and delivered rows are kept; pruned daily (default 400, at least 62 so summaries keep their comparison window)."),
     ("LOOPBOT_SUMMARY_CRON", false, "When weekly summaries are posted (default `0 9 * * MON`): 5-field cron, or the 6/7-field form with seconds (and year), read in LOOPBOT_TIMEZONE."),
     ("LOOPBOT_TIMEZONE", false, "IANA time zone of the summary schedule and of week/day boundaries (default UTC), e.g. Europe/Berlin."),
@@ -110,6 +112,8 @@ pub struct DeliverySettings {
     pub digest_max: usize,
     /// Requests per second to Discord across all channels (Discord's global limit is 50).
     pub global_per_second: u32,
+    /// Held channels and a rejected token: back-off, give-up (`LOOPBOT_UNREACHABLE_GIVE_UP`).
+    pub refusals: RefusalPolicy,
 }
 
 impl Default for DeliverySettings {
@@ -122,6 +126,7 @@ impl Default for DeliverySettings {
             // About what a digest's description can name one by one.
             digest_max: 60,
             global_per_second: 50,
+            refusals: RefusalPolicy::default(),
         }
     }
 }
@@ -343,7 +348,7 @@ impl Config {
                 .transpose()?
                 .map(GuildId),
             log_format,
-            delivery: DeliverySettings::default(),
+            delivery: delivery_settings(&get)?,
             alerts: AlertSettings::from_lookup(&get)?,
             checkins: checkin_settings(&get)?,
             integrations: IntegrationsConfig::from_lookup(&get)?,
@@ -431,6 +436,10 @@ impl Config {
                 "LOOPBOT_SHUTDOWN_GRACE",
                 humantime::format_duration(self.shutdown_grace).to_string(),
             ),
+            (
+                "LOOPBOT_UNREACHABLE_GIVE_UP",
+                humantime::format_duration(self.delivery.refusals.give_up).to_string(),
+            ),
             ("LOOPBOT_RETENTION_DAYS", self.retention_days.to_string()),
         ]
         .into_iter()
@@ -440,6 +449,23 @@ impl Config {
         .map(|(name, value)| format!("{name} = {value}\n"))
         .collect()
     }
+}
+
+fn delivery_settings(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<DeliverySettings, ConfigError> {
+    let mut settings = DeliverySettings::default();
+    if let Some(raw) = get("LOOPBOT_UNREACHABLE_GIVE_UP") {
+        settings.refusals.give_up = humantime::parse_duration(raw.trim())
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or(ConfigError {
+                variable: "LOOPBOT_UNREACHABLE_GIVE_UP",
+                problem: "is not a positive duration".into(),
+                expected: "a duration such as 7d, 12h or 30m",
+            })?;
+    }
+    Ok(settings)
 }
 
 fn checkin_settings(get: &impl Fn(&str) -> Option<String>) -> Result<CheckinSettings, ConfigError> {

@@ -182,3 +182,16 @@ fn the_configuration_page_lists_every_variable_and_no_other() {
         );
     }
 }
+
+#[test]
+fn unreachable_give_up_defaults_to_a_week_and_names_itself_when_bad() {
+    let week = Duration::from_secs(7 * 24 * 3600);
+    assert_eq!(config(&[]).unwrap().delivery.refusals.give_up, week);
+    let c = config(&[("LOOPBOT_UNREACHABLE_GIVE_UP", "12h")]).unwrap();
+    assert_eq!(c.delivery.refusals.give_up, Duration::from_secs(12 * 3600));
+    assert!(c.describe().contains("LOOPBOT_UNREACHABLE_GIVE_UP = 12h"));
+    for bad in ["soon", "0s"] {
+        let err = config(&[("LOOPBOT_UNREACHABLE_GIVE_UP", bad)]).unwrap_err();
+        assert_eq!(err.variable, "LOOPBOT_UNREACHABLE_GIVE_UP", "{bad:?}");
+    }
+}

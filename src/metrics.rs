@@ -32,6 +32,8 @@ struct Inner {
     discord_requests: IntCounterVec,
     delivery_latency: HistogramVec,
     gateway_connected: IntGauge,
+    channels_unreachable: IntGauge,
+    discord_token_rejected: IntGauge,
     checkins_pending: IntGauge,
     last_summary: Gauge,
     database_size: IntGauge,
@@ -140,6 +142,22 @@ impl Metrics {
             )
             .expect("valid metric"),
         );
+        let channels_unreachable = register(
+            &r,
+            IntGauge::new(
+                "loopbot_discord_channels_unreachable",
+                "Channels the bot cannot post in (access or permission lost, channel deleted); their messages wait.",
+            )
+            .expect("valid metric"),
+        );
+        let discord_token_rejected = register(
+            &r,
+            IntGauge::new(
+                "loopbot_discord_token_rejected",
+                "1 while Discord rejects the bot token (401) and nothing is sent, else 0.",
+            )
+            .expect("valid metric"),
+        );
         let checkins_pending = register(
             &r,
             IntGauge::new(
@@ -191,6 +209,8 @@ impl Metrics {
             discord_requests,
             delivery_latency,
             gateway_connected,
+            channels_unreachable,
+            discord_token_rejected,
             checkins_pending,
             last_summary,
             database_size,
@@ -250,6 +270,15 @@ impl Metrics {
     /// Gauges read at scrape time.
     pub fn set_gateway_connected(&self, connected: bool) {
         self.0.gateway_connected.set(i64::from(connected));
+    }
+
+    /// Channels held by the delivery worker (the `channel_health` table).
+    pub fn set_channels_unreachable(&self, channels: i64) {
+        self.0.channels_unreachable.set(channels);
+    }
+
+    pub fn set_discord_token_rejected(&self, rejected: bool) {
+        self.0.discord_token_rejected.set(i64::from(rejected));
     }
 
     pub fn set_outbox(&self, pending: i64, oldest_age: Duration) {

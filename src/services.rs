@@ -2,7 +2,9 @@
 //! `startup`, held in an `Arc` by both `http::AppState` and poise's `discord::Data`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
 
 use crate::config::{AlertSettings, SummarySettings};
 use crate::domain::alert_group::AlertPolicy;
@@ -16,6 +18,8 @@ pub struct Services {
     pub store: Store,
     pub wakes: Wakes,
     pub gateway: GatewayReady,
+    /// Whether Discord accepts the bot token (the delivery worker finds out).
+    pub discord_token: TokenStatus,
     pub metrics: Metrics,
     /// Where events go that no channel subscribed to (none: stored, not posted).
     pub default_channel: Option<ChannelId>,
@@ -48,5 +52,23 @@ impl GatewayReady {
 
     pub fn get(&self) -> bool {
         self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Since when Discord has rejected the bot token (401), if it does: set by the delivery worker, which
+/// then sends nothing until the token is accepted again; `/readyz` and `/metrics` read it.
+#[derive(Clone, Default, Debug)]
+pub struct TokenStatus(Arc<Mutex<Option<DateTime<Utc>>>>);
+
+impl TokenStatus {
+    pub fn rejected_since(&self) -> Option<DateTime<Utc>> {
+        self.0.lock().map(|since| *since).unwrap_or(None)
+    }
+
+    /// `Some(now)` on a rejection (the first one's time is kept), `None` once accepted.
+    pub fn set_rejected(&self, at: Option<DateTime<Utc>>) {
+        if let Ok(mut since) = self.0.lock() {
+            *since = at.map(|at| since.unwrap_or(at));
+        }
     }
 }

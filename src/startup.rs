@@ -18,7 +18,7 @@ use crate::jobs::retention::RetentionJob;
 use crate::jobs::Jobs;
 use crate::metrics::Metrics;
 use crate::production::{self, Production, ShutdownHandle};
-use crate::services::{GatewayReady, Services, Wakes};
+use crate::services::{GatewayReady, Services, TokenStatus, Wakes};
 use crate::store::{Store, StoreError};
 use crate::summaries::SummaryJob;
 
@@ -87,6 +87,7 @@ impl Application {
             store: store.clone(),
             wakes: wakes.clone(),
             gateway: GatewayReady::default(),
+            discord_token: TokenStatus::default(),
             metrics: metrics.clone(),
             default_channel: config.default_channel,
             alerts: config.alerts.clone(),
@@ -113,7 +114,8 @@ impl Application {
             config.delivery.clone(),
             wakes.delivery.clone(),
         )
-        .with_metrics(metrics.clone());
+        .with_metrics(metrics.clone())
+        .with_token_status(services.discord_token.clone());
 
         let mut jobs = Jobs::default();
         jobs.add(worker.clone());

@@ -149,8 +149,8 @@ pub async fn after_post(
     stored(None).await?;
     for emoji in SEED_REACTIONS {
         match rest.add_own_reaction(channel, message_id, emoji).await {
-            Err(SendError::Rejected { status, message }) => {
-                tracing::warn!(status, %message, "cannot seed check-in reactions");
+            Err(error) if error.refuses_only_this() => {
+                tracing::warn!(%error, "cannot seed check-in reactions");
             }
             other => other?,
         }
@@ -161,8 +161,8 @@ pub async fn after_post(
     );
     let thread = match rest.start_thread(channel, message_id, &name).await {
         Ok(thread) => Some(thread),
-        Err(SendError::Rejected { status, message }) => {
-            tracing::warn!(status, %message, "cannot start the check-in thread");
+        Err(error) if error.refuses_only_this() => {
+            tracing::warn!(%error, "cannot start the check-in thread");
             None
         }
         Err(other) => return Err(other),

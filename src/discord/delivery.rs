@@ -1,7 +1,8 @@
 //! The delivery worker: the only code that posts to Discord channels. One unit of work
 //! ([`DeliveryWorker::deliver_one`]), run as a [`Job`] by the jobs loop, and drained at shutdown.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
@@ -11,8 +12,10 @@ use super::message::{edit_body, post_body};
 use super::render::render;
 use super::rest::{DiscordRest, SendError};
 use crate::config::DeliverySettings;
+use crate::domain::refusal::{self, Decision, Refusal};
 use crate::jobs::{until, Job, Next, Wake};
 use crate::metrics::Metrics;
+use crate::services::TokenStatus;
 use crate::store::{Delivery, DeliverySubject, Store, StoreError};
 
 /// What one call of [`DeliveryWorker::deliver_one`] did.
@@ -35,6 +38,16 @@ pub enum Outcome {
     Deferred {
         wait: Duration,
     },
+    /// The message was deleted: the next delivery posts the current state anew.
+    Reposting,
+    /// The bot cannot post in the channel: its queue waits `retry_in`, other channels go on.
+    Held {
+        retry_in: Duration,
+    },
+    /// Discord rejects the token: nothing is sent anywhere for `wait`.
+    Paused {
+        wait: Duration,
+    },
 }
 
 #[derive(Clone)]
@@ -44,6 +57,9 @@ pub struct DeliveryWorker {
     settings: DeliverySettings,
     wake: Wake,
     metrics: Option<Metrics>,
+    token: TokenStatus,
+    /// While the token is rejected: when to try it again (shared by the job and the drain).
+    token_retry_at: Arc<Mutex<Option<Instant>>>,
 }
 
 impl DeliveryWorker {
@@ -54,7 +70,15 @@ impl DeliveryWorker {
             settings,
             wake,
             metrics: None,
+            token: TokenStatus::default(),
+            token_retry_at: Arc::default(),
         }
+    }
+
+    /// Shares whether Discord accepts the token with `/readyz` and `/metrics`.
+    pub fn with_token_status(mut self, token: TokenStatus) -> Self {
+        self.token = token;
+        self
     }
 
     /// Records delivery latency (accepted → confirmed by Discord) in `metrics`.
@@ -65,6 +89,9 @@ impl DeliveryWorker {
 
     /// Delivers the next due outbox row, if any, as of `now`.
     pub async fn deliver_one(&self, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
+        if let Some(wait) = self.token_rejected().await {
+            return Ok(Outcome::Paused { wait });
+        }
         let Some(mut delivery) = self.store.next_delivery(now).await? else {
             return Ok(Outcome::Idle);
         };
@@ -172,6 +199,13 @@ impl DeliveryWorker {
                 self.store
                     .delivery_sent(delivery, message_id, sent_at)
                     .await?;
+                if let Some(hold) = self.store.channel_reachable(delivery.channel).await? {
+                    tracing::info!(
+                        channel = delivery.channel.0,
+                        since = %hold.since,
+                        "channel reachable again: its held messages go out"
+                    );
+                }
                 if let Some(metrics) = &self.metrics {
                     if let Some(queued) = self.store.outbox_queued_at(delivery.outbox_id).await? {
                         let kind = if delivery.discord_message_id.is_some() {
@@ -192,9 +226,10 @@ impl DeliveryWorker {
             }
             Err(SendError::Rejected { status, message }) => {
                 let error = format!("Discord refused with {status}: {message}");
-                tracing::error!(channel = delivery.channel.0, %error, "delivery failed for good");
-                self.store.delivery_failed(delivery, &error, now).await?;
-                Ok(Outcome::Failed { error })
+                self.dead_letter(delivery, error, now).await
+            }
+            Err(SendError::Refused { refusal, answer }) => {
+                self.refused(delivery, &refusal, &answer, now).await
             }
             Err(error) => {
                 let wait = match &error {
@@ -216,6 +251,130 @@ impl DeliveryWorker {
                     .delivery_retry(delivery, due, &error.to_string())
                     .await?;
                 Ok(Outcome::Retrying { error })
+            }
+        }
+    }
+
+    async fn dead_letter(
+        &self,
+        delivery: &Delivery,
+        error: String,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        tracing::error!(channel = delivery.channel.0, %error, "delivery failed for good");
+        self.store.delivery_failed(delivery, &error, now).await?;
+        Ok(Outcome::Failed { error })
+    }
+
+    /// Carries out what `domain::refusal::decide` says about a refusal.
+    async fn refused(
+        &self,
+        delivery: &Delivery,
+        refusal: &Refusal,
+        answer: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, StoreError> {
+        let channel = delivery.channel.0;
+        let held = self.store.channel_hold(delivery.channel).await?;
+        let editing = delivery.discord_message_id.is_some();
+        let policy = &self.settings.refusals;
+        match refusal::decide(refusal, editing, held.as_ref(), now, policy) {
+            Decision::Repost => {
+                tracing::info!(
+                    channel,
+                    message_row = delivery.message_row,
+                    "the message was deleted: posting the current state as a new one"
+                );
+                self.store.message_gone(delivery).await?;
+                Ok(Outcome::Reposting)
+            }
+            Decision::Hold { hold, changed } => {
+                if changed {
+                    tracing::warn!(
+                        channel,
+                        since = %hold.since,
+                        reason = %hold.reason,
+                        %answer,
+                        "cannot post in this channel: holding its messages"
+                    );
+                }
+                self.store
+                    .hold_channel(delivery, &hold, answer, Utc::now())
+                    .await?;
+                Ok(Outcome::Held {
+                    retry_in: hold.retry_in,
+                })
+            }
+            Decision::GiveUp { since } => {
+                let error = format!(
+                    "Discord refused with {answer}; the channel has been unreachable since {since}, \
+                     longer than LOOPBOT_UNREACHABLE_GIVE_UP"
+                );
+                let failed = self
+                    .store
+                    .give_up_channel(delivery.channel, &error, now)
+                    .await?;
+                tracing::error!(channel, failed, %error, "gave up on an unreachable channel");
+                Ok(Outcome::Failed { error })
+            }
+            Decision::Pause { retry_in } => {
+                self.pause_for_token(retry_in, answer);
+                Ok(Outcome::Paused { wait: retry_in })
+            }
+            Decision::DeadLetter => {
+                self.dead_letter(delivery, format!("Discord refused with {answer}"), now)
+                    .await
+            }
+        }
+    }
+
+    /// Discord rejected the token: nothing goes out until it accepts it again.
+    fn pause_for_token(&self, retry_in: Duration, answer: &str) {
+        if self.token.rejected_since().is_none() {
+            tracing::error!(
+                %answer,
+                retry_in_s = retry_in.as_secs(),
+                "Discord rejected the bot token: sending nothing until it is accepted \
+                 (replace DISCORD_TOKEN if it was reset); nothing is dropped"
+            );
+        }
+        self.token.set_rejected(Some(Utc::now()));
+        if let Ok(mut at) = self.token_retry_at.lock() {
+            *at = Some(Instant::now() + retry_in);
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.set_discord_token_rejected(true);
+        }
+    }
+
+    /// While the token is rejected: how long until it is tried again. When that time has come,
+    /// tries it (one cheap call); accepted, deliveries resume.
+    async fn token_rejected(&self) -> Option<Duration> {
+        let retry_at = (*self.token_retry_at.lock().ok()?)?;
+        let wait = retry_at.saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            return Some(wait);
+        }
+        let retry_in = self.settings.refusals.token_retry;
+        match self.rest.check_token().await {
+            Ok(()) => {
+                if let Ok(mut at) = self.token_retry_at.lock() {
+                    *at = None;
+                }
+                self.token.set_rejected(None);
+                if let Some(metrics) = &self.metrics {
+                    metrics.set_discord_token_rejected(false);
+                }
+                tracing::info!("Discord accepts the bot token again: deliveries resume");
+                None
+            }
+            Err(error) => {
+                // Still rejected, or Discord is unreachable: the same wait either way.
+                tracing::warn!(%error, "the bot token is still not accepted");
+                if let Ok(mut at) = self.token_retry_at.lock() {
+                    *at = Some(Instant::now() + retry_in);
+                }
+                Some(retry_in)
             }
         }
     }
@@ -246,6 +405,8 @@ impl DeliveryWorker {
                 Ok(Ok(Outcome::Idle)) => {
                     let _ = tokio::time::timeout_at(deadline, self.sleep_until_due()).await;
                 }
+                // Nothing can go out with a rejected token: the rows wait for the next start.
+                Ok(Ok(Outcome::Paused { .. })) => return pending,
                 Ok(Ok(_)) => {}
                 Ok(Err(error)) => {
                     tracing::error!(%error, "cannot read the outbox while draining");
@@ -286,6 +447,7 @@ impl Job for DeliveryWorker {
     async fn run(&mut self, now: DateTime<Utc>) -> Next {
         match self.deliver_one(now).await {
             Ok(Outcome::Idle) => Next::After(self.until_due().await),
+            Ok(Outcome::Paused { wait }) => Next::Backoff(wait),
             Ok(_) => Next::Now,
             Err(error) => {
                 tracing::error!(%error, "delivery worker cannot read the outbox; retrying in 1s");

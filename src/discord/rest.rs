@@ -9,6 +9,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::config::Secret;
+use crate::domain::refusal::{Refusal, Unreachable};
 use crate::domain::ChannelId;
 use crate::metrics::Metrics;
 
@@ -30,6 +31,113 @@ mod tests {
             super::bucket(&patch, "/api/v10/channels/42/messages/8")
         );
     }
+
+    #[test]
+    fn discord_answers_are_classified_by_status_and_code() {
+        use super::{classify, SendError};
+        use crate::domain::refusal::{Refusal, Unreachable};
+        use reqwest::StatusCode;
+        use serde_json::json;
+
+        let refused = |refusal, answer: &str| SendError::Refused {
+            refusal,
+            answer: answer.to_owned(),
+        };
+        let missing = |p: Option<&str>| {
+            Refusal::ChannelUnreachable(Unreachable::MissingPermission(p.map(str::to_owned)))
+        };
+        let cases = [
+            (
+                "edit_message",
+                404,
+                json!({"message": "Unknown Message", "code": 10008}),
+                refused(Refusal::UnknownMessage, "404 (code 10008): Unknown Message"),
+            ),
+            (
+                "create_message",
+                404,
+                json!({"message": "Unknown Channel", "code": 10003}),
+                refused(
+                    Refusal::ChannelUnreachable(Unreachable::UnknownChannel),
+                    "404 (code 10003): Unknown Channel",
+                ),
+            ),
+            (
+                "create_message",
+                403,
+                json!({"message": "Missing Access", "code": 50001}),
+                refused(
+                    Refusal::ChannelUnreachable(Unreachable::MissingAccess),
+                    "403 (code 50001): Missing Access",
+                ),
+            ),
+            (
+                "create_message",
+                403,
+                json!({"message": "Missing Permissions", "code": 50013}),
+                refused(
+                    missing(Some("Send Messages")),
+                    "403 (code 50013): Missing Permissions",
+                ),
+            ),
+            (
+                "edit_message",
+                403,
+                json!({"message": "Missing Permissions", "code": 50013}),
+                refused(missing(None), "403 (code 50013): Missing Permissions"),
+            ),
+            (
+                "create_message",
+                403,
+                json!({"message": "Missing Permissions: Embed Links", "code": 50013}),
+                refused(
+                    missing(Some("Embed Links")),
+                    "403 (code 50013): Missing Permissions: Embed Links",
+                ),
+            ),
+            (
+                "create_message",
+                401,
+                json!({"message": "401: Unauthorized", "code": 0}),
+                refused(Refusal::TokenRejected, "401: Unauthorized"),
+            ),
+            (
+                "create_message",
+                400,
+                json!({"message": "Invalid Form Body", "code": 50035}),
+                SendError::Rejected {
+                    status: 400,
+                    message: "Invalid Form Body (code 50035)".into(),
+                },
+            ),
+            (
+                "create_message",
+                403,
+                json!({"message": "403: injected fault", "code": 0}),
+                SendError::Rejected {
+                    status: 403,
+                    message: "403: injected fault".into(),
+                },
+            ),
+            (
+                "create_message",
+                404,
+                serde_json::Value::Null,
+                SendError::Rejected {
+                    status: 404,
+                    message: "404 Not Found".into(),
+                },
+            ),
+        ];
+        for (route, status, body, expect) in cases {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert_eq!(
+                classify(route, status, &body),
+                expect,
+                "{route} {status} {body}"
+            );
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -39,9 +147,82 @@ pub enum SendError {
     /// 5xx, timeout, connection refused: the same request may succeed later.
     #[error("transient failure: {0}")]
     Transient(String),
-    /// Discord refused the request itself (missing permission, unknown channel, bad body).
+    /// Discord refused the request itself (a body it will not take: any 4xx not classified as a
+    /// [`Refusal`] below). `message` is Discord's, with its JSON error code when it sent one.
     #[error("rejected with {status}: {message}")]
     Rejected { status: u16, message: String },
+    /// Discord refused for a reason the worker acts on (a deleted message, a channel the bot cannot
+    /// post in, a rejected token); `answer` is Discord's (status, code, message) for the logs and
+    /// the outbox row.
+    #[error("refused with {answer}")]
+    Refused { refusal: Refusal, answer: String },
+}
+
+impl SendError {
+    /// Discord refused this one request (not the token): a follow-up such as a check-in's seed
+    /// reactions can be skipped without failing the post.
+    pub fn refuses_only_this(&self) -> bool {
+        match self {
+            SendError::Rejected { .. } => true,
+            SendError::Refused { refusal, .. } => *refusal != Refusal::TokenRejected,
+            _ => false,
+        }
+    }
+}
+
+/// Permission names as Discord's client shows them, in case an error message names one.
+const PERMISSION_NAMES: &[&str] = &[
+    "View Channel",
+    "Send Messages",
+    "Send Messages in Threads",
+    "Embed Links",
+    "Attach Files",
+    "Read Message History",
+    "Add Reactions",
+    "Create Public Threads",
+];
+
+/// The one place Discord's answers are classified: status, JSON error `code`, message, and which
+/// call it was (`route`, as in `/metrics`). See the refusal table in docs/operations.md.
+fn classify(route: &str, status: StatusCode, body: &Value) -> SendError {
+    let code = body["code"].as_u64().unwrap_or(0);
+    let message = body["message"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| status.to_string());
+    let answer = match code {
+        // Discord's own "401: Unauthorized" already starts with the status.
+        0 if message.starts_with(&status.as_u16().to_string()) => message.clone(),
+        0 => format!("{}: {message}", status.as_u16()),
+        code => format!("{} (code {code}): {message}", status.as_u16()),
+    };
+    let refusal = match (status.as_u16(), code) {
+        (401, _) => Refusal::TokenRejected,
+        (404, 10008) => Refusal::UnknownMessage,
+        (404, 10003) => Refusal::ChannelUnreachable(Unreachable::UnknownChannel),
+        (403, 50001) => Refusal::ChannelUnreachable(Unreachable::MissingAccess),
+        (403, 50013) => {
+            // Discord rarely names the permission; a refused post lacks Send Messages first.
+            let named = PERMISSION_NAMES
+                .iter()
+                .rev()
+                .find(|p| message.contains(**p))
+                .map(|p| (*p).to_owned());
+            let needed = (route == "create_message").then(|| "Send Messages".to_owned());
+            Refusal::ChannelUnreachable(Unreachable::MissingPermission(named.or(needed)))
+        }
+        _ => {
+            let message = match code {
+                0 => message,
+                code => format!("{message} (code {code})"),
+            };
+            return SendError::Rejected {
+                status: status.as_u16(),
+                message,
+            };
+        }
+    };
+    SendError::Refused { refusal, answer }
 }
 
 #[derive(Clone)]
@@ -326,18 +507,23 @@ impl DiscordRest {
                 retry_after: Duration::from_secs_f64(seconds),
             });
         }
-        let message = body["message"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| status.to_string());
         if status.is_server_error() {
+            let message = body["message"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| status.to_string());
             Err(SendError::Transient(format!("{status}: {message}")))
         } else {
-            Err(SendError::Rejected {
-                status: status.as_u16(),
-                message,
-            })
+            Err(classify(route, status, &body))
         }
+    }
+
+    /// Whether Discord accepts the token now (`GET /users/@me`): how a rejected token is retried.
+    pub async fn check_token(&self) -> Result<(), SendError> {
+        let url = format!("{}/users/@me", self.base);
+        self.send_json("current_user", self.client.get(url))
+            .await
+            .map(|_| ())
     }
 }
 

@@ -4,6 +4,7 @@ use chrono::Utc;
 use poise::CreateReply;
 
 use super::context::{channel_of, CommandError, Context, Data};
+use crate::domain::refusal::Hold;
 use crate::domain::subscription::{Kind, Pattern, Subscription};
 use crate::domain::{GuildId, UserId};
 
@@ -164,7 +165,23 @@ pub async fn subscriptions(ctx: Context<'_>) -> Result<(), CommandError> {
         let lines: Vec<String> = subs.iter().map(|s| format!("• {}", describe(s))).collect();
         format!("This channel receives:\n{}", lines.join("\n"))
     };
+    // Held by the delivery worker: say so first, it is why nothing arrives here.
+    let text = match ctx.data().store.channel_hold(channel_of(ctx)).await? {
+        Some(hold) => format!("{}\n{text}", cannot_post_warning(&hold)),
+        None => text,
+    };
     ctx.send(CreateReply::default().content(text).ephemeral(true))
         .await?;
     Ok(())
+}
+
+/// `⚠ cannot post here since <t:…:f>: missing Send Messages` (a Discord timestamp: shown in each
+/// reader's own time zone), with what happens to the messages meanwhile.
+pub fn cannot_post_warning(hold: &Hold) -> String {
+    format!(
+        "⚠ cannot post here since <t:{}:f>: {}. Messages for this channel wait and go out, \
+         showing their current state, once the bot can post here again.",
+        hold.since.timestamp(),
+        hold.reason
+    )
 }

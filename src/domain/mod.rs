@@ -10,6 +10,7 @@ pub mod feedback;
 pub mod glob;
 pub mod incident;
 pub mod period;
+pub mod refusal;
 pub mod subscription;
 pub mod summary;
 pub mod webhook;

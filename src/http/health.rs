@@ -19,14 +19,19 @@ async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The database answers and the Discord gateway session is ready. The reasons are plain words;
-/// the database's own error text goes to the log only.
+/// The database answers, Discord accepts the bot token and the gateway session is ready. The
+/// reasons are plain words; the database's own error text goes to the log only.
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let database_down = |error: crate::store::StoreError| {
         tracing::warn!(%error, "readiness: the database did not answer");
         ApiError::Unavailable("database not answering".into())
     };
     state.store.ping().await.map_err(database_down)?;
+    if state.discord_token.rejected_since().is_some() {
+        return Err(ApiError::Unavailable(
+            "Discord rejected the bot token".into(),
+        ));
+    }
     if !state.gateway.get() {
         return Err(ApiError::Unavailable(
             "Discord gateway session not ready".into(),

@@ -35,6 +35,13 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
         .metrics
         .set_database_size(state.store.database_size_bytes().await?);
     state.metrics.set_gateway_connected(state.gateway.get());
+    let unreachable = state.store.unreachable_channels().await?.len();
+    state
+        .metrics
+        .set_channels_unreachable(i64::try_from(unreachable).unwrap_or(i64::MAX));
+    state
+        .metrics
+        .set_discord_token_rejected(state.discord_token.rejected_since().is_some());
     state
         .metrics
         .set_checkins_pending(state.store.checkins_pending().await?);

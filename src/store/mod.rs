@@ -11,6 +11,7 @@ pub mod ids;
 mod incidents;
 mod maintenance;
 mod outbox;
+mod refusals;
 mod subscriptions;
 mod summaries;
 mod summary_figures;

@@ -19,6 +19,7 @@ mod integrations;
 mod limits;
 mod panics;
 mod production;
+mod refusals;
 mod routes;
 mod storm;
 mod subscriptions;

@@ -13,7 +13,8 @@
 //! holds which guilds the bot is in, members with chosen roles, leaving a guild and where an
 //! interaction comes from (a guild or a DM); `events` makes people act; `gateway` is the
 //! websocket; `rest` and `webhooks` answer HTTP (request bodies parsed in `body`; message and
-//! thread bodies held to Discord's limits in `limits`); `state` is what the server remembers;
+//! thread bodies held to Discord's limits in `limits`); `refusals` makes Discord say no (deleted
+//! messages, lost access, a rejected token); `state` is what the server remembers;
 //! `json` builds Discord's objects and checks them against serenity.
 
 mod body;
@@ -22,6 +23,7 @@ mod gateway;
 mod guilds;
 mod json;
 pub mod limits;
+mod refusals;
 mod rest;
 mod state;
 mod webhooks;
@@ -37,6 +39,7 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::Value;
 
+pub use refusals::ChannelRefusal;
 use state::{State, StoredMessage};
 
 /// The guild the bot is in from the start ("Loop Test Guild").

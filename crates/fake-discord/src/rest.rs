@@ -153,8 +153,8 @@ impl FakeDiscord {
         };
         let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
 
-        let mut reply = None;
-        if segments.first() == Some(&"channels") {
+        let mut reply = self.lock().refusal_for(&segments);
+        if reply.is_none() && segments.first() == Some(&"channels") {
             let fault = {
                 let mut state = self.lock();
                 if state.down {

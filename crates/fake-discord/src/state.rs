@@ -38,6 +38,10 @@ pub(crate) struct State {
     /// answer's `errors`.
     pub(crate) refused: Vec<(usize, Value)>,
     pub(crate) down: bool,
+    /// Channels that refuse every request (see `refusals`).
+    pub(crate) channel_refusals: HashMap<u64, crate::ChannelRefusal>,
+    /// Every REST request answers 401.
+    pub(crate) token_rejected: bool,
     pub(crate) rate_limits: bool,
     pub(crate) recent_posts: HashMap<u64, VecDeque<Instant>>,
     pub(crate) last_snowflake: u64,
@@ -104,6 +108,8 @@ impl State {
             faults: VecDeque::new(),
             refused: Vec::new(),
             down: false,
+            channel_refusals: HashMap::new(),
+            token_rejected: false,
             rate_limits: false,
             recent_posts: HashMap::new(),
             last_snowflake: 0,

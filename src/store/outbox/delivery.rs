@@ -33,7 +33,9 @@ pub struct Delivery {
 }
 
 /// `lb<kind><id>.<created ms>` in base 36: within Discord's 25 characters for any real row id.
-fn nonce(kind: char, id: i64, created_at: i64) -> String {
+/// A message posted again after someone deleted it adds `.<reposts>`: a new nonce, so Discord does
+/// not answer with the deleted post, and stable while that post is retried.
+fn nonce(kind: char, id: i64, created_at: i64, reposts: i64) -> String {
     fn base36(mut n: u64) -> String {
         let mut digits = Vec::new();
         loop {
@@ -45,11 +47,15 @@ fn nonce(kind: char, id: i64, created_at: i64) -> String {
         }
         digits.iter().rev().collect()
     }
-    format!(
+    let first = format!(
         "lb{kind}{}.{}",
         base36(id.unsigned_abs()),
         base36(created_at.unsigned_abs())
-    )
+    );
+    match reposts {
+        0 => first,
+        n => format!("{first}.{}", base36(n.unsigned_abs())),
+    }
 }
 
 /// `heads(id)`: the first pending outbox row of each channel. Walks the `outbox_pending` index one
@@ -92,7 +98,7 @@ impl Store {
         let message_row: i64 = head.get("message_id");
 
         let message = sqlx::query(
-            "select subject_kind, subject_id, discord_message_id, digest_id, created_at from message where id = ?",
+            "select subject_kind, subject_id, discord_message_id, digest_id, created_at, reposts from message where id = ?",
         )
         .bind(message_row)
         .fetch_one(&mut *tx)
@@ -100,10 +106,11 @@ impl Store {
         let digest: Option<i64> = message.get("digest_id");
         if let Some(digest) = digest {
             let state = load_digest(&mut tx, digest).await?;
-            let created_at: i64 = sqlx::query_scalar("select created_at from digest where id = ?")
-                .bind(digest)
-                .fetch_one(&mut *tx)
-                .await?;
+            let (created_at, reposts): (i64, i64) =
+                sqlx::query_as("select created_at, reposts from digest where id = ?")
+                    .bind(digest)
+                    .fetch_one(&mut *tx)
+                    .await?;
             tx.commit().await?;
             return Ok(Some(Delivery {
                 outbox_id,
@@ -112,7 +119,7 @@ impl Store {
                 channel: channel_from_db(head.get("channel_id")),
                 discord_message_id: state.discord_message_id,
                 attempts: head.get("attempts"),
-                nonce: nonce('d', digest, created_at),
+                nonce: nonce('d', digest, created_at, reposts),
                 subject: DeliverySubject::Digest(state.members),
                 digest: Some(digest),
             }));
@@ -143,7 +150,12 @@ impl Store {
                 .get::<Option<i64>, _>("discord_message_id")
                 .map(from_db),
             attempts: head.get("attempts"),
-            nonce: nonce('m', message_row, message.get("created_at")),
+            nonce: nonce(
+                'm',
+                message_row,
+                message.get("created_at"),
+                message.get("reposts"),
+            ),
             subject,
             digest: None,
         }))
@@ -282,17 +294,20 @@ mod tests {
 
     #[test]
     fn nonces_fit_discord_and_differ_when_a_row_id_is_reused() {
-        // A trillion rows, created in the year 2100.
-        let longest = nonce('m', 1_000_000_000_000, 4_102_444_800_000);
+        // A trillion rows, created in the year 2100, deleted and posted again 46 655 times.
+        let longest = nonce('m', 1_000_000_000_000, 4_102_444_800_000, 46_655);
         assert!(longest.len() <= 25, "{longest}");
         assert_eq!(
-            nonce('m', 7, 1_764_000_000_000),
-            nonce('m', 7, 1_764_000_000_000)
+            nonce('m', 7, 1_764_000_000_000, 0),
+            nonce('m', 7, 1_764_000_000_000, 0)
         );
         assert_ne!(
-            nonce('m', 7, 1_764_000_000_000),
-            nonce('m', 7, 1_764_000_000_001)
+            nonce('m', 7, 1_764_000_000_000, 0),
+            nonce('m', 7, 1_764_000_000_001, 0)
         );
-        assert_ne!(nonce('m', 7, 1), nonce('d', 7, 1));
+        assert_ne!(nonce('m', 7, 1, 0), nonce('d', 7, 1, 0));
+        // Posted again after a deletion: a nonce of its own, the same on every retry.
+        assert_ne!(nonce('m', 7, 1, 0), nonce('m', 7, 1, 1));
+        assert_eq!(nonce('m', 7, 1, 2), nonce('m', 7, 1, 2));
     }
 }
