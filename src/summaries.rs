@@ -170,7 +170,7 @@ pub use schedule::{Schedule, DEFAULT_CRON};
 mod tests {
     use super::*;
     use crate::domain::subscription::{Kind, Pattern};
-    use crate::domain::{ChannelId, UserId};
+    use crate::domain::{ChannelId, GuildId, UserId};
     use chrono::TimeZone;
 
     fn job(store: &Store, tz: &str) -> SummaryJob {
@@ -188,7 +188,7 @@ mod tests {
         for channel in [1, 2] {
             store
                 .subscribe(
-                    None,
+                    Some(GuildId(7)),
                     ChannelId(channel),
                     &[Kind::Summaries],
                     &Pattern::any(),
@@ -201,7 +201,7 @@ mod tests {
         }
         store
             .subscribe(
-                None,
+                Some(GuildId(7)),
                 ChannelId(3),
                 &[Kind::Deploys],
                 &Pattern::any(),
@@ -247,7 +247,7 @@ mod tests {
         let subscribed = Utc.with_ymd_and_hms(2026, 11, 10, 12, 0, 0).unwrap();
         store
             .subscribe(
-                None,
+                Some(GuildId(7)),
                 ChannelId(1),
                 &[Kind::Summaries],
                 &Pattern::any(),

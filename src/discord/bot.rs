@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use poise::serenity_prelude as serenity;
 
-use super::commands::{command_list, on_error};
+use super::commands::{command_list, learn_channel, on_error};
 use super::context::Data;
 use super::events::on_event;
 use crate::config::{Config, Secret};
@@ -87,6 +87,7 @@ impl Bot {
                 commands: command_list(),
                 allowed_mentions: Some(serenity::CreateAllowedMentions::new()),
                 on_error: |error| Box::pin(on_error(error)),
+                pre_command: |ctx| Box::pin(learn_channel(ctx)),
                 event_handler: |framework, event| Box::pin(on_event(framework, event)),
                 ..Default::default()
             })

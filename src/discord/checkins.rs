@@ -9,7 +9,7 @@ use chrono::Utc;
 use poise::serenity_prelude as serenity;
 use poise::CreateReply;
 
-use super::context::{channel_of, reply_ephemeral, CommandError, Context, Data};
+use super::context::{channel_of, reader_of, reply_ephemeral, CommandError, Context, Data};
 use super::message::{
     colour, truncate, Button, ButtonStyle, Embed, Mentions, Rendered, CONTENT_MAX, EMBED_TITLE_MAX,
     MODAL_TITLE_MAX, NAME_MAX,
@@ -475,12 +475,16 @@ async fn autocomplete_release(
     ctx: Context<'_>,
     partial: &str,
 ) -> serenity::CreateAutocompleteResponse {
-    let names = ctx
-        .data()
-        .store
-        .release_suggestions(partial, 25)
-        .await
-        .unwrap_or_default();
+    // Only this server's releases; none outside a server.
+    let names = match reader_of(ctx) {
+        Ok(reader) => ctx
+            .data()
+            .store
+            .release_suggestions(partial, 25, reader)
+            .await
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
     serenity::CreateAutocompleteResponse::new().set_choices(
         names
             .into_iter()
@@ -495,7 +499,7 @@ async fn resolve_release(ctx: Context<'_>, release: &str) -> Result<Deploy, Comm
     let reference = ReleaseRef::parse(release)?;
     ctx.data()
         .store
-        .find_release(&reference)
+        .find_release(&reference, reader_of(ctx)?)
         .await?
         .ok_or_else(|| {
             CommandError::Refused(format!(
@@ -563,13 +567,17 @@ pub async fn feedback_summary(
     #[description = "service or service@version"]
     #[autocomplete = "autocomplete_release"]
     release: String,
+    #[description = "Post it for everyone in the channel (default: only you see it)"]
+    public: Option<bool>,
 ) -> Result<(), CommandError> {
     let deploy = resolve_release(ctx, &release).await?;
-    let tally = ctx.data().store.release_tally(deploy.id).await?;
+    // This server's answers only: another server's comments stay there.
+    let reader = reader_of(ctx)?;
+    let tally = ctx.data().store.release_tally(deploy.id, reader).await?;
     let comments: Vec<String> = ctx
         .data()
         .store
-        .feedback_for(deploy.id)
+        .feedback_for(deploy.id, reader)
         .await?
         .into_iter()
         .filter_map(|f| {
@@ -595,8 +603,13 @@ pub async fn feedback_summary(
         text.push_str("\nLatest comments:\n");
         text.push_str(&comments.join("\n"));
     }
-    ctx.send(CreateReply::default().content(truncate(&text, CONTENT_MAX)))
-        .await?;
+    ctx.send(
+        CreateReply::default()
+            .content(truncate(&text, CONTENT_MAX))
+            .ephemeral(!public.unwrap_or(false))
+            .allowed_mentions(serenity::CreateAllowedMentions::new()),
+    )
+    .await?;
     Ok(())
 }
 

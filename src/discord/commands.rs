@@ -6,6 +6,7 @@ use poise::CreateReply;
 
 use super::context::{CommandError, Context, Data};
 use super::{alerts, checkins, subscriptions, summary};
+use crate::domain::{ChannelId, GuildId};
 
 /// Every command the bot registers.
 pub fn command_list() -> Vec<poise::Command<Data, CommandError>> {
@@ -30,7 +31,7 @@ async fn help(ctx: Context<'_>) -> Result<(), CommandError> {
         • `/subscriptions`: what this channel receives\n\
         • `/alerts`: the alerts firing now for this channel, with age and who acknowledged them\n\
         • `/feedback release:<service[@version]> [rating] [comment]`: say how a release is going\n\
-        • `/feedback-summary release:<...>`: the tally and latest comments of a release\n\
+        • `/feedback-summary release:<...> [public]`: the tally and latest comments of a release given in this server (only you see it unless public)\n\
         • `/checkin release:<...>`: ask this channel now how a release is going\n\
         • `/link-deployer name:<ci username>`: check-ins of your deploys mention you\n\
         • `/summary [period] [service] [public]`: deploys, the four DORA keys, alerts and check-ins of a period, with a chart (only you see it unless public)\n\
@@ -41,6 +42,23 @@ async fn help(ctx: Context<'_>) -> Result<(), CommandError> {
     ctx.send(CreateReply::default().content(text).ephemeral(true))
         .await?;
     Ok(())
+}
+
+/// Before every command: the store learns which server the channel belongs to, so what a server
+/// reads (`domain::visibility`) includes channels created since the gateway connected.
+pub async fn learn_channel(ctx: Context<'_>) {
+    let Some(guild) = ctx.guild_id() else {
+        return;
+    };
+    let channel = ChannelId(ctx.channel_id().get());
+    if let Err(error) = ctx
+        .data()
+        .store
+        .learn_channels(GuildId(guild.get()), &[channel], chrono::Utc::now())
+        .await
+    {
+        tracing::warn!(%error, "could not record the channel's server");
+    }
 }
 
 /// What a member sees when a command panicked: the cause is in the log, not in Discord.

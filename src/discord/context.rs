@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use poise::serenity_prelude as serenity;
 
-use crate::domain::ChannelId;
+use crate::domain::visibility::Reader;
+use crate::domain::{ChannelId, GuildId};
 use crate::services::Services;
 use crate::store::StoreError;
 
@@ -59,6 +60,13 @@ pub type Context<'a> = poise::Context<'a, Data, CommandError>;
 /// The channel a command was used in.
 pub fn channel_of(ctx: Context<'_>) -> ChannelId {
     ChannelId(ctx.channel_id().get())
+}
+
+/// Who reads through a command: its server (`domain::visibility`). Nothing is read in a DM.
+pub fn reader_of(ctx: Context<'_>) -> Result<Reader, CommandError> {
+    Reader::of_interaction(ctx.guild_id().map(|g| GuildId(g.get()))).ok_or_else(|| {
+        CommandError::Refused("This command works only in a server's channel.".into())
+    })
 }
 
 /// Answers a component interaction privately, pinging nobody.

@@ -6,6 +6,7 @@ use poise::serenity_prelude as serenity;
 
 use super::context::{reply_ephemeral, CommandError, Data};
 use super::{alerts, checkins};
+use crate::domain::{ChannelId, GuildId};
 
 /// Every gateway event the bot listens to (slash commands go through poise instead).
 pub async fn on_event(
@@ -24,6 +25,7 @@ pub async fn on_event(
                 .set(event.new == serenity::ConnectionStage::Connected);
             Ok(())
         }
+        serenity::FullEvent::GuildCreate { guild, .. } => learn_channels(data, guild).await,
         serenity::FullEvent::InteractionCreate {
             interaction: serenity::Interaction::Component(component),
         } => on_component(ctx, data, component).await,
@@ -93,4 +95,19 @@ async fn on_modal(
             Ok(())
         }
     }
+}
+
+/// The store learns which server each channel (and active thread) belongs to: what a server
+/// reads is decided by its channels (`domain::visibility`).
+async fn learn_channels(data: &Data, guild: &serenity::Guild) -> Result<(), CommandError> {
+    let channels: Vec<ChannelId> = guild
+        .channels
+        .keys()
+        .chain(guild.threads.iter().map(|t| &t.id))
+        .map(|c| ChannelId(c.get()))
+        .collect();
+    data.store
+        .learn_channels(GuildId(guild.id.get()), &channels, chrono::Utc::now())
+        .await?;
+    Ok(())
 }

@@ -6,7 +6,7 @@ use poise::serenity_prelude as serenity;
 use poise::CreateReply;
 use serenity::{CreateAllowedMentions, CreateAttachment};
 
-use super::context::{channel_of, CommandError, Context, Data};
+use super::context::{channel_of, reader_of, CommandError, Context, Data};
 use super::message::{
     colour, truncate, Embed, FileUpload, Rendered, EMBED_DESCRIPTION_MAX, EMBED_TITLE_MAX,
 };
@@ -70,12 +70,14 @@ pub enum PeriodChoice {
     Custom,
 }
 
+/// What a command in this channel summarises: the `service` asked for, else the channel's
+/// summaries subscriptions (else everything), always as this server reads it.
 async fn scope_for(ctx: Context<'_>, service: Option<&str>) -> Result<Scope, CommandError> {
+    let reader = reader_of(ctx)?;
     if service.is_some() {
-        return Ok(Scope::of(
-            &Pattern::parse("service", service)?,
-            &Pattern::any(),
-        ));
+        return Ok(
+            Scope::of(&Pattern::parse("service", service)?, &Pattern::any()).read_by(reader),
+        );
     }
     let channel = channel_of(ctx);
     Ok(ctx
@@ -83,7 +85,8 @@ async fn scope_for(ctx: Context<'_>, service: Option<&str>) -> Result<Scope, Com
         .store
         .summary_scope_of(channel)
         .await?
-        .unwrap_or_else(Scope::all))
+        .unwrap_or_else(Scope::all)
+        .read_by(reader))
 }
 
 /// A summary of deploys and the four DORA keys, now.

@@ -13,6 +13,7 @@ pub mod period;
 pub mod refusal;
 pub mod subscription;
 pub mod summary;
+pub mod visibility;
 pub mod webhook;
 
 use std::fmt;

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::extract::Authenticated;
 use super::AppState;
+use crate::domain::visibility::Reader;
 use crate::domain::ValidationError;
 
 pub fn router() -> Router<AppState> {
@@ -34,10 +35,13 @@ async fn release_feedback(
         .deploy(deploy_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no deploy with id {deploy_id}")))?;
-    let tally = state.store.release_tally(deploy_id).await?;
+    let tally = state
+        .store
+        .release_tally(deploy_id, Reader::Operator)
+        .await?;
     let feedback: Vec<Value> = state
         .store
-        .feedback_for(deploy_id)
+        .feedback_for(deploy_id, Reader::Operator)
         .await?
         .into_iter()
         .map(|f| {

@@ -5,10 +5,12 @@ use chrono::{DateTime, Utc};
 
 use super::deploys::{deploy_from_row, DEPLOY_COLUMNS};
 use super::ids::{checked_time_from_db, from_db, time_to_db, to_db};
+use super::visibility::Visible;
 use super::{Result, Store, StoreError};
 use crate::domain::checkin::ReleaseRef;
 use crate::domain::deploy::Deploy;
 use crate::domain::feedback::{Feedback, FeedbackSource, Repeat, Sentiment, Tally, Vote};
+use crate::domain::visibility::Reader;
 
 /// One answer to store. Which fields matter depends on `source`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,7 +110,8 @@ impl TryFrom<VoteRow> for Vote {
 #[derive(Debug, Clone, Copy)]
 pub(super) enum TallyOf {
     Checkin(i64),
-    Release(i64),
+    /// A release's answers, those a reader may read.
+    Release(i64, Reader),
 }
 
 /// The tally of the answers still standing (a removed reaction no longer counts).
@@ -116,16 +119,20 @@ pub(super) async fn tally(conn: &mut sqlx::SqliteConnection, of: TallyOf) -> Res
     let (sql, id) = match of {
         TallyOf::Checkin(id) => (
             "select sentiment, body is not null as comment from feedback
-             where checkin_id = ? and retracted_at is null",
+             where checkin_id = ? and retracted_at is null"
+                .to_owned(),
             id,
         ),
-        TallyOf::Release(id) => (
-            "select sentiment, body is not null as comment from feedback
-             where deploy_id = ? and retracted_at is null",
+        TallyOf::Release(id, reader) => (
+            format!(
+                "select f.sentiment, f.body is not null as comment from feedback f
+                 where f.deploy_id = ? and f.retracted_at is null and {}",
+                Visible::of(reader).feedback("f")
+            ),
             id,
         ),
     };
-    let rows: Vec<VoteRow> = sqlx::query_as(sql).bind(id).fetch_all(&mut *conn).await?;
+    let rows: Vec<VoteRow> = sqlx::query_as(&sql).bind(id).fetch_all(&mut *conn).await?;
     let votes = rows
         .into_iter()
         .map(Vote::try_from)
@@ -200,11 +207,13 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Every answer about a release still standing, newest first.
-    pub async fn feedback_for(&self, deploy_id: i64) -> Result<Vec<Feedback>> {
+    /// Every answer about a release still standing that `reader` may read, newest first.
+    pub async fn feedback_for(&self, deploy_id: i64, reader: Reader) -> Result<Vec<Feedback>> {
         let rows: Vec<FeedbackRow> = sqlx::query_as(&format!(
-            "select {FEEDBACK_COLUMNS} from feedback where deploy_id = ? and retracted_at is null
-             order by given_at desc, id desc"
+            "select {FEEDBACK_COLUMNS} from feedback f
+             where f.deploy_id = ? and f.retracted_at is null and {visible}
+             order by f.given_at desc, f.id desc",
+            visible = Visible::of(reader).feedback("f")
         ))
         .bind(deploy_id)
         .fetch_all(self.pool())
@@ -212,9 +221,10 @@ impl Store {
         rows.into_iter().map(Feedback::try_from).collect()
     }
 
-    pub async fn release_tally(&self, deploy_id: i64) -> Result<Tally> {
+    /// The tally of a release's answers that `reader` may read.
+    pub async fn release_tally(&self, deploy_id: i64, reader: Reader) -> Result<Tally> {
         let mut conn = self.pool().acquire().await?;
-        tally(&mut conn, TallyOf::Release(deploy_id)).await
+        tally(&mut conn, TallyOf::Release(deploy_id, reader)).await
     }
 
     /// The release a message of the bot's is about: a deploy announcement or a check-in.
@@ -251,12 +261,19 @@ impl Store {
 
     /// The deploy a person means by `release`: that version's latest deploy, preferring a
     /// successful one; without a version, the service's latest successful deploy (else latest).
-    pub async fn find_release(&self, release: &ReleaseRef) -> Result<Option<Deploy>> {
+    /// Only among the deploys `reader` may read: another server's releases are unknown here.
+    pub async fn find_release(
+        &self,
+        release: &ReleaseRef,
+        reader: Reader,
+    ) -> Result<Option<Deploy>> {
         let row = sqlx::query(&format!(
-            "select {DEPLOY_COLUMNS} from deploy
-             where service = ? collate nocase and (?2 is null or version = ?2)
-             order by status = 'succeeded' desc, coalesce(finished_at, started_at) desc, id desc
-             limit 1"
+            "select {DEPLOY_COLUMNS} from deploy d
+             where d.service = ?1 collate nocase and (?2 is null or d.version = ?2) and {visible}
+             order by d.status = 'succeeded' desc, coalesce(d.finished_at, d.started_at) desc,
+                 d.id desc
+             limit 1",
+            visible = Visible::of(reader).deploy("d")
         ))
         .bind(&release.service)
         .bind(release.version.as_deref())
@@ -265,13 +282,20 @@ impl Store {
         row.map(|r| deploy_from_row(&r)).transpose()
     }
 
-    /// Autocomplete: recent `service@version` names containing `typed`.
-    pub async fn release_suggestions(&self, typed: &str, limit: i64) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "select service || '@' || version as name from deploy
-             where instr(lower(service || '@' || version), lower(?)) > 0
-             group by name order by max(id) desc limit ?",
-        )
+    /// Autocomplete: recent `service@version` names containing `typed`, among the deploys
+    /// `reader` may read.
+    pub async fn release_suggestions(
+        &self,
+        typed: &str,
+        limit: i64,
+        reader: Reader,
+    ) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(&format!(
+            "select d.service || '@' || d.version as name from deploy d
+             where instr(lower(d.service || '@' || d.version), lower(?)) > 0 and {visible}
+             group by name order by max(d.id) desc limit ?",
+            visible = Visible::of(reader).deploy("d")
+        ))
         .bind(typed.trim())
         .bind(limit)
         .fetch_all(self.pool())

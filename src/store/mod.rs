@@ -15,6 +15,7 @@ mod refusals;
 mod subscriptions;
 mod summaries;
 mod summary_figures;
+mod visibility;
 mod webhooks;
 
 use std::str::FromStr;

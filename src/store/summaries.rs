@@ -3,37 +3,56 @@
 
 use chrono::{DateTime, Utc};
 
-use super::ids::{channel_from_db, channel_to_db, time_to_db};
+use super::ids::{channel_from_db, channel_to_db, from_db, time_to_db};
 use super::outbox::Subject;
 use super::summary_figures::Scope;
 use super::{Result, Store};
 use crate::domain::period::Period;
-use crate::domain::ChannelId;
+use crate::domain::visibility::Reader;
+use crate::domain::{ChannelId, GuildId};
 
 /// One summaries subscription: a (service, environment) pair of a channel's scope.
 #[derive(sqlx::FromRow)]
 struct ScopeRow {
     channel_id: i64,
+    guild_id: Option<i64>,
     service_pattern: String,
     environment_pattern: String,
 }
 
 impl Store {
-    /// The channels subscribed to summaries, each with the scope of its subscriptions.
+    /// The channels subscribed to summaries, each with the scope of its subscriptions as its
+    /// server reads it (`domain::visibility`). A channel whose server is unknown gets none: what
+    /// it could read cannot be decided.
     pub async fn summary_channels(&self) -> Result<Vec<(ChannelId, Scope)>> {
         let rows: Vec<ScopeRow> = sqlx::query_as(
-            "select channel_id, service_pattern, environment_pattern from subscription
-             where kind = 'summaries' order by channel_id, id",
+            "select s.channel_id, coalesce(s.guild_id, c.guild_id) as guild_id,
+                    s.service_pattern, s.environment_pattern
+             from subscription s left join discord_channel c on c.channel_id = s.channel_id
+             where s.kind = 'summaries' order by s.channel_id, s.id",
         )
         .fetch_all(self.pool())
         .await?;
         let mut out: Vec<(ChannelId, Scope)> = Vec::new();
         for row in rows {
             let channel = channel_from_db(row.channel_id);
+            let Some(guild) = row.guild_id else {
+                tracing::warn!(
+                    channel = channel.0,
+                    "summaries subscription of a channel in no known server; skipped"
+                );
+                continue;
+            };
             let pair = (row.service_pattern, row.environment_pattern);
             match out.last_mut() {
                 Some((c, scope)) if *c == channel => scope.pairs.push(pair),
-                _ => out.push((channel, Scope { pairs: vec![pair] })),
+                _ => out.push((
+                    channel,
+                    Scope {
+                        pairs: vec![pair],
+                        reader: Reader::Server(GuildId(from_db(guild))),
+                    },
+                )),
             }
         }
         Ok(out)

@@ -5,30 +5,41 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::ids::{from_db, time_to_db, try_time_from_db};
+use super::visibility::Visible;
 use super::{Result, Store, StoreError};
 use crate::domain::deploy::DeployStatus;
 use crate::domain::period::Period;
 use crate::domain::subscription::Pattern;
 use crate::domain::summary::{AlertFigures, CheckinFigures, Comment, Counts, Figures};
+use crate::domain::visibility::Reader;
 
-/// Which deploys a summary covers: any of these (service glob, environment glob) pairs.
-/// Patterns are lowercase globs (`*`, `?`), matched case-insensitively like subscriptions.
+/// Which deploys a summary covers: any of these (service glob, environment glob) pairs, among
+/// what `reader` may read (`domain::visibility`). Patterns are lowercase globs (`*`, `?`),
+/// matched case-insensitively like subscriptions.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
     pub pairs: Vec<(String, String)>,
+    pub reader: Reader,
 }
 
 impl Scope {
     pub fn all() -> Self {
         Self {
             pairs: vec![("*".into(), "*".into())],
+            reader: Reader::Operator,
         }
     }
 
     pub fn of(service: &Pattern, environment: &Pattern) -> Self {
         Self {
             pairs: vec![(service.as_str().to_owned(), environment.as_str().to_owned())],
+            reader: Reader::Operator,
         }
+    }
+
+    /// The same scope, as `reader` may read it.
+    pub fn read_by(self, reader: Reader) -> Self {
+        Self { reader, ..self }
     }
 
     pub fn is_all(&self) -> bool {
@@ -198,9 +209,12 @@ impl Store {
     ) -> Result<Figures> {
         let wanted = if details { "1" } else { "0" };
         let (start, end) = (time_to_db(period.start()), time_to_db(period.end()));
+        let reader = scope.reader;
         let scope = (!scope.is_all()).then(|| scope.json());
         let scope = scope.as_deref();
         let in_scope_d = scope_sql(scope.is_some(), "d");
+        let visible = Visible::of(reader);
+        let seen_d = visible.deploy("d");
         let mut tx = self.pool().begin().await?;
         let mut figures = Figures::default();
         let (has_alerts, has_checkins) = Self::optional_tables(&mut tx).await?;
@@ -226,7 +240,7 @@ impl Store {
 
         let rows: Vec<(String, String, String, i64)> = sqlx::query_as(&format!(
             "select d.service, d.environment, d.status, count(*) as n from deploy d
-             where {AT} >= ? and {AT} < ? and {in_scope_d}
+             where {AT} >= ? and {AT} < ? and {in_scope_d} and {seen_d}
              group by d.service, d.environment, d.status
              order by d.service, d.environment"
         ))
@@ -259,7 +273,7 @@ impl Store {
                 coalesce(sum(d.status in ('failed', 'rolled_back') or ({linked})), 0),
                 coalesce(sum(d.status in ('succeeded', 'rolled_back') and d.commit_at is null), 0)
              from deploy d
-             where {AT} >= ? and {AT} < ? and {in_scope_d} and {PRODUCTION}"
+             where {AT} >= ? and {AT} < ? and {in_scope_d} and {seen_d} and {PRODUCTION}"
         ))
         .bind(start)
         .bind(end)
@@ -275,7 +289,7 @@ impl Store {
         ) = sqlx::query_as(&format!(
             "with lt as (
                  select max(0, d.finished_at - d.commit_at) / 1000.0 as v from deploy d
-                 where {AT} >= ? and {AT} < ? and {in_scope_d} and {PRODUCTION}
+                 where {AT} >= ? and {AT} < ? and {in_scope_d} and {seen_d} and {PRODUCTION}
                    and d.status in ('succeeded', 'rolled_back')
                    and d.commit_at is not null and d.finished_at is not null),
              ranked as (select v, row_number() over (order by v) as r, count(*) over () as n from lt)
@@ -296,7 +310,7 @@ impl Store {
         let rows: Vec<(i64, String, i64)> = sqlx::query_as(&format!(
             "select {day_of} as day, d.status, count(*)
              from deploy d
-             where {wanted} and {AT} >= ? and {AT} < ? and {in_scope_d}
+             where {wanted} and {AT} >= ? and {AT} < ? and {in_scope_d} and {seen_d}
              group by day, d.status",
             day_of = day_case(&period.days(), AT)
         ))
@@ -321,7 +335,7 @@ impl Store {
                 &mut tx,
                 start,
                 end,
-                scope,
+                (scope, visible),
                 &period.days(),
                 wanted,
                 &mut figures,
@@ -330,7 +344,7 @@ impl Store {
         }
         if has_checkins {
             figures.checkins =
-                Some(Self::checkin_figures(&mut tx, start, end, scope, wanted).await?);
+                Some(Self::checkin_figures(&mut tx, start, end, (scope, visible), wanted).await?);
         }
         tx.commit().await?;
         Ok(figures)
@@ -353,7 +367,7 @@ impl Store {
         tx: &mut sqlx::SqliteConnection,
         start: i64,
         end: i64,
-        scope: Option<&str>,
+        (scope, visible): (Option<&str>, Visible),
         days: &[(chrono::NaiveDate, DateTime<Utc>, DateTime<Utc>)],
         wanted: &str,
         figures: &mut Figures,
@@ -361,10 +375,15 @@ impl Store {
         let alert_scope = scope_sql(scope.is_some(), "a");
         let incident_scope = scope_sql(scope.is_some(), "i");
         let group_scope = scope_sql(scope.is_some(), "g");
+        let (seen_a, seen_i) = (
+            visible.in_group("a.group_id"),
+            visible.in_group("i.group_id"),
+        );
+        let seen_g = visible.alert_group("g");
         // Time to restore: incidents resolved in the period, opened → resolved.
         figures.time_to_restore_median = sqlx::query_scalar(&format!(
             "with values_ as (select (i.resolved_at - i.opened_at) / 1000.0 as v from incident i
-                 where i.resolved_at >= ? and i.resolved_at < ? and {incident_scope}),
+                 where i.resolved_at >= ? and i.resolved_at < ? and {incident_scope} and {seen_i}),
              {MEDIAN}"
         ))
         .bind(start)
@@ -375,7 +394,7 @@ impl Store {
         let mut alerts = AlertFigures::default();
         let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
             "select a.name, count(*) as n from alert a
-             where a.starts_at >= ? and a.starts_at < ? and {alert_scope}
+             where a.starts_at >= ? and a.starts_at < ? and {alert_scope} and {seen_a}
              group by a.name order by n desc, a.name"
         ))
         .bind(start)
@@ -392,7 +411,7 @@ impl Store {
         alerts.time_to_acknowledge_median = sqlx::query_scalar(&format!(
             "with values_ as (select max(0, g.acked_at - g.first_fired_at) / 1000.0 as v from alert_group g
                  where g.first_fired_at >= ? and g.first_fired_at < ? and g.acked_at is not null
-                   and {group_scope}),
+                   and {group_scope} and {seen_g}),
              {MEDIAN}"
         ))
         .bind(start)
@@ -401,13 +420,15 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         alerts.still_firing = sqlx::query_scalar(&format!(
-            "select count(*) from alert_group g where g.status = 'firing' and {group_scope}"
+            "select count(*) from alert_group g
+             where g.status = 'firing' and {group_scope} and {seen_g}"
         ))
         .bind_scope(scope)
         .fetch_one(&mut *tx)
         .await?;
         alerts.incidents_opened = sqlx::query_scalar(&format!(
-            "select count(*) from incident i where i.opened_at >= ? and i.opened_at < ? and {incident_scope}"
+            "select count(*) from incident i
+             where i.opened_at >= ? and i.opened_at < ? and {incident_scope} and {seen_i}"
         ))
         .bind(start)
         .bind(end)
@@ -417,7 +438,7 @@ impl Store {
         let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
             "select {day_of} as day, count(*)
              from alert a
-             where {wanted} and a.starts_at >= ? and a.starts_at < ? and {alert_scope}
+             where {wanted} and a.starts_at >= ? and a.starts_at < ? and {alert_scope} and {seen_a}
              group by day",
             day_of = day_case(days, "a.starts_at")
         ))
@@ -439,11 +460,12 @@ impl Store {
         tx: &mut sqlx::SqliteConnection,
         start: i64,
         end: i64,
-        scope: Option<&str>,
+        (scope, visible): (Option<&str>, Visible),
         wanted: &str,
     ) -> Result<CheckinFigures> {
         let mut checkins = CheckinFigures::default();
         let in_scope_d = scope_sql(scope.is_some(), "d");
+        let (seen_c, seen_f) = (visible.checkin("c"), visible.feedback("f"));
         // The deploy is needed only to test the scope.
         let join_deploy = if scope.is_some() {
             "join deploy d on d.id = f.deploy_id"
@@ -457,7 +479,8 @@ impl Store {
                     coalesce(sum(exists (select 1 from feedback f
                                          where f.checkin_id = c.id and f.retracted_at is null)), 0)
              from checkin c join deploy d on d.id = c.deploy_id
-             where c.state in ('open', 'closed') and c.opened_at >= ? and c.opened_at < ? and {in_scope_d}"
+             where c.state in ('open', 'closed') and c.opened_at >= ? and c.opened_at < ?
+               and {in_scope_d} and {seen_c}"
         ))
         .bind(start)
         .bind(end)
@@ -468,7 +491,8 @@ impl Store {
             "select coalesce(sum(f.sentiment = 1), 0), coalesce(sum(f.sentiment = 0), 0),
                     coalesce(sum(f.sentiment = -1), 0)
              from feedback f {join_deploy}
-             where f.retracted_at is null and f.given_at >= ? and f.given_at < ? and {in_scope_d}"
+             where f.retracted_at is null and f.given_at >= ? and f.given_at < ? and {in_scope_d}
+               and {seen_f}"
         ))
         .bind(start)
         .bind(end)
@@ -479,7 +503,7 @@ impl Store {
             "select f.user_name, f.sentiment, f.body, f.given_at, f.guild_id, f.channel_id, f.message_id
              from feedback f {join_deploy}
              where {wanted} and f.retracted_at is null and f.body is not null and trim(f.body) <> ''
-               and f.given_at >= ? and f.given_at < ? and {in_scope_d}
+               and f.given_at >= ? and f.given_at < ? and {in_scope_d} and {seen_f}
              order by coalesce(f.sentiment = -1, 0) desc, f.given_at desc, f.id desc
              limit 5"
         ))

@@ -21,6 +21,7 @@ mod panics;
 mod production;
 mod refusals;
 mod routes;
+mod scoped;
 mod storm;
 mod subscriptions;
 mod summaries;

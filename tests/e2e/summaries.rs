@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 
 use crate::support::app::{binary_command, choice, command, TestApp, API_TOKEN, PATIENCE};
 
-/// Inserts a finished deploy the way the API stores one, at a fixed time.
+/// Inserts a finished deploy the way the API stores one, at a fixed time: with its announcement's
+/// message row in the default channel (no channel subscribes to deploys here), which is what
+/// makes it the default channel's server's to read.
 async fn finished_deploy(
     app: &TestApp,
     service: &str,
@@ -21,10 +23,11 @@ async fn finished_deploy(
     finished_at: DateTime<Utc>,
 ) {
     let finished = finished_at.timestamp_millis();
-    sqlx::query(
+    let id: i64 = sqlx::query_scalar(
         "insert into deploy (source, external_id, service, version, environment, status, commit_at,
              started_at, finished_at, updated_at, created_at)
-         values ('api', ?, ?, 'v1', ?, ?, ?, ?, ?, ?, ?)",
+         values ('api', ?, ?, 'v1', ?, ?, ?, ?, ?, ?, ?)
+         returning id",
     )
     .bind(format!("{service}-{finished}"))
     .bind(service)
@@ -34,6 +37,16 @@ async fn finished_deploy(
     .bind(finished - 600_000)
     .bind(finished)
     .bind(finished)
+    .bind(finished)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into message (channel_id, subject_kind, subject_id, posted_at, updated_at, created_at)
+         values (?, 'deploy', ?, ?3, ?3, ?3)",
+    )
+    .bind(CHANNEL_ID as i64)
+    .bind(id)
     .bind(finished)
     .execute(&app.db)
     .await

@@ -9,6 +9,7 @@ use sqlx::Row;
 use super::*;
 use crate::domain::deploy::{DeployEvent, RawDeployEvent};
 use crate::domain::feedback::{FeedbackSource, Sentiment};
+use crate::domain::visibility::Reader;
 use crate::store::NewFeedback;
 
 const CHANNEL: ChannelId = ChannelId(300);
@@ -441,7 +442,10 @@ async fn votes_replace_and_reactions_retract() {
         .record_feedback(&vote(2, Sentiment::Good), t0())
         .await
         .unwrap();
-    let tally = store.release_tally(deploy_id).await.unwrap();
+    let tally = store
+        .release_tally(deploy_id, Reader::Operator)
+        .await
+        .unwrap();
     assert_eq!((tally.good, tally.bad), (1, 1));
 
     let reaction = NewFeedback {
@@ -451,12 +455,30 @@ async fn votes_replace_and_reactions_retract() {
         ..vote(3, Sentiment::Bad)
     };
     store.record_feedback(&reaction, t0()).await.unwrap();
-    assert_eq!(store.release_tally(deploy_id).await.unwrap().bad, 2);
+    assert_eq!(
+        store
+            .release_tally(deploy_id, Reader::Operator)
+            .await
+            .unwrap()
+            .bad,
+        2
+    );
     assert!(store.retract_reaction(9, 3, "🔥", t0()).await.unwrap());
-    assert_eq!(store.release_tally(deploy_id).await.unwrap().bad, 1);
+    assert_eq!(
+        store
+            .release_tally(deploy_id, Reader::Operator)
+            .await
+            .unwrap()
+            .bad,
+        1
+    );
     store.record_feedback(&reaction, t0()).await.unwrap();
     assert_eq!(
-        store.release_tally(deploy_id).await.unwrap().bad,
+        store
+            .release_tally(deploy_id, Reader::Operator)
+            .await
+            .unwrap()
+            .bad,
         2,
         "re-added counts again"
     );
