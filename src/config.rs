@@ -48,7 +48,7 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("LOOPBOT_URL", false, "Used by `loopbot notify`: base URL of the running bot's API, e.g. https://loopbot.example.com."),
     ("LOOPBOT_SHUTDOWN_GRACE", false, "On SIGTERM/SIGINT, how long pending deliveries may still go out before exit, e.g. 10s (default 10s)."),
     ("LOOPBOT_UNREACHABLE_GIVE_UP", false, "How long a channel the bot cannot post in (access or permission lost, channel deleted) keeps its messages waiting before they are dead-lettered, e.g. 7d (default 7d)."),
-    ("LOOPBOT_RETENTION_DAYS", false, "Days raw payloads and delivered rows are kept; pruned daily (default 400, at least 62 so summaries keep their comparison window)."),
+    ("LOOPBOT_RETENTION_DAYS", false, "Days history is kept (raw payloads, deploys, alerts, incidents, check-ins, feedback, delivered messages); older rows are pruned daily (default 400, at least 62 so summaries keep their comparison window)."),
     ("LOOPBOT_SUMMARY_CRON", false, "When weekly summaries are posted (default `0 9 * * MON`): 5-field cron, or the 6/7-field form with seconds (and year), read in LOOPBOT_TIMEZONE."),
     ("LOOPBOT_TIMEZONE", false, "IANA time zone of the summary schedule and of week/day boundaries (default UTC), e.g. Europe/Berlin."),
     ("LOOPBOT_DORA_BANDS", false, "Override the DORA band thresholds, e.g. `lead_time=1d,7d,30d;change_failure_rate=5,10,15` (see docs/summaries.md)."),

@@ -38,6 +38,8 @@ struct Inner {
     last_summary: Gauge,
     database_size: IntGauge,
     retention_last_run: Gauge,
+    retention_rows: IntCounterVec,
+    retention_failures: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -190,6 +192,28 @@ impl Metrics {
             )
             .expect("valid metric"),
         );
+        let retention_rows = register(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "loopbot_retention_rows_total",
+                    "Rows retention pruned, by table (inbound_event_body: raw bodies blanked).",
+                ),
+                &["table"],
+            )
+            .expect("valid metric"),
+        );
+        let retention_failures = register(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "loopbot_retention_failures_total",
+                    "Retention steps that failed, by table (the other tables were still pruned).",
+                ),
+                &["table"],
+            )
+            .expect("valid metric"),
+        );
         let build = register(
             &r,
             IntGauge::with_opts(
@@ -215,6 +239,8 @@ impl Metrics {
             last_summary,
             database_size,
             retention_last_run,
+            retention_rows,
+            retention_failures,
         }))
     }
 
@@ -265,6 +291,18 @@ impl Metrics {
         self.0
             .retention_last_run
             .set(at.timestamp_millis() as f64 / 1000.0);
+    }
+
+    /// One retention step's outcome; every table's series exists after the first pass.
+    pub fn retention_table(&self, table: &str, rows: u64, failed: bool) {
+        self.0
+            .retention_rows
+            .with_label_values(&[table])
+            .inc_by(rows);
+        self.0
+            .retention_failures
+            .with_label_values(&[table])
+            .inc_by(u64::from(failed));
     }
 
     /// Gauges read at scrape time.

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::discord::delivery::DeliveryWorker;
 use crate::metrics::Metrics;
-use crate::store::{Pruned, Store, StoreError};
+use crate::store::{Pruned, Store};
 
 /// Asks a running application to stop cleanly (what SIGTERM/SIGINT do in `main`).
 #[derive(Clone, Debug, Default)]
@@ -46,12 +46,8 @@ pub fn retention_cutoff(now: DateTime<Utc>, retention_days: u32) -> DateTime<Utc
     now - chrono::Duration::days(i64::from(retention_days))
 }
 
-/// One retention pass as of `now`.
-pub async fn prune(
-    store: &Store,
-    now: DateTime<Utc>,
-    retention_days: u32,
-) -> Result<Pruned, StoreError> {
+/// One retention pass as of `now`; each table's outcome (and error) is in the answer.
+pub async fn prune(store: &Store, now: DateTime<Utc>, retention_days: u32) -> Pruned {
     store.prune(retention_cutoff(now, retention_days)).await
 }
 

@@ -20,20 +20,32 @@ pub struct RetentionJob {
 impl Job for RetentionJob {
     const NAME: &'static str = "retention";
 
-    /// A failed pass is tried again the next day, like a successful one.
+    /// Every table is tried on every pass; one that failed is logged and counted
+    /// (`loopbot_retention_failures_total`) and tried again the next day with the others.
     async fn run(&mut self, now: DateTime<Utc>) -> Next {
         let started = Instant::now();
-        match production::prune(&self.store, now, self.retention_days).await {
-            Ok(pruned) => {
-                self.metrics.set_retention_run(now);
-                tracing::info!(
-                    ?pruned,
-                    retention_days = self.retention_days,
-                    "retention pass done"
+        let pruned = production::prune(&self.store, now, self.retention_days).await;
+        for table in &pruned.tables {
+            self.metrics
+                .retention_table(table.table, table.rows, table.error.is_some());
+            if let Some(error) = &table.error {
+                tracing::error!(
+                    table = table.table,
+                    rows = table.rows,
+                    %error,
+                    "retention could not prune this table; the others were pruned, next try tomorrow"
                 );
             }
-            Err(error) => tracing::error!(%error, "retention pass failed; next try tomorrow"),
         }
+        let failed = pruned.failures().count();
+        self.metrics.set_retention_run(now);
+        tracing::info!(
+            rows = pruned.total(),
+            failed_tables = failed,
+            retention_days = self.retention_days,
+            took_ms = started.elapsed().as_millis() as u64,
+            "retention pass done"
+        );
         // A day from the start of this pass, as a daily interval would.
         Next::After(DAY.saturating_sub(started.elapsed()))
     }

@@ -1,23 +1,12 @@
-//! Operating the database: backups, the WAL checkpoint at shutdown, retention, and the numbers
+//! Operating the database: backups, the WAL checkpoint at shutdown, and the numbers
 //! `/metrics` reports about the store.
 
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use super::ids::{time_to_db, try_time_from_db};
+use super::ids::try_time_from_db;
 use super::{Result, Store, StoreError};
-
-/// What one retention pass removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Pruned {
-    /// Raw bodies blanked (rows still referenced by a kept status change stay, bodiless).
-    pub payloads_blanked: u64,
-    pub inbound_events_deleted: u64,
-    pub deploys_deleted: u64,
-    pub outbox_rows_deleted: u64,
-    pub messages_deleted: u64,
-}
 
 /// The outbox as `/metrics` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +16,7 @@ pub struct OutboxStats {
     pub oldest_pending: Option<DateTime<Utc>>,
 }
 
-/// The body a pruned inbound event keeps: valid JSON saying what happened.
+/// The body an inbound event kept past the window keeps (retention): valid JSON saying what happened.
 pub const PRUNED_BODY: &str = r#"{"pruned":true}"#;
 
 impl Store {
@@ -134,69 +123,5 @@ impl Store {
             .fetch_optional(self.pool())
             .await?;
         at.map(try_time_from_db).transpose()
-    }
-
-    /// Removes what is older than `cutoff`: raw request bodies, deploys not updated since,
-    /// settled outbox rows, and messages left without a subject. Never touches a pending
-    /// delivery or anything newer than `cutoff`; the caller keeps `cutoff` outside the
-    /// summaries' comparison window (see `config::MIN_RETENTION_DAYS`).
-    pub async fn prune(&self, cutoff: DateTime<Utc>) -> Result<Pruned> {
-        let cutoff = time_to_db(cutoff);
-        // Raw bodies of every source first, on their own: other features' tables may reference
-        // their inbound events, and this must happen even if a delete below is refused.
-        let payloads_blanked =
-            sqlx::query("update inbound_event set body = ? where received_at < ? and body <> ?")
-                .bind(PRUNED_BODY)
-                .bind(cutoff)
-                .bind(PRUNED_BODY)
-                .execute(self.pool())
-                .await?
-                .rows_affected();
-        let mut tx = self.begin_write().await?;
-        let outbox_rows_deleted =
-            sqlx::query("delete from outbox where state in ('sent', 'failed') and created_at < ?")
-                .bind(cutoff)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        // Status changes go with their deploy (on delete cascade).
-        let deploys_deleted = sqlx::query(
-            "delete from deploy where updated_at < ?
-               and not exists (select 1 from message m join outbox o on o.message_id = m.id
-                               where m.subject_kind = 'deploy' and m.subject_id = deploy.id
-                                 and o.state = 'pending')",
-        )
-        .bind(cutoff)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let messages_deleted = sqlx::query(
-            "delete from message where updated_at < ?
-               and ((subject_kind = 'deploy'
-                     and not exists (select 1 from deploy d where d.id = message.subject_id))
-                 or (subject_kind = 'checkin'
-                     and not exists (select 1 from checkin c where c.id = message.subject_id)))
-               and not exists (select 1 from outbox o where o.message_id = message.id)",
-        )
-        .bind(cutoff)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let inbound_events_deleted = sqlx::query(
-            "delete from inbound_event where source = 'api' and received_at < ?
-               and not exists (select 1 from deploy_status_change c where c.event_id = inbound_event.id)",
-        )
-        .bind(cutoff)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        Ok(Pruned {
-            payloads_blanked,
-            inbound_events_deleted,
-            deploys_deleted,
-            outbox_rows_deleted,
-            messages_deleted,
-        })
     }
 }

@@ -20,6 +20,7 @@ mod limits;
 mod panics;
 mod production;
 mod refusals;
+mod retention;
 mod routes;
 mod scoped;
 mod storm;

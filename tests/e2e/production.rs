@@ -540,14 +540,15 @@ async fn retention_removes_old_rows_and_payloads_and_keeps_the_summary_window() 
     // 100 days old: inside 400 days.
     let recent = record(&store, "v-recent", "succeeded", days(100)).await;
 
-    let pruned = loopbot::production::prune(&store, now, 400).await.unwrap();
+    let pruned = loopbot::production::prune(&store, now, 400).await;
+    assert_eq!(pruned.failures().count(), 0, "{pruned:?}");
     let db = store.pool();
     let deploys: Vec<i64> = sqlx::query_scalar("select id from deploy order by id")
         .fetch_all(db)
         .await
         .unwrap();
     assert_eq!(deploys, vec![pending, revived, recent], "{pruned:?}");
-    assert_eq!(pruned.deploys_deleted, 1);
+    assert_eq!(pruned.rows("deploy"), 1);
     assert_eq!(
         scalar(
             db,
@@ -573,26 +574,38 @@ async fn retention_removes_old_rows_and_payloads_and_keeps_the_summary_window() 
         scalar(db, "select count(*) from outbox where state = 'pending'").await,
         4
     );
-    // Raw bodies older than 400 days are pruned, newer ones kept verbatim.
+    // Raw events older than 400 days are deleted (the kept deploys' status changes let go of
+    // them), newer ones kept verbatim.
     let bodies: Vec<(String, i64)> =
         sqlx::query_as("select body, received_at from inbound_event order by id")
             .fetch_all(db)
             .await
             .unwrap();
-    assert_eq!(bodies.len(), 4, "the old delivered event's row is gone");
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
     for (body, received_at) in &bodies {
-        let old = *received_at < days(400).timestamp_millis();
-        assert_eq!(body == PRUNED_BODY, old, "{body} received {received_at}");
+        assert!(*received_at >= days(400).timestamp_millis());
+        assert_ne!(body, PRUNED_BODY);
     }
     assert!(bodies.iter().any(|(b, _)| b.contains("v-recent")));
+    assert_eq!(
+        scalar(
+            db,
+            &format!("select count(*) from deploy_status_change where deploy_id = {pending} and event_id is null")
+        )
+        .await,
+        1,
+        "the kept deploy keeps its history, without the pruned event"
+    );
 
     // Running again changes nothing; a shorter retention still keeps the comparison window.
-    let again = loopbot::production::prune(&store, now, 400).await.unwrap();
-    assert_eq!(again, Default::default());
+    let again = loopbot::production::prune(&store, now, 400).await;
+    assert_eq!(
+        (again.total(), again.failures().count()),
+        (0, 0),
+        "{again:?}"
+    );
     let within_window = record(&store, "v-window", "succeeded", days(40)).await;
-    loopbot::production::prune(&store, now, loopbot::config::MIN_RETENTION_DAYS)
-        .await
-        .unwrap();
+    loopbot::production::prune(&store, now, loopbot::config::MIN_RETENTION_DAYS).await;
     let kept: Vec<i64> = sqlx::query_scalar("select id from deploy order by id")
         .fetch_all(db)
         .await
