@@ -304,3 +304,7 @@ impl Store {
 #[cfg(test)]
 #[path = "retention_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "retention_migration_tests.rs"]
+mod migration_tests;
