@@ -22,7 +22,9 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("LOOPBOT_HTTP_MAX_CONNECTIONS", false, "Open HTTP connections at most (default 1024); further ones wait in the kernel's accept queue."),
     ("LOOPBOT_API_TOKEN", true, "Bearer token senders must present to the write API. Unset: the API answers 503."),
     ("LOOPBOT_DEFAULT_CHANNEL", false, "Discord channel id for events that match no subscription. Unset: such events are stored, not posted."),
-    ("LOOPBOT_GUILD_ID", false, "Register slash commands in this server only (instant) instead of globally (up to an hour)."),
+    ("LOOPBOT_GUILD_IDS", false, "The servers loopbot serves, comma-separated ids: commands are registered in each (instant), any other server the bot is added to is left, interactions from elsewhere are refused. Unset: every server it is in (a warning at start)."),
+    ("LOOPBOT_GUILD_ID", false, "One server id; an older spelling of LOOPBOT_GUILD_IDS, used when that is unset."),
+    ("LOOPBOT_RESPONDER_ROLES", false, "Role ids, comma-separated, whose members may act on alerts, incidents and deploys (Acknowledge, Silence, Caused by / Not this deploy, /checkin). Unset: members with Manage Server or Manage Messages in the channel."),
     ("LOOPBOT_LOG_FORMAT", false, "Log format: pretty (default) or json."),
     ("RUST_LOG", false, "Log filter, e.g. info or loopbot=debug,hyper=warn (default info)."),
     ("ALERTMANAGER_TOKEN", true, "Bearer token Alertmanager presents on POST /hooks/alertmanager (http_config.authorization.credentials)."),
@@ -141,7 +143,10 @@ pub struct Config {
     pub http: HttpLimits,
     pub api_token: Option<Secret>,
     pub default_channel: Option<ChannelId>,
-    pub guild_id: Option<GuildId>,
+    /// `LOOPBOT_GUILD_IDS` (or `LOOPBOT_GUILD_ID`); empty: every server the bot is in.
+    pub guild_ids: Vec<GuildId>,
+    /// `LOOPBOT_RESPONDER_ROLES`; empty: Manage Server or Manage Messages stands in.
+    pub responder_roles: Vec<u64>,
     pub log_format: LogFormat,
     pub delivery: DeliverySettings,
     pub alerts: AlertSettings,
@@ -343,10 +348,21 @@ impl Config {
                 .map(|raw| parse_snowflake("LOOPBOT_DEFAULT_CHANNEL", &raw))
                 .transpose()?
                 .map(ChannelId),
-            guild_id: get("LOOPBOT_GUILD_ID")
-                .map(|raw| parse_snowflake("LOOPBOT_GUILD_ID", &raw))
+            guild_ids: match get("LOOPBOT_GUILD_IDS") {
+                Some(raw) => parse_snowflakes("LOOPBOT_GUILD_IDS", &raw)?,
+                None => get("LOOPBOT_GUILD_ID")
+                    .map(|raw| parse_snowflake("LOOPBOT_GUILD_ID", &raw))
+                    .transpose()?
+                    .into_iter()
+                    .collect(),
+            }
+            .into_iter()
+            .map(GuildId)
+            .collect(),
+            responder_roles: get("LOOPBOT_RESPONDER_ROLES")
+                .map(|raw| parse_snowflakes("LOOPBOT_RESPONDER_ROLES", &raw))
                 .transpose()?
-                .map(GuildId),
+                .unwrap_or_default(),
             log_format,
             delivery: delivery_settings(&get)?,
             alerts: AlertSettings::from_lookup(&get)?,
@@ -354,6 +370,15 @@ impl Config {
             integrations: IntegrationsConfig::from_lookup(&get)?,
             summaries: SummarySettings::from_lookup(get)?,
         })
+    }
+
+    /// Who may do what from Discord, built once from `LOOPBOT_GUILD_IDS` and
+    /// `LOOPBOT_RESPONDER_ROLES`.
+    pub fn access_policy(&self) -> crate::domain::access::Policy {
+        crate::domain::access::Policy {
+            guilds: self.guild_ids.iter().map(|g| g.0).collect(),
+            responder_roles: self.responder_roles.clone(),
+        }
     }
 
     /// What `serve` needs on top of a parseable configuration.
@@ -373,6 +398,10 @@ impl Config {
             None => "(not set)".to_owned(),
         };
         let opt = |v: Option<String>| v.unwrap_or_else(|| "(not set)".to_owned());
+        let ids = |ids: Vec<u64>| {
+            let list: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+            opt(Some(list.join(",")).filter(|l| !l.is_empty()))
+        };
         [
             ("DISCORD_TOKEN", secret(&self.discord_token)),
             (
@@ -389,9 +418,10 @@ impl Config {
                 opt(self.default_channel.map(|c| c.0.to_string())),
             ),
             (
-                "LOOPBOT_GUILD_ID",
-                opt(self.guild_id.map(|g| g.0.to_string())),
+                "LOOPBOT_GUILD_IDS",
+                ids(self.guild_ids.iter().map(|g| g.0).collect()),
             ),
+            ("LOOPBOT_RESPONDER_ROLES", ids(self.responder_roles.clone())),
             (
                 "LOOPBOT_LOG_FORMAT",
                 match self.log_format {
@@ -520,6 +550,23 @@ fn parse_snowflake(variable: &'static str, raw: &str) -> Result<u64, ConfigError
             problem: "is not a Discord id".into(),
             expected: "a numeric id (Discord: Developer Mode → right-click → Copy ID)",
         })
+}
+
+/// A comma-separated list of ids (at least one; blanks between commas are skipped).
+fn parse_snowflakes(variable: &'static str, raw: &str) -> Result<Vec<u64>, ConfigError> {
+    let ids = raw
+        .split(',')
+        .filter(|part| !part.trim().is_empty())
+        .map(|part| parse_snowflake(variable, part))
+        .collect::<Result<Vec<u64>, _>>()?;
+    if ids.is_empty() {
+        return Err(ConfigError {
+            variable,
+            problem: "names no id".into(),
+            expected: "comma-separated numeric ids, e.g. 123456789012345678,234567890123456789",
+        });
+    }
+    Ok(ids)
 }
 
 fn parse_base_url(variable: &'static str, raw: &str) -> Result<String, ConfigError> {

@@ -46,6 +46,9 @@ fn malformed_values_name_their_variable_in_one_line() {
     for (name, value) in [
         ("LOOPBOT_DEFAULT_CHANNEL", "general"),
         ("LOOPBOT_GUILD_ID", "-1"),
+        ("LOOPBOT_GUILD_IDS", "1,two"),
+        ("LOOPBOT_GUILD_IDS", ","),
+        ("LOOPBOT_RESPONDER_ROLES", "admins"),
         ("LOOPBOT_HTTP_ADDR", "localhost"),
         ("DATABASE_URL", "postgres://x"),
         ("LOOPBOT_LOG_FORMAT", "xml"),
@@ -194,4 +197,25 @@ fn unreachable_give_up_defaults_to_a_week_and_names_itself_when_bad() {
         let err = config(&[("LOOPBOT_UNREACHABLE_GIVE_UP", bad)]).unwrap_err();
         assert_eq!(err.variable, "LOOPBOT_UNREACHABLE_GIVE_UP", "{bad:?}");
     }
+}
+
+#[test]
+fn servers_and_responder_roles_are_lists_and_the_old_name_still_works() {
+    let c = Config::from_lookup(|name| match name {
+        "LOOPBOT_GUILD_IDS" => Some(" 11, 22 ,".into()),
+        "LOOPBOT_GUILD_ID" => Some("33".into()),
+        "LOOPBOT_RESPONDER_ROLES" => Some("44,55".into()),
+        _ => None,
+    })
+    .unwrap();
+    assert_eq!(c.guild_ids, vec![GuildId(11), GuildId(22)]);
+    assert_eq!(c.responder_roles, vec![44, 55]);
+    assert!(c.describe().contains("LOOPBOT_GUILD_IDS = 11,22"));
+    assert!(c.describe().contains("LOOPBOT_RESPONDER_ROLES = 44,55"));
+    let old =
+        Config::from_lookup(|name| (name == "LOOPBOT_GUILD_ID").then(|| "33".into())).unwrap();
+    assert_eq!(old.guild_ids, vec![GuildId(33)]);
+    let unset = Config::from_lookup(|_| None).unwrap();
+    assert!(unset.guild_ids.is_empty() && unset.responder_roles.is_empty());
+    assert!(unset.describe().contains("LOOPBOT_GUILD_IDS = (not set)"));
 }

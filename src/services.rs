@@ -28,6 +28,8 @@ pub struct Services {
     pub alert_policy: AlertPolicy,
     pub checkins: CheckinSettings,
     pub summaries: SummarySettings,
+    /// Who may do what from Discord (`LOOPBOT_GUILD_IDS`, `LOOPBOT_RESPONDER_ROLES`).
+    pub access: crate::domain::access::Policy,
 }
 
 /// The handles that wake each job that others queue work for.

@@ -94,6 +94,7 @@ impl Application {
             alert_policy: config.alerts.policy(),
             checkins: config.checkins.clone(),
             summaries: config.summaries.clone(),
+            access: config.access_policy(),
         });
         let http_client = discord::http_client(&config);
         let bot = Bot::build(

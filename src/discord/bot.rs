@@ -80,7 +80,17 @@ impl Bot {
             // here; the delivery worker honours 429s itself.
             http = http.proxy(base.as_str()).ratelimiter_disabled(true);
         }
-        let guild = config.guild_id.map(|g| serenity::GuildId::new(g.0));
+        let guilds: Vec<serenity::GuildId> = config
+            .guild_ids
+            .iter()
+            .map(|g| serenity::GuildId::new(g.0))
+            .collect();
+        if guilds.is_empty() {
+            tracing::warn!(
+                "LOOPBOT_GUILD_IDS is not set: loopbot serves every server it is added to; \
+                 set it to the ids of your servers (and turn off Public Bot, see docs/security.md)"
+            );
+        }
         let gateway = data.gateway.clone();
         let framework = poise::Framework::builder()
             .options(poise::FrameworkOptions {
@@ -88,6 +98,8 @@ impl Bot {
                 allowed_mentions: Some(serenity::CreateAllowedMentions::new()),
                 on_error: |error| Box::pin(on_error(error)),
                 pre_command: |ctx| Box::pin(learn_channel(ctx)),
+                // Who may use each command: decided before any command runs.
+                command_check: Some(|ctx| Box::pin(super::access::command_check(ctx))),
                 event_handler: |framework, event| Box::pin(on_event(framework, event)),
                 ..Default::default()
             })
@@ -95,16 +107,17 @@ impl Bot {
             .setup(move |ctx, ready, framework| {
                 Box::pin(async move {
                     let commands = &framework.options().commands;
-                    match guild {
-                        Some(guild) => {
-                            poise::builtins::register_in_guild(ctx, commands, guild).await?
-                        }
-                        None => poise::builtins::register_globally(ctx, commands).await?,
+                    // In each served server (instant); globally only when every server is served.
+                    for guild in &guilds {
+                        poise::builtins::register_in_guild(ctx, commands, *guild).await?;
+                    }
+                    if guilds.is_empty() {
+                        poise::builtins::register_globally(ctx, commands).await?;
                     }
                     tracing::info!(
                         user = %ready.user.name,
                         guilds = ready.guilds.len(),
-                        scope = if guild.is_some() { "guild" } else { "global" },
+                        scope = if guilds.is_empty() { "global" } else { "guild" },
                         "connected to Discord; slash commands registered"
                     );
                     gateway.set(true);

@@ -1,6 +1,7 @@
 //! Post-release check-ins on Discord: the check-in message (buttons, seed reactions, thread),
 //! feedback from buttons, reactions, replies, thread messages and the comment modal, and the
-//! commands `/feedback`, `/feedback-summary`, `/checkin` and `/link-deployer`.
+//! commands `/feedback`, `/feedback-summary` and `/checkin` (`/link-deployer` is in
+//! `deployer_links`).
 //!
 //! Custom ids: `checkin:vote:<checkin id>:<good|meh|bad>`, `checkin:comment:<checkin id>` (opens
 //! the modal `checkin:modal:<checkin id>`).
@@ -9,10 +10,10 @@ use chrono::Utc;
 use poise::serenity_prelude as serenity;
 use poise::CreateReply;
 
-use super::context::{channel_of, reader_of, reply_ephemeral, CommandError, Context, Data};
+use super::context::{channel_of, reader_of, CommandError, Context, Data};
 use super::message::{
     colour, truncate, Button, ButtonStyle, Embed, Mentions, Rendered, CONTENT_MAX, EMBED_TITLE_MAX,
-    MODAL_TITLE_MAX, NAME_MAX,
+    NAME_MAX,
 };
 use super::rest::{DiscordRest, SendError};
 use crate::domain::checkin::{CheckinState, CheckinView, FeedbackSource, ReleaseRef, Sentiment};
@@ -24,9 +25,9 @@ use crate::store::{NewFeedback, Store};
 pub const SEED_REACTIONS: [&str; 2] = ["👍", "👎"];
 /// What a comment may show in a summary; the database keeps it whole.
 const COMMENT_DISPLAY_MAX: usize = 300;
-const COMMENT_MAX: u16 = 4000;
+pub(super) const COMMENT_MAX: u16 = 4000;
 
-fn release_name(deploy: &Deploy) -> String {
+pub(super) fn release_name(deploy: &Deploy) -> String {
     format!("{} {}", deploy.service, deploy.version)
 }
 
@@ -300,155 +301,6 @@ pub async fn on_message(
     Ok(())
 }
 
-fn parse_checkin_id(raw: Option<&str>) -> Result<i64, CommandError> {
-    raw.and_then(|id| id.parse().ok())
-        .ok_or_else(|| CommandError::Refused("This button is malformed.".into()))
-}
-
-/// `checkin:*` buttons.
-pub async fn on_component(
-    ctx: &serenity::Context,
-    data: &Data,
-    interaction: &serenity::ComponentInteraction,
-) -> Result<(), CommandError> {
-    let parts: Vec<&str> = interaction.data.custom_id.split(':').collect();
-    let checkin_id = parse_checkin_id(parts.get(2).copied())?;
-    let Some(checkin) = data.store.checkin(checkin_id).await? else {
-        return reply_ephemeral(ctx, interaction, "This check-in no longer exists.").await;
-    };
-    if checkin.state != CheckinState::Open {
-        return reply_ephemeral(
-            ctx,
-            interaction,
-            "This check-in is closed. You can still give feedback with `/feedback`.",
-        )
-        .await;
-    }
-    let deploy = data.store.deploy(checkin.deploy_id).await?;
-    let name = deploy
-        .as_ref()
-        .map(release_name)
-        .unwrap_or_else(|| "this release".into());
-    match parts.get(1).copied() {
-        Some("vote") => {
-            let sentiment: Sentiment = parts
-                .get(3)
-                .copied()
-                .unwrap_or_default()
-                .parse()
-                .map_err(CommandError::Invalid)?;
-            data.store
-                .record_feedback(
-                    &NewFeedback {
-                        deploy_id: checkin.deploy_id,
-                        checkin_id: Some(checkin.id),
-                        source: FeedbackSource::Button,
-                        sentiment: Some(sentiment),
-                        body: None,
-                        emoji: None,
-                        user_id: interaction.user.id.get(),
-                        user_name: interaction.user.name.clone(),
-                        guild_id: interaction.guild_id.map(|g| g.get()),
-                        channel_id: Some(interaction.channel_id.get()),
-                        message_id: Some(interaction.message.id.get()),
-                    },
-                    Utc::now(),
-                )
-                .await?;
-            reply_ephemeral(
-                ctx,
-                interaction,
-                format!(
-                    "Thanks! Recorded **{}** for {name}. Click another button to change your answer.",
-                    sentiment.button_label()
-                ),
-            )
-            .await
-        }
-        Some("comment") => {
-            let input = serenity::CreateInputText::new(
-                serenity::InputTextStyle::Paragraph,
-                "How is it going?",
-                "comment",
-            )
-            .required(true)
-            .max_length(COMMENT_MAX);
-            let modal = serenity::CreateModal::new(
-                format!("checkin:modal:{}", checkin.id),
-                truncate(&format!("Feedback on {name}"), MODAL_TITLE_MAX),
-            )
-            .components(vec![serenity::CreateActionRow::InputText(input)]);
-            interaction
-                .create_response(ctx, serenity::CreateInteractionResponse::Modal(modal))
-                .await?;
-            Ok(())
-        }
-        _ => reply_ephemeral(ctx, interaction, "This button is not known.").await,
-    }
-}
-
-/// The comment modal `checkin:modal:<id>`.
-pub async fn on_modal(
-    ctx: &serenity::Context,
-    data: &Data,
-    interaction: &serenity::ModalInteraction,
-) -> Result<(), CommandError> {
-    let parts: Vec<&str> = interaction.data.custom_id.split(':').collect();
-    let checkin_id = parse_checkin_id(parts.get(2).copied())?;
-    let text: String = interaction
-        .data
-        .components
-        .iter()
-        .flat_map(|row| row.components.iter())
-        .filter_map(|c| match c {
-            serenity::ActionRowComponent::InputText(input) if input.custom_id == "comment" => {
-                input.value.clone()
-            }
-            _ => None,
-        })
-        .collect();
-    let reply = |content: String| {
-        serenity::CreateInteractionResponse::Message(
-            serenity::CreateInteractionResponseMessage::new()
-                .content(content)
-                .ephemeral(true)
-                .allowed_mentions(serenity::CreateAllowedMentions::new()),
-        )
-    };
-    let checkin = data.store.checkin(checkin_id).await?;
-    let answer = match checkin {
-        None => "This check-in no longer exists.".to_owned(),
-        Some(_) if text.trim().is_empty() => "The comment was empty; nothing was stored.".into(),
-        Some(checkin) => {
-            data.store
-                .record_feedback(
-                    &NewFeedback {
-                        deploy_id: checkin.deploy_id,
-                        checkin_id: Some(checkin.id),
-                        source: FeedbackSource::Modal,
-                        sentiment: None,
-                        body: Some(text),
-                        emoji: None,
-                        user_id: interaction.user.id.get(),
-                        user_name: interaction.user.name.clone(),
-                        guild_id: interaction.guild_id.map(|g| g.get()),
-                        channel_id: Some(interaction.channel_id.get()),
-                        message_id: interaction
-                            .message
-                            .as_ref()
-                            .map(|m| m.id.get())
-                            .or(checkin.message_id),
-                    },
-                    Utc::now(),
-                )
-                .await?;
-            "Thanks! Your comment was recorded.".to_owned()
-        }
-    };
-    interaction.create_response(ctx, reply(answer)).await?;
-    Ok(())
-}
-
 // ---- commands ----
 
 #[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
@@ -622,7 +474,8 @@ pub async fn checkin(
     release: String,
 ) -> Result<(), CommandError> {
     let deploy = resolve_release(ctx, &release).await?;
-    ctx.data()
+    let asked = ctx
+        .data()
         .store
         .request_checkin(
             deploy.id,
@@ -632,6 +485,14 @@ pub async fn checkin(
             Utc::now(),
         )
         .await?;
+    if let Err(next) = asked {
+        return Err(CommandError::Refused(format!(
+            "A check-in for **{}** was asked in this channel less than 10 minutes ago; \
+             the next one can be asked {}. Nothing was sent.",
+            release_name(&deploy),
+            super::message::discord_time(next, 'R')
+        )));
+    }
     ctx.data().wakes.checkins.wake();
     ctx.send(
         CreateReply::default()
@@ -645,42 +506,9 @@ pub async fn checkin(
     Ok(())
 }
 
-/// Link your CI user name to your Discord account: check-ins of your deploys mention you.
-#[poise::command(slash_command, rename = "link-deployer")]
-pub async fn link_deployer(
-    ctx: Context<'_>,
-    #[description = "Your user name as your CI reports it (the deployer field)"]
-    #[max_length = 200]
-    name: String,
-) -> Result<(), CommandError> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(CommandError::Refused("The name is empty.".into()));
-    }
-    ctx.data()
-        .store
-        .link_deployer(
-            name,
-            ctx.author().id.get(),
-            ctx.guild_id().map(|g| g.get()),
-            Utc::now(),
-        )
-        .await?;
-    ctx.send(
-        CreateReply::default()
-            .content(format!(
-                "Linked: check-ins of deploys by `{}` will mention you.",
-                truncate(name, 200)
-            ))
-            .ephemeral(true),
-    )
-    .await?;
-    Ok(())
-}
-
 /// The commands this module adds to the registry.
 pub fn commands() -> Vec<poise::Command<Data, CommandError>> {
-    vec![feedback(), feedback_summary(), checkin(), link_deployer()]
+    vec![feedback(), feedback_summary(), checkin()]
 }
 
 #[cfg(test)]

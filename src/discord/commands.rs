@@ -5,16 +5,22 @@ use poise::serenity_prelude as serenity;
 use poise::CreateReply;
 
 use super::context::{CommandError, Context, Data};
-use super::{alerts, checkins, subscriptions, summary};
+use super::{alerts, checkins, deployer_links, subscriptions, summary};
+use crate::domain::access::Refusal;
 use crate::domain::{ChannelId, GuildId};
 
-/// Every command the bot registers.
+/// Every command the bot registers. All are guild-only: registered for server channels, and a
+/// DM interaction is refused (see `discord::access`).
 pub fn command_list() -> Vec<poise::Command<Data, CommandError>> {
     let mut commands = subscriptions::commands();
     commands.push(help());
     commands.extend(checkins::commands());
+    commands.extend(deployer_links::commands());
     commands.extend(alerts::commands());
     commands.extend(summary::commands());
+    for command in &mut commands {
+        command.guild_only = true;
+    }
     commands
 }
 
@@ -88,6 +94,19 @@ pub async fn on_error<U: Send + Sync + 'static>(error: poise::FrameworkError<'_,
             );
             send_ephemeral(ctx, PANIC_REPLY.to_owned()).await;
         }
+        // A refusal from `access::command_check`: the answer names what is needed.
+        poise::FrameworkError::CommandCheckFailed { error, ctx, .. } => {
+            let text = error.map_or_else(
+                || "You may not use this command here.".to_owned(),
+                |e| e.to_string(),
+            );
+            send_ephemeral(ctx, text).await;
+        }
+        // poise checks guild_only before our check runs; same refusal as `access` gives.
+        poise::FrameworkError::GuildOnly { ctx, .. } => {
+            tracing::info!(command = %ctx.command().qualified_name, "refused in a DM");
+            send_ephemeral(ctx, Refusal::DirectMessage.to_string()).await;
+        }
         other => {
             if let Err(e) = poise::builtins::on_error(other).await {
                 tracing::warn!(error = %e, "error while handling an error");
@@ -107,5 +126,20 @@ async fn send_ephemeral<U: Send + Sync + 'static>(
         .allowed_mentions(serenity::CreateAllowedMentions::new());
     if let Err(e) = ctx.send(reply).await {
         tracing::warn!(error = %e, "could not send the error reply");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_registered_command_is_in_the_access_table() {
+        for command in super::command_list() {
+            assert!(
+                super::super::access::command_action(&command.qualified_name).is_some(),
+                "/{} has no entry in discord::access::command_action",
+                command.qualified_name
+            );
+            assert!(command.guild_only, "/{}", command.qualified_name);
+        }
     }
 }

@@ -5,7 +5,7 @@
 use poise::serenity_prelude as serenity;
 
 use super::context::{reply_ephemeral, CommandError, Data};
-use super::{alerts, checkins};
+use super::{alert_buttons, checkin_buttons, checkins};
 use crate::domain::{ChannelId, GuildId};
 
 /// Every gateway event the bot listens to (slash commands go through poise instead).
@@ -25,20 +25,25 @@ pub async fn on_event(
                 .set(event.new == serenity::ConnectionStage::Connected);
             Ok(())
         }
-        serenity::FullEvent::GuildCreate { guild, .. } => learn_channels(data, guild).await,
         serenity::FullEvent::InteractionCreate {
             interaction: serenity::Interaction::Component(component),
         } => on_component(ctx, data, component).await,
         serenity::FullEvent::InteractionCreate {
             interaction: serenity::Interaction::Modal(modal),
         } => on_modal(ctx, data, modal).await,
-        serenity::FullEvent::ReactionAdd { add_reaction } => {
+        serenity::FullEvent::GuildCreate { guild, .. } => on_guild(ctx, data, guild).await,
+        // Feedback from a server loopbot does not serve (or a DM) is not taken.
+        serenity::FullEvent::ReactionAdd { add_reaction }
+            if served(data, add_reaction.guild_id) =>
+        {
             checkins::on_reaction(ctx, data, add_reaction, true).await
         }
-        serenity::FullEvent::ReactionRemove { removed_reaction } => {
+        serenity::FullEvent::ReactionRemove { removed_reaction }
+            if served(data, removed_reaction.guild_id) =>
+        {
             checkins::on_reaction(ctx, data, removed_reaction, false).await
         }
-        serenity::FullEvent::Message { new_message } => {
+        serenity::FullEvent::Message { new_message } if served(data, new_message.guild_id) => {
             checkins::on_message(ctx, data, new_message).await
         }
         _ => Ok(()),
@@ -47,6 +52,28 @@ pub async fn on_event(
     if let Err(error) = handled {
         tracing::error!(%error, "event handler failed");
     }
+    Ok(())
+}
+
+fn served(data: &Data, guild: Option<serenity::GuildId>) -> bool {
+    guild.is_some_and(|g| data.access.serves(g.get()))
+}
+
+/// The bot was added to (or is back in) a server: one it does not serve is left at once (and
+/// none of its channels learnt); a served one's channels are learnt.
+async fn on_guild(
+    ctx: &serenity::Context,
+    data: &Data,
+    guild: &serenity::Guild,
+) -> Result<(), CommandError> {
+    if data.access.serves(guild.id.get()) {
+        return learn_channels(data, guild).await;
+    }
+    guild.id.leave(ctx).await?;
+    tracing::warn!(
+        guild = guild.id.get(),
+        "left a server not in LOOPBOT_GUILD_IDS; add its id there to serve it"
+    );
     Ok(())
 }
 
@@ -59,8 +86,8 @@ async fn on_component(
     let custom_id = interaction.data.custom_id.as_str();
     // One arm per feature that makes components.
     match custom_id.split(':').next().unwrap_or_default() {
-        "alerts" => alerts::on_button(ctx, data, interaction).await,
-        "checkin" => checkins::on_component(ctx, data, interaction).await,
+        "alerts" => alert_buttons::on_button(ctx, data, interaction).await,
+        "checkin" => checkin_buttons::on_component(ctx, data, interaction).await,
         _ => {
             tracing::warn!(custom_id, "button with no handler");
             reply_ephemeral(
@@ -82,7 +109,7 @@ async fn on_modal(
     let custom_id = interaction.data.custom_id.as_str();
     // One arm per feature that opens modals.
     match custom_id.split(':').next().unwrap_or_default() {
-        "checkin" => checkins::on_modal(ctx, data, interaction).await,
+        "checkin" => checkin_buttons::on_modal(ctx, data, interaction).await,
         _ => {
             tracing::warn!(custom_id, "modal with no handler");
             let reply = serenity::CreateInteractionResponseMessage::new()

@@ -4,19 +4,25 @@
 //! Layers, each importing only those below it (no file imports one that imports it back):
 //! - primitives: `message` (plain `Rendered`, limits, truncation, durations, the JSON bodies),
 //!   `limits` (the one check of a whole message against Discord's limits, and its safety net),
-//!   `context` (`Data`, `CommandError`), `rest` (the worker's REST client);
+//!   `context` (`Data`, `CommandError`), `rest` (the worker's REST client), `access` (who may
+//!   do what: the actor of an interaction, asked of `domain::access` by every handler);
 //! - one module per subject, each with its rendering, commands and components: `deploys`,
-//!   `alerts`, `checkins`, `summary`, `subscriptions`;
+//!   `alerts` (+ `alert_buttons`), `checkins` (+ `checkin_buttons`), `deployer_links`,
+//!   `summary`, `subscriptions`;
 //! - above the subjects: `render` (a delivery's subject → `Rendered`, digests), `delivery` (the
 //!   worker), `commands` (the registry), `events` (gateway events and interaction routing), and
 //!   `bot` (the client).
 
+mod access;
+mod alert_buttons;
 mod alerts;
 mod bot;
+mod checkin_buttons;
 mod checkins;
 mod commands;
 mod context;
 pub mod delivery;
+mod deployer_links;
 mod deploys;
 mod events;
 pub mod limits;

@@ -39,34 +39,15 @@ impl KindChoice {
     }
 }
 
-/// Discord hides commands with `default_member_permissions` from others, but server admins can
-/// override that per channel or role, so the permission is checked again here.
-fn require_manage_server(ctx: Context<'_>) -> Result<(), CommandError> {
-    let allowed = match ctx {
-        poise::Context::Application(app) => app
-            .interaction
-            .member
-            .as_ref()
-            .and_then(|m| m.permissions)
-            .is_some_and(|p| p.manage_guild() || p.administrator()),
-        poise::Context::Prefix(_) => false,
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(CommandError::Refused(
-            "Only members with the Manage Server permission can change this channel's subscriptions."
-                .into(),
-        ))
-    }
-}
-
 fn describe(s: &Subscription) -> String {
     format!(
         "**{}** for services `{}` in environments `{}`",
         s.kind, s.service, s.environment
     )
 }
+
+// Discord hides these commands from members without Manage Server (default_member_permissions),
+// but server admins can override that per channel or role: `discord::access` checks it again.
 
 /// Subscribe this channel to deploys, alerts, check-ins or summaries.
 #[poise::command(slash_command, guild_only, default_member_permissions = "MANAGE_GUILD")]
@@ -78,7 +59,6 @@ pub async fn subscribe(
         String,
     >,
 ) -> Result<(), CommandError> {
-    require_manage_server(ctx)?;
     let service = Pattern::parse("service", service.as_deref())?;
     let environment = Pattern::parse("environment", environment.as_deref())?;
     let kinds = kind.kinds();
@@ -117,7 +97,6 @@ pub async fn unsubscribe(
         String,
     >,
 ) -> Result<(), CommandError> {
-    require_manage_server(ctx)?;
     let patterns = if service.is_some() || environment.is_some() {
         Some((
             Pattern::parse("service", service.as_deref())?,

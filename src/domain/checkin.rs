@@ -148,8 +148,40 @@ impl ReleaseRef {
     }
 }
 
+/// A manual `/checkin` of one release in one channel at most this often: it pings the deployer.
+pub const MANUAL_CHECKIN_EVERY: chrono::Duration = chrono::Duration::minutes(10);
+
+/// Whether a manual check-in may be asked now, given when the last one of the same release in
+/// the same channel was asked; Err carries when the next one may be.
+pub fn manual_checkin_allowed(
+    last: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(), DateTime<Utc>> {
+    match last.map(|at| at + MANUAL_CHECKIN_EVERY) {
+        Some(next) if next > now => Err(next),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_manual_checkin_waits_ten_minutes_per_release_and_channel() {
+        use super::manual_checkin_allowed;
+        use chrono::{Duration, TimeZone, Utc};
+        let now = Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap();
+        assert_eq!(manual_checkin_allowed(None, now), Ok(()));
+        let recent = now - Duration::minutes(3);
+        assert_eq!(
+            manual_checkin_allowed(Some(recent), now),
+            Err(recent + Duration::minutes(10))
+        );
+        assert_eq!(
+            manual_checkin_allowed(Some(now - Duration::minutes(10)), now),
+            Ok(())
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -1,6 +1,7 @@
 //! The vocabulary of loopbot: deploys, subscriptions, channels. Knows nothing of Discord, HTTP or SQL.
 //! Values are parsed once at the edge (`parse`), so nothing after it re-checks strings.
 
+pub mod access;
 pub mod alert;
 pub mod alert_group;
 pub mod bands;

@@ -454,7 +454,9 @@ impl Store {
         Ok(rules::next_wake(due, close))
     }
 
-    /// `/checkin`: a check-in of `deploy_id` in `channel`, due now. The job posts it.
+    /// `/checkin`: a check-in of `deploy_id` in `channel`, due now (the job posts it), unless
+    /// one of the same release was asked by hand in that channel within the last 10 minutes
+    /// (then Err: when the next may be). Checked and written in one transaction.
     pub async fn request_checkin(
         &self,
         deploy_id: i64,
@@ -462,9 +464,24 @@ impl Store {
         channel: ChannelId,
         requested_by: u64,
         now: DateTime<Utc>,
-    ) -> Result<i64> {
+    ) -> Result<std::result::Result<i64, DateTime<Utc>>> {
+        let mut tx = self.begin_write().await?;
+        let last: Option<i64> = sqlx::query_scalar(
+            "select max(created_at) from checkin
+             where origin = 'command' and deploy_id = ? and channel_id = ?",
+        )
+        .bind(deploy_id)
+        .bind(to_db(channel.0))
+        .fetch_one(&mut *tx)
+        .await?;
+        let last = last
+            .map(|at| stored_time("checkin.created_at", at))
+            .transpose()?;
+        if let Err(next) = crate::domain::checkin::manual_checkin_allowed(last, now) {
+            return Ok(Err(next));
+        }
         let now_db = time_to_db(now);
-        Ok(sqlx::query_scalar(
+        let id = sqlx::query_scalar(
             "insert into checkin (deploy_id, guild_id, channel_id, sequence, origin, due_at, requested_by,
                  updated_at, created_at)
              values (?, ?, ?, null, 'command', ?, ?, ?, ?) returning id",
@@ -476,8 +493,10 @@ impl Store {
         .bind(to_db(requested_by))
         .bind(now_db)
         .bind(now_db)
-        .fetch_one(self.pool())
-        .await?)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(id))
     }
 
     /// The check-in message was posted (and its thread started, if it could be).
@@ -524,14 +543,58 @@ impl Store {
         row.map(Checkin::try_from).transpose()
     }
 
-    /// `/link-deployer`: deploys by `ci_name` mention `user` from now on.
+    /// Who holds the link of `ci_name` (matched case-insensitively), if anyone.
+    pub async fn deployer_link_owner(&self, ci_name: &str) -> Result<Option<u64>> {
+        let owner: Option<i64> =
+            sqlx::query_scalar("select user_id from deployer_link where ci_name = ?")
+                .bind(ci_name.trim())
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(owner.map(from_db))
+    }
+
+    /// The CI names linked to `user`, alphabetically.
+    pub async fn deployer_links_of(&self, user: u64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "select ci_name from deployer_link where user_id = ? order by ci_name collate nocase",
+        )
+        .bind(to_db(user))
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// `/unlink-deployer`: the link of `ci_name` is gone; false if there was none.
+    pub async fn unlink_deployer(&self, ci_name: &str) -> Result<bool> {
+        let removed = sqlx::query("delete from deployer_link where ci_name = ?")
+            .bind(ci_name.trim())
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        Ok(removed > 0)
+    }
+
+    /// `/link-deployer`: deploys by `ci_name` mention `user` from now on, unless someone else
+    /// holds the name and `may_take` is false (checked and written in one transaction).
     pub async fn link_deployer(
         &self,
         ci_name: &str,
         user: u64,
         guild: Option<u64>,
+        may_take: bool,
         now: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<LinkOutcome> {
+        let mut tx = self.begin_write().await?;
+        let owner: Option<i64> =
+            sqlx::query_scalar("select user_id from deployer_link where ci_name = ?")
+                .bind(ci_name.trim())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let owner = owner.map(from_db);
+        if let Some(other) = owner.filter(|o| *o != user) {
+            if !may_take {
+                return Ok(LinkOutcome::HeldBy(other));
+            }
+        }
         let now_db = time_to_db(now);
         sqlx::query(
             "insert into deployer_link (ci_name, user_id, guild_id, updated_at, created_at)
@@ -544,10 +607,24 @@ impl Store {
         .bind(guild.map(to_db))
         .bind(now_db)
         .bind(now_db)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(match owner {
+            Some(other) if other != user => LinkOutcome::TakenFrom(other),
+            _ => LinkOutcome::Linked,
+        })
     }
+}
+
+/// What `/link-deployer` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkOutcome {
+    Linked,
+    /// The name was someone else's; a member with Manage Server took it.
+    TakenFrom(u64),
+    /// The name is someone else's and stays theirs.
+    HeldBy(u64),
 }
 
 #[cfg(test)]

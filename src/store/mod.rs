@@ -13,6 +13,7 @@ mod maintenance;
 mod outbox;
 mod refusals;
 mod retention;
+mod shown;
 mod subscriptions;
 mod summaries;
 mod summary_figures;
@@ -25,7 +26,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-pub use checkins::CheckinRun;
+pub use checkins::{CheckinRun, LinkOutcome};
 pub use deploys::DeployRecorded;
 pub use feedback::{MessageRelease, NewFeedback};
 pub use maintenance::{OutboxStats, PRUNED_BODY};

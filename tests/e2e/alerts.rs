@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
-use fake_discord::{CHANNEL_ID, PLAIN_USER_ID};
+use fake_discord::{CHANNEL_ID, GUILD_ID, MANAGE_MESSAGES, PLAIN_PERMISSIONS, PLAIN_USER_ID};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -203,7 +203,15 @@ fn custom_ids(message: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Bob presses a button as a responder: with no LOOPBOT_RESPONDER_ROLES configured, Manage
+/// Messages in the channel makes him one (tests/e2e/trust.rs covers who may not).
 async fn press(app: &TestApp, message: u64, custom_id: &str) -> Value {
+    app.discord.set_member(
+        GUILD_ID,
+        PLAIN_USER_ID,
+        &[],
+        PLAIN_PERMISSIONS | MANAGE_MESSAGES,
+    );
     let id = app
         .discord
         .send_component_interaction(CHANNEL_ID, PLAIN_USER_ID, message, custom_id)

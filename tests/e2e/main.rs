@@ -26,3 +26,4 @@ mod scoped;
 mod storm;
 mod subscriptions;
 mod summaries;
+mod trust;

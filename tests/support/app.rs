@@ -37,7 +37,7 @@ pub fn test_config(discord: &FakeDiscord, db_path: &Path) -> Config {
     config.http_addr = "127.0.0.1:0".parse().unwrap();
     config.api_token = Some(Secret::new(API_TOKEN));
     config.default_channel = Some(ChannelId(CHANNEL_ID));
-    config.guild_id = Some(GuildId(GUILD_ID));
+    config.guild_ids = vec![GuildId(GUILD_ID)];
     config.delivery = DeliverySettings {
         retry_base: Duration::from_millis(50),
         retry_max: Duration::from_millis(500),

@@ -416,6 +416,7 @@ async fn votes_replace_and_reactions_retract() {
     let checkin = store
         .request_checkin(deploy_id, None, CHANNEL, 1, t0())
         .await
+        .unwrap()
         .unwrap();
     let vote = |user: u64, sentiment| NewFeedback {
         deploy_id,
@@ -491,6 +492,7 @@ async fn a_stored_time_out_of_range_is_an_error_not_a_default() {
     let id = store
         .request_checkin(deploy_id, None, CHANNEL, 1, t0())
         .await
+        .unwrap()
         .unwrap();
     sqlx::query("update checkin set due_at = ? where id = ?")
         .bind(i64::MAX)
@@ -506,4 +508,31 @@ async fn a_stored_time_out_of_range_is_an_error_not_a_default() {
         store.next_checkin_at().await,
         Err(crate::store::StoreError::Corrupt(_))
     ));
+}
+
+#[tokio::test]
+async fn a_manual_checkin_is_asked_at_most_once_per_ten_minutes_per_release_and_channel() {
+    let (store, _dir) = Store::temporary().await;
+    let deploy_id = deploy(&store, "v1", "production", "succeeded", t0()).await;
+    let other_deploy = deploy(&store, "v2", "production", "succeeded", t0()).await;
+    let ask = |deploy, channel, at| store.request_checkin(deploy, None, channel, 1, at);
+    assert!(ask(deploy_id, CHANNEL, t0()).await.unwrap().is_ok());
+    let later = t0() + chrono::Duration::minutes(9);
+    assert_eq!(
+        ask(deploy_id, CHANNEL, later).await.unwrap(),
+        Err(t0() + chrono::Duration::minutes(10))
+    );
+    // Another release, or another channel, is another question.
+    assert!(ask(other_deploy, CHANNEL, later).await.unwrap().is_ok());
+    assert!(ask(deploy_id, ChannelId(CHANNEL.0 + 1), later)
+        .await
+        .unwrap()
+        .is_ok());
+    let after = t0() + chrono::Duration::minutes(10);
+    assert!(ask(deploy_id, CHANNEL, after).await.unwrap().is_ok());
+    assert_eq!(
+        run_ids(&store).await.len(),
+        4,
+        "the refused one left no row"
+    );
 }
