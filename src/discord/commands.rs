@@ -38,8 +38,9 @@ async fn help(ctx: Context<'_>) -> Result<(), CommandError> {
         • `/alerts`: the alerts firing now for this channel, with age and who acknowledged them\n\
         • `/feedback release:<service[@version]> [rating] [comment]`: say how a release is going\n\
         • `/feedback-summary release:<...> [public]`: the tally and latest comments of a release given in this server (only you see it unless public)\n\
-        • `/checkin release:<...>`: ask this channel now how a release is going\n\
-        • `/link-deployer name:<ci username>`: check-ins of your deploys mention you\n\
+        • `/checkin release:<...>`: ask this channel now how a release is going (responders)\n\
+        • `/link-deployer name:<ci username>`: check-ins of your deploys mention you (no name: your links)\n\
+        • `/unlink-deployer name:<ci username>`: remove a link\n\
         • `/summary [period] [service] [public]`: deploys, the four DORA keys, alerts and check-ins of a period, with a chart (only you see it unless public)\n\
         • `/metrics [service]`: the four DORA keys of last week\n\
         • `/help`: this text\n\n\
