@@ -23,12 +23,13 @@ struct Handler {
 #[serenity::async_trait]
 impl EventHandler for Handler {
     async fn guild_create(&self, ctx: Context, guild: Guild, _is_new: Option<bool>) {
+        // Reported before leaving: GUILD_DELETE may be handled before `leave` returns.
+        let _ = self.events.send(format!("create:{}", guild.id));
         if guild.id.get() == OTHER_GUILD_ID {
             if let Err(err) = guild.id.leave(&ctx).await {
                 let _ = self.events.send(format!("leave failed: {err}"));
             }
         }
-        let _ = self.events.send(format!("create:{}", guild.id));
     }
 
     async fn guild_delete(&self, _ctx: Context, gone: UnavailableGuild, _full: Option<Guild>) {
