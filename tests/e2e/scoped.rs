@@ -106,7 +106,14 @@ async fn last_week_deploy_in_a(app: &TestApp) {
 
 #[tokio::test]
 async fn each_server_reads_only_its_own_releases_alerts_and_comments() {
-    let app = TestApp::spawn().await;
+    // loopbot serves both servers (LOOPBOT_GUILD_IDS); an unlisted one would be left.
+    let app = TestApp::spawn_with(|c| {
+        c.guild_ids = vec![
+            loopbot::domain::GuildId(fake_discord::GUILD_ID),
+            loopbot::domain::GuildId(OTHER_GUILD_ID),
+        ]
+    })
+    .await;
     app.discord.add_bot_to_guild(OTHER_GUILD_ID).await;
 
     // Server A: checkout goes to its default channel.
