@@ -88,6 +88,7 @@ async fn handle_button(
                 at.map(|a| discord_time(a, 't')).unwrap_or_default()
             ),
             ActionOutcome::NotFound => "This alert is no longer known to loopbot.".into(),
+            ActionOutcome::Resolved => return Err(resolved_refusal()),
         },
         Some("silence") => silence(data, group, user.id.get(), &name, now).await?,
         Some("cause") => {
@@ -118,6 +119,14 @@ async fn handle_button(
     reply_ephemeral(ctx, interaction, text).await
 }
 
+/// Acknowledge and Silence act only while the group fires (issue 14: a button is honoured only
+/// while its subject can still change).
+fn resolved_refusal() -> CommandError {
+    CommandError::Refused(
+        "This alert has resolved; there is nothing left to acknowledge or silence.".into(),
+    )
+}
+
 async fn silence(
     data: &Data,
     group: i64,
@@ -131,6 +140,9 @@ async fn silence(
     let Some(target) = data.store.alert_silence_target(group).await? else {
         return Ok("This alert is no longer known to loopbot.".into());
     };
+    if target.resolved {
+        return Err(resolved_refusal());
+    }
     if target.source != "alertmanager" {
         return Ok("Only Alertmanager alerts can be silenced from here.".into());
     }

@@ -113,6 +113,8 @@ pub struct SilenceTarget {
     pub source: String,
     pub matchers: BTreeMap<String, String>,
     pub silenced_until: Option<DateTime<Utc>>,
+    /// Every member resolved: a silence would outlive what it was for.
+    pub resolved: bool,
 }
 
 fn verdict_text(raw: Option<String>) -> Result<Option<String>> {
@@ -389,6 +391,7 @@ struct SilenceTargetRow {
     group_labels: String,
     common_labels: String,
     silenced_until: Option<i64>,
+    status: String,
 }
 
 impl TryFrom<SilenceTargetRow> for SilenceTarget {
@@ -404,6 +407,7 @@ impl TryFrom<SilenceTargetRow> for SilenceTarget {
                 group
             },
             silenced_until: opt_time(r.silenced_until),
+            resolved: r.status == "resolved",
         })
     }
 }
@@ -435,7 +439,7 @@ impl Store {
     /// What a silence for the group must match, and whether one is already in place.
     pub async fn alert_silence_target(&self, group_id: i64) -> Result<Option<SilenceTarget>> {
         sqlx::query_as::<_, SilenceTargetRow>(
-            "select source, group_labels, common_labels, silenced_until from alert_group where id = ?",
+            "select source, group_labels, common_labels, silenced_until, status from alert_group where id = ?",
         )
         .bind(group_id)
         .fetch_optional(self.pool())

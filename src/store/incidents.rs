@@ -22,6 +22,8 @@ pub enum ActionOutcome {
         at: Option<DateTime<Utc>>,
     },
     NotFound,
+    /// The group resolved: there is nothing left to act on.
+    Resolved,
 }
 
 impl Store {
@@ -152,8 +154,8 @@ impl Store {
     ) -> Result<ActionOutcome> {
         let mut tx = self.begin_write().await?;
         let now_db = time_to_db(now);
-        let Some((by, at)) = sqlx::query_as::<_, (Option<String>, Option<i64>)>(
-            "select acked_by_name, acked_at from alert_group where id = ?",
+        let Some((by, at, status)) = sqlx::query_as::<_, (Option<String>, Option<i64>, String)>(
+            "select acked_by_name, acked_at, status from alert_group where id = ?",
         )
         .bind(group_id)
         .fetch_optional(&mut *tx)
@@ -161,6 +163,10 @@ impl Store {
         else {
             return Ok(ActionOutcome::NotFound);
         };
+        // A stale or forged press on a resolved group changes nothing.
+        if status == "resolved" {
+            return Ok(ActionOutcome::Resolved);
+        }
         if let Some(at) = at {
             return Ok(ActionOutcome::Already {
                 by,

@@ -699,3 +699,73 @@ async fn forged_custom_ids_are_answered_privately_and_change_nothing() {
     let help = command(&app, CHANNEL_ID, PLAIN_USER_ID, "help", json!(null)).await;
     assert!(text(&help).contains("loopbot"));
 }
+
+/// Acknowledge and Silence are honoured only while the group fires: a stale or forged press on
+/// a resolved alert is refused with the reason, stores nothing and silences nothing.
+#[tokio::test]
+async fn acknowledge_and_silence_on_a_resolved_alert_are_refused_and_change_nothing() {
+    let am = RecordingAlertmanager::start().await;
+    let app = TestApp::spawn_with(with_alertmanager(am.url.clone(), vec![RESPONDER_ROLE_ID])).await;
+    let message = alert_message(&app, "CacheCold").await;
+    let (ack, silence) = (
+        button(&message, "alerts:ack:"),
+        button(&message, "alerts:silence:"),
+    );
+    let resolved = json!({
+        "version": "4", "groupKey": "{}:{alertname=\"CacheCold\"}", "status": "resolved",
+        "receiver": "loopbot", "groupLabels": {"alertname": "CacheCold"},
+        "commonLabels": {"alertname": "CacheCold", "job": "checkout", "severity": "critical"},
+        "commonAnnotations": {}, "externalURL": "http://am.example.com", "truncatedAlerts": 0,
+        "alerts": [{
+            "status": "resolved",
+            "labels": {"alertname": "CacheCold", "job": "checkout", "severity": "critical"},
+            "annotations": {"summary": "errors"},
+            "startsAt": "2026-11-24T09:00:00Z", "endsAt": "2026-11-24T09:10:00Z",
+            "generatorURL": "http://prometheus.example.com/graph", "fingerprint": "fp-CacheCold"
+        }]
+    });
+    let status = app
+        .http
+        .post(app.url("/hooks/alertmanager"))
+        .bearer_auth(AM_TOKEN)
+        .json(&resolved)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 202);
+    assert!(
+        app.discord
+            .wait_for(PATIENCE, |d| !d.message_edits(CHANNEL_ID).is_empty())
+            .await,
+        "the resolve was shown"
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            "select count(*) from alert_group where status = 'resolved'"
+        )
+        .await,
+        1
+    );
+    let edits_before = app.discord.message_edits(CHANNEL_ID).len();
+
+    for custom_id in [&ack, &silence] {
+        let refused = press_as(
+            &app,
+            CHANNEL_ID,
+            RESPONDER_USER_ID,
+            id_of(&message),
+            custom_id,
+        )
+        .await;
+        assert_refused(&refused, "has resolved");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(am.requests(), 0, "no silence request reached Alertmanager");
+    assert_eq!(
+        scalar(&app, "select count(*) from alert_group where acked_at is not null or silenced_at is not null").await,
+        0
+    );
+    assert_eq!(app.discord.message_edits(CHANNEL_ID).len(), edits_before);
+}
