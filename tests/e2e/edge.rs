@@ -356,11 +356,15 @@ async fn wrong_credentials_in_headers_are_refused_before_the_body_arrives() {
 fn break_database(app: &TestApp) {
     let path = app.dir.path().join("loopbot.db");
     std::fs::write(&path, vec![b'x'; 64 * 1024]).unwrap();
-    for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::write(
-            app.dir.path().join(format!("loopbot.db{suffix}")),
-            b"garbage",
-        );
+    let _ = std::fs::write(app.dir.path().join("loopbot.db-wal"), b"garbage");
+    // The -shm file is mapped into this very process by SQLite: truncating it would make the
+    // next access a SIGBUS that kills the whole test binary. Garbage of the same length breaks
+    // the WAL index just as well.
+    let shm = app.dir.path().join("loopbot.db-shm");
+    if let Ok(mut file) = std::fs::OpenOptions::new().write(true).open(&shm) {
+        use std::io::Write;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0) as usize;
+        let _ = file.write_all(&vec![b'x'; len]);
     }
 }
 
