@@ -542,6 +542,12 @@ async fn sigkill_at_random_points_of_a_burst_loses_and_repeats_nothing() {
 
     let bot = BinaryApp::serve(&discord, dir.path()).await;
     assert_announced_once(&discord, &accepted, PATIENCE * 3).await;
+    let rows = stored_deploys(dir.path()).await;
+    // Events committed but cut off before their answer are announced too, possibly after the
+    // accepted ones: wait for them rather than count a moment too early.
+    discord
+        .wait_for(PATIENCE, |d| announcements_by_version(d).len() >= rows)
+        .await;
     let seen = announcements_by_version(&discord);
     // An event cut off before its answer may or may not have been committed; either way it is
     // announced at most once, and nothing that was never sent appears.
@@ -551,26 +557,21 @@ async fn sigkill_at_random_points_of_a_burst_loses_and_repeats_nothing() {
             "announced {version} that was never sent"
         );
     }
-    let rows: i64 = {
-        let pool = sqlx::SqlitePool::connect(&format!(
-            "sqlite://{}",
-            dir.path().join("loopbot.db").display()
-        ))
+    assert_eq!(rows, seen.len(), "every stored deploy was announced");
+    bot.kill().await;
+}
+
+/// How many deploys the database in `dir` holds.
+async fn stored_deploys(dir: &Path) -> usize {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("loopbot.db").display()))
         .await
         .unwrap();
-        let rows = sqlx::query_scalar("select count(*) from deploy")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-        rows
-    };
-    assert_eq!(
-        rows as usize,
-        seen.len(),
-        "every stored deploy was announced"
-    );
-    bot.kill().await;
+    let rows: i64 = sqlx::query_scalar("select count(*) from deploy")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    rows as usize
 }
 
 /// The database loses its last commits (an OS crash with synchronous=NORMAL, a restored backup):
