@@ -8,7 +8,7 @@ use poise::serenity_prelude as serenity;
 
 use super::access::{actor, allow, check_target};
 use super::checkins::{release_name, COMMENT_MAX};
-use super::context::{reply_ephemeral, CommandError, Data};
+use super::context::{reply_ephemeral, reply_ephemeral_to_form, CommandError, Data};
 use super::message::{truncate, MODAL_TITLE_MAX};
 use crate::domain::access::{Action, Shown};
 use crate::domain::checkin::{CheckinState, FeedbackSource, Sentiment};
@@ -131,16 +131,7 @@ pub async fn on_modal(
     interaction: &serenity::ModalInteraction,
 ) -> Result<(), CommandError> {
     match handle_modal(ctx, data, interaction).await {
-        Err(CommandError::Refused(text)) => {
-            let reply = serenity::CreateInteractionResponseMessage::new()
-                .content(text)
-                .ephemeral(true)
-                .allowed_mentions(serenity::CreateAllowedMentions::new());
-            interaction
-                .create_response(ctx, serenity::CreateInteractionResponse::Message(reply))
-                .await?;
-            Ok(())
-        }
+        Err(CommandError::Refused(text)) => reply_ephemeral_to_form(ctx, interaction, text).await,
         other => other,
     }
 }
@@ -178,14 +169,6 @@ async fn handle_modal(
             _ => None,
         })
         .collect();
-    let reply = |content: String| {
-        serenity::CreateInteractionResponse::Message(
-            serenity::CreateInteractionResponseMessage::new()
-                .content(content)
-                .ephemeral(true)
-                .allowed_mentions(serenity::CreateAllowedMentions::new()),
-        )
-    };
     let checkin = data.store.checkin(checkin_id).await?;
     let answer = match checkin {
         None => "This check-in no longer exists.".to_owned(),
@@ -218,6 +201,5 @@ async fn handle_modal(
             "Thanks! Your comment was recorded.".to_owned()
         }
     };
-    interaction.create_response(ctx, reply(answer)).await?;
-    Ok(())
+    reply_ephemeral_to_form(ctx, interaction, answer).await
 }

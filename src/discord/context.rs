@@ -69,18 +69,36 @@ pub fn reader_of(ctx: Context<'_>) -> Result<Reader, CommandError> {
     })
 }
 
+/// A private answer that pings nobody.
+fn private_answer(text: impl Into<String>) -> serenity::CreateInteractionResponse {
+    serenity::CreateInteractionResponse::Message(
+        serenity::CreateInteractionResponseMessage::new()
+            .content(text)
+            .ephemeral(true)
+            .allowed_mentions(serenity::CreateAllowedMentions::new()),
+    )
+}
+
 /// Answers a component interaction privately, pinging nobody.
 pub async fn reply_ephemeral(
     ctx: &serenity::Context,
     interaction: &serenity::ComponentInteraction,
     text: impl Into<String>,
 ) -> Result<(), CommandError> {
-    let reply = serenity::CreateInteractionResponseMessage::new()
-        .content(text)
-        .ephemeral(true)
-        .allowed_mentions(serenity::CreateAllowedMentions::new());
     interaction
-        .create_response(ctx, serenity::CreateInteractionResponse::Message(reply))
+        .create_response(ctx, private_answer(text))
+        .await?;
+    Ok(())
+}
+
+/// Answers a submitted form (modal) privately, pinging nobody.
+pub async fn reply_ephemeral_to_form(
+    ctx: &serenity::Context,
+    interaction: &serenity::ModalInteraction,
+    text: impl Into<String>,
+) -> Result<(), CommandError> {
+    interaction
+        .create_response(ctx, private_answer(text))
         .await?;
     Ok(())
 }

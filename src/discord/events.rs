@@ -4,7 +4,7 @@
 
 use poise::serenity_prelude as serenity;
 
-use super::context::{reply_ephemeral, CommandError, Data};
+use super::context::{reply_ephemeral, reply_ephemeral_to_form, CommandError, Data};
 use super::{alert_buttons, checkin_buttons, checkins};
 use crate::domain::{ChannelId, GuildId};
 
@@ -112,14 +112,12 @@ async fn on_modal(
         "checkin" => checkin_buttons::on_modal(ctx, data, interaction).await,
         _ => {
             tracing::warn!(custom_id, "modal with no handler");
-            let reply = serenity::CreateInteractionResponseMessage::new()
-                .content("This form is no longer handled by loopbot.")
-                .ephemeral(true)
-                .allowed_mentions(serenity::CreateAllowedMentions::new());
-            interaction
-                .create_response(ctx, serenity::CreateInteractionResponse::Message(reply))
-                .await?;
-            Ok(())
+            reply_ephemeral_to_form(
+                ctx,
+                interaction,
+                "This form is no longer handled by loopbot.",
+            )
+            .await
         }
     }
 }
