@@ -305,7 +305,7 @@ async fn spawn_bot(
         .env("LOOPBOT_HTTP_ADDR", "127.0.0.1:0")
         .env("LOOPBOT_API_TOKEN", TOKEN)
         .env("LOOPBOT_DEFAULT_CHANNEL", discord::CHANNEL_ID.to_string())
-        .env("LOOPBOT_GUILD_ID", discord::GUILD_ID.to_string())
+        .env("LOOPBOT_GUILD_IDS", discord::GUILD_ID.to_string())
         .env("LOOPBOT_LOG_FORMAT", "json")
         .env("RUST_LOG", "warn,loopbot::startup=info");
     spawn_and_read_addr(command, "addr").await

@@ -42,7 +42,7 @@ async fn main() {
     println!(
         "Local Discord listening on {url}\n\nStart the bot against it:\n  \
          DISCORD_TOKEN=sandbox DISCORD_API_URL={url} LOOPBOT_API_TOKEN=dev \\\n  \
-         LOOPBOT_DEFAULT_CHANNEL={CHANNEL_ID} LOOPBOT_GUILD_ID={GUILD_ID} \\\n  \
+         LOOPBOT_DEFAULT_CHANNEL={CHANNEL_ID} LOOPBOT_GUILD_IDS={GUILD_ID} \\\n  \
          DATABASE_URL=sqlite://sandbox.db cargo run -- serve\n\n\
          Channels: #deploys = {CHANNEL_ID}, #payments = {OTHER_CHANNEL_ID}\n\n{HELP}\n",
         url = fake.url()
