@@ -352,26 +352,17 @@ async fn wrong_credentials_in_headers_are_refused_before_the_body_arrives() {
     assert_eq!(app.count("inbound_event").await, 0);
 }
 
-/// The file under the open connections turns into something that is not a database.
-fn break_database(app: &TestApp) {
-    let path = app.dir.path().join("loopbot.db");
-    std::fs::write(&path, vec![b'x'; 64 * 1024]).unwrap();
-    let _ = std::fs::write(app.dir.path().join("loopbot.db-wal"), b"garbage");
-    // The -shm file is mapped into this very process by SQLite: truncating it would make the
-    // next access a SIGBUS that kills the whole test binary. Garbage of the same length breaks
-    // the WAL index just as well.
-    let shm = app.dir.path().join("loopbot.db-shm");
-    if let Ok(mut file) = std::fs::OpenOptions::new().write(true).open(&shm) {
-        use std::io::Write;
-        let len = file.metadata().map(|m| m.len()).unwrap_or(0) as usize;
-        let _ = file.write_all(&vec![b'x'; len]);
-    }
+/// The database stops answering: the application's own pool is closed under it. (Overwriting
+/// the files SQLite has open or mapped made it read a garbage WAL index: in CI that exhausted
+/// memory and aborted the whole test binary.)
+async fn break_database(app: &TestApp) {
+    app.db.close().await;
 }
 
 #[tokio::test]
 async fn readyz_with_a_broken_database_says_so_in_plain_words() {
     let app = TestApp::spawn().await;
-    break_database(&app);
+    break_database(&app).await;
     let response = app.http.get(app.url("/readyz")).send().await.unwrap();
     let status = response.status().as_u16();
     let body: Value = response.json().await.unwrap();
@@ -382,7 +373,7 @@ async fn readyz_with_a_broken_database_says_so_in_plain_words() {
 #[tokio::test]
 async fn a_command_over_a_broken_database_answers_in_plain_words() {
     let app = TestApp::spawn().await;
-    break_database(&app);
+    break_database(&app).await;
     let reply = command(&app, CHANNEL_ID, PLAIN_USER_ID, "subscriptions", json!([])).await;
     assert_eq!(
         reply["data"]["content"],
