@@ -11,6 +11,11 @@ use crate::domain::checkin::{CheckinSettings, EmojiMap};
 use crate::domain::refusal::RefusalPolicy;
 use crate::domain::{ChannelId, GuildId};
 
+mod http;
+mod web;
+pub use http::HttpLimits;
+pub use web::{WebSettings, PUBLIC_URL_MAX};
+
 /// Every environment variable loopbot reads: name, whether it is a secret, and what it is for.
 pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("DISCORD_TOKEN", true, "Bot token from the Discord developer portal. Required by `serve`."),
@@ -53,6 +58,7 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("LOOPBOT_RETENTION_DAYS", false, "Days history is kept (raw payloads, deploys, alerts, incidents, check-ins, feedback, delivered messages); older rows are pruned daily (default 400, at least 62 so summaries keep their comparison window)."),
     ("LOOPBOT_SUMMARY_CRON", false, "When weekly summaries are posted (default `0 9 * * MON`): 5-field cron, or the 6/7-field form with seconds (and year), read in LOOPBOT_TIMEZONE."),
     ("LOOPBOT_TIMEZONE", false, "IANA time zone of the summary schedule and of week/day boundaries (default UTC), e.g. Europe/Berlin."),
+    ("LOOPBOT_PUBLIC_URL", false, "Base URL people open the bot's HTTP server at, e.g. https://loopbot.example.com: /dashboard in Discord answers with a signed link under it. Unset: the address the server listens on."),
     ("LOOPBOT_DORA_BANDS", false, "Override the DORA band thresholds, e.g. `lead_time=1d,7d,30d;change_failure_rate=5,10,15` (see docs/summaries.md)."),
 ];
 
@@ -158,6 +164,7 @@ pub struct Config {
     /// `LOOPBOT_RETENTION_DAYS`.
     pub retention_days: u32,
     pub summaries: SummarySettings,
+    pub web: WebSettings,
 }
 
 /// When and how weekly summaries are made.
@@ -215,65 +222,6 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 400;
 /// Summaries compare the current period (at most a month) with the one before it: retention
 /// never reaches into those 62 days.
 pub const MIN_RETENTION_DAYS: u32 = 62;
-
-/// What one HTTP client may hold of the server (`LOOPBOT_HTTP_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HttpLimits {
-    /// Not configurable: a sender's headers arrive at once; 10 s is generous.
-    pub header_read_timeout: Duration,
-    pub request_timeout: Duration,
-    pub max_in_flight: usize,
-    pub max_connections: usize,
-}
-
-impl HttpLimits {
-    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let count = |variable: &'static str, default: usize| {
-            get(variable).map_or(Ok(default), |raw| {
-                raw.trim()
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or(ConfigError {
-                        variable,
-                        problem: "is not a positive number".into(),
-                        expected: "a whole number above 0, e.g. 256",
-                    })
-            })
-        };
-        let request_timeout =
-            get("LOOPBOT_HTTP_REQUEST_TIMEOUT").map_or(Ok(Duration::from_secs(30)), |raw| {
-                humantime::parse_duration(raw.trim())
-                    .ok()
-                    .filter(|d| !d.is_zero())
-                    .ok_or(ConfigError {
-                        variable: "LOOPBOT_HTTP_REQUEST_TIMEOUT",
-                        problem: "is not a duration above zero".into(),
-                        expected: "a duration such as 30s or 1m",
-                    })
-            })?;
-        Ok(Self {
-            header_read_timeout: Duration::from_secs(10),
-            request_timeout,
-            max_in_flight: count("LOOPBOT_HTTP_MAX_IN_FLIGHT", 256)?,
-            max_connections: count("LOOPBOT_HTTP_MAX_CONNECTIONS", 1024)?,
-        })
-    }
-
-    fn describe(&self) -> [(&'static str, String); 3] {
-        [
-            (
-                "LOOPBOT_HTTP_REQUEST_TIMEOUT",
-                humantime::format_duration(self.request_timeout).to_string(),
-            ),
-            ("LOOPBOT_HTTP_MAX_IN_FLIGHT", self.max_in_flight.to_string()),
-            (
-                "LOOPBOT_HTTP_MAX_CONNECTIONS",
-                self.max_connections.to_string(),
-            ),
-        ]
-    }
-}
 
 impl Config {
     /// Reads the configuration through `lookup` (the process environment in `main`).
@@ -368,6 +316,7 @@ impl Config {
             alerts: AlertSettings::from_lookup(&get)?,
             checkins: checkin_settings(&get)?,
             integrations: IntegrationsConfig::from_lookup(&get)?,
+            web: WebSettings::from_lookup(&get)?,
             summaries: SummarySettings::from_lookup(get)?,
         })
     }
@@ -476,6 +425,7 @@ impl Config {
         .chain(self.http.describe())
         .chain(self.integrations.describe())
         .chain(self.alerts.describe())
+        .chain(self.web.describe())
         .map(|(name, value)| format!("{name} = {value}\n"))
         .collect()
     }

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod production;
 pub mod services;
+pub mod signing;
 pub mod startup;
 pub mod store;
 pub mod summaries;

@@ -30,6 +30,8 @@ pub struct Services {
     pub summaries: SummarySettings,
     /// Who may do what from Discord (`LOOPBOT_GUILD_IDS`, `LOOPBOT_RESPONDER_ROLES`).
     pub access: crate::domain::access::Policy,
+    /// Signs the links `/dashboard` hands out and checks them on the web dashboard.
+    pub dashboard: crate::signing::LinkSigner,
 }
 
 /// The handles that wake each job that others queue work for.

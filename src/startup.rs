@@ -81,6 +81,10 @@ impl Application {
                 source,
             })?;
 
+        // Made once (a random key on first start), then read back: links outlive restarts.
+        let dashboard_key = store
+            .dashboard_key(rand::random(), chrono::Utc::now())
+            .await?;
         let metrics = Metrics::new();
         let wakes = Wakes::default();
         let services = Arc::new(Services {
@@ -95,6 +99,10 @@ impl Application {
             checkins: config.checkins.clone(),
             summaries: config.summaries.clone(),
             access: config.access_policy(),
+            dashboard: crate::signing::LinkSigner::new(
+                dashboard_key,
+                &config.web.base_url(local_addr),
+            ),
         });
         let http_client = discord::http_client(&config);
         let bot = Bot::build(

@@ -36,6 +36,7 @@ pub fn command_action(name: &str) -> Option<Action> {
         "link-deployer" | "unlink-deployer" => Action::LinkOwnDeployerName,
         "summary" => Action::Summary,
         "metrics" => Action::Metrics,
+        "dashboard" => Action::OpenDashboard,
         _ => return None,
     })
 }

@@ -5,7 +5,7 @@ use poise::serenity_prelude as serenity;
 use poise::CreateReply;
 
 use super::context::{CommandError, Context, Data};
-use super::{alerts, checkins, deployer_links, subscriptions, summary};
+use super::{alerts, checkins, dashboard, deployer_links, subscriptions, summary};
 use crate::domain::access::Refusal;
 use crate::domain::{ChannelId, GuildId};
 
@@ -18,6 +18,7 @@ pub fn command_list() -> Vec<poise::Command<Data, CommandError>> {
     commands.extend(deployer_links::commands());
     commands.extend(alerts::commands());
     commands.extend(summary::commands());
+    commands.extend(dashboard::commands());
     for command in &mut commands {
         command.guild_only = true;
     }
@@ -43,6 +44,7 @@ async fn help(ctx: Context<'_>) -> Result<(), CommandError> {
         • `/unlink-deployer name:<ci username>`: remove a link\n\
         • `/summary [period] [service] [public]`: deploys, the four DORA keys, alerts and check-ins of a period, with a chart (only you see it unless public)\n\
         • `/metrics [service]`: the four DORA keys of last week\n\
+        • `/dashboard`: a private link to this server's web dashboard (valid 12 hours)\n\
         • `/help`: this text\n\n\
         Deploys arrive through `POST /api/v1/deploys` on the bot's HTTP API; events no channel \
         subscribed to go to the default channel, if one is configured.";

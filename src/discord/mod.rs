@@ -21,6 +21,7 @@ mod checkin_buttons;
 mod checkins;
 mod commands;
 mod context;
+mod dashboard;
 pub mod delivery;
 mod deployer_links;
 mod deploys;

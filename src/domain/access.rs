@@ -7,6 +7,11 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
+
+use super::visibility::Reader;
+use super::GuildId;
+
 /// Everything a person can do to loopbot from Discord.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -34,6 +39,8 @@ pub enum Action {
     JudgeCause,
     /// `/checkin`: asks a channel now and pings the deployer.
     RequestCheckin,
+    /// `/dashboard`: a link to the web dashboard signed for this server and this person.
+    OpenDashboard,
 }
 
 /// What an action needs of the person, past the place and server gates.
@@ -49,7 +56,7 @@ impl Action {
         use Action::*;
         match self {
             Help | ListSubscriptions | ListAlerts | Summary | Metrics | FeedbackSummary
-            | GiveFeedback | LinkOwnDeployerName => Need::Member,
+            | GiveFeedback | LinkOwnDeployerName | OpenDashboard => Need::Member,
             Subscribe | Unsubscribe | TakeDeployerName => Need::ManageServer,
             Acknowledge | Silence | JudgeCause | RequestCheckin => Need::Responder,
         }
@@ -168,6 +175,120 @@ pub fn proves_target(shown: Option<Shown<'_>>, claimed: Shown<'_>) -> Result<(),
     match shown {
         Some(shown) if shown == claimed => Ok(()),
         _ => Err(Refusal::NotThisMessage),
+    }
+}
+
+/// How long a dashboard link from `/dashboard` opens the dashboard.
+pub const DASHBOARD_LINK_HOURS: i64 = 12;
+
+/// What a signed dashboard link grants: the view of one server, given to one person, until
+/// `expires` (whole seconds, as the link carries it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    pub guild: u64,
+    pub user: u64,
+    pub expires: DateTime<Utc>,
+}
+
+impl Grant {
+    /// The grant `/dashboard` hands to `user` in `guild` at `now`.
+    pub fn issue(guild: u64, user: u64, now: DateTime<Utc>) -> Self {
+        let expires = now + chrono::Duration::hours(DASHBOARD_LINK_HOURS);
+        Self {
+            guild,
+            user,
+            expires: DateTime::from_timestamp(expires.timestamp(), 0).unwrap_or(expires),
+        }
+    }
+
+    /// The exact text the signature covers: versioned, every field, unambiguous separators.
+    pub fn signed_text(&self) -> String {
+        format!(
+            "loopbot-dashboard-v1\n{}\n{}\n{}",
+            self.guild,
+            self.user,
+            self.expires.timestamp()
+        )
+    }
+}
+
+/// What a request to the web dashboard presented, once the HTTP adapter checked the
+/// cryptography (the token compared in constant time, the link's HMAC verified).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebCredential {
+    None,
+    /// `Authorization: Bearer <token>`; `valid` when it is `LOOPBOT_API_TOKEN`.
+    ApiToken {
+        valid: bool,
+    },
+    /// A link's grant; `signed` when its signature is the bot's for exactly this grant.
+    Link {
+        grant: Grant,
+        signed: bool,
+    },
+    /// Link parameters that do not even parse (a hand-edited or cut link).
+    Malformed,
+}
+
+/// Why the dashboard refused a request; `status` is the HTTP answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebRefusal {
+    /// Neither a link nor a token: who is asking is unknown (401).
+    NoCredential,
+    BadToken,
+    /// Changed, cut or signed with another key (403).
+    Forged,
+    Expired,
+    /// The link's server is no longer served (`LOOPBOT_GUILD_IDS` changed).
+    OtherServer,
+}
+
+impl WebRefusal {
+    pub fn status(self) -> u16 {
+        match self {
+            WebRefusal::NoCredential | WebRefusal::BadToken => 401,
+            WebRefusal::Forged | WebRefusal::Expired | WebRefusal::OtherServer => 403,
+        }
+    }
+}
+
+impl fmt::Display for WebRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WebRefusal::NoCredential => {
+                "This page needs a link from Discord: type /dashboard in your server's channel."
+            }
+            WebRefusal::BadToken => "The API token is not the bot's.",
+            WebRefusal::Forged => {
+                "This link was changed or was not made by this bot: type /dashboard in Discord for a new one."
+            }
+            WebRefusal::Expired => {
+                "This link has expired (links last 12 hours): type /dashboard in Discord for a new one."
+            }
+            WebRefusal::OtherServer => "loopbot no longer serves this server.",
+        })
+    }
+}
+
+/// Who reads the web dashboard: the operator with the API token (everything), a person with a
+/// signed, unexpired link of a served server (that server's view). Nothing else opens it.
+pub fn decide_web(
+    policy: &Policy,
+    credential: WebCredential,
+    now: DateTime<Utc>,
+) -> Result<Reader, WebRefusal> {
+    match credential {
+        WebCredential::None => Err(WebRefusal::NoCredential),
+        WebCredential::ApiToken { valid: true } => Ok(Reader::Operator),
+        WebCredential::ApiToken { valid: false } => Err(WebRefusal::BadToken),
+        WebCredential::Malformed | WebCredential::Link { signed: false, .. } => {
+            Err(WebRefusal::Forged)
+        }
+        WebCredential::Link { grant, .. } if now >= grant.expires => Err(WebRefusal::Expired),
+        WebCredential::Link { grant, .. } if !policy.serves(grant.guild) => {
+            Err(WebRefusal::OtherServer)
+        }
+        WebCredential::Link { grant, .. } => Ok(Reader::Server(GuildId(grant.guild))),
     }
 }
 

@@ -199,3 +199,60 @@ fn a_button_must_name_what_its_message_shows() {
         );
     }
 }
+
+#[test]
+fn the_web_dashboard_opens_for_the_token_or_a_signed_unexpired_link_of_a_served_server() {
+    use chrono::TimeZone;
+    let now = chrono::Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap();
+    let only_a = Policy {
+        guilds: vec![A],
+        responder_roles: vec![],
+    };
+    let grant = Grant::issue(A, 7, now);
+    assert_eq!(grant.expires, now + chrono::Duration::hours(12));
+    let link = |grant, signed| WebCredential::Link { grant, signed };
+    let at = |hours: i64| now + chrono::Duration::hours(hours);
+    let cases = [
+        (WebCredential::None, now, Err(WebRefusal::NoCredential)),
+        (
+            WebCredential::ApiToken { valid: true },
+            now,
+            Ok(Reader::Operator),
+        ),
+        (
+            WebCredential::ApiToken { valid: false },
+            now,
+            Err(WebRefusal::BadToken),
+        ),
+        (WebCredential::Malformed, now, Err(WebRefusal::Forged)),
+        (link(grant, true), now, Ok(Reader::Server(GuildId(A)))),
+        (link(grant, true), at(11), Ok(Reader::Server(GuildId(A)))),
+        (link(grant, false), now, Err(WebRefusal::Forged)),
+        (link(grant, true), at(12), Err(WebRefusal::Expired)),
+        (
+            link(Grant::issue(B, 7, now), true),
+            now,
+            Err(WebRefusal::OtherServer),
+        ),
+    ];
+    for (credential, when, expected) in cases {
+        assert_eq!(
+            decide_web(&only_a, credential, when),
+            expected,
+            "{credential:?} at {when}"
+        );
+    }
+    assert_eq!(WebRefusal::Expired.status(), 403);
+    assert_eq!(WebRefusal::Forged.status(), 403);
+    assert_eq!(WebRefusal::NoCredential.status(), 401);
+    // The signed text names every field, so no two grants share it.
+    assert_ne!(
+        Grant::issue(A, 7, now).signed_text(),
+        Grant::issue(A, 8, now).signed_text()
+    );
+    assert_eq!(
+        Action::OpenDashboard.need(),
+        Need::Member,
+        "every member may open their server's dashboard"
+    );
+}

@@ -6,6 +6,7 @@ pub mod alert;
 pub mod alert_group;
 pub mod bands;
 pub mod correlation;
+pub mod dashboard;
 pub mod deploy;
 pub mod feedback;
 pub mod glob;

@@ -4,6 +4,7 @@ mod alert_rows;
 mod alert_views;
 pub mod alerts;
 mod checkins;
+mod dashboard;
 mod deploy_writer;
 mod deploys;
 mod feedback;

@@ -9,6 +9,7 @@ mod api;
 mod architecture;
 mod checkins;
 mod config;
+mod dashboard;
 mod dead_letters;
 mod delivery;
 mod deploys;
