@@ -12,6 +12,7 @@ use crate::domain::refusal::RefusalPolicy;
 use crate::domain::{ChannelId, GuildId};
 
 mod http;
+mod production;
 mod web;
 pub use http::HttpLimits;
 pub use web::{WebSettings, PUBLIC_URL_MAX};
@@ -44,7 +45,8 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("LOOPBOT_CORRELATION_WINDOW", false, "An alert starting this long after a deploy of its service finished is linked to it (default 1h)."),
     ("LOOPBOT_ALERT_SERVICE_LABELS", false, "Alert labels naming the service, first match wins (default service,app,job)."),
     ("LOOPBOT_CHECKIN_DELAYS", false, "When to ask how a release is doing, after a successful deploy: a list of durations (default 1h,24h)."),
-    ("LOOPBOT_CHECKIN_ENVIRONMENTS", false, "Environments whose deploys get check-ins, comma-separated (default production)."),
+    ("LOOPBOT_PRODUCTION_ENVIRONMENTS", false, "What production is, for check-ins and the four keys: environment globs, comma-separated, case-insensitive (default prod*)."),
+    ("LOOPBOT_CHECKIN_ENVIRONMENTS", false, "Environment globs whose deploys get check-ins, comma-separated, overriding LOOPBOT_PRODUCTION_ENVIRONMENTS for check-ins only (default: the production environments)."),
     ("LOOPBOT_CHECKIN_CLOSE_AFTER", false, "How long a check-in stays open before its message shows the tally (default 24h)."),
     ("LOOPBOT_FEEDBACK_EMOJI", false, "Reactions that count as feedback, e.g. 👍=+1,👀=0,👎=-1 (default 👍✅🎉🚀 +1, 👀🤔 0, 👎❌🔥🐛 -1)."),
     ("GITHUB_WEBHOOK_SECRET", true, "Secret of the GitHub webhook (POST /hooks/github), checked against X-Hub-Signature-256. Unset: the hook answers 503."),
@@ -173,6 +175,8 @@ pub struct SummarySettings {
     pub schedule: crate::summaries::Schedule,
     pub timezone: chrono_tz::Tz,
     pub bands: crate::domain::bands::Bands,
+    /// `LOOPBOT_PRODUCTION_ENVIRONMENTS`: the environments the four keys count.
+    pub production: crate::domain::production::Environments,
 }
 
 impl SummarySettings {
@@ -205,6 +209,7 @@ impl SummarySettings {
             schedule,
             timezone,
             bands,
+            production: production::production(&get)?,
         })
     }
 }
@@ -389,7 +394,7 @@ impl Config {
             ),
             (
                 "LOOPBOT_CHECKIN_ENVIRONMENTS",
-                self.checkins.environments.join(","),
+                self.checkins.environments.to_string(),
             ),
             (
                 "LOOPBOT_CHECKIN_CLOSE_AFTER",
@@ -426,6 +431,7 @@ impl Config {
         .chain(self.integrations.describe())
         .chain(self.alerts.describe())
         .chain(self.web.describe())
+        .chain(production::describe(&self.summaries.production))
         .map(|(name, value)| format!("{name} = {value}\n"))
         .collect()
     }
@@ -457,13 +463,7 @@ fn checkin_settings(get: &impl Fn(&str) -> Option<String>) -> Result<CheckinSett
             expected: "durations separated by commas, e.g. 1h,24h or 30m",
         })?;
     }
-    if let Some(raw) = get("LOOPBOT_CHECKIN_ENVIRONMENTS") {
-        settings.environments = raw
-            .split(',')
-            .map(|e| e.trim().to_lowercase())
-            .filter(|e| !e.is_empty())
-            .collect();
-    }
+    settings.environments = production::checkins(get, &production::production(get)?)?;
     if let Some(raw) = get("LOOPBOT_CHECKIN_CLOSE_AFTER") {
         settings.close_after = humantime::parse_duration(raw.trim()).map_err(|e| ConfigError {
             variable: "LOOPBOT_CHECKIN_CLOSE_AFTER",

@@ -21,9 +21,11 @@ pub async fn compute(
     scope: &Scope,
     now: DateTime<Utc>,
 ) -> Result<Summary, StoreError> {
-    let current = store.summary_figures(period, scope, true).await?;
+    let current = store
+        .summary_figures(period, scope, &settings.production, true)
+        .await?;
     let previous = store
-        .summary_figures(&period.previous(), scope, false)
+        .summary_figures(&period.previous(), scope, &settings.production, false)
         .await?;
     let unavailable = store.summary_unavailable_sections().await?;
     Ok(Summary::build(

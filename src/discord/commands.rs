@@ -48,8 +48,16 @@ async fn help(ctx: Context<'_>) -> Result<(), CommandError> {
         • `/help`: this text\n\n\
         Deploys arrive through `POST /api/v1/deploys` on the bot's HTTP API; events no channel \
         subscribed to go to the default channel, if one is configured.";
-    ctx.send(CreateReply::default().content(text).ephemeral(true))
-        .await?;
+    let keys = serenity::CreateEmbed::new()
+        .title("How the four keys are counted")
+        .description(summary::KEYS_HELP);
+    ctx.send(
+        CreateReply::default()
+            .content(text)
+            .embed(keys)
+            .ephemeral(true),
+    )
+    .await?;
     Ok(())
 }
 

@@ -16,6 +16,27 @@ use crate::domain::subscription::Pattern;
 use crate::domain::summary::{duration_text, Key, Summary};
 use crate::store::Scope;
 
+/// How the four keys are counted, for `/help` (the full page: docs/summaries.md, "Formulas").
+pub const KEYS_HELP: &str = "**Production** is `LOOPBOT_PRODUCTION_ENVIRONMENTS` (environment globs, default \
+    `prod*`), the same for check-ins and every key. A production deploy *reached production* when it \
+    succeeded or was rolled back afterwards.\n\
+    • **Deployment frequency**: production deploys that reached production ÷ days.\n\
+    • **Lead time for changes**: commit → running in production; median and p90.\n\
+    • **Change failure rate** (DORA: the percentage of deployments that cause a failure in production, \
+    needing a hotfix or rollback) = production deploys rolled back or that caused an incident a responder \
+    confirmed (*Caused by this deploy*) ÷ production deploys that reached production. \
+    The **probable** rate also counts deploys linked to an incident nobody answered. \
+    **Deploy failures** (failed jobs: nothing reached production) are shown beside it, not in it.\n\
+    • **Failed deployment recovery time** (DORA: how long it takes to recover from a failed deployment): \
+    from the rollback or the confirmed incident's start to the service's next successful production \
+    deploy or the incident's resolution, whichever comes first; median. **Incident time to restore** \
+    (opened → resolved) is shown beside it.\n\
+    **Bands** (DORA 2023 edges; the 2024 report's clusters: change failure rate elite 5%, high 20%, \
+    medium 10%, low 40%; recovery elite < 1 hour, high and medium < 1 day, low 1 week to 1 month): \
+    change failure rate elite ≤ 5%, high ≤ 10%, medium ≤ 15%; recovery elite < 1 hour, high < 1 day, \
+    medium < 1 week; lead time elite < 1 day, high < 1 week, medium < 1 month; frequency elite daily, \
+    high weekly, medium monthly. `LOOPBOT_DORA_BANDS` overrides them.";
+
 fn embed(summary: &Summary, with_chart: bool) -> Embed {
     Embed {
         title: Some(truncate(&summary.title(), EMBED_TITLE_MAX)),
@@ -182,11 +203,24 @@ pub async fn metrics(
                 .unwrap_or_else(|| "n/a".into()),
             k.lead_time.deploys_lacking_commit_time
         ),
-        key_line("Change failure rate", &k.change_failure_rate, &|v| {
-            format!("{v:.1}%")
-        }),
+        format!(
+            "{}; probable {}; {} deploy failure(s) beside it",
+            key_line("Change failure rate", &k.change_failure_rate, &|v| {
+                format!("{v:.1}%")
+            }),
+            k.probable_change_failure_rate
+                .value
+                .map(|v| format!("{v:.1}%"))
+                .unwrap_or_else(|| "n/a".into()),
+            k.deploy_failures
+        ),
         key_line(
-            "Time to restore (median)",
+            "Failed deployment recovery time (median)",
+            &k.failed_deployment_recovery_time,
+            &duration_text,
+        ),
+        key_line(
+            "Incident time to restore (median)",
             &k.time_to_restore,
             &duration_text,
         ),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::deploy::Deploy;
+use super::production::Environments;
 use super::ValidationError;
 
 // Feedback types were first defined here; callers still name them through this module.
@@ -18,8 +19,9 @@ pub use super::feedback::{EmojiMap, Feedback, FeedbackSource, Sentiment, Tally};
 pub struct CheckinSettings {
     /// After a successful deploy, ask once per delay.
     pub delays: Vec<Duration>,
-    /// Environments whose deploys get check-ins (exact names, case-insensitive).
-    pub environments: Vec<String>,
+    /// Environments whose deploys get check-ins: `LOOPBOT_CHECKIN_ENVIRONMENTS`, or when unset
+    /// the production definition (`LOOPBOT_PRODUCTION_ENVIRONMENTS`).
+    pub environments: Environments,
     /// How long a check-in stays open before its message shows the tally.
     pub close_after: Duration,
     pub emoji: EmojiMap,
@@ -31,7 +33,7 @@ impl Default for CheckinSettings {
     fn default() -> Self {
         Self {
             delays: vec![Duration::from_secs(3600), Duration::from_secs(24 * 3600)],
-            environments: vec!["production".to_owned()],
+            environments: Environments::default(),
             close_after: Duration::from_secs(24 * 3600),
             emoji: EmojiMap::default(),
             tick: Duration::from_secs(1),
@@ -53,10 +55,7 @@ impl CheckinSettings {
 
     /// Whether deploys to `environment` get check-ins.
     pub fn asks_about(&self, environment: &str) -> bool {
-        let environment = environment.to_lowercase();
-        self.environments
-            .iter()
-            .any(|e| e.to_lowercase() == environment)
+        self.environments.matches(environment)
     }
 }
 
@@ -199,9 +198,9 @@ mod tests {
     }
 
     #[test]
-    fn environments_compare_without_case() {
+    fn environments_are_globs_compared_without_case() {
         let settings = CheckinSettings {
-            environments: vec!["production".into(), "eu-prod".into()],
+            environments: Environments::parse("production,eu-prod").unwrap(),
             ..Default::default()
         };
         for (environment, asked) in [
@@ -213,5 +212,9 @@ mod tests {
         ] {
             assert_eq!(settings.asks_about(environment), asked, "{environment}");
         }
+        // The default follows the production definition, prod*.
+        let default = CheckinSettings::default();
+        assert!(default.asks_about("prod-eu") && default.asks_about("production"));
+        assert!(!default.asks_about("staging"));
     }
 }

@@ -19,7 +19,7 @@ const HOUR: i64 = 3600;
 fn settings() -> CheckinSettings {
     CheckinSettings {
         delays: vec![Duration::from_secs(3600), Duration::from_secs(24 * 3600)],
-        environments: vec!["production".into()],
+        environments: crate::domain::production::Environments::parse("production").unwrap(),
         close_after: Duration::from_secs(24 * 3600),
         ..Default::default()
     }
@@ -205,7 +205,7 @@ fn no_delays_or_no_environments_schedule_nothing() {
             ..settings()
         },
         CheckinSettings {
-            environments: vec![],
+            environments: crate::domain::production::Environments::none(),
             ..settings()
         },
     ] {

@@ -12,6 +12,7 @@ pub mod feedback;
 pub mod glob;
 pub mod incident;
 pub mod period;
+pub mod production;
 pub mod refusal;
 pub mod subscription;
 pub mod summary;

@@ -34,17 +34,32 @@ impl Counts {
     }
 }
 
+/// Production deploys of a period and how they went: deployment frequency and the change
+/// failure rate are made of these (docs/summaries.md, "Formulas").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProductionCounts {
+    /// Reached production: `succeeded`, or `rolled_back` afterwards.
+    pub deployed: i64,
+    /// Of those, change failures: rolled back, or linked to an incident a responder confirmed
+    /// ("Caused by this deploy").
+    pub change_failures: i64,
+    /// Change failures plus the deploys linked to an incident nobody has answered for yet.
+    pub probable_change_failures: i64,
+    /// Deploy jobs that failed (`failed`): nothing reached production, so not change failures.
+    pub deploy_failures: i64,
+}
+
 /// What the store computes for one period.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Figures {
     /// (service, environment, counts), sorted.
     pub by_service: Vec<(String, String, Counts)>,
-    /// Production deploys that reached production (succeeded or later rolled back).
-    pub production_deployed: i64,
-    /// Production deploys with an outcome (succeeded, failed, rolled back).
-    pub production_finished: i64,
-    /// Of those: failed, rolled back, or linked to an incident not rejected by a human.
-    pub production_failures: i64,
+    /// Production deploys and how they went.
+    pub production: ProductionCounts,
+    /// Failed deployment recovery time: median seconds over the change failures recovered in the
+    /// period, and how many there were.
+    pub recovery_time_median: Option<f64>,
+    pub recoveries: i64,
     /// Lead time in seconds: median and p90 over production deploys with a commit time.
     pub lead_time_median: Option<f64>,
     pub lead_time_p90: Option<f64>,
@@ -193,12 +208,23 @@ pub struct FourKeys {
     /// Production deploys per day.
     pub deployment_frequency: Key,
     pub lead_time: LeadTime,
-    /// Percent.
+    /// Percent: change failures ÷ production deploys.
     pub change_failure_rate: Key,
-    /// Seconds.
+    /// Percent: probable change failures (change failures and deploys linked to an incident
+    /// nobody has answered for) ÷ production deploys.
+    pub probable_change_failure_rate: Key,
+    /// Seconds: failed deployment recovery time, median over the recoveries of the period.
+    pub failed_deployment_recovery_time: Key,
+    /// How many change failures recovered in the period (what the median is over).
+    pub recoveries: i64,
+    /// Seconds: incident time to restore (opened → resolved), median; beside the DORA key.
     pub time_to_restore: Key,
+    /// Production deploys that reached production: the rates' denominator.
     pub production_deploys: i64,
-    pub production_failures: i64,
+    pub change_failures: i64,
+    pub probable_change_failures: i64,
+    /// Production deploy jobs that failed: reported beside the rate, not in it.
+    pub deploy_failures: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -289,11 +315,7 @@ impl Summary {
 
         let prev_period = period.previous();
         let frequency =
-            |f: &Figures, p: &Period| f.production_deployed as f64 / p.elapsed_days(now) as f64;
-        let rate = |f: &Figures| {
-            (f.production_finished > 0)
-                .then(|| 100.0 * f.production_failures as f64 / f.production_finished as f64)
-        };
+            |f: &Figures, p: &Period| f.production.deployed as f64 / p.elapsed_days(now) as f64;
         let keys = FourKeys {
             deployment_frequency: Key::new(
                 Some(frequency(current, period)),
@@ -309,16 +331,31 @@ impl Summary {
                 deploys_measured: current.lead_time_count,
                 deploys_lacking_commit_time: current.lacking_commit_time,
             },
-            change_failure_rate: Key::new(rate(current), rate(previous), |v| {
-                bands.change_failure_rate(v)
-            }),
+            change_failure_rate: Key::new(
+                change_failure_rate(&current.production),
+                change_failure_rate(&previous.production),
+                |v| bands.change_failure_rate(v),
+            ),
+            probable_change_failure_rate: Key::new(
+                probable_change_failure_rate(&current.production),
+                probable_change_failure_rate(&previous.production),
+                |v| bands.change_failure_rate(v),
+            ),
+            failed_deployment_recovery_time: Key::new(
+                current.recovery_time_median,
+                previous.recovery_time_median,
+                |v| bands.time_to_restore(v),
+            ),
+            recoveries: current.recoveries,
             time_to_restore: Key::new(
                 current.time_to_restore_median,
                 previous.time_to_restore_median,
                 |v| bands.time_to_restore(v),
             ),
-            production_deploys: current.production_finished,
-            production_failures: current.production_failures,
+            production_deploys: current.production.deployed,
+            change_failures: current.production.change_failures,
+            probable_change_failures: current.production.probable_change_failures,
+            deploy_failures: current.production.deploy_failures,
         };
         let daily = period
             .days()
@@ -387,6 +424,7 @@ impl Summary {
             generated_at: now,
             empty: deploys.total == 0
                 && current.time_to_restore_median.is_none()
+                && current.recovery_time_median.is_none()
                 && quiet_alerts
                 && quiet_checkins,
             deploys,
@@ -507,13 +545,30 @@ impl Summary {
             &k.change_failure_rate,
             &|v| format!("{v:.1}%"),
             format!(
-                "; {} of {} production deploys",
-                k.production_failures, k.production_deploys
+                "; {} of {} production deploys rolled back or caused a confirmed incident; \
+                 probable {} ({} of {}, counting incident links nobody answered); \
+                 {} deploy failure(s) beside it",
+                k.change_failures,
+                k.production_deploys,
+                k.probable_change_failure_rate
+                    .value
+                    .map(|v| format!("{v:.1}%"))
+                    .unwrap_or_else(|| "n/a".into()),
+                k.probable_change_failures,
+                k.production_deploys,
+                k.deploy_failures
             ),
         );
         key_line(
             &mut out,
-            "Time to restore (median)",
+            "Failed deployment recovery time (median)",
+            &k.failed_deployment_recovery_time,
+            &duration_text,
+            format!("; {} recovered", k.recoveries),
+        );
+        key_line(
+            &mut out,
+            "Incident time to restore (median)",
             &k.time_to_restore,
             &duration_text,
             String::new(),
@@ -614,6 +669,20 @@ impl Summary {
         }
         out
     }
+}
+
+/// Change failure rate, percent: change failures ÷ production deploys; none without deploys.
+pub fn change_failure_rate(p: &ProductionCounts) -> Option<f64> {
+    percent(p.change_failures, p.deployed)
+}
+
+/// Probable change failure rate, percent: as if every incident link nobody answered were confirmed.
+pub fn probable_change_failure_rate(p: &ProductionCounts) -> Option<f64> {
+    percent(p.probable_change_failures, p.deployed)
+}
+
+fn percent(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| 100.0 * part as f64 / whole as f64)
 }
 
 /// `1d 3h`, `2h 5m`, `4m 10s`.

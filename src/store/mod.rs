@@ -7,6 +7,7 @@ mod checkins;
 mod dashboard;
 mod deploy_writer;
 mod deploys;
+mod dora;
 mod feedback;
 pub mod ids;
 mod incidents;

@@ -682,11 +682,11 @@ async fn summaries_inside_the_window_give_the_same_figures_after_a_prune() {
         chrono_tz::UTC,
     );
     let before_figures = store
-        .summary_figures(&inside, &Scope::all(), true)
+        .summary_figures(&inside, &Scope::all(), &Default::default(), true)
         .await
         .unwrap();
     assert!(
-        before_figures.production_deployed >= 2,
+        before_figures.production.deployed >= 2,
         "{before_figures:?}"
     );
     let everything = Period::new(
@@ -695,7 +695,7 @@ async fn summaries_inside_the_window_give_the_same_figures_after_a_prune() {
         chrono_tz::UTC,
     );
     let all_before = store
-        .summary_figures(&everything, &Scope::all(), true)
+        .summary_figures(&everything, &Scope::all(), &Default::default(), true)
         .await
         .unwrap();
 
@@ -707,13 +707,13 @@ async fn summaries_inside_the_window_give_the_same_figures_after_a_prune() {
     );
 
     let after_figures = store
-        .summary_figures(&inside, &Scope::all(), true)
+        .summary_figures(&inside, &Scope::all(), &Default::default(), true)
         .await
         .unwrap();
     assert_eq!(before_figures, after_figures);
     // The same period seen from before the window did lose what was pruned (the test can fail).
     let all_after = store
-        .summary_figures(&everything, &Scope::all(), true)
+        .summary_figures(&everything, &Scope::all(), &Default::default(), true)
         .await
         .unwrap();
     assert_ne!(all_before, all_after);

@@ -4,11 +4,13 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::dora;
 use super::ids::{from_db, time_to_db, try_time_from_db};
 use super::visibility::Visible;
 use super::{Result, Store, StoreError};
 use crate::domain::deploy::DeployStatus;
 use crate::domain::period::Period;
+use crate::domain::production::Environments;
 use crate::domain::subscription::Pattern;
 use crate::domain::summary::{AlertFigures, CheckinFigures, Comment, Counts, Figures};
 use crate::domain::visibility::Reader;
@@ -62,7 +64,7 @@ impl Scope {
 }
 
 /// The instant a deploy counts at (matches the `deploy_summary_at` index expression).
-const AT: &str = "coalesce(d.finished_at, d.started_at)";
+pub(super) const AT: &str = "coalesce(d.finished_at, d.started_at)";
 /// The row (alias `d`, `a`, ...) is in the scope bound as a JSON array of [service, environment]
 /// globs; "1" (and nothing bound) when the scope is everything, the common case, which saves a
 /// JSON scan per row. Nullable columns (alerts, incidents) match only `*` when unset.
@@ -78,7 +80,7 @@ fn scope_sql(filtered: bool, alias: &str) -> String {
 }
 
 /// Binds the scope when `scope_sql` asked for it (the scope is always the last parameter).
-trait BindScope<'q> {
+pub(super) trait BindScope<'q> {
     fn bind_scope(self, scope: Option<&'q str>) -> Self;
 }
 
@@ -193,11 +195,9 @@ impl TryFrom<CommentRow> for Comment {
     }
 }
 
-/// Production: environments named prod* (production, prod, prod-eu, ...).
-pub const PRODUCTION: &str = "lower(d.environment) glob 'prod*'";
-
 impl Store {
-    /// Every figure of `period` for `scope`, in one read transaction.
+    /// Every figure of `period` for `scope`, in one read transaction; the four keys count the
+    /// deploys to `production`.
     /// Without `details` (the previous period, only compared against), the per-day counts and
     /// the comments are skipped: their queries get a constant false condition, which SQLite
     /// evaluates once instead of scanning.
@@ -205,6 +205,7 @@ impl Store {
         &self,
         period: &Period,
         scope: &Scope,
+        production: &Environments,
         details: bool,
     ) -> Result<Figures> {
         let wanted = if details { "1" } else { "0" };
@@ -218,24 +219,13 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         let mut figures = Figures::default();
         let (has_alerts, has_checkins) = Self::optional_tables(&mut tx).await?;
-        // A succeeded deploy counts as a failure when it is linked to an incident (the incident's
-        // deploy, or a correlation link whose group had an incident) and no human rejected the link.
-        // Incidents follow their deploy, so only those opened since the period began can blame
-        // one of its deploys; the list is computed once per query, not per deploy.
-        let linked = if has_alerts {
-            format!(
-                "d.status = 'succeeded' and d.id in (
-                    select i.deploy_id from incident i
-                    where i.opened_at >= {start} and i.deploy_id is not null
-                      and not exists (select 1 from alert_deploy_link l
-                                      where l.deploy_id = i.deploy_id and l.group_id = i.group_id
-                                        and l.verdict = 'rejected')
-                    union
-                    select l.deploy_id from alert_deploy_link l join incident i on i.group_id = l.group_id
-                    where i.opened_at >= {start} and (l.verdict is null or l.verdict = 'confirmed'))"
-            )
-        } else {
-            "0".to_owned()
+        let production_d = dora::production_sql("d", production);
+        let deploys = dora::Deploys {
+            start,
+            end,
+            scope,
+            conditions: format!("{in_scope_d} and {seen_d} and {production_d}"),
+            has_alerts,
         };
 
         let rows: Vec<(String, String, String, i64)> = sqlx::query_as(&format!(
@@ -261,19 +251,13 @@ impl Store {
             }
         }
 
-        (
-            figures.production_deployed,
-            figures.production_finished,
-            figures.production_failures,
-            figures.lacking_commit_time,
-        ) = sqlx::query_as(&format!(
-            "select
-                coalesce(sum(d.status in ('succeeded', 'rolled_back')), 0),
-                coalesce(sum(d.status in ('succeeded', 'failed', 'rolled_back')), 0),
-                coalesce(sum(d.status in ('failed', 'rolled_back') or ({linked})), 0),
-                coalesce(sum(d.status in ('succeeded', 'rolled_back') and d.commit_at is null), 0)
+        figures.production = dora::production_counts(&mut tx, &deploys).await?;
+        (figures.recovery_time_median, figures.recoveries) =
+            dora::recovery_time(&mut tx, &deploys).await?;
+        figures.lacking_commit_time = sqlx::query_scalar(&format!(
+            "select coalesce(sum(d.status in ('succeeded', 'rolled_back') and d.commit_at is null), 0)
              from deploy d
-             where {AT} >= ? and {AT} < ? and {in_scope_d} and {seen_d} and {PRODUCTION}"
+             where {AT} >= ? and {AT} < ? and {in_scope_d} and {seen_d} and {production_d}"
         ))
         .bind(start)
         .bind(end)
@@ -289,7 +273,7 @@ impl Store {
         ) = sqlx::query_as(&format!(
             "with lt as (
                  select max(0, d.finished_at - d.commit_at) / 1000.0 as v from deploy d
-                 where {AT} >= ? and {AT} < ? and {in_scope_d} and {seen_d} and {PRODUCTION}
+                 where {AT} >= ? and {AT} < ? and {in_scope_d} and {seen_d} and {production_d}
                    and d.status in ('succeeded', 'rolled_back')
                    and d.commit_at is not null and d.finished_at is not null),
              ranked as (select v, row_number() over (order by v) as r, count(*) over () as n from lt)

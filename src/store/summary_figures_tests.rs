@@ -251,11 +251,22 @@ async fn known_deploys_give_hand_computed_figures() {
     assert_eq!(k.lead_time.median.previous, Some(7_200.0));
     assert_eq!(k.lead_time.previous_p90, Some(10_800.0));
     assert_eq!(k.lead_time.median.trend, Trend::Up);
-    // Change failure rate: (1 failed + 1 rolled back) / 7 finished production deploys.
-    assert!((k.change_failure_rate.value.unwrap() - 200.0 / 7.0).abs() < 1e-9);
+    // Change failure rate: 1 rolled back / 6 that reached production; the failed job is beside it.
+    assert!((k.change_failure_rate.value.unwrap() - 100.0 / 6.0).abs() < 1e-9);
     assert_eq!(k.change_failure_rate.previous, Some(0.0));
     assert_eq!(k.change_failure_rate.band, Some(Band::Low));
-    assert_eq!((k.production_failures, k.production_deploys), (2, 7));
+    assert_eq!(
+        (k.change_failures, k.production_deploys, k.deploy_failures),
+        (1, 6, 1)
+    );
+    assert_eq!(
+        k.probable_change_failure_rate.value,
+        k.change_failure_rate.value
+    );
+    // Recovery: rolled back at 11-19 06:00, next checkout/production success 11-20 10:00: 28h.
+    assert_eq!(k.failed_deployment_recovery_time.value, Some(100_800.0));
+    assert_eq!(k.failed_deployment_recovery_time.band, Some(Band::Medium));
+    assert_eq!(k.recoveries, 1);
     // No incident data in this database.
     assert_eq!(k.time_to_restore.value, None);
 
@@ -392,8 +403,10 @@ async fn known_alerts_and_checkins(store: &Store) {
     ),
     )
     .await;
+    // A responder confirmed incident 1's link to deploy 2; its second alert's link to deploy 1
+    // nobody answered.
     exec(store, "insert into alert_deploy_link (alert_id, group_id, deploy_id, delay_ms, verdict, created_at)
-                 values (4, 3, 7, 0, 'rejected', 0)").await;
+                 values (4, 3, 7, 0, 'rejected', 0), (1, 1, 2, 0, 'confirmed', 0), (2, 1, 1, 0, null, 0)").await;
 
     let c = |id: i64, deploy: i64, state: &str, opened: &str| {
         format!(
@@ -537,9 +550,15 @@ async fn known_alerts_incidents_and_checkins_give_hand_computed_figures() {
     .unwrap();
     assert!(s.unavailable.is_empty(), "{:?}", s.unavailable);
     let k = &s.keys;
-    // (1 failed + 1 rolled back + deploy 2 linked to incident 1) / 7; deploy 7's link was rejected.
-    assert!((k.change_failure_rate.value.unwrap() - 300.0 / 7.0).abs() < 1e-9);
-    assert_eq!(k.production_failures, 3);
+    // (1 rolled back + deploy 2, confirmed cause of incident 1) / 6; deploy 7's link was rejected;
+    // probable adds deploy 1 (unanswered).
+    assert!((k.change_failure_rate.value.unwrap() - 200.0 / 6.0).abs() < 1e-9);
+    assert_eq!(k.change_failures, 2);
+    assert_eq!(k.probable_change_failure_rate.value, Some(50.0));
+    // Recovery: the rollback, 28h; incident 1 opened 11-19 07:00, resolved 08:00 (before the
+    // next success): 1h. Median: their mean.
+    assert_eq!(k.failed_deployment_recovery_time.value, Some(52_200.0));
+    assert_eq!(k.recoveries, 2);
     // Time to restore: incidents of 1h and 2h → median 1h30m, "high".
     assert_eq!(k.time_to_restore.value, Some(5_400.0));
     assert_eq!(k.time_to_restore.band, Some(Band::High));

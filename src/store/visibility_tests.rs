@@ -91,7 +91,12 @@ fn week() -> Period {
 
 async fn services_read_by(store: &Store, reader: Reader) -> Vec<String> {
     let figures = store
-        .summary_figures(&week(), &Scope::all().read_by(reader), true)
+        .summary_figures(
+            &week(),
+            &Scope::all().read_by(reader),
+            &Default::default(),
+            true,
+        )
         .await
         .unwrap();
     figures.by_service.into_iter().map(|(s, _, _)| s).collect()
@@ -122,7 +127,12 @@ async fn a_server_reads_what_its_channels_were_sent_or_subscribe_to_and_the_oper
         let store = store.clone();
         async move {
             let f = store
-                .summary_figures(&week(), &Scope::all().read_by(reader), true)
+                .summary_figures(
+                    &week(),
+                    &Scope::all().read_by(reader),
+                    &Default::default(),
+                    true,
+                )
                 .await
                 .unwrap();
             f.alerts.unwrap().still_firing
@@ -137,7 +147,12 @@ async fn a_server_reads_what_its_channels_were_sent_or_subscribe_to_and_the_oper
         let store = store.clone();
         async move {
             let f = store
-                .summary_figures(&week(), &Scope::all().read_by(reader), true)
+                .summary_figures(
+                    &week(),
+                    &Scope::all().read_by(reader),
+                    &Default::default(),
+                    true,
+                )
                 .await
                 .unwrap();
             let c = f.checkins.unwrap();

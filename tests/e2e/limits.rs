@@ -235,9 +235,14 @@ fn summary_of_services(names: &[String]) -> String {
             .iter()
             .map(|n| (n.clone(), n.clone(), counts))
             .collect(),
-        production_deployed: 1000,
-        production_finished: 1200,
-        production_failures: 200,
+        production: loopbot::domain::summary::ProductionCounts {
+            deployed: 1000,
+            change_failures: 200,
+            probable_change_failures: 300,
+            deploy_failures: 200,
+        },
+        recovery_time_median: Some(3_000_000.0),
+        recoveries: 150,
         daily: vec![(3, 1, 0, 2); 7],
         ..Default::default()
     };

@@ -182,4 +182,16 @@ async fn help_explains_the_commands() {
         text.contains("/subscribe") && text.contains("/api/v1/deploys"),
         "{text}"
     );
+    // How the keys are counted, in an embed beside it.
+    let keys = reply["data"]["embeds"][0]["description"].as_str().unwrap();
+    for formula in [
+        "LOOPBOT_PRODUCTION_ENVIRONMENTS",
+        "**Change failure rate**",
+        "**probable**",
+        "**Deploy failures**",
+        "**Failed deployment recovery time**",
+        "high 20%",
+    ] {
+        assert!(keys.contains(formula), "{formula}: {keys}");
+    }
 }

@@ -1,0 +1,174 @@
+//! The DORA definitions in SQL: which deploys are production (`domain::production`), the change
+//! failure rate with its probable rate and the deploy failures beside it, and the failed
+//! deployment recovery time. Each figure is its own function; `summary_figures` calls them inside
+//! its read transaction. The formulas are documented in docs/summaries.md.
+
+use super::summary_figures::{BindScope, AT};
+use super::Result;
+use crate::domain::production::Environments;
+use crate::domain::summary::ProductionCounts;
+
+/// A SQL condition true when `alias.environment` is one of `production` (the domain matcher,
+/// `Environments::matches`, is the definition; `dora_tests.rs` holds this to it). The patterns
+/// are inlined as string literals, quotes doubled: they come from the configuration, and a
+/// literal keeps the positional parameters of the queries it joins unchanged.
+pub fn production_sql(alias: &str, production: &Environments) -> String {
+    let globs = production.sql_globs();
+    if globs.is_empty() {
+        return "0".to_owned();
+    }
+    let any: Vec<String> = globs
+        .iter()
+        .map(|g| {
+            format!(
+                "lower({alias}.environment) glob '{}'",
+                g.replace('\'', "''")
+            )
+        })
+        .collect();
+    format!("({})", any.join(" or "))
+}
+
+/// The deploys a figure counts: finished (or started) in `[start, end)`, and `conditions` on
+/// alias `d` (scope, visibility, production), whose only parameter is the scope, bound last.
+pub(super) struct Deploys<'a> {
+    pub start: i64,
+    pub end: i64,
+    pub scope: Option<&'a str>,
+    pub conditions: String,
+    /// Whether the alert tables exist (a database before their migration has no incidents).
+    pub has_alerts: bool,
+}
+
+/// The deploy `d` is linked to an incident's alert group, the link's verdict matching `verdict`
+/// (`= 'confirmed'` or `is null`); a rejected link never counts.
+fn incident_link(verdict: &str) -> String {
+    format!(
+        "exists (select 1 from alert_deploy_link l join incident i on i.group_id = l.group_id
+                 where l.deploy_id = d.id and l.verdict {verdict})"
+    )
+}
+
+impl Deploys<'_> {
+    fn confirmed(&self) -> String {
+        if self.has_alerts {
+            incident_link("= 'confirmed'")
+        } else {
+            "0".to_owned()
+        }
+    }
+
+    fn unanswered(&self) -> String {
+        if self.has_alerts {
+            incident_link("is null")
+        } else {
+            "0".to_owned()
+        }
+    }
+}
+
+pub(super) async fn production_counts(
+    tx: &mut sqlx::SqliteConnection,
+    deploys: &Deploys<'_>,
+) -> Result<ProductionCounts> {
+    let (confirmed, unanswered) = (deploys.confirmed(), deploys.unanswered());
+    let (deployed, change_failures, probable_change_failures, deploy_failures) =
+        sqlx::query_as(&format!(
+            "select
+                coalesce(sum(d.status in ('succeeded', 'rolled_back')), 0),
+                coalesce(sum(d.status = 'rolled_back' or (d.status = 'succeeded' and {confirmed})), 0),
+                coalesce(sum(d.status = 'rolled_back'
+                             or (d.status = 'succeeded' and ({confirmed} or {unanswered}))), 0),
+                coalesce(sum(d.status = 'failed'), 0)
+             from deploy d
+             where {AT} >= ? and {AT} < ? and {conditions}",
+            conditions = deploys.conditions
+        ))
+        .bind(deploys.start)
+        .bind(deploys.end)
+        .bind_scope(deploys.scope)
+        .fetch_one(&mut *tx)
+        .await?;
+    Ok(ProductionCounts {
+        deployed,
+        change_failures,
+        probable_change_failures,
+        deploy_failures,
+    })
+}
+
+/// Failed deployment recovery time: median seconds and how many recoveries, over the change
+/// failures that recovered in `[start, end)`. A failure starts when the rollback was recorded
+/// (its first `rolled_back` status change; the deploy's finish when none is stored) or when the
+/// first incident a responder confirmed it caused opened, whichever is earlier; it is recovered
+/// at the next successful deploy of the same service to the same environment after that, or when
+/// that incident resolved, whichever comes first. A failure not recovered yet has no value.
+pub(super) async fn recovery_time(
+    tx: &mut sqlx::SqliteConnection,
+    deploys: &Deploys<'_>,
+) -> Result<(Option<f64>, i64)> {
+    let confirmed = deploys.confirmed();
+    // The failure's incident: the earliest confirmed one.
+    let incident = |column: &str| {
+        if deploys.has_alerts {
+            format!(
+                "(select i.{column} from alert_deploy_link l join incident i on i.group_id = l.group_id
+                  where l.deploy_id = d.id and l.verdict = 'confirmed'
+                  order by i.opened_at, i.id limit 1)"
+            )
+        } else {
+            "null".to_owned()
+        }
+    };
+    let confirmed_links = if deploys.has_alerts {
+        "union select l.deploy_id from alert_deploy_link l where l.verdict = 'confirmed'"
+    } else {
+        ""
+    };
+    let (median, count): (Option<f64>, i64) = sqlx::query_as(&format!(
+        "with candidate as (
+             select d.id from deploy d where d.status = 'rolled_back' {confirmed_links}),
+         failure as (
+             select d.service, d.environment,
+                    case when d.status = 'rolled_back' then
+                        coalesce((select min(sc.at) from deploy_status_change sc
+                                  where sc.deploy_id = d.id and sc.status = 'rolled_back'),
+                                 d.finished_at, d.started_at)
+                    end as rolled_back_at,
+                    {opened} as incident_at,
+                    {resolved} as resolved_at
+             from candidate c join deploy d on d.id = c.id
+             where (d.status = 'rolled_back' or (d.status = 'succeeded' and {confirmed}))
+               and {conditions}),
+         started as (
+             select f.*, coalesce(min(rolled_back_at, incident_at), rolled_back_at, incident_at) as at
+             from failure f),
+         ended as (
+             select s.at,
+                    (select min(n.finished_at) from deploy n
+                     where n.service = s.service and n.environment = s.environment
+                       and n.status = 'succeeded' and n.finished_at > s.at) as next_success,
+                    case when s.resolved_at >= s.at then s.resolved_at end as resolved
+             from started s),
+         recovered as (
+             select at, coalesce(min(next_success, resolved), next_success, resolved) as until
+             from ended),
+         values_ as (
+             select (until - at) / 1000.0 as v from recovered where until >= ? and until < ?),
+         ranked as (select v, row_number() over (order by v) as r, count(*) over () as n from values_)
+         select avg(case when r in ((n + 1) / 2, (n + 2) / 2) then v end), count(*) from ranked",
+        opened = incident("opened_at"),
+        resolved = incident("resolved_at"),
+        conditions = deploys.conditions,
+    ))
+    .bind_scope(deploys.scope)
+    .bind(deploys.start)
+    .bind(deploys.end)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok((median, count))
+}
+
+#[cfg(test)]
+#[path = "dora_tests.rs"]
+mod tests;
