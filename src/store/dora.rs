@@ -3,10 +3,36 @@
 //! deployment recovery time. Each figure is its own function; `summary_figures` calls them inside
 //! its read transaction. The formulas are documented in docs/summaries.md.
 
-use super::summary_figures::{BindScope, AT};
 use super::Result;
 use crate::domain::production::Environments;
 use crate::domain::summary::ProductionCounts;
+
+/// The instant a deploy counts at (matches the `deploy_summary_at` index expression).
+pub(super) const AT: &str = "coalesce(d.finished_at, d.started_at)";
+/// Binds the scope when `scope_sql` (summary_figures.rs) asked for it, at its place among the parameters.
+pub(super) trait BindScope<'q> {
+    fn bind_scope(self, scope: Option<&'q str>) -> Self;
+}
+
+type Args<'q> = sqlx::sqlite::SqliteArguments<'q>;
+
+impl<'q, O> BindScope<'q> for sqlx::query::QueryAs<'q, sqlx::Sqlite, O, Args<'q>> {
+    fn bind_scope(self, scope: Option<&'q str>) -> Self {
+        match scope {
+            Some(json) => self.bind(json),
+            None => self,
+        }
+    }
+}
+
+impl<'q, O> BindScope<'q> for sqlx::query::QueryScalar<'q, sqlx::Sqlite, O, Args<'q>> {
+    fn bind_scope(self, scope: Option<&'q str>) -> Self {
+        match scope {
+            Some(json) => self.bind(json),
+            None => self,
+        }
+    }
+}
 
 /// A SQL condition true when `alias.environment` is one of `production` (the domain matcher,
 /// `Environments::matches`, is the definition; `dora_tests.rs` holds this to it). The patterns

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::dora;
+use super::dora::{self, BindScope, AT};
 use super::ids::{from_db, time_to_db, try_time_from_db};
 use super::visibility::Visible;
 use super::{Result, Store, StoreError};
@@ -63,8 +63,6 @@ impl Scope {
     }
 }
 
-/// The instant a deploy counts at (matches the `deploy_summary_at` index expression).
-pub(super) const AT: &str = "coalesce(d.finished_at, d.started_at)";
 /// The row (alias `d`, `a`, ...) is in the scope bound as a JSON array of [service, environment]
 /// globs; "1" (and nothing bound) when the scope is everything, the common case, which saves a
 /// JSON scan per row. Nullable columns (alerts, incidents) match only `*` when unset.
@@ -77,31 +75,6 @@ fn scope_sql(filtered: bool, alias: &str) -> String {
          where lower(coalesce({alias}.service, '')) glob (p.value ->> '$[0]')
            and lower(coalesce({alias}.environment, '')) glob (p.value ->> '$[1]'))"
     )
-}
-
-/// Binds the scope when `scope_sql` asked for it (the scope is always the last parameter).
-pub(super) trait BindScope<'q> {
-    fn bind_scope(self, scope: Option<&'q str>) -> Self;
-}
-
-type Args<'q> = sqlx::sqlite::SqliteArguments<'q>;
-
-impl<'q, O> BindScope<'q> for sqlx::query::QueryAs<'q, sqlx::Sqlite, O, Args<'q>> {
-    fn bind_scope(self, scope: Option<&'q str>) -> Self {
-        match scope {
-            Some(json) => self.bind(json),
-            None => self,
-        }
-    }
-}
-
-impl<'q, O> BindScope<'q> for sqlx::query::QueryScalar<'q, sqlx::Sqlite, O, Args<'q>> {
-    fn bind_scope(self, scope: Option<&'q str>) -> Self {
-        match scope {
-            Some(json) => self.bind(json),
-            None => self,
-        }
-    }
 }
 
 /// A deploy status as the figures' queries return it; one loopbot does not know is corrupt.

@@ -307,7 +307,9 @@ async fn the_cli_prints_the_same_numbers_as_the_json_api() {
         text.contains("Lead time for changes (median): 2h 0m"),
         "{text}"
     );
-    assert!(text.contains("Change failure rate: 33.3%"), "{text}");
+    // The failed job reached nothing: not a change failure, a deploy failure beside the rate.
+    assert!(text.contains("Change failure rate: 0.0%"), "{text}");
+    assert!(text.contains("1 deploy failure(s) beside it"), "{text}");
     let markdown = cli("markdown").await;
     assert!(
         markdown.starts_with("## Summary 2026-11-16 – 2026-11-22 (UTC)"),
