@@ -211,7 +211,7 @@ pub fn main(viewer: &Viewer, period_name: &str, data: &MainData, tz: Tz, bands: 
             div class="cards" {
                 (key_card("deployment_frequency", "Deployment frequency", &k.deployment_frequency, &per_day,
                     edges_text(&bands.deployment_frequency, &per_day, true),
-                    html! { p class="small" { (k.production_deploys) " production deploys finished" } }))
+                    html! { p class="small" { (k.production_deploys) " production deploys reached production" } }))
                 (key_card("lead_time", "Lead time for changes (median)", &k.lead_time.median, &duration_text,
                     edges_text(&bands.lead_time, &duration_text, false),
                     html! { p class="small" {
@@ -221,8 +221,16 @@ pub fn main(viewer: &Viewer, period_name: &str, data: &MainData, tz: Tz, bands: 
                     } }))
                 (key_card("change_failure_rate", "Change failure rate", &k.change_failure_rate, &percent,
                     edges_text(&bands.change_failure_rate, &percent, false).replace('<', "≤"),
-                    html! { p class="small" { (k.production_failures) " of " (k.production_deploys) " production deploys" } }))
-                (key_card("time_to_restore", "Time to restore (median)", &k.time_to_restore, &duration_text,
+                    html! { p class="small" {
+                        (k.change_failures) " of " (k.production_deploys) " production deploys; probable "
+                        @match k.probable_change_failure_rate.value { Some(v) => (percent(v)), None => "n/a" }
+                        "; " (k.deploy_failures) " deploy failures beside it"
+                    } }))
+                (key_card("failed_deployment_recovery_time", "Failed deployment recovery time (median)",
+                    &k.failed_deployment_recovery_time, &duration_text,
+                    edges_text(&bands.time_to_restore, &duration_text, false),
+                    html! { p class="small" { (k.recoveries) " recovered" } }))
+                (key_card("time_to_restore", "Incident time to restore (median)", &k.time_to_restore, &duration_text,
                     edges_text(&bands.time_to_restore, &duration_text, false),
                     html! {}))
             }
