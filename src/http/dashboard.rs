@@ -24,11 +24,12 @@ use serde::Deserialize;
 
 use super::extract::{secrets_equal, ApiToken};
 use super::AppState;
+use crate::config::SummarySettings;
 use crate::domain::access::{decide_web, Grant, WebCredential, WebRefusal};
 use crate::domain::dashboard::RECENT_DEPLOYS;
 use crate::domain::period::Period;
 use crate::domain::visibility::Reader;
-use crate::store::{Scope, StoreError};
+use crate::store::{Scope, Store, StoreError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -49,7 +50,7 @@ struct PageQuery {
 }
 
 /// Who is reading, and the query that keeps their link on the pages' own links.
-pub(super) struct Viewer {
+pub struct Viewer {
     pub reader: Reader,
     /// `guild=..&user=..&expires=..&sig=..`, empty for a bearer.
     pub carry: String,
@@ -195,8 +196,7 @@ pub(super) const PERIODS: [(&str, &str); 3] = [
     ("last-30-days", "Last 30 days"),
 ];
 
-fn period_of(name: &str, state: &AppState, now: DateTime<Utc>) -> Option<Period> {
-    let tz = state.summaries.timezone;
+fn period_of(name: &str, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Option<Period> {
     Some(match name {
         "last-week" => Period::last_week(now, tz),
         "this-week" => Period::week_of(now, tz),
@@ -221,33 +221,61 @@ async fn main_page(
         Ok(viewer) => viewer,
         Err(refusal) => return refused(refusal),
     };
-    let now = Utc::now();
     let period_name = query
         .as_ref()
         .and_then(|q| q.period.as_deref())
         .unwrap_or("last-week");
-    let Some(period) = period_of(period_name, &state, now) else {
-        return html(
+    match main_page_html(
+        &state.store,
+        &state.summaries,
+        &viewer,
+        period_name,
+        Utc::now(),
+    )
+    .await
+    {
+        Ok(Some(page)) => html(StatusCode::OK, page),
+        Ok(None) => html(
             StatusCode::BAD_REQUEST,
             pages::plain(
                 StatusCode::BAD_REQUEST,
                 "period must be last-week, this-week or last-30-days.",
             ),
-        );
-    };
-    match main_data(&state, &viewer, &period, now).await {
-        Ok(data) => html(
-            StatusCode::OK,
-            pages::main(
-                &viewer,
-                period_name,
-                &data,
-                state.summaries.timezone,
-                &state.summaries.bands,
-            ),
         ),
         Err(error) => failed(error),
     }
+}
+
+/// The main page as `viewer` sees it for the period named `period_name` (None: no such
+/// period). Public for `loopbot bench summary`, which times it on a generated year.
+pub async fn main_page_html(
+    store: &Store,
+    settings: &SummarySettings,
+    viewer: &Viewer,
+    period_name: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, StoreError> {
+    let Some(period) = period_of(period_name, settings.timezone, now) else {
+        return Ok(None);
+    };
+    let scope = Scope::all().read_by(viewer.reader);
+    let (summary, deploys, incidents) = tokio::try_join!(
+        crate::summaries::compute(store, settings, &period, &scope, now),
+        store.recent_deploys(viewer.reader, RECENT_DEPLOYS),
+        store.open_incidents(viewer.reader),
+    )?;
+    let data = MainData {
+        summary,
+        deploys,
+        incidents,
+    };
+    Ok(Some(pages::main(
+        viewer,
+        period_name,
+        &data,
+        settings.timezone,
+        &settings.bands,
+    )))
 }
 
 /// Everything the main page shows.
@@ -255,25 +283,6 @@ pub(super) struct MainData {
     pub summary: crate::domain::summary::Summary,
     pub deploys: Vec<crate::domain::dashboard::DeployLine>,
     pub incidents: Vec<crate::domain::dashboard::IncidentLine>,
-}
-
-async fn main_data(
-    state: &AppState,
-    viewer: &Viewer,
-    period: &Period,
-    now: DateTime<Utc>,
-) -> Result<MainData, StoreError> {
-    let scope = Scope::all().read_by(viewer.reader);
-    let (summary, deploys, incidents) = tokio::try_join!(
-        crate::summaries::compute(&state.store, &state.summaries, period, &scope, now),
-        state.store.recent_deploys(viewer.reader, RECENT_DEPLOYS),
-        state.store.open_incidents(viewer.reader),
-    )?;
-    Ok(MainData {
-        summary,
-        deploys,
-        incidents,
-    })
 }
 
 /// A page that does not exist for this viewer: another server's release reads as no release.

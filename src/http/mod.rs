@@ -1,7 +1,7 @@
 //! The inbound HTTP API (axum): a router per feature, merged here, sharing one state.
 
 mod alerts;
-mod dashboard;
+pub mod dashboard;
 mod deploys;
 mod edge;
 pub mod error;

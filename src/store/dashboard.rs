@@ -1,6 +1,8 @@
 //! What the web dashboard reads (`domain::dashboard`), as the reader may read it
 //! (`visibility::Visible`), and the key that signs dashboard links.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 
 use super::deploys::{deploy_from_row, DEPLOY_COLUMNS};
@@ -12,10 +14,12 @@ use crate::domain::dashboard::{
     CheckinLine, DeployLine, IncidentLine, IncidentPage, LinkedAlert, ReleasePage, TimelineEntry,
     LIST_MAX,
 };
+use crate::domain::feedback::{Sentiment, Tally, Vote};
 use crate::domain::visibility::Reader;
 
 #[derive(sqlx::FromRow)]
 struct LinkedAlertRow {
+    deploy_id: i64,
     group_id: i64,
     name: String,
     severity: String,
@@ -143,11 +147,40 @@ impl Store {
         .bind(limit.clamp(0, LIST_MAX))
         .fetch_all(&mut *conn)
         .await?;
-        let mut lines = Vec::with_capacity(rows.len());
-        for row in rows {
-            let deploy = deploy_from_row(&row)?;
-            let tally = tally(&mut conn, TallyOf::Release(deploy.id, reader)).await?;
-            let alerts = linked_alerts(&mut conn, deploy.id, visible).await?;
+        let deploys = rows
+            .iter()
+            .map(deploy_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        // Two queries for all the deploys, not two per deploy: the page is on every click.
+        let ids = serde_json::json!(deploys.iter().map(|d| d.id).collect::<Vec<_>>()).to_string();
+        let votes: Vec<(i64, Option<i64>, bool)> = sqlx::query_as(&format!(
+            "select f.deploy_id, f.sentiment, f.body is not null from feedback f
+             where f.deploy_id in (select value from json_each(?)) and f.retracted_at is null
+               and {}",
+            visible.feedback("f")
+        ))
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut alerts = linked_alerts(&mut conn, &ids, visible).await?;
+        let mut lines = Vec::with_capacity(deploys.len());
+        for deploy in deploys {
+            let mine = votes
+                .iter()
+                .filter(|(id, _, _)| *id == deploy.id)
+                .map(|&(_, sentiment, comment)| {
+                    Ok(Vote {
+                        sentiment: sentiment
+                            .map(|v| {
+                                Sentiment::from_value(v).ok_or_else(|| {
+                                    StoreError::Corrupt(format!("feedback.sentiment {v}"))
+                                })
+                            })
+                            .transpose()?,
+                        comment,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
             lines.push(DeployLine {
                 id: deploy.id,
                 service: deploy.service,
@@ -157,8 +190,8 @@ impl Store {
                 deployer: deploy.deployer,
                 started_at: deploy.started_at,
                 finished_at: deploy.finished_at,
-                tally,
-                alerts,
+                tally: Tally::of(mine),
+                alerts: alerts.remove(&deploy.id).unwrap_or_default(),
             });
         }
         Ok(lines)
@@ -210,7 +243,10 @@ impl Store {
         .fetch_all(&mut *conn)
         .await?;
         let tally = tally(&mut conn, TallyOf::Release(deploy_id, reader)).await?;
-        let alerts = linked_alerts(&mut conn, deploy_id, visible).await?;
+        let alerts = linked_alerts(&mut conn, &format!("[{deploy_id}]"), visible)
+            .await?
+            .remove(&deploy_id)
+            .unwrap_or_default();
         drop(conn);
         let mut feedback = self.feedback_for(deploy_id, reader).await?;
         feedback.truncate(LIST_MAX as usize);
@@ -282,28 +318,33 @@ impl Store {
     }
 }
 
-/// The alert groups linked to a deploy that the reader may read, one line per group.
+/// The alert groups linked to each of `deploy_ids` (a JSON array) that the reader may read, one
+/// line per deploy and group.
 async fn linked_alerts(
     conn: &mut sqlx::SqliteConnection,
-    deploy_id: i64,
+    deploy_ids: &str,
     visible: Visible,
-) -> Result<Vec<LinkedAlert>> {
-    // One line per group: SQLite takes the bare columns from the row of `min(l.id)`.
+) -> Result<HashMap<i64, Vec<LinkedAlert>>> {
+    // One line per deploy and group: SQLite takes the bare columns from the row of `min(l.id)`.
     let rows: Vec<LinkedAlertRow> = sqlx::query_as(&format!(
-        "select l.group_id, coalesce(g.title, a.name) as name, g.severity,
+        "select l.deploy_id, l.group_id, coalesce(g.title, a.name) as name, g.severity,
              g.status = 'firing' as firing, l.verdict, min(l.id) as first_link,
              (select i.id from incident i where i.group_id = l.group_id) as incident_id
          from alert_deploy_link l
          join alert_group g on g.id = l.group_id
          join alert a on a.id = l.alert_id
-         where l.deploy_id = ? and {}
-         group by l.group_id
-         order by l.group_id limit ?",
+         where l.deploy_id in (select value from json_each(?)) and {}
+         group by l.deploy_id, l.group_id
+         order by l.deploy_id, l.group_id limit ?",
         visible.alert_group("g")
     ))
-    .bind(deploy_id)
+    .bind(deploy_ids)
     .bind(LIST_MAX)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows.into_iter().map(LinkedAlert::from).collect())
+    let mut by_deploy: HashMap<i64, Vec<LinkedAlert>> = HashMap::new();
+    for row in rows {
+        by_deploy.entry(row.deploy_id).or_default().push(row.into());
+    }
+    Ok(by_deploy)
 }

@@ -107,5 +107,8 @@ async fn run_in(url: &str, runs: u32) -> Result<String, BenchError> {
             stats(times)
         ));
     }
+    out.push_str(&dashboard::measure(&store, &settings, now).await?);
     Ok(out)
 }
+
+mod dashboard;
