@@ -91,7 +91,7 @@ fn hrefs(html: &str) -> Vec<String> {
         .collect()
 }
 
-async fn summary_json(app: &TestApp, query: &str) -> Value {
+pub async fn summary_json(app: &TestApp, query: &str) -> Value {
     let response = app
         .http
         .get(app.url(&format!("/api/v1/summary?{query}")))
@@ -106,7 +106,7 @@ async fn summary_json(app: &TestApp, query: &str) -> Value {
 /// Two servers: A's default channel hears about checkout (two production deploys, one with a
 /// commit time, one failed, a comment, a critical alert that opens an incident); B subscribes to
 /// payments.
-async fn two_servers() -> TestApp {
+pub async fn two_servers() -> TestApp {
     let app = TestApp::spawn_with(|c| {
         c.guild_ids = vec![
             loopbot::domain::GuildId(fake_discord::GUILD_ID),

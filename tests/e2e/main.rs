@@ -10,6 +10,7 @@ mod architecture;
 mod checkins;
 mod config;
 mod dashboard;
+mod dashboard_browser;
 mod dead_letters;
 mod delivery;
 mod deploys;

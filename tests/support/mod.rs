@@ -1,3 +1,5 @@
-//! Test support: the application spawner (the local Discord is the fake-discord crate).
+//! Test support: the application spawner (the local Discord is the fake-discord crate) and a real
+//! browser.
 
 pub mod app;
+pub mod browser;
