@@ -2,17 +2,23 @@
 //! `checkin:comment:<id>`) and its comment form (`checkin:modal:<id>`). Open to every member of
 //! a served server (feedback is the point), but each is checked first: the check-in the
 //! `custom_id` names must be the one the message shows in that channel, and still open.
+//!
+//! A responder's **Rolled back** is also offered as a status change: a private question with
+//! `checkin:rollback:<id>` (mark the deploy rolled back) and `checkin:keep:<id>` (only the vote).
 
 use chrono::Utc;
 use poise::serenity_prelude as serenity;
 
 use super::access::{actor, allow, check_target};
 use super::checkins::{release_name, COMMENT_MAX};
-use super::context::{reply_ephemeral, reply_ephemeral_to_form, CommandError, Data};
-use super::message::{truncate, MODAL_TITLE_MAX};
-use crate::domain::access::{Action, Shown};
+use super::context::{
+    ask_ephemeral, reply_ephemeral, reply_ephemeral_to_form, settle_ephemeral, CommandError, Data,
+};
+use super::message::{truncate, Button, ButtonStyle, MODAL_TITLE_MAX};
+use crate::domain::access::{decide, Action, Refusal, Shown};
 use crate::domain::checkin::{CheckinState, FeedbackSource, Sentiment};
-use crate::store::NewFeedback;
+use crate::domain::rollback;
+use crate::store::{NewFeedback, RollbackOutcome, RolledBackBy};
 
 /// What a closed check-in's buttons and form answer.
 const CLOSED: &str =
@@ -41,9 +47,12 @@ async fn handle_component(
     interaction: &serenity::ComponentInteraction,
 ) -> Result<(), CommandError> {
     let who = actor(interaction.guild_id, interaction.member.as_ref());
-    allow(data, &who, Action::GiveFeedback)?;
     let parts: Vec<&str> = interaction.data.custom_id.split(':').collect();
     let checkin_id = parse_checkin_id(parts.get(2).copied())?;
+    if let Some(step @ ("rollback" | "keep")) = parts.get(1).copied() {
+        return answer_rollback(ctx, data, interaction, &who, checkin_id, step == "rollback").await;
+    }
+    allow(data, &who, Action::GiveFeedback)?;
     let claimed = Shown {
         kind: "checkin",
         id: checkin_id,
@@ -92,15 +101,28 @@ async fn handle_component(
                     Utc::now(),
                 )
                 .await?;
-            reply_ephemeral(
-                ctx,
-                interaction,
-                format!(
-                    "Thanks! Recorded **{}** for {name}. Click another button to change your answer.",
-                    sentiment.button_label()
-                ),
-            )
-            .await
+            let thanks = format!(
+                "Thanks! Recorded **{}** for {name}. Click another button to change your answer.",
+                sentiment.button_label()
+            );
+            // A responder's Rolled back may be more than a vote: offered, never assumed.
+            let offer = deploy.as_ref().filter(|d| {
+                sentiment == Sentiment::Bad
+                    && decide(&data.access, &who, Action::MarkRolledBack).is_ok()
+                    && rollback::decide(d.status).is_ok()
+            });
+            match offer {
+                Some(deploy) => {
+                    let question = format!(
+                        "{}\nYour **{}** vote is recorded either way; marking it also edits the \
+                         announcement, cancels its later check-ins and counts it as a change failure.",
+                        rollback::question(deploy),
+                        sentiment.button_label()
+                    );
+                    ask_ephemeral(ctx, interaction, question, &rollback_buttons(checkin.id)).await
+                }
+                None => reply_ephemeral(ctx, interaction, thanks).await,
+            }
         }
         Some("comment") => {
             let input = serenity::CreateInputText::new(
@@ -122,6 +144,85 @@ async fn handle_component(
         }
         _ => reply_ephemeral(ctx, interaction, "This button is not known.").await,
     }
+}
+
+/// The confirmation's buttons: mark the deploy rolled back, or leave it at the vote.
+fn rollback_buttons(checkin_id: i64) -> [Button; 2] {
+    [
+        Button {
+            custom_id: format!("checkin:rollback:{checkin_id}"),
+            label: "Mark rolled back".into(),
+            emoji: Some("↩️".into()),
+            style: ButtonStyle::Danger,
+            disabled: false,
+        },
+        Button {
+            custom_id: format!("checkin:keep:{checkin_id}"),
+            label: "Cancel".into(),
+            emoji: None,
+            style: ButtonStyle::Secondary,
+            disabled: false,
+        },
+    ]
+}
+
+/// A button of the private rollback question. Only the responder who pressed Rolled back sees
+/// that message; still, the press is authorised again (roles may have changed), must come from
+/// a private message of ours, and the check-in it names must belong to this channel.
+async fn answer_rollback(
+    ctx: &serenity::Context,
+    data: &Data,
+    interaction: &serenity::ComponentInteraction,
+    who: &crate::domain::access::Actor,
+    checkin_id: i64,
+    confirmed: bool,
+) -> Result<(), CommandError> {
+    allow(data, who, Action::MarkRolledBack)?;
+    let private = interaction
+        .message
+        .flags
+        .is_some_and(|f| f.contains(serenity::MessageFlags::EPHEMERAL));
+    let checkin = data.store.checkin(checkin_id).await?;
+    let Some(checkin) = checkin.filter(|c| private && c.channel_id == interaction.channel_id.get())
+    else {
+        tracing::warn!(
+            checkin_id,
+            "rollback button off its private question; refused"
+        );
+        return Err(CommandError::Refused(Refusal::NotThisMessage.to_string()));
+    };
+    if !confirmed {
+        return settle_ephemeral(ctx, interaction, "Not marked: only your vote was recorded.")
+            .await;
+    }
+    let by = RolledBackBy {
+        user_id: interaction.user.id.get(),
+        name: interaction.user.name.clone(),
+    };
+    let answer = match data
+        .store
+        .mark_rolled_back(checkin.deploy_id, &by, Utc::now())
+        .await?
+    {
+        RollbackOutcome::Marked { deploy, channels } => {
+            tracing::info!(
+                deploy_id = deploy.id,
+                user_id = by.user_id,
+                channels = channels.len(),
+                "deploy marked rolled back from a check-in"
+            );
+            data.wakes.delivery.wake();
+            data.wakes.checkins.wake();
+            format!(
+                "Marked {} {} in {} as rolled back. Its announcement will say so, and its later \
+                 check-ins are cancelled.",
+                deploy.service, deploy.version, deploy.environment
+            )
+        }
+        RollbackOutcome::Refused(_, why) => format!("{why} Nothing was changed."),
+        RollbackOutcome::Missing => "This deploy no longer exists: nothing was changed.".into(),
+    };
+    settle_ephemeral(ctx, interaction, answer).await
 }
 
 /// The comment modal `checkin:modal:<id>`. Always answered, privately.

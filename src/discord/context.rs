@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use poise::serenity_prelude as serenity;
 
+use super::message::Button;
 use crate::domain::visibility::Reader;
 use crate::domain::{ChannelId, GuildId};
 use crate::services::Services;
@@ -87,6 +88,51 @@ pub async fn reply_ephemeral(
 ) -> Result<(), CommandError> {
     interaction
         .create_response(ctx, private_answer(text))
+        .await?;
+    Ok(())
+}
+
+/// Answers a component interaction privately with a question and its buttons (a confirmation),
+/// pinging nobody. Only the person who pressed sees it, and only they can press its buttons.
+pub async fn ask_ephemeral(
+    ctx: &serenity::Context,
+    interaction: &serenity::ComponentInteraction,
+    text: impl Into<String>,
+    buttons: &[Button],
+) -> Result<(), CommandError> {
+    let row = serenity::CreateActionRow::Buttons(buttons.iter().map(Button::to_serenity).collect());
+    interaction
+        .create_response(
+            ctx,
+            serenity::CreateInteractionResponse::Message(
+                serenity::CreateInteractionResponseMessage::new()
+                    .content(text)
+                    .ephemeral(true)
+                    .components(vec![row])
+                    .allowed_mentions(serenity::CreateAllowedMentions::new()),
+            ),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Answers a button on a private question by replacing the question with `text` (buttons gone),
+/// pinging nobody.
+pub async fn settle_ephemeral(
+    ctx: &serenity::Context,
+    interaction: &serenity::ComponentInteraction,
+    text: impl Into<String>,
+) -> Result<(), CommandError> {
+    interaction
+        .create_response(
+            ctx,
+            serenity::CreateInteractionResponse::UpdateMessage(
+                serenity::CreateInteractionResponseMessage::new()
+                    .content(text)
+                    .components(Vec::new())
+                    .allowed_mentions(serenity::CreateAllowedMentions::new()),
+            ),
+        )
         .await?;
     Ok(())
 }

@@ -135,7 +135,10 @@ impl DeliveryWorker {
             message_row = delivery.message_row,
             deploy_id = tracing::field::Empty,
         );
-        if let DeliverySubject::Deploy(deploy) = &delivery.subject {
+        if let DeliverySubject::Deploy(deploy)
+        | DeliverySubject::DeployWithAlerts(deploy, _)
+        | DeliverySubject::DeployRolledBack { deploy, .. } = &delivery.subject
+        {
             span.record("deploy_id", deploy.id);
         }
         self.deliver(delivery, now).instrument(span).await

@@ -68,6 +68,12 @@ pub fn deploy_embed(deploy: &Deploy) -> Embed {
     fit_total(embed)
 }
 
+/// The responder who marked the deploy rolled back from its check-in. Their name as Discord
+/// gave it, shown as text: it pings nobody.
+pub fn rolled_back_by_field(embed: Embed, by: &str) -> Embed {
+    embed.field("Rolled back by", field_value(by), true)
+}
+
 /// Names are bounded at the edge, but rendering does not trust what is stored: if the embed is
 /// over Discord's total, the changelog gives way first, then the longest fields. Also applied
 /// after the linked alerts' field is added to an announcement.

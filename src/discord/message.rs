@@ -150,7 +150,7 @@ pub struct Button {
 }
 
 impl Button {
-    fn to_serenity(&self) -> CreateButton {
+    pub fn to_serenity(&self) -> CreateButton {
         let style = match self.style {
             ButtonStyle::Primary => serenity::all::ButtonStyle::Primary,
             ButtonStyle::Secondary => serenity::all::ButtonStyle::Secondary,

@@ -28,6 +28,18 @@ pub fn compose(subject: &DeliverySubject) -> Option<Rendered> {
             ))],
             ..Default::default()
         }),
+        DeliverySubject::DeployRolledBack { deploy, by, linked } => {
+            let embed = deploys::rolled_back_by_field(deploys::deploy_embed(deploy), by);
+            let embed = if linked.is_empty() {
+                embed
+            } else {
+                alerts::linked_alerts_field(embed, linked)
+            };
+            Some(Rendered {
+                embeds: vec![deploys::fit_total(embed)],
+                ..Default::default()
+            })
+        }
         DeliverySubject::AlertGroup(group) => Some(alerts::render_alert_group(group)),
         DeliverySubject::Checkin(view) => Some(checkins::render_checkin(view)),
         DeliverySubject::CheckinCancelled(view) => Some(checkins::render_cancelled(view)),

@@ -41,6 +41,9 @@ pub enum Action {
     RequestCheckin,
     /// `/dashboard`: a link to the web dashboard signed for this server and this person.
     OpenDashboard,
+    /// A check-in's **Rolled back** confirmed: the deploy's status becomes `rolled_back`
+    /// (anyone else's press is only a vote, `GiveFeedback`).
+    MarkRolledBack,
 }
 
 /// What an action needs of the person, past the place and server gates.
@@ -58,7 +61,7 @@ impl Action {
             Help | ListSubscriptions | ListAlerts | Summary | Metrics | FeedbackSummary
             | GiveFeedback | LinkOwnDeployerName | OpenDashboard => Need::Member,
             Subscribe | Unsubscribe | TakeDeployerName => Need::ManageServer,
-            Acknowledge | Silence | JudgeCause | RequestCheckin => Need::Responder,
+            Acknowledge | Silence | JudgeCause | RequestCheckin | MarkRolledBack => Need::Responder,
         }
     }
 }

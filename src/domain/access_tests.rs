@@ -135,6 +135,8 @@ fn each_action_needs_what_the_table_says() {
             responder.clone(),
         ),
         (&roles, member(Some(A)), RequestCheckin, responder.clone()),
+        (&roles, with_roles(&[RESPONDERS]), MarkRolledBack, Ok(())),
+        (&roles, member(Some(A)), MarkRolledBack, responder.clone()),
         (&roles, admin(), Acknowledge, responder.clone()),
         (&roles, moderator(), Silence, responder),
         // Responders, no roles configured: Manage Server or Manage Messages.
@@ -146,6 +148,7 @@ fn each_action_needs_what_the_table_says() {
         ),
         (&no_roles, member(Some(A)), RequestCheckin, moderator_needed),
         (&no_roles, moderator(), Silence, Ok(())),
+        (&no_roles, moderator(), MarkRolledBack, Ok(())),
         (&no_roles, admin(), JudgeCause, Ok(())),
     ];
     for (policy, actor, action, expected) in cases {

@@ -14,6 +14,7 @@ pub mod incident;
 pub mod period;
 pub mod production;
 pub mod refusal;
+pub mod rollback;
 pub mod subscription;
 pub mod summary;
 pub mod visibility;

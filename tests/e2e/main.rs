@@ -23,6 +23,7 @@ mod panics;
 mod production;
 mod refusals;
 mod retention;
+mod rollbacks;
 mod routes;
 mod scoped;
 mod storm;

@@ -341,6 +341,14 @@ impl FakeDiscord {
             .unwrap_or_default()
     }
 
+    /// The message an interaction's reply created (ephemeral ones included), to press its buttons.
+    pub fn interaction_message(&self, interaction_id: u64) -> Option<u64> {
+        self.lock()
+            .interactions
+            .get(&interaction_id)
+            .and_then(|i| i.original)
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A panicking test thread must not turn every later call into a poison panic.
         self.inner

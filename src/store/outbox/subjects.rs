@@ -4,10 +4,11 @@ use sqlx::Row;
 
 use super::SubjectKind;
 use crate::domain::checkin::CheckinView;
-use crate::domain::deploy::Deploy;
+use crate::domain::deploy::{Deploy, DeployStatus};
 use crate::store::alerts::{load_alert_group, load_linked_alerts, AlertGroupView, LinkedAlert};
 use crate::store::checkins::checkin_view;
 use crate::store::deploys::{deploy_from_row, DEPLOY_COLUMNS};
+use crate::store::rollbacks::rolled_back_by;
 use crate::store::Result;
 
 /// What a delivery shows, loaded at delivery time so it is always the latest state.
@@ -16,6 +17,13 @@ pub enum DeliverySubject {
     Deploy(Deploy),
     /// A deploy that alerts were linked to (see store/alerts.rs): its announcement names them.
     DeployWithAlerts(Deploy, Vec<LinkedAlert>),
+    /// A deploy a responder marked rolled back from its check-in: its announcement names them
+    /// (and the alerts linked to it, if any).
+    DeployRolledBack {
+        deploy: Deploy,
+        by: String,
+        linked: Vec<LinkedAlert>,
+    },
     AlertGroup(AlertGroupView),
     /// A post-release check-in with its deploy and tally.
     Checkin(CheckinView),
@@ -69,7 +77,13 @@ pub(super) async fn load_subject(
     Ok(match subject {
         Some(DeliverySubject::Deploy(deploy)) => {
             let linked = load_linked_alerts(&mut *conn, deploy.id).await?;
-            Some(if linked.is_empty() {
+            let by = match deploy.status {
+                DeployStatus::RolledBack => rolled_back_by(&mut *conn, deploy.id).await?,
+                _ => None,
+            };
+            Some(if let Some(by) = by {
+                DeliverySubject::DeployRolledBack { deploy, by, linked }
+            } else if linked.is_empty() {
                 DeliverySubject::Deploy(deploy)
             } else {
                 DeliverySubject::DeployWithAlerts(deploy, linked)
