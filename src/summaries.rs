@@ -195,6 +195,7 @@ mod tests {
                     &[Kind::Summaries],
                     &Pattern::any(),
                     &Pattern::any(),
+                    Default::default(),
                     UserId(9),
                     now,
                 )
@@ -208,6 +209,7 @@ mod tests {
                 &[Kind::Deploys],
                 &Pattern::any(),
                 &Pattern::any(),
+                Default::default(),
                 UserId(9),
                 now,
             )
@@ -254,6 +256,7 @@ mod tests {
                 &[Kind::Summaries],
                 &Pattern::any(),
                 &Pattern::any(),
+                Default::default(),
                 UserId(9),
                 subscribed,
             )

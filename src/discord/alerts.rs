@@ -443,6 +443,9 @@ pub async fn alerts(ctx: Context<'_>) -> Result<(), CommandError> {
                 Kind::Alerts,
                 a.service.as_deref().unwrap_or(""),
                 a.environment.as_deref().unwrap_or(""),
+                crate::domain::subscription::Facet::Alert {
+                    severity: &crate::domain::alert::Severity::new(Some(&a.severity)),
+                },
                 data.default_channel,
             )
             .contains(&channel)

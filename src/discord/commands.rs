@@ -32,8 +32,9 @@ async fn help(ctx: Context<'_>) -> Result<(), CommandError> {
         the channels that subscribed to them, and edits each announcement as the deploy moves on \
         (started → succeeded, failed or rolled back).\n\n\
         **Commands**\n\
-        • `/subscribe kind:<deploys|alerts|checkins|summaries|all> [service:<glob>] [environment:<glob>]`: \
-        this channel receives those events (needs Manage Server)\n\
+        • `/subscribe kind:<deploys|alerts|checkins|summaries|all> [service:<glob>] [environment:<glob>] \
+        [outcome:<all|failures>] [severity:<critical|warning|info>]`: this channel receives those events; \
+        deploys only once failed or rolled back, alerts only at that severity and above (needs Manage Server)\n\
         • `/unsubscribe kind:<...> [service] [environment]`: stop (needs Manage Server)\n\
         • `/subscriptions`: what this channel receives\n\
         • `/alerts`: the alerts firing now for this channel, with age and who acknowledged them\n\

@@ -5,7 +5,7 @@ use poise::CreateReply;
 
 use super::context::{channel_of, CommandError, Context, Data};
 use crate::domain::refusal::Hold;
-use crate::domain::subscription::{Kind, Pattern, Subscription};
+use crate::domain::subscription::{Filters, Kind, MinSeverity, Outcome, Pattern, Subscription};
 use crate::domain::{GuildId, UserId};
 
 /// The commands this module adds to the registry.
@@ -39,9 +39,51 @@ impl KindChoice {
     }
 }
 
+#[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
+pub enum OutcomeChoice {
+    #[name = "all"]
+    All,
+    #[name = "failures"]
+    Failures,
+}
+
+impl From<OutcomeChoice> for Outcome {
+    fn from(choice: OutcomeChoice) -> Self {
+        match choice {
+            OutcomeChoice::All => Outcome::All,
+            OutcomeChoice::Failures => Outcome::Failures,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
+pub enum SeverityChoice {
+    #[name = "critical"]
+    Critical,
+    #[name = "warning"]
+    Warning,
+    #[name = "info"]
+    Info,
+}
+
+impl From<SeverityChoice> for MinSeverity {
+    fn from(choice: SeverityChoice) -> Self {
+        match choice {
+            SeverityChoice::Critical => MinSeverity::Critical,
+            SeverityChoice::Warning => MinSeverity::Warning,
+            SeverityChoice::Info => MinSeverity::Info,
+        }
+    }
+}
+
 fn describe(s: &Subscription) -> String {
+    let filters = s
+        .filters
+        .describe()
+        .map(|f| format!(": {f}"))
+        .unwrap_or_default();
     format!(
-        "**{}** for services `{}` in environments `{}`",
+        "**{}** for services `{}` in environments `{}`{filters}",
         s.kind, s.service, s.environment
     )
 }
@@ -58,10 +100,15 @@ pub async fn subscribe(
     #[description = "Environment name or glob, e.g. prod* (default: all)"] environment: Option<
         String,
     >,
+    #[description = "Deploys: all (default) or failures (failed or rolled back, then their changes)"]
+    outcome: Option<OutcomeChoice>,
+    #[description = "Alerts: only this severity and above (unknown severities count as info)"]
+    severity: Option<SeverityChoice>,
 ) -> Result<(), CommandError> {
     let service = Pattern::parse("service", service.as_deref())?;
     let environment = Pattern::parse("environment", environment.as_deref())?;
     let kinds = kind.kinds();
+    let filters = Filters::for_kinds(&kinds, outcome.map(Into::into), severity.map(Into::into))?;
     ctx.data()
         .store
         .subscribe(
@@ -70,6 +117,7 @@ pub async fn subscribe(
             &kinds,
             &service,
             &environment,
+            filters,
             UserId(ctx.author().id.get()),
             Utc::now(),
         )
@@ -79,8 +127,18 @@ pub async fn subscribe(
         .map(|k| k.as_str())
         .collect::<Vec<_>>()
         .join(", ");
+    let narrowed = [Kind::Deploys, Kind::Alerts]
+        .into_iter()
+        .filter(|k| kinds.contains(k))
+        .filter_map(|k| {
+            filters
+                .for_kind(k)
+                .describe()
+                .map(|d| format!(" {k}: {d}."))
+        })
+        .collect::<String>();
     ctx.say(format!(
-        "This channel now receives **{what}** for services `{service}` in environments `{environment}`."
+        "This channel now receives **{what}** for services `{service}` in environments `{environment}`.{narrowed}"
     ))
     .await?;
     Ok(())

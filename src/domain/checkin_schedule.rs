@@ -15,7 +15,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::checkin::CheckinSettings;
 use super::deploy::DeployStatus;
-use super::subscription::{route, Kind, Subscription};
+use super::subscription::{route, Facet, Kind, Subscription};
 use super::ChannelId;
 
 /// A deploy whose status became `succeeded`, with what scheduling needs to know about it.
@@ -82,6 +82,7 @@ pub fn schedule(
         Kind::Checkins,
         &deploy.service,
         &deploy.environment,
+        Facet::Plain,
         None,
     ) {
         if !channels.contains(&channel) {

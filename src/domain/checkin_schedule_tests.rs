@@ -44,6 +44,7 @@ fn subscribed(channel: u64, service: &str) -> Subscription {
         kind: Kind::Checkins,
         service: Pattern::parse("service", Some(service)).unwrap(),
         environment: Pattern::parse("environment", None).unwrap(),
+        filters: Default::default(),
     }
 }
 

@@ -43,6 +43,11 @@ impl DeployStatus {
         !matches!(self, DeployStatus::Started)
     }
 
+    /// Failed or rolled back: what a `outcome:failures` subscription hears about.
+    pub fn is_failure(self) -> bool {
+        matches!(self, DeployStatus::Failed | DeployStatus::RolledBack)
+    }
+
     /// Whether a deploy currently in `self` should take `next`. Senders retry and deliver out of
     /// order, so a late `started` never overwrites an outcome; outcomes may follow each other
     /// (a failed deploy retried to success, a success later rolled back).

@@ -16,7 +16,7 @@ use crate::domain::alert_group::{
 };
 use crate::domain::correlation::{self, Candidate, Link, Query, Started};
 use crate::domain::incident;
-use crate::domain::subscription::{route, Kind};
+use crate::domain::subscription::{route, Facet, Kind};
 use crate::domain::ChannelId;
 
 pub(super) use super::alert_views::{load_alert_group, load_linked_alerts};
@@ -138,6 +138,9 @@ impl Store {
             Kind::Alerts,
             group.service.as_deref().unwrap_or(""),
             group.environment.as_deref().unwrap_or(""),
+            Facet::Alert {
+                severity: &group.severity,
+            },
             default_channel,
         );
         let showing = Self::channels_showing(&mut tx, Subject::AlertGroup(group_id)).await?;

@@ -11,7 +11,7 @@ use super::ids::{channel_to_db, time_from_db, time_to_db};
 use super::outbox::{Subject, SubjectKind};
 use super::{Result, Store, StoreError, WriteGate};
 use crate::domain::deploy::{Deploy, DeployEvent};
-use crate::domain::subscription::{route, Kind};
+use crate::domain::subscription::{route, Facet, Kind};
 use crate::domain::ChannelId;
 
 impl Store {
@@ -81,7 +81,7 @@ async fn record_in(
 
     let finished_at = event.status.is_terminal().then_some(now_db);
     let existing_was_none = existing.is_none();
-    let (deploy_id, changed, status_changed) = match existing {
+    let (deploy_id, changed, status_changed, status_now) = match existing {
         None => {
             let id: i64 = sqlx::query_scalar(
                 "insert into deploy (source, external_id, service, version, environment, status,
@@ -106,7 +106,7 @@ async fn record_in(
             .bind(now_db)
             .fetch_one(&mut *tx)
             .await?;
-            (id, true, true)
+            (id, true, true, event.status)
         }
         Some(current) => {
             let merged = current.merged_with(event);
@@ -139,7 +139,7 @@ async fn record_in(
                     .execute(&mut *tx)
                     .await?;
             }
-            (current.id, changed, status_changes)
+            (current.id, changed, status_changes, status)
         }
     };
 
@@ -170,6 +170,9 @@ async fn record_in(
         Kind::Deploys,
         event.service.as_str(),
         event.environment.as_str(),
+        Facet::Deploy {
+            failed: status_now.is_failure(),
+        },
         default_channel,
     );
     // A channel that already shows this deploy keeps getting its edits, even if it unsubscribed since.
@@ -545,6 +548,9 @@ async fn record_batch(
             Kind::Deploys,
             event.service.as_str(),
             event.environment.as_str(),
+            Facet::Deploy {
+                failed: k.deploy.status.is_failure(),
+            },
             job.default_channel,
         );
         if existed {

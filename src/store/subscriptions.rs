@@ -2,7 +2,7 @@
 
 use super::ids::{channel_from_db, channel_to_db, guild_to_db, time_to_db, user_to_db};
 use super::{Result, Store, StoreError};
-use crate::domain::subscription::{Kind, Pattern, Subscription};
+use crate::domain::subscription::{Filters, Kind, Pattern, Subscription};
 use crate::domain::{ChannelId, GuildId, UserId};
 use chrono::{DateTime, Utc};
 
@@ -13,7 +13,8 @@ pub struct SubscriptionChange {
 }
 
 impl Store {
-    /// Subscribes `channel` to each of `kinds` for the given patterns; existing identical rows stay.
+    /// Subscribes `channel` to each of `kinds` for the given patterns with each kind's part of
+    /// `filters`; an existing row with the same patterns takes the new filters (identical rows stay).
     #[allow(clippy::too_many_arguments)]
     pub async fn subscribe(
         &self,
@@ -22,23 +23,31 @@ impl Store {
         kinds: &[Kind],
         service: &Pattern,
         environment: &Pattern,
+        filters: Filters,
         by: UserId,
         now: DateTime<Utc>,
     ) -> Result<SubscriptionChange> {
         let mut tx = self.begin_write().await?;
         let mut changed = 0;
         for kind in kinds {
+            let filters = filters.for_kind(*kind);
             changed += sqlx::query(
                 "insert into subscription
-                    (guild_id, channel_id, kind, service_pattern, environment_pattern, created_by, created_at)
-                 values (?, ?, ?, ?, ?, ?, ?)
-                 on conflict do nothing",
+                    (guild_id, channel_id, kind, service_pattern, environment_pattern, outcome,
+                     min_severity, created_by, created_at)
+                 values (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 on conflict (channel_id, kind, service_pattern, environment_pattern) do update
+                    set outcome = excluded.outcome, min_severity = excluded.min_severity
+                    where outcome is not excluded.outcome
+                       or min_severity is not excluded.min_severity",
             )
             .bind(guild.map(guild_to_db))
             .bind(channel_to_db(channel))
             .bind(kind.as_str())
             .bind(service.as_str())
             .bind(environment.as_str())
+            .bind(filters.outcome.as_str())
+            .bind(filters.min_severity.map(|m| m.as_str()))
             .bind(user_to_db(by))
             .bind(time_to_db(now))
             .execute(&mut *tx)
@@ -80,7 +89,8 @@ impl Store {
 
     pub async fn subscriptions_in(&self, channel: ChannelId) -> Result<Vec<Subscription>> {
         let rows: Vec<SubscriptionRow> = sqlx::query_as(
-            "select channel_id, kind, service_pattern, environment_pattern from subscription
+            "select channel_id, kind, service_pattern, environment_pattern, outcome, min_severity
+             from subscription
              where channel_id = ? order by kind, service_pattern, environment_pattern",
         )
         .bind(channel_to_db(channel))
@@ -94,7 +104,8 @@ impl Store {
         kind: Kind,
     ) -> Result<Vec<Subscription>> {
         let rows: Vec<SubscriptionRow> = sqlx::query_as(
-            "select channel_id, kind, service_pattern, environment_pattern from subscription
+            "select channel_id, kind, service_pattern, environment_pattern, outcome, min_severity
+             from subscription
              where kind = ?",
         )
         .bind(kind.as_str())
@@ -111,6 +122,8 @@ struct SubscriptionRow {
     kind: String,
     service_pattern: String,
     environment_pattern: String,
+    outcome: String,
+    min_severity: Option<String>,
 }
 
 impl TryFrom<SubscriptionRow> for Subscription {
@@ -123,11 +136,26 @@ impl TryFrom<SubscriptionRow> for Subscription {
             .kind
             .parse()
             .map_err(|_| StoreError::Corrupt(format!("subscription kind {:?}", row.kind)))?;
+        let outcome = row
+            .outcome
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("subscription outcome {:?}", row.outcome)))?;
+        let min_severity = row
+            .min_severity
+            .map(|m| {
+                m.parse()
+                    .map_err(|_| StoreError::Corrupt(format!("subscription severity {m:?}")))
+            })
+            .transpose()?;
         Ok(Subscription {
             channel: channel_from_db(row.channel_id),
             kind,
             service: Pattern::from_stored(row.service_pattern),
             environment: Pattern::from_stored(row.environment_pattern),
+            filters: Filters {
+                outcome,
+                min_severity,
+            },
         })
     }
 }
@@ -143,6 +171,8 @@ mod tests {
             kind: kind.into(),
             service_pattern: "checkout*".into(),
             environment_pattern: "*".into(),
+            outcome: "all".into(),
+            min_severity: None,
         };
         let ok = Subscription::try_from(row("summaries")).unwrap();
         assert_eq!((ok.channel, ok.kind), (ChannelId(5), Kind::Summaries));

@@ -195,3 +195,178 @@ async fn help_explains_the_commands() {
         assert!(keys.contains(formula), "{formula}: {keys}");
     }
 }
+
+async fn subscribe(app: &TestApp, channel: u64, options: Value) {
+    let reply = command(app, channel, ADMIN_USER_ID, "subscribe", options).await;
+    let content = reply["data"]["content"].as_str().unwrap_or_default();
+    assert!(content.contains("now receives"), "{reply}");
+}
+
+fn embeds(app: &TestApp, channel: u64) -> Vec<String> {
+    app.discord
+        .message_posts(channel)
+        .iter()
+        .map(|p| p.body["embeds"].to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_failures_only_channel_hears_only_failed_deploys_and_their_later_changes() {
+    let app = TestApp::spawn().await;
+    subscribe(
+        &app,
+        OTHER_CHANNEL_ID,
+        json!([
+            choice(&app, "subscribe", "kind", "deploys"),
+            choice(&app, "subscribe", "outcome", "failures")
+        ]),
+    )
+    .await;
+    // Everything goes to the default channel too, as a witness that deliveries happened.
+    subscribe(
+        &app,
+        CHANNEL_ID,
+        json!([choice(&app, "subscribe", "kind", "deploys")]),
+    )
+    .await;
+    let stored: String = sqlx::query_scalar(
+        "select outcome from subscription where channel_id = ? and kind = 'deploys'",
+    )
+    .bind(OTHER_CHANNEL_ID as i64)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(stored, "failures");
+
+    for status in ["started", "succeeded"] {
+        let (code, body) = app
+            .post_deploy(&deploy(json!({"version": "v1", "status": status})))
+            .await;
+        assert_eq!(code, 202, "{body}");
+    }
+    let (code, body) = app
+        .post_deploy(&deploy(
+            json!({"service": "billing", "version": "v9", "status": "failed"}),
+        ))
+        .await;
+    assert_eq!(code, 202, "{body}");
+    assert!(
+        app.discord
+            .wait_for(PATIENCE, |d| d.message_posts(OTHER_CHANNEL_ID).len() == 1
+                && d.message_posts(CHANNEL_ID).len() == 2)
+            .await,
+        "the failed deploy reaches both channels"
+    );
+    let other = embeds(&app, OTHER_CHANNEL_ID);
+    assert!(other[0].contains("billing"), "only the failure: {other:?}");
+    assert!(
+        !other.iter().any(|e| e.contains("checkout")),
+        "the started and succeeded deploy stayed out: {other:?}"
+    );
+
+    // Its later change (rolled back) edits the message the failures channel shows.
+    let (code, body) = app
+        .post_deploy(&deploy(
+            json!({"service": "billing", "version": "v9", "status": "rolled_back"}),
+        ))
+        .await;
+    assert_eq!(code, 202, "{body}");
+    assert!(
+        app.discord
+            .wait_for(PATIENCE, |d| !d.message_edits(OTHER_CHANNEL_ID).is_empty())
+            .await,
+        "the failures channel sees the deploy's later change"
+    );
+    assert_eq!(app.discord.message_posts(OTHER_CHANNEL_ID).len(), 1);
+
+    let listed = command(
+        &app,
+        OTHER_CHANNEL_ID,
+        PLAIN_USER_ID,
+        "subscriptions",
+        json!([]),
+    )
+    .await;
+    let text = listed["data"]["content"].as_str().unwrap();
+    assert!(text.contains("failures only"), "{text}");
+}
+
+#[tokio::test]
+async fn a_critical_only_channel_gets_the_critical_alert_and_not_the_warning() {
+    let app = TestApp::spawn().await;
+    subscribe(
+        &app,
+        OTHER_CHANNEL_ID,
+        json!([
+            choice(&app, "subscribe", "kind", "alerts"),
+            choice(&app, "subscribe", "severity", "critical")
+        ]),
+    )
+    .await;
+    subscribe(
+        &app,
+        CHANNEL_ID,
+        json!([choice(&app, "subscribe", "kind", "alerts")]),
+    )
+    .await;
+    for (name, severity) in [("DiskFilling", "warning"), ("CheckoutDown", "critical")] {
+        let response = app
+            .http
+            .post(app.url("/api/v1/alerts"))
+            .bearer_auth(crate::support::app::API_TOKEN)
+            .json(&json!({
+                "service": "checkout", "environment": "production", "name": name,
+                "severity": severity, "status": "firing", "fingerprint": name,
+                "summary": format!("{name} fires")
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+    assert!(
+        app.discord
+            .wait_for(PATIENCE, |d| d.message_posts(CHANNEL_ID).len() == 2
+                && d.message_posts(OTHER_CHANNEL_ID).len() == 1)
+            .await,
+        "the witness channel gets both, the critical-only channel one"
+    );
+    let other = app.discord.message_posts(OTHER_CHANNEL_ID)[0]
+        .body
+        .to_string();
+    assert!(other.contains("CheckoutDown"), "{other}");
+    assert!(!other.contains("DiskFilling"), "{other}");
+
+    let listed = command(
+        &app,
+        OTHER_CHANNEL_ID,
+        PLAIN_USER_ID,
+        "subscriptions",
+        json!([]),
+    )
+    .await;
+    let text = listed["data"]["content"].as_str().unwrap();
+    assert!(text.contains("critical only"), "{text}");
+
+    // A filter on the wrong kind is refused, privately, and changes nothing.
+    let reply = command(
+        &app,
+        OTHER_CHANNEL_ID,
+        ADMIN_USER_ID,
+        "subscribe",
+        json!([
+            choice(&app, "subscribe", "kind", "checkins"),
+            choice(&app, "subscribe", "severity", "warning")
+        ]),
+    )
+    .await;
+    assert_eq!(reply["data"]["flags"], 64, "{reply}");
+    assert!(
+        reply["data"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("alerts only"),
+        "{reply}"
+    );
+    assert_eq!(app.count("subscription").await, 2);
+}
