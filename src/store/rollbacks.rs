@@ -12,7 +12,7 @@ use super::outbox::Subject;
 use super::{Result, Store};
 use crate::domain::deploy::{Deploy, DeployStatus};
 use crate::domain::rollback::{self, NotRolledBack};
-use crate::domain::subscription::{route, Kind};
+use crate::domain::subscription::{route, Facet, Kind};
 use crate::domain::ChannelId;
 
 /// What marking a deploy rolled back did.
@@ -91,6 +91,7 @@ impl Store {
             Kind::Deploys,
             &deploy.service,
             &deploy.environment,
+            Facet::Deploy { failed: true },
             None,
         );
         for channel in Store::channels_showing(&mut tx, Subject::Deploy(deploy.id)).await? {
