@@ -21,9 +21,9 @@ static FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 const BACKGROUND: RGBColor = RGBColor(0x31, 0x33, 0x38);
 const TEXT: RGBColor = RGBColor(0xdb, 0xde, 0xe1);
 const GRID: RGBColor = RGBColor(0x4e, 0x50, 0x58);
-const SUCCEEDED: RGBColor = RGBColor(0x57, 0xf2, 0x87);
-const FAILED: RGBColor = RGBColor(0xed, 0x42, 0x45);
-const ROLLED_BACK: RGBColor = RGBColor(0xfe, 0xe7, 0x5c);
+pub const SUCCEEDED: RGBColor = RGBColor(0x57, 0xf2, 0x87);
+pub const FAILED: RGBColor = RGBColor(0xed, 0x42, 0x45);
+pub const ROLLED_BACK: RGBColor = RGBColor(0xfe, 0xe7, 0x5c);
 const ALERTS: RGBColor = RGBColor(0x5d, 0xad, 0xec);
 
 #[derive(Debug, thiserror::Error)]

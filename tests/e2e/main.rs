@@ -14,6 +14,7 @@ mod dashboard_browser;
 mod dead_letters;
 mod delivery;
 mod deploys;
+mod dora;
 mod edge;
 mod faults;
 mod hostile;

@@ -11,6 +11,8 @@ pub(crate) struct Upload {
     pub(crate) filename: String,
     pub(crate) size: usize,
     pub(crate) content_type: Option<String>,
+    /// The file itself, so tests can look at what was sent (a chart, say).
+    pub(crate) bytes: Vec<u8>,
 }
 
 pub(crate) fn parse_query(query: Option<&str>) -> HashMap<String, String> {
@@ -124,6 +126,7 @@ pub(crate) fn parse_multipart(body: &[u8], boundary: &str) -> (Value, Vec<Upload
                     filename,
                     size: content.len(),
                     content_type,
+                    bytes: content.to_vec(),
                 });
             }
             _ => {}

@@ -127,6 +127,8 @@ pub struct Recorded {
     pub status: u16,
     /// A message create answered with an existing message because of `enforce_nonce`.
     pub deduplicated: bool,
+    /// Uploaded files of a multipart request: (file name, bytes).
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 /// A failure injected into the next `/api/v10/channels/**` requests.

@@ -143,6 +143,10 @@ impl FakeDiscord {
                 at: Instant::now(),
                 status: 0,
                 deduplicated: false,
+                files: uploads
+                    .iter()
+                    .map(|u| (u.filename.clone(), u.bytes.clone()))
+                    .collect(),
             });
             state.requests.len() - 1
         };

@@ -100,6 +100,7 @@ fn rest_payloads_parse_with_serenity() {
         filename: "log.txt".into(),
         size: 3,
         content_type: Some("text/plain".into()),
+        bytes: b"abc".to_vec(),
     }];
     let attachments = state.attachments(&uploads);
     let message = message_json(
