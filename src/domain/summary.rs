@@ -56,8 +56,8 @@ pub struct Figures {
     pub by_service: Vec<(String, String, Counts)>,
     /// Production deploys and how they went.
     pub production: ProductionCounts,
-    /// Failed deployment recovery time: median seconds over the change failures recovered in the
-    /// period, and how many there were.
+    /// Failed deployment recovery time: median seconds over the change failures that began in the
+    /// period and have recovered, and how many there were.
     pub recovery_time_median: Option<f64>,
     pub recoveries: i64,
     /// Lead time in seconds: median and p90 over production deploys with a commit time.
@@ -215,7 +215,7 @@ pub struct FourKeys {
     pub probable_change_failure_rate: Key,
     /// Seconds: failed deployment recovery time, median over the recoveries of the period.
     pub failed_deployment_recovery_time: Key,
-    /// How many change failures recovered in the period (what the median is over).
+    /// How many change failures of the period have recovered (what the median is over).
     pub recoveries: i64,
     /// Seconds: incident time to restore (opened → resolved), median; beside the DORA key.
     pub time_to_restore: Key,

@@ -123,12 +123,17 @@ pub(super) async fn production_counts(
     })
 }
 
+/// How far before a period a rolled-back deploy may have finished for its rollback, recorded
+/// later, to count as a failure of the period (the rollback's own time decides; this only bounds
+/// the search, so it can use the `deploy_rolled_back` index).
+const ROLLBACK_LOOKBACK_MS: i64 = 30 * 86_400_000;
+
 /// Failed deployment recovery time: median seconds and how many recoveries, over the change
-/// failures that recovered in `[start, end)`. A failure starts when the rollback was recorded
-/// (its first `rolled_back` status change; the deploy's finish when none is stored) or when the
-/// first incident a responder confirmed it caused opened, whichever is earlier; it is recovered
-/// at the next successful deploy of the same service to the same environment after that, or when
-/// that incident resolved, whichever comes first. A failure not recovered yet has no value.
+/// failures that began in `[start, end)` and have recovered since. A failure begins when the
+/// rollback was recorded (its first `rolled_back` status change; the deploy's finish when none is
+/// stored) or when the first incident a responder confirmed it caused opened, whichever is
+/// earlier; it is recovered at the next successful deploy of the same service to the same
+/// environment after that, or when that incident resolved, whichever comes first.
 pub(super) async fn recovery_time(
     tx: &mut sqlx::SqliteConnection,
     deploys: &Deploys<'_>,
@@ -146,15 +151,21 @@ pub(super) async fn recovery_time(
             "null".to_owned()
         }
     };
-    let confirmed_links = if deploys.has_alerts {
-        "union select l.deploy_id from alert_deploy_link l where l.verdict = 'confirmed'"
+    // Candidates: rollbacks that may have been recorded in the period, and deploys a confirmed
+    // incident opened in the period blames; the failure's exact start is checked below.
+    let confirmed_in_period = if deploys.has_alerts {
+        "union select l.deploy_id from incident i join alert_deploy_link l on l.group_id = i.group_id
+         where i.opened_at >= ?2 and i.opened_at < ?3 and l.verdict = 'confirmed'"
     } else {
         ""
     };
+    let at_n = AT.replace("d.", "n.");
     let (median, count): (Option<f64>, i64) = sqlx::query_as(&format!(
         "with candidate as (
-             select d.id from deploy d where d.status = 'rolled_back' {confirmed_links}),
-         failure as (
+             select d.id from deploy d
+             where d.status = 'rolled_back' and {AT} >= ?2 - {ROLLBACK_LOOKBACK_MS} and {AT} < ?3
+             {confirmed_in_period}),
+         failure as materialized (
              select d.service, d.environment,
                     case when d.status = 'rolled_back' then
                         coalesce((select min(sc.at) from deploy_status_change sc
@@ -166,28 +177,27 @@ pub(super) async fn recovery_time(
              from candidate c join deploy d on d.id = c.id
              where (d.status = 'rolled_back' or (d.status = 'succeeded' and {confirmed}))
                and {conditions}),
-         started as (
+         started as materialized (
              select f.*, coalesce(min(rolled_back_at, incident_at), rolled_back_at, incident_at) as at
              from failure f),
-         ended as (
+         ended as materialized (
              select s.at,
-                    (select min(n.finished_at) from deploy n
-                     where n.service = s.service and n.environment = s.environment
-                       and n.status = 'succeeded' and n.finished_at > s.at) as next_success,
+                    (select {at_n} from deploy n
+                     where {at_n} > s.at and n.service = s.service and n.environment = s.environment
+                       and n.status = 'succeeded'
+                     order by {at_n} limit 1) as next_success,
                     case when s.resolved_at >= s.at then s.resolved_at end as resolved
-             from started s),
-         recovered as (
-             select at, coalesce(min(next_success, resolved), next_success, resolved) as until
-             from ended),
+             from started s where s.at >= ?2 and s.at < ?3),
          values_ as (
-             select (until - at) / 1000.0 as v from recovered where until >= ? and until < ?),
+             select (coalesce(min(next_success, resolved), next_success, resolved) - at) / 1000.0 as v
+             from ended where coalesce(next_success, resolved) is not null),
          ranked as (select v, row_number() over (order by v) as r, count(*) over () as n from values_)
          select avg(case when r in ((n + 1) / 2, (n + 2) / 2) then v end), count(*) from ranked",
         opened = incident("opened_at"),
         resolved = incident("resolved_at"),
-        conditions = deploys.conditions,
+        conditions = deploys.conditions.replace('?', "?1"),
     ))
-    .bind_scope(deploys.scope)
+    .bind(deploys.scope.unwrap_or(""))
     .bind(deploys.start)
     .bind(deploys.end)
     .fetch_one(&mut *tx)

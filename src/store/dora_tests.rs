@@ -398,7 +398,7 @@ async fn recovery_runs_from_the_failure_to_the_next_success_or_the_resolution() 
     )
     .await;
     // 5. Rolled back on Sunday night (no status change stored: its finish stands for it) and
-    //    recovered on Monday of the next week: counted there, 2h.
+    //    recovered on Monday of the next week: a failure of this week, 2h.
     deploy(
         &store,
         "auth",
@@ -428,30 +428,59 @@ async fn recovery_runs_from_the_failure_to_the_next_success_or_the_resolution() 
     let settings = SummarySettings::default();
     let s = summary(&store, &settings, "2026-W47", "2026-11-23T09:00:00Z").await;
     let k = &s.keys;
-    // 20m, 1h, 3h → median 1h.
-    assert_eq!(k.recoveries, 3);
-    assert_eq!(k.failed_deployment_recovery_time.value, Some(3_600.0));
+    // 20m, 1h, 2h, 3h → median 1h30m (the unrecovered one has no value yet).
+    assert_eq!(k.recoveries, 4);
+    assert_eq!(k.failed_deployment_recovery_time.value, Some(5_400.0));
     // Incident time to restore stays: incidents resolved in the week, 20m and 10m → 15m.
     assert_eq!(k.time_to_restore.value, Some(900.0));
     let text = s.render(false);
     assert!(
-        text.contains("Failed deployment recovery time (median): 1h 0m"),
+        text.contains("Failed deployment recovery time (median): 1h 30m"),
         "{text}"
     );
-    assert!(text.contains("3 recovered"), "{text}");
+    assert!(text.contains("4 recovered"), "{text}");
     assert!(
         text.contains("Incident time to restore (median): 15m 0s"),
         "{text}"
     );
 
+    // A rollback recorded long after its deploy finished is a failure of the week it was
+    // recorded in: search v1 finished in W46, rolled back in W48, fixed 30 minutes later.
+    let late = deploy(
+        &store,
+        "search",
+        "production",
+        "rolled_back",
+        "2026-11-12T08:00:00Z",
+    )
+    .await;
+    exec(
+        &store,
+        &format!(
+            "insert into deploy_status_change (deploy_id, status, at, created_at)
+             values ({late}, 'rolled_back', {}, 0)",
+            time_to_db(at("2026-11-24T08:00:00Z")),
+        ),
+    )
+    .await;
+    deploy(
+        &store,
+        "search",
+        "production",
+        "succeeded",
+        "2026-11-24T08:30:00Z",
+    )
+    .await;
     let next = summary(&store, &settings, "2026-W48", "2026-11-30T09:00:00Z").await;
     assert_eq!(next.keys.recoveries, 1);
     assert_eq!(
         next.keys.failed_deployment_recovery_time.value,
-        Some(7_200.0)
+        Some(1_800.0)
     );
     assert_eq!(
         next.keys.failed_deployment_recovery_time.previous,
-        Some(3_600.0)
+        Some(5_400.0)
     );
+    let again = summary(&store, &settings, "2026-W47", "2026-11-23T09:00:00Z").await;
+    assert_eq!(again.keys.recoveries, 4, "W47 is unchanged");
 }

@@ -41,9 +41,7 @@ async fn alert_message(app: &TestApp, needle: &str) -> Value {
         })
     };
     assert!(
-        app.discord
-            .wait_for(PATIENCE, |d| found(d).is_some())
-            .await,
+        app.discord.wait_for(PATIENCE, |d| found(d).is_some()).await,
         "no alert message with {needle:?} asking for its cause: {:#?}",
         app.discord.messages(CHANNEL_ID)
     );
@@ -112,8 +110,6 @@ fn bar_heights(png_bytes: &[u8]) -> (usize, usize, usize) {
 #[tokio::test]
 async fn change_failures_probable_failures_deploy_failures_and_recovery_as_dora_defines_them() {
     let app = TestApp::spawn().await;
-    let before_rollback;
-    let after_fix;
     let week = chrono::Duration::days(7);
 
     // 1. payments v1 reaches production, then is rolled back.
@@ -127,7 +123,7 @@ async fn change_failures_probable_failures_deploy_failures_and_recovery_as_dora_
         json!({"id": "pay-1", "service": "payments", "version": "v1", "status": "succeeded"}),
     )
     .await;
-    before_rollback = Utc::now();
+    let before_rollback = Utc::now();
     post(
         &app,
         json!({"id": "pay-1", "service": "payments", "version": "v1", "status": "rolled_back"}),
@@ -146,13 +142,13 @@ async fn change_failures_probable_failures_deploy_failures_and_recovery_as_dora_
     .await;
     // 3. payments v2, the fix: its change was committed a week ago; it ends the rollback's failure.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let fixed = post(
+    post(
         &app,
         json!({"id": "pay-2", "service": "payments", "version": "v2", "status": "succeeded",
                "commit_sha": "a1b2c3d", "commit_at": rfc3339(Utc::now() - week)}),
     )
     .await;
-    after_fix = Utc::now();
+    let after_fix = Utc::now();
     // An alert right after it opens an incident nobody answers "Caused by?" for: probable.
     alert(
         &app,
@@ -213,7 +209,6 @@ async fn change_failures_probable_failures_deploy_failures_and_recovery_as_dora_
         ]
     );
     assert!(unanswered.to_string().contains("alerts:cause:"));
-    let _ = fixed;
 
     // The summary of today (and yesterday, in case the test straddles midnight UTC).
     let today = Utc::now().date_naive();
@@ -309,7 +304,10 @@ async fn change_failures_probable_failures_deploy_failures_and_recovery_as_dora_
     // The bars stack 2 succeeded, 2 failed (the staging job counts among all deploys) and 1
     // rolled back: their heights stand 2 : 2 : 1, as the text says.
     let (succeeded, failed, rolled_back) = bar_heights(&chart);
-    assert!(rolled_back > 20, "a rolled-back bar is drawn: {rolled_back} px");
+    assert!(
+        rolled_back > 20,
+        "a rolled-back bar is drawn: {rolled_back} px"
+    );
     for (name, h) in [("succeeded", succeeded), ("failed", failed)] {
         assert!(
             // A few pixels for the axis line drawn over the bars' foot; a count off by one
