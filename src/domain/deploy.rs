@@ -54,6 +54,13 @@ impl DeployStatus {
     pub fn accepts(self, next: DeployStatus) -> bool {
         self != next && !(self.is_terminal() && next == DeployStatus::Started)
     }
+
+    /// Whether moving from `self` to `next` sets the finish time anew. A success later rolled
+    /// back keeps its finish: the rollout finished when it did (lead time and the period it
+    /// counts in), and when it was undone is the `rolled_back` status change's time.
+    pub fn refinishes(self, next: DeployStatus) -> bool {
+        next.is_terminal() && !(self == DeployStatus::Succeeded && next == DeployStatus::RolledBack)
+    }
 }
 
 impl fmt::Display for DeployStatus {
@@ -380,6 +387,21 @@ impl Deploy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rollback_keeps_the_finish_of_the_success_it_undoes() {
+        use DeployStatus::*;
+        for (from, to, refinishes) in [
+            (Started, Succeeded, true),
+            (Started, Failed, true),
+            (Started, RolledBack, true),
+            (Failed, Succeeded, true),
+            (Succeeded, RolledBack, false),
+            (Succeeded, Failed, true),
+        ] {
+            assert_eq!(from.refinishes(to), refinishes, "{from} → {to}");
+        }
+    }
 
     #[test]
     fn web_urls_are_absolute_http_links() {

@@ -132,7 +132,7 @@ async fn record_in(
                     .bind(merged.commit_at.map(time_to_db))
                     .bind(&merged.url)
                     .bind(&merged.changelog)
-                    .bind(status_changes)
+                    .bind(status_changes && current.status.refinishes(event.status))
                     .bind(finished_at)
                     .bind(now_db)
                     .bind(current.id)
@@ -516,7 +516,11 @@ async fn record_batch(
                     if status_changes {
                         let finished_at = event.status.is_terminal().then(|| time_from_db(now_db));
                         merged.status = event.status;
-                        merged.finished_at = finished_at.or(current.finished_at);
+                        merged.finished_at = if current.status.refinishes(event.status) {
+                            finished_at.or(current.finished_at)
+                        } else {
+                            current.finished_at
+                        };
                     }
                     k.deploy = merged;
                     k.updated_at = now_db;

@@ -129,6 +129,16 @@ async fn change_failures_probable_failures_deploy_failures_and_recovery_as_dora_
         json!({"id": "pay-1", "service": "payments", "version": "v1", "status": "rolled_back"}),
     )
     .await;
+    // The rollback is a status change of its own; the deploy keeps the finish of its success.
+    let (finished, rolled_back_at): (i64, i64) = sqlx::query_as(
+        "select d.finished_at, sc.at from deploy d
+         join deploy_status_change sc on sc.deploy_id = d.id and sc.status = 'rolled_back'
+         where d.service = 'payments' and d.version = 'v1' and d.status = 'rolled_back'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(finished < rolled_back_at, "{finished} {rolled_back_at}");
     // 2. A checkout job fails in production (nothing reached it) and one fails in staging.
     post(
         &app,
