@@ -1,5 +1,6 @@
-//! The summary chart: deploys per day stacked by outcome, with alerts per day as a line, drawn
-//! with plotters into memory and encoded as PNG. The font is embedded (ab_glyph): no system font
+//! The summary chart: deploys per day stacked by outcome, with alerts per day as a line, and
+//! under it the four keys week by week (the trend), drawn with plotters into memory and encoded
+//! as PNG. The font is embedded (ab_glyph): no system font
 //! lookup, so it draws the same on a bare server. Colours suit Discord's dark theme.
 
 use std::sync::Once;
@@ -11,7 +12,9 @@ use plotters::style::{register_font, FontStyle};
 use crate::domain::summary::Summary;
 
 pub const WIDTH: u32 = 800;
-pub const HEIGHT: u32 = 400;
+pub const HEIGHT: u32 = 620;
+/// The height of the per-day chart at the top; the trend's four panels share the rest.
+const DAILY_HEIGHT: u32 = 400;
 pub const FILE_NAME: &str = "summary.png";
 
 const FONT: &str = "loopbot-sans";
@@ -25,6 +28,8 @@ pub const SUCCEEDED: RGBColor = RGBColor(0x57, 0xf2, 0x87);
 pub const FAILED: RGBColor = RGBColor(0xed, 0x42, 0x45);
 pub const ROLLED_BACK: RGBColor = RGBColor(0xfe, 0xe7, 0x5c);
 const ALERTS: RGBColor = RGBColor(0x5d, 0xad, 0xec);
+/// The trend's lines.
+pub(crate) const TREND: RGBColor = RGBColor(0xeb, 0x45, 0x9e);
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot draw the chart: {0}")]
@@ -60,9 +65,13 @@ pub fn render_png(summary: &Summary) -> Result<Vec<u8>, ChartError> {
     Ok(png_bytes)
 }
 
-fn draw(summary: &Summary, rgb: &mut [u8]) -> Result<(), Box<dyn std::error::Error>> {
-    let root = BitMapBackend::with_buffer(rgb, (WIDTH, HEIGHT)).into_drawing_area();
-    root.fill(&BACKGROUND)?;
+type DrawResult = Result<(), Box<dyn std::error::Error>>;
+
+fn draw(summary: &Summary, rgb: &mut [u8]) -> DrawResult {
+    let whole = BitMapBackend::with_buffer(rgb, (WIDTH, HEIGHT)).into_drawing_area();
+    whole.fill(&BACKGROUND)?;
+    let (root, trend_area) = whole.split_vertically(DAILY_HEIGHT);
+    draw_trend(summary, &trend_area)?;
     let days = &summary.daily;
     let n = days.len().max(1);
     let top = days
@@ -163,7 +172,87 @@ fn draw(summary: &Summary, rgb: &mut [u8]) -> Result<(), Box<dyn std::error::Err
         .label_font(font(13.0))
         .position(SeriesLabelPosition::UpperRight)
         .draw()?;
-    root.present()?;
+    whole.present()?;
+    Ok(())
+}
+
+/// The four keys week by week, one small line chart each (a gap where a week has no value).
+fn draw_trend<DB: DrawingBackend>(
+    summary: &Summary,
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let weeks = &summary.trend;
+    if weeks.is_empty() {
+        return Ok(());
+    }
+    let font = |size: f64| (FONT, size).into_font().color(&TEXT);
+    let series: [(&str, Vec<Option<f64>>, fn(f64) -> String); 4] = [
+        (
+            "Deploys/day",
+            weeks.iter().map(|w| Some(w.deployment_frequency)).collect(),
+            |v| format!("{v:.1}"),
+        ),
+        (
+            "Lead time (h)",
+            weeks
+                .iter()
+                .map(|w| w.lead_time_median.map(|s| s / 3600.0))
+                .collect(),
+            |v| format!("{v:.1}"),
+        ),
+        (
+            "Change failure %",
+            weeks.iter().map(|w| w.change_failure_rate).collect(),
+            |v| format!("{v:.0}"),
+        ),
+        (
+            "Restore (h)",
+            weeks
+                .iter()
+                .map(|w| w.time_to_restore_median.map(|s| s / 3600.0))
+                .collect(),
+            |v| format!("{v:.1}"),
+        ),
+    ];
+    let n = weeks.len();
+    for ((name, values, label), panel) in series.iter().zip(area.split_evenly((1, 4))) {
+        let top = values.iter().flatten().fold(0.0f64, |a, b| a.max(*b));
+        let top = if top > 0.0 { top * 1.15 } else { 1.0 };
+        let mut chart = ChartBuilder::on(&panel)
+            .caption(format!("{name}, {n} weeks"), font(14.0))
+            .margin(8)
+            .x_label_area_size(6)
+            .y_label_area_size(34)
+            .build_cartesian_2d(0f64..n.max(2) as f64 - 1.0, 0f64..top)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(GRID)
+            .axis_style(TEXT)
+            .label_style(font(11.0))
+            .x_labels(0)
+            .y_labels(4)
+            .y_label_formatter(&|y| label(*y))
+            .draw()?;
+        // Consecutive known weeks are joined; a week without a value breaks the line.
+        let mut run: Vec<(f64, f64)> = Vec::new();
+        let mut runs = Vec::new();
+        for (i, value) in values.iter().enumerate() {
+            match value {
+                Some(v) => run.push((i as f64, *v)),
+                None => runs.push(std::mem::take(&mut run)),
+            }
+        }
+        runs.push(run);
+        for run in runs.into_iter().filter(|r| !r.is_empty()) {
+            chart.draw_series(run.iter().map(|p| Circle::new(*p, 3, TREND.filled())))?;
+            chart.draw_series(LineSeries::new(run, TREND.stroke_width(2)))?;
+        }
+    }
     Ok(())
 }
 
@@ -200,6 +289,21 @@ mod tests {
             now,
             vec![],
         );
+        let mut summary = summary;
+        summary.trend = crate::domain::trend::weeks_ending_with(&period, 12)
+            .iter()
+            .enumerate()
+            .map(|(i, week)| {
+                let figures = Figures {
+                    production_deployed: 10 + i as i64,
+                    production_finished: 10 + i as i64,
+                    production_failures: i as i64 % 3,
+                    lead_time_median: (i != 4).then_some(3_600.0 * i as f64),
+                    ..Default::default()
+                };
+                crate::domain::trend::TrendWeek::of(week, &figures, now)
+            })
+            .collect();
         let bytes = render_png(&summary).unwrap();
         if let Some(path) = std::env::var_os("LOOPBOT_CHART_OUT") {
             // To look at the chart: LOOPBOT_CHART_OUT=/tmp/chart.png cargo test --lib chart
@@ -221,6 +325,15 @@ mod tests {
         assert!(count(SUCCEEDED) > 1_000, "succeeded bars");
         assert!(count(FAILED) > 100, "failed bars");
         assert!(count(ROLLED_BACK) > 100, "rolled back bars");
+        // The trend's lines, below the per-day chart only.
+        let trend_rows = |from: u32, to: u32| {
+            pixels[(from * WIDTH) as usize..(to * WIDTH) as usize]
+                .iter()
+                .filter(|p| **p == [TREND.0, TREND.1, TREND.2])
+                .count()
+        };
+        assert_eq!(trend_rows(0, DAILY_HEIGHT), 0);
+        assert!(trend_rows(DAILY_HEIGHT, HEIGHT) > 300, "trend lines");
         let light_text = pixels
             .iter()
             .filter(|p| p.iter().all(|v| *v > 0xc0))

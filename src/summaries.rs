@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::config::SummarySettings;
 use crate::domain::period::Period;
 use crate::domain::summary::Summary;
+use crate::domain::trend::{self, TrendWeek};
 use crate::jobs::{Job, Next, Wake};
 use crate::store::{Scope, Store, StoreError};
 
@@ -28,7 +29,7 @@ pub async fn compute(
         .summary_figures(&period.previous(), scope, &settings.production, false)
         .await?;
     let unavailable = store.summary_unavailable_sections().await?;
-    Ok(Summary::build(
+    let mut summary = Summary::build(
         period,
         &current,
         &previous,
@@ -36,7 +37,30 @@ pub async fn compute(
         &settings.bands,
         now,
         unavailable,
-    ))
+    );
+    summary.trend = trend(
+        store,
+        &trend::weeks_ending_with(period, trend::SUMMARY_WEEKS),
+        scope,
+        now,
+    )
+    .await?;
+    Ok(summary)
+}
+
+/// The four keys of each of `weeks` (consecutive periods, oldest first) for `scope`.
+pub async fn trend(
+    store: &Store,
+    weeks: &[Period],
+    scope: &Scope,
+    now: DateTime<Utc>,
+) -> Result<Vec<TrendWeek>, StoreError> {
+    let figures = store.trend_figures(weeks, scope).await?;
+    Ok(weeks
+        .iter()
+        .zip(&figures)
+        .map(|(week, figures)| TrendWeek::of(week, figures, now))
+        .collect())
 }
 
 pub struct SummaryJob {

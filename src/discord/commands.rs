@@ -44,7 +44,7 @@ async fn help(ctx: Context<'_>) -> Result<(), CommandError> {
         • `/link-deployer name:<ci username>`: check-ins of your deploys mention you (no name: your links)\n\
         • `/unlink-deployer name:<ci username>`: remove a link\n\
         • `/summary [period] [service] [public]`: deploys, the four DORA keys, alerts and check-ins of a period, with a chart (only you see it unless public)\n\
-        • `/metrics [service]`: the four DORA keys of last week\n\
+        • `/metrics [service] [weeks]`: the four DORA keys of last week and their trend over 1 to 52 weeks (default 12)\n\
         • `/dashboard`: a private link to this server's web dashboard (valid 12 hours)\n\
         • `/help`: this text\n\n\
         Deploys arrive through `POST /api/v1/deploys` on the bot's HTTP API; events no channel \

@@ -8,12 +8,14 @@ use serenity::{CreateAllowedMentions, CreateAttachment};
 
 use super::context::{channel_of, reader_of, CommandError, Context, Data};
 use super::message::{
-    colour, truncate, Embed, FileUpload, Rendered, EMBED_DESCRIPTION_MAX, EMBED_TITLE_MAX,
+    colour, truncate, Embed, FileUpload, Rendered, CONTENT_MAX, EMBED_DESCRIPTION_MAX,
+    EMBED_TITLE_MAX,
 };
 use crate::chart;
 use crate::domain::period::Period;
 use crate::domain::subscription::Pattern;
 use crate::domain::summary::{duration_text, Key, Summary};
+use crate::domain::trend;
 use crate::store::Scope;
 
 /// How the four keys are counted, for `/help` (the full page: docs/summaries.md, "Formulas").
@@ -174,17 +176,28 @@ fn key_line(name: &str, key: &Key, fmt: &dyn Fn(f64) -> String) -> String {
     )
 }
 
-/// The four DORA keys for last week (only you see the answer).
+/// The four DORA keys for last week and their trend (only you see the answer).
 #[poise::command(slash_command)]
 pub async fn metrics(
     ctx: Context<'_>,
     #[description = "Only this service (name or glob)"] service: Option<String>,
+    #[description = "Weeks of trend, ending last week (1 to 52, default 12)"]
+    #[min = 1]
+    #[max = 52]
+    weeks: Option<i64>,
 ) -> Result<(), CommandError> {
+    // Discord enforces min/max in its client; a request may still carry anything.
+    let weeks = trend::parse_weeks(weeks.unwrap_or(trend::SUMMARY_WEEKS.into()))?;
     let settings = &ctx.data().summaries;
     let now = Utc::now();
     let period = Period::last_week(now, settings.timezone);
     let scope = scope_for(ctx, service.as_deref()).await?;
-    let s = crate::summaries::compute(&ctx.data().store, settings, &period, &scope, now).await?;
+    let mut s =
+        crate::summaries::compute(&ctx.data().store, settings, &period, &scope, now).await?;
+    if weeks != trend::SUMMARY_WEEKS {
+        let periods = trend::weeks_ending_with(&period, weeks);
+        s.trend = crate::summaries::trend(&ctx.data().store, &periods, &scope, now).await?;
+    }
     let k = &s.keys;
     let text = [
         format!(
@@ -224,11 +237,13 @@ pub async fn metrics(
             &k.time_to_restore,
             &duration_text,
         ),
+        String::new(),
+        trend::render(&s.trend, true),
     ]
     .join("\n");
     ctx.send(
         CreateReply::default()
-            .content(text)
+            .content(truncate(&text, CONTENT_MAX))
             .ephemeral(true)
             .allowed_mentions(CreateAllowedMentions::new()),
     )

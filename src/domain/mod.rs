@@ -17,6 +17,7 @@ pub mod refusal;
 pub mod rollback;
 pub mod subscription;
 pub mod summary;
+pub mod trend;
 pub mod visibility;
 pub mod webhook;
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::bands::{Band, Bands};
 use super::deploy::DeployStatus;
 use super::period::{Period, PeriodInfo};
+use super::trend::TrendWeek;
 
 /// Deploy counts by final status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +74,18 @@ pub struct Figures {
     pub alerts: Option<AlertFigures>,
     /// `None` when this database has no check-in tables.
     pub checkins: Option<CheckinFigures>,
+}
+
+impl Figures {
+    /// Production deploys per day of `period` (per day begun by `now`).
+    pub fn deployment_frequency(&self, period: &Period, now: DateTime<Utc>) -> f64 {
+        self.production.deployed as f64 / period.elapsed_days(now) as f64
+    }
+
+    /// DORA's change failure rate of these figures (see [`change_failure_rate`]).
+    pub fn change_failure_rate(&self) -> Option<f64> {
+        change_failure_rate(&self.production)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -262,6 +275,10 @@ pub struct Summary {
     pub checkins: Option<CheckinSection>,
     /// Sections this database cannot provide yet (e.g. alerts before their schema exists).
     pub unavailable: Vec<String>,
+    /// The four keys week by week, oldest first, the last week ending with the period
+    /// (`domain::trend`); empty in summaries stored before the trend existed.
+    #[serde(default)]
+    pub trend: Vec<TrendWeek>,
 }
 
 impl Summary {
@@ -314,8 +331,7 @@ impl Summary {
         services.sort_by(|a, b| (&a.service, &a.environment).cmp(&(&b.service, &b.environment)));
 
         let prev_period = period.previous();
-        let frequency =
-            |f: &Figures, p: &Period| f.production.deployed as f64 / p.elapsed_days(now) as f64;
+        let frequency = |f: &Figures, p: &Period| f.deployment_frequency(p, now);
         let keys = FourKeys {
             deployment_frequency: Key::new(
                 Some(frequency(current, period)),
@@ -435,6 +451,7 @@ impl Summary {
             alerts,
             checkins,
             unavailable,
+            trend: Vec::new(),
         }
     }
 
@@ -461,6 +478,7 @@ impl Summary {
         if self.scope.iter().any(|s| s != "*/*") {
             let _ = writeln!(out, "Scope: {}", self.scope.join(", "));
         }
+        let trend_known = self.trend.iter().any(|w| w.production_deploys > 0);
         if self.empty {
             let _ = writeln!(
                 out,
@@ -474,6 +492,10 @@ impl Summary {
                     String::new()
                 }
             );
+            if trend_known {
+                let _ = writeln!(out);
+                out.push_str(&super::trend::render(&self.trend, markdown));
+            }
             return out;
         }
         let d = &self.deploys;
@@ -573,6 +595,10 @@ impl Summary {
             &duration_text,
             String::new(),
         );
+        if !self.trend.is_empty() {
+            let _ = writeln!(out);
+            out.push_str(&super::trend::render(&self.trend, markdown));
+        }
         let _ = writeln!(out);
         let _ = writeln!(out, "{}", b("By service"));
         for line in self.services.iter().take(25) {

@@ -20,6 +20,7 @@ mod shown;
 mod subscriptions;
 mod summaries;
 mod summary_figures;
+mod trend;
 mod visibility;
 mod webhooks;
 

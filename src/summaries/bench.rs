@@ -103,10 +103,23 @@ async fn run_in(url: &str, runs: u32) -> Result<String, BenchError> {
             deploys = summary.deploys.total;
         }
         out.push_str(&format!(
-            "{name} summary ({deploys} deploys in period, with previous period): {}\n",
+            "{name} summary ({deploys} deploys in period, with previous period and 12-week trend): {}\n",
             stats(times)
         ));
     }
+    let weeks = crate::domain::trend::weeks_ending_with(&week, crate::domain::trend::SUMMARY_WEEKS);
+    let mut times = Vec::new();
+    let mut deploys = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let trend = super::trend(&store, &weeks, &Scope::all(), now).await?;
+        times.push(t.elapsed());
+        deploys = trend.iter().map(|w| w.production_deploys).sum::<i64>();
+    }
+    out.push_str(&format!(
+        "12-week trend alone ({deploys} production deploys): {}\n",
+        stats(times)
+    ));
     out.push_str(&dashboard::measure(&store, &settings, now).await?);
     Ok(out)
 }

@@ -395,3 +395,115 @@ async fn restarts_of_the_real_binary_around_the_scheduled_time_post_one_summary(
     assert!(text.contains("Nothing happened in this period"), "{text}");
     assert!(discord.message_posts(CHANNEL_ID).is_empty());
 }
+
+#[tokio::test]
+async fn the_trend_shows_twelve_weeks_of_the_four_keys_in_json_text_and_metrics() {
+    let app = TestApp::spawn().await;
+    seed_w47(&app).await;
+    // Two weeks earlier (W45): one production deploy, 30 minutes from commit.
+    let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+    finished_deploy(
+        &app,
+        "checkout",
+        "production",
+        "succeeded",
+        Some(t("2026-11-04T09:00:00Z")),
+        t("2026-11-04T09:30:00Z"),
+    )
+    .await;
+    let api: Value = app
+        .http
+        .get(app.url("/api/v1/summary?week=2026-W47"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let weeks = api["trend"].as_array().expect("trend");
+    assert_eq!(weeks.len(), 12, "{api}");
+    assert_eq!(weeks[0]["from"], "2026-08-31");
+    assert_eq!(weeks[11]["from"], "2026-11-16");
+    assert_eq!(weeks[11]["to"], "2026-11-22");
+    // The last week is the summary's own period: the same keys.
+    assert_eq!(
+        weeks[11]["lead_time_median"],
+        api["keys"]["lead_time"]["value"]
+    );
+    assert_eq!(weeks[11]["lead_time_median"], 7_200.0);
+    assert_eq!(weeks[11]["production_deploys"], 3);
+    assert_eq!(weeks[11]["production_failures"], 1);
+    assert_eq!(
+        weeks[11]["change_failure_rate"],
+        api["keys"]["change_failure_rate"]["value"]
+    );
+    assert_eq!(weeks[9]["from"], "2026-11-02");
+    assert_eq!(weeks[9]["lead_time_median"], 1_800.0);
+    assert_eq!(weeks[9]["deployment_frequency"], 1.0 / 7.0);
+    assert_eq!(weeks[10]["production_deploys"], 0);
+    assert_eq!(weeks[10]["lead_time_median"], Value::Null);
+    assert_eq!(weeks[10]["change_failure_rate"], Value::Null);
+
+    let db = format!("sqlite://{}", app.dir.path().join("loopbot.db").display());
+    let out = binary_command(app.dir.path(), &[("DATABASE_URL", db)])
+        .args(["summary", "--week", "2026-W47", "--format", "text"])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("Trend, 12 weeks (2026-08-31 – 2026-11-22; oldest first)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("• Lead time (median): ·········▁·█ 30m 0s → 2h 0m"),
+        "{text}"
+    );
+    assert!(
+        text.contains("• Change failure rate: ·········▁·█ 0.0% → 33.3%"),
+        "{text}"
+    );
+
+    // /metrics: the trend ending last week, as long as asked, within 1 to 52 weeks.
+    let last_week = Period::last_week(Utc::now(), chrono_tz::Tz::UTC);
+    let two_weeks_before = last_week.start() - chrono::Duration::days(14);
+    finished_deploy(
+        &app,
+        "billing",
+        "production",
+        "succeeded",
+        Some(two_weeks_before),
+        two_weeks_before + chrono::Duration::hours(2),
+    )
+    .await;
+    let weeks_option = |n: i64| {
+        json!([
+            {"name": "service", "type": 3, "value": "billing"},
+            {"name": "weeks", "type": 4, "value": n},
+        ])
+    };
+    let answer = command(&app, CHANNEL_ID, PLAIN_USER_ID, "metrics", weeks_option(3)).await;
+    let content = answer["data"]["content"].as_str().unwrap();
+    assert!(content.contains("**Trend, 3 weeks"), "{content}");
+    assert!(
+        content.contains("• Lead time (median): `▄··` 2h 0m → 2h 0m"),
+        "{content}"
+    );
+    let answer = command(&app, CHANNEL_ID, PLAIN_USER_ID, "metrics", json!([])).await;
+    let content = answer["data"]["content"].as_str().unwrap();
+    assert!(content.contains("**Trend, 12 weeks"), "{content}");
+    for bad in [0, 53] {
+        let answer = command(
+            &app,
+            CHANNEL_ID,
+            PLAIN_USER_ID,
+            "metrics",
+            weeks_option(bad),
+        )
+        .await;
+        assert_eq!(answer["data"]["flags"].as_u64().unwrap() & 64, 64);
+        let content = answer["data"]["content"].as_str().unwrap();
+        assert!(content.contains("between 1 and 52"), "{bad}: {content}");
+    }
+}
