@@ -295,9 +295,11 @@ mod tests {
             .enumerate()
             .map(|(i, week)| {
                 let figures = Figures {
-                    production_deployed: 10 + i as i64,
-                    production_finished: 10 + i as i64,
-                    production_failures: i as i64 % 3,
+                    production: crate::domain::summary::ProductionCounts {
+                        deployed: 10 + i as i64,
+                        change_failures: i as i64 % 3,
+                        ..Default::default()
+                    },
                     lead_time_median: (i != 4).then_some(3_600.0 * i as f64),
                     ..Default::default()
                 };

@@ -42,6 +42,7 @@ pub async fn compute(
         store,
         &trend::weeks_ending_with(period, trend::SUMMARY_WEEKS),
         scope,
+        &settings.production,
         now,
     )
     .await?;
@@ -53,9 +54,10 @@ pub async fn trend(
     store: &Store,
     weeks: &[Period],
     scope: &Scope,
+    production: &crate::domain::production::Environments,
     now: DateTime<Utc>,
 ) -> Result<Vec<TrendWeek>, StoreError> {
-    let figures = store.trend_figures(weeks, scope).await?;
+    let figures = store.trend_figures(weeks, scope, production).await?;
     Ok(weeks
         .iter()
         .zip(&figures)

@@ -196,7 +196,14 @@ pub async fn metrics(
         crate::summaries::compute(&ctx.data().store, settings, &period, &scope, now).await?;
     if weeks != trend::SUMMARY_WEEKS {
         let periods = trend::weeks_ending_with(&period, weeks);
-        s.trend = crate::summaries::trend(&ctx.data().store, &periods, &scope, now).await?;
+        s.trend = crate::summaries::trend(
+            &ctx.data().store,
+            &periods,
+            &scope,
+            &settings.production,
+            now,
+        )
+        .await?;
     }
     let k = &s.keys;
     let text = [

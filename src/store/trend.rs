@@ -2,15 +2,21 @@
 
 use super::{Result, Scope, Store};
 use crate::domain::period::Period;
+use crate::domain::production::Environments;
 use crate::domain::summary::Figures;
 
 impl Store {
     /// The figures of each of `weeks` for `scope`, in order. Only the four keys' fields are
     /// meant to be read: per-day counts and comments are not computed.
-    pub async fn trend_figures(&self, weeks: &[Period], scope: &Scope) -> Result<Vec<Figures>> {
+    pub async fn trend_figures(
+        &self,
+        weeks: &[Period],
+        scope: &Scope,
+        production: &Environments,
+    ) -> Result<Vec<Figures>> {
         let mut out = Vec::with_capacity(weeks.len());
         for week in weeks {
-            out.push(self.summary_figures(week, scope, false).await?);
+            out.push(self.summary_figures(week, scope, production, false).await?);
         }
         Ok(out)
     }

@@ -112,7 +112,7 @@ async fn run_in(url: &str, runs: u32) -> Result<String, BenchError> {
     let mut deploys = 0;
     for _ in 0..runs {
         let t = Instant::now();
-        let trend = super::trend(&store, &weeks, &Scope::all(), now).await?;
+        let trend = super::trend(&store, &weeks, &Scope::all(), &settings.production, now).await?;
         times.push(t.elapsed());
         deploys = trend.iter().map(|w| w.production_deploys).sum::<i64>();
     }
