@@ -177,6 +177,9 @@ fn draw(summary: &Summary, rgb: &mut [u8]) -> DrawResult {
 }
 
 /// The four keys week by week, one small line chart each (a gap where a week has no value).
+/// One small chart of the trend: its title, a value per week, how a value reads.
+type TrendSeries = (&'static str, Vec<Option<f64>>, fn(f64) -> String);
+
 fn draw_trend<DB: DrawingBackend>(
     summary: &Summary,
     area: &DrawingArea<DB, plotters::coord::Shift>,
@@ -189,7 +192,7 @@ where
         return Ok(());
     }
     let font = |size: f64| (FONT, size).into_font().color(&TEXT);
-    let series: [(&str, Vec<Option<f64>>, fn(f64) -> String); 4] = [
+    let series: [TrendSeries; 4] = [
         (
             "Deploys/day",
             weeks.iter().map(|w| Some(w.deployment_frequency)).collect(),
