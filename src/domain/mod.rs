@@ -8,6 +8,7 @@ pub mod bands;
 pub mod correlation;
 pub mod dashboard;
 pub mod deploy;
+pub mod duration;
 pub mod feedback;
 pub mod glob;
 pub mod incident;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bands::{Band, Bands};
 use super::deploy::DeployStatus;
+pub use super::duration::duration_text;
 use super::period::{Period, PeriodInfo};
 use super::trend::TrendWeek;
 
@@ -711,17 +712,20 @@ fn percent(part: i64, whole: i64) -> Option<f64> {
     (whole > 0).then(|| 100.0 * part as f64 / whole as f64)
 }
 
-/// `1d 3h`, `2h 5m`, `4m 10s`.
-pub fn duration_text(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as i64;
-    let (d, h, m, sec) = (s / 86_400, s % 86_400 / 3_600, s % 3_600 / 60, s % 60);
-    if d > 0 {
-        format!("{d}d {h}h")
-    } else if h > 0 {
-        format!("{h}h {m}m")
-    } else if m > 0 {
-        format!("{m}m {sec}s")
-    } else {
-        format!("{sec}s")
+impl TrendWeek {
+    /// The week's keys from its figures, computed as the summary computes its own keys.
+    pub fn of(week: &super::period::Period, figures: &Figures, now: DateTime<Utc>) -> Self {
+        let info = week.info();
+        Self {
+            from: info.from,
+            to: info.to,
+            deployment_frequency: figures.deployment_frequency(week, now),
+            lead_time_median: figures.lead_time_median,
+            lead_time_p90: figures.lead_time_p90,
+            change_failure_rate: figures.change_failure_rate(),
+            time_to_restore_median: figures.time_to_restore_median,
+            production_deploys: figures.production.deployed,
+            production_failures: figures.production.change_failures,
+        }
     }
 }

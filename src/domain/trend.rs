@@ -4,12 +4,12 @@
 
 use std::fmt::Write as _;
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{Days, NaiveDate};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use super::duration::duration_text;
 use super::period::Period;
-use super::summary::{duration_text, Figures};
 use super::ValidationError;
 
 /// Weeks the summary's trend shows.
@@ -64,24 +64,6 @@ pub struct TrendWeek {
     pub time_to_restore_median: Option<f64>,
     pub production_deploys: i64,
     pub production_failures: i64,
-}
-
-impl TrendWeek {
-    /// The week's keys from its figures, computed as the summary computes its own keys.
-    pub fn of(week: &Period, figures: &Figures, now: DateTime<Utc>) -> Self {
-        let info = week.info();
-        Self {
-            from: info.from,
-            to: info.to,
-            deployment_frequency: figures.deployment_frequency(week, now),
-            lead_time_median: figures.lead_time_median,
-            lead_time_p90: figures.lead_time_p90,
-            change_failure_rate: figures.change_failure_rate(),
-            time_to_restore_median: figures.time_to_restore_median,
-            production_deploys: figures.production.deployed,
-            production_failures: figures.production.change_failures,
-        }
-    }
 }
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
