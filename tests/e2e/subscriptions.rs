@@ -202,6 +202,35 @@ async fn subscribe(app: &TestApp, channel: u64, options: Value) {
     assert!(content.contains("now receives"), "{reply}");
 }
 
+/// Subscribes OTHER_CHANNEL_ID to `kind` narrowed by one filter, and the default channel to all
+/// of `kind` as a witness that deliveries happened.
+async fn subscribe_filtered(app: &TestApp, kind: &str, filter: &str, value: &str) {
+    subscribe(
+        app,
+        OTHER_CHANNEL_ID,
+        json!([
+            choice(app, "subscribe", "kind", kind),
+            choice(app, "subscribe", filter, value)
+        ]),
+    )
+    .await;
+    subscribe(
+        app,
+        CHANNEL_ID,
+        json!([choice(app, "subscribe", "kind", kind)]),
+    )
+    .await;
+}
+
+/// What `/subscriptions` answers a plain member in `channel`.
+async fn listed(app: &TestApp, channel: u64) -> String {
+    let reply = command(app, channel, PLAIN_USER_ID, "subscriptions", json!([])).await;
+    reply["data"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn embeds(app: &TestApp, channel: u64) -> Vec<String> {
     app.discord
         .message_posts(channel)
@@ -213,22 +242,7 @@ fn embeds(app: &TestApp, channel: u64) -> Vec<String> {
 #[tokio::test]
 async fn a_failures_only_channel_hears_only_failed_deploys_and_their_later_changes() {
     let app = TestApp::spawn().await;
-    subscribe(
-        &app,
-        OTHER_CHANNEL_ID,
-        json!([
-            choice(&app, "subscribe", "kind", "deploys"),
-            choice(&app, "subscribe", "outcome", "failures")
-        ]),
-    )
-    .await;
-    // Everything goes to the default channel too, as a witness that deliveries happened.
-    subscribe(
-        &app,
-        CHANNEL_ID,
-        json!([choice(&app, "subscribe", "kind", "deploys")]),
-    )
-    .await;
+    subscribe_filtered(&app, "deploys", "outcome", "failures").await;
     let stored: String = sqlx::query_scalar(
         "select outcome from subscription where channel_id = ? and kind = 'deploys'",
     )
@@ -279,36 +293,14 @@ async fn a_failures_only_channel_hears_only_failed_deploys_and_their_later_chang
     );
     assert_eq!(app.discord.message_posts(OTHER_CHANNEL_ID).len(), 1);
 
-    let listed = command(
-        &app,
-        OTHER_CHANNEL_ID,
-        PLAIN_USER_ID,
-        "subscriptions",
-        json!([]),
-    )
-    .await;
-    let text = listed["data"]["content"].as_str().unwrap();
+    let text = listed(&app, OTHER_CHANNEL_ID).await;
     assert!(text.contains("failures only"), "{text}");
 }
 
 #[tokio::test]
 async fn a_critical_only_channel_gets_the_critical_alert_and_not_the_warning() {
     let app = TestApp::spawn().await;
-    subscribe(
-        &app,
-        OTHER_CHANNEL_ID,
-        json!([
-            choice(&app, "subscribe", "kind", "alerts"),
-            choice(&app, "subscribe", "severity", "critical")
-        ]),
-    )
-    .await;
-    subscribe(
-        &app,
-        CHANNEL_ID,
-        json!([choice(&app, "subscribe", "kind", "alerts")]),
-    )
-    .await;
+    subscribe_filtered(&app, "alerts", "severity", "critical").await;
     for (name, severity) in [("DiskFilling", "warning"), ("CheckoutDown", "critical")] {
         let response = app
             .http
@@ -337,15 +329,7 @@ async fn a_critical_only_channel_gets_the_critical_alert_and_not_the_warning() {
     assert!(other.contains("CheckoutDown"), "{other}");
     assert!(!other.contains("DiskFilling"), "{other}");
 
-    let listed = command(
-        &app,
-        OTHER_CHANNEL_ID,
-        PLAIN_USER_ID,
-        "subscriptions",
-        json!([]),
-    )
-    .await;
-    let text = listed["data"]["content"].as_str().unwrap();
+    let text = listed(&app, OTHER_CHANNEL_ID).await;
     assert!(text.contains("critical only"), "{text}");
 
     // A filter on the wrong kind is refused, privately, and changes nothing.
