@@ -242,6 +242,8 @@ pub struct DeployEvent {
     pub commit_at: Option<DateTime<Utc>>,
     pub url: Option<WebUrl>,
     pub changelog: Option<String>,
+    /// When the sender says this happened (its own clock); `None` means "when it arrived".
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// The fields of a deploy event as a sender wrote them, before validation.
@@ -257,6 +259,8 @@ pub struct RawDeployEvent {
     pub url: Option<String>,
     pub changelog: Option<String>,
     pub id: Option<String>,
+    /// When it happened, RFC 3339 (the sender's clock).
+    pub at: Option<String>,
 }
 
 fn required<'a>(
@@ -310,7 +314,15 @@ impl DeployEvent {
             commit_at: optional(&raw.commit_at, |v| parse_timestamp("commit_at", v))?,
             url: optional(&raw.url, |v| WebUrl::parse("url", v))?,
             changelog,
+            at: optional(&raw.at, |v| parse_timestamp("at", v))?,
         })
+    }
+
+    /// When this event happened: the sender's time when it gives one, else `arrived` (when the
+    /// event reached the bot). A sender's time later than its arrival is a clock ahead of ours,
+    /// not a deploy in the future: it is clamped to the arrival, so no figure ends after "now".
+    pub fn happened_at(&self, arrived: DateTime<Utc>) -> DateTime<Utc> {
+        self.at.map_or(arrived, |at| at.min(arrived))
     }
 }
 
@@ -376,6 +388,25 @@ impl Deploy {
             changelog: event.changelog.clone().or_else(|| self.changelog.clone()),
             ..self.clone()
         }
+    }
+
+    /// This deploy after `event`, which happened at `at` ([`DeployEvent::happened_at`]): details
+    /// merged ([`Self::merged_with`]); the start moved back when the sender reports an earlier
+    /// time (a `running` delivered after its `success`); and, when the status changes, the new
+    /// status and its finish (per [`DeployStatus::refinishes`]), never before the start, so events
+    /// whose times disagree with their order give a duration of zero, not a negative one.
+    /// Returns the deploy and whether the status changed.
+    pub fn after(&self, event: &DeployEvent, at: DateTime<Utc>) -> (Deploy, bool) {
+        let mut next = self.merged_with(event);
+        next.started_at = self.started_at.min(at);
+        let status_changes = self.status.accepts(event.status);
+        if status_changes {
+            next.status = event.status;
+            if self.status.refinishes(event.status) {
+                next.finished_at = Some(at.max(next.started_at));
+            }
+        }
+        (next, status_changes)
     }
 
     /// How long the rollout took, once it finished.

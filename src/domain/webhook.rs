@@ -18,14 +18,13 @@ pub enum WebhookOutcome {
     Deploy(Box<WebhookDeploy>),
 }
 
-/// A deploy reported by a webhook, plus what is needed to look its commit time up later.
+/// A deploy reported by a webhook, plus what is needed to look its commits up later.
+/// When the sender says it happened is the event's `at`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookDeploy {
     pub event: DeployEvent,
     /// `owner/name` of the repository, for the commits API (GitHub only).
     pub repository: Option<String>,
-    /// When the sender says the status changed (GitLab's `status_changed_at`).
-    pub occurred_at: Option<DateTime<Utc>>,
 }
 
 /// Which GitHub Actions workflows count as deploys, and to which environment:
@@ -92,7 +91,7 @@ pub fn github(
             if body["action"] != "created" {
                 return Ok(ignored(format!("deployment action {}", body["action"])));
             }
-            github_deployment(body, "started", None)
+            github_deployment(body, "started", None, text(body, "/deployment/created_at"))
         }
         "deployment_status" => {
             let state = text(body, "/deployment_status/state").unwrap_or_default();
@@ -105,7 +104,9 @@ pub fn github(
             };
             let url = text(body, "/deployment_status/target_url")
                 .or_else(|| text(body, "/deployment_status/log_url"));
-            github_deployment(body, status, url)
+            let at = text(body, "/deployment_status/created_at")
+                .or_else(|| text(body, "/deployment_status/updated_at"));
+            github_deployment(body, status, url, at)
         }
         "workflow_run" => github_workflow_run(body, workflows),
         other => Ok(ignored(format!("event {other:?} is not about deploys"))),
@@ -120,6 +121,7 @@ fn github_deployment(
     body: &Value,
     status: &str,
     url: Option<String>,
+    at: Option<String>,
 ) -> Result<WebhookOutcome, ValidationError> {
     let deployment_id = text(body, "/deployment/id")
         .ok_or_else(|| ValidationError::new("deployment", "deployment.id is missing"))?;
@@ -137,11 +139,11 @@ fn github_deployment(
         commit_at: None,
         url,
         changelog: text(body, "/deployment/description"),
+        at,
     };
     Ok(WebhookOutcome::Deploy(Box::new(WebhookDeploy {
         event: DeployEvent::parse(&raw)?,
         repository: text(body, "/repository/full_name"),
-        occurred_at: None,
     })))
 }
 
@@ -187,11 +189,16 @@ fn github_workflow_run(
         commit_at: text(body, "/workflow_run/head_commit/timestamp"),
         url: text(body, "/workflow_run/html_url"),
         changelog: text(body, "/workflow_run/head_commit/message"),
+        // A run starts at `run_started_at` and its last change (completion) is `updated_at`.
+        at: if status == "started" {
+            text(body, "/workflow_run/run_started_at")
+        } else {
+            text(body, "/workflow_run/updated_at")
+        },
     };
     Ok(WebhookOutcome::Deploy(Box::new(WebhookDeploy {
         event: DeployEvent::parse(&raw)?,
         repository: text(body, "/repository/full_name"),
-        occurred_at: None,
     })))
 }
 
@@ -242,15 +249,17 @@ pub fn gitlab(event: &str, body: &Value) -> Result<WebhookOutcome, ValidationErr
         commit_at: None,
         url: text(body, "/deployable_url"),
         changelog: text(body, "/commit_title"),
+        at: None,
     };
-    let occurred_at = match text(body, "/status_changed_at") {
+    let mut event = DeployEvent::parse(&raw)?;
+    // Not RFC 3339, so parsed here rather than by `DeployEvent::parse`.
+    event.at = match text(body, "/status_changed_at") {
         Some(raw) => Some(parse_gitlab_time(&raw)?),
         None => None,
     };
     Ok(WebhookOutcome::Deploy(Box::new(WebhookDeploy {
-        event: DeployEvent::parse(&raw)?,
+        event,
         repository: None,
-        occurred_at,
     })))
 }
 

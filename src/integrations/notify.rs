@@ -30,6 +30,9 @@ pub struct NotifyDeployArgs {
     /// Commit time, RFC 3339 [default: $CI_COMMIT_TIMESTAMP, else `git show -s --format=%cI <commit>` when git knows it]
     #[arg(long)]
     pub commit_at: Option<String>,
+    /// When this happened, RFC 3339, e.g. 2026-12-03T07:30:00Z [default: when the bot receives it]
+    #[arg(long)]
+    pub at: Option<String>,
     /// Link to the pipeline or job [default: the GitHub Actions run, $CI_PIPELINE_URL, $BUILDKITE_BUILD_URL, $CIRCLE_BUILD_URL, $BUILD_URL]
     #[arg(long)]
     pub url: Option<String>,
@@ -180,6 +183,7 @@ pub fn build_body(
         ("url", url),
         ("changelog", changelog),
         ("id", args.id.clone()),
+        ("at", args.at.clone()),
     ] {
         if let Some(v) = value {
             body.insert(key.to_owned(), json!(v));

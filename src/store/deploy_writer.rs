@@ -79,10 +79,13 @@ async fn record_in(
     .map(|row| deploy_from_row(&row))
     .transpose()?;
 
-    let finished_at = event.status.is_terminal().then_some(now_db);
+    // The sender's time when it gives one (docs/deploys.md), in the stored milliseconds.
+    let at = time_from_db(time_to_db(event.happened_at(now)));
+    let at_db = time_to_db(at);
     let existing_was_none = existing.is_none();
     let (deploy_id, changed, status_changed, status_now) = match existing {
         None => {
+            let first = Deploy::first_seen(0, event, at);
             let id: i64 = sqlx::query_scalar(
                 "insert into deploy (source, external_id, service, version, environment, status,
                         deployer, commit_sha, commit_at, url, changelog, started_at, finished_at,
@@ -100,8 +103,8 @@ async fn record_in(
             .bind(event.commit_at.map(time_to_db))
             .bind(event.url.as_ref().map(|u| u.as_str()))
             .bind(event.changelog.as_deref())
-            .bind(now_db)
-            .bind(finished_at)
+            .bind(time_to_db(first.started_at))
+            .bind(first.finished_at.map(time_to_db))
             .bind(now_db)
             .bind(now_db)
             .fetch_one(&mut *tx)
@@ -109,37 +112,30 @@ async fn record_in(
             (id, true, true, event.status)
         }
         Some(current) => {
-            let merged = current.merged_with(event);
-            let status_changes = current.status.accepts(event.status);
-            let status = if status_changes {
-                event.status
-            } else {
-                current.status
-            };
-            let changed = status_changes || merged != current;
+            let (next, status_changes) = current.after(event, at);
+            let changed = next != current;
             if changed {
                 sqlx::query(
-                        "update deploy set status = ?, version = ?, deployer = ?, commit_sha = ?,
-                            commit_at = ?, url = ?, changelog = ?,
-                            finished_at = case when ? then coalesce(?, finished_at) else finished_at end,
+                    "update deploy set status = ?, version = ?, deployer = ?, commit_sha = ?,
+                            commit_at = ?, url = ?, changelog = ?, started_at = ?, finished_at = ?,
                             updated_at = ?
                          where id = ?",
-                    )
-                    .bind(status.as_str())
-                    .bind(&merged.version)
-                    .bind(&merged.deployer)
-                    .bind(&merged.commit_sha)
-                    .bind(merged.commit_at.map(time_to_db))
-                    .bind(&merged.url)
-                    .bind(&merged.changelog)
-                    .bind(status_changes && current.status.refinishes(event.status))
-                    .bind(finished_at)
-                    .bind(now_db)
-                    .bind(current.id)
-                    .execute(&mut *tx)
-                    .await?;
+                )
+                .bind(next.status.as_str())
+                .bind(&next.version)
+                .bind(&next.deployer)
+                .bind(&next.commit_sha)
+                .bind(next.commit_at.map(time_to_db))
+                .bind(&next.url)
+                .bind(&next.changelog)
+                .bind(time_to_db(next.started_at))
+                .bind(next.finished_at.map(time_to_db))
+                .bind(now_db)
+                .bind(current.id)
+                .execute(&mut *tx)
+                .await?;
             }
-            (current.id, changed, status_changes, status)
+            (current.id, changed, status_changes, next.status)
         }
     };
 
@@ -159,7 +155,7 @@ async fn record_in(
         .bind(deploy_id)
         .bind(event.status.as_str())
         .bind(event_id)
-        .bind(now_db)
+        .bind(at_db)
         .bind(now_db)
         .execute(&mut *tx)
         .await?;
@@ -333,7 +329,7 @@ insert into deploy (id, source, external_id, service, environment, started_at, c
 with r(v) as materialized (select value from json_each(?))
 update deploy set status = r.v ->> 1, version = r.v ->> 2, deployer = r.v ->> 3,
         commit_sha = r.v ->> 4, commit_at = r.v ->> 5, url = r.v ->> 6, changelog = r.v ->> 7,
-        finished_at = r.v ->> 8, updated_at = r.v ->> 9
+        finished_at = r.v ->> 8, updated_at = r.v ->> 9, started_at = r.v ->> 10
     from r where deploy.id = r.v ->> 0;
 with r(v) as materialized (select value from json_each(?))
 insert into deploy_status_change (deploy_id, status, event_id, at, created_at)
@@ -357,6 +353,8 @@ struct Known {
     stored: bool,
     dirty: bool,
     updated_at: i64,
+    /// When the batch created it (arrival time; `started_at` may be the sender's earlier time).
+    created_at: i64,
     /// Messages showing it, oldest first: (channel, `message.id`).
     shown_in: Vec<(ChannelId, i64)>,
 }
@@ -435,6 +433,7 @@ async fn record_batch(
                 stored: true,
                 dirty: false,
                 updated_at: r.updated_at,
+                created_at: r.updated_at,
                 shown_in: Vec::new(),
             };
             Ok((key, known))
@@ -474,6 +473,7 @@ async fn record_batch(
     for job in batch {
         let event = &job.event;
         let now_db = time_to_db(job.now);
+        let at = time_from_db(time_to_db(event.happened_at(job.now)));
         last_event += 1;
         let event_id = last_event;
         events.extend([
@@ -489,7 +489,7 @@ async fn record_batch(
         let (k, changed, status_changed) = match known.entry(key) {
             std::collections::hash_map::Entry::Vacant(slot) => {
                 last_deploy += 1;
-                let mut deploy = Deploy::first_seen(last_deploy, event, time_from_db(now_db));
+                let mut deploy = Deploy::first_seen(last_deploy, event, at);
                 // As stored: milliseconds.
                 deploy.commit_at = deploy.commit_at.map(|t| time_from_db(time_to_db(t)));
                 let (source, external_id) = slot.key().clone();
@@ -500,29 +500,19 @@ async fn record_batch(
                     stored: false,
                     dirty: false,
                     updated_at: now_db,
+                    created_at: now_db,
                     shown_in: Vec::new(),
                 });
                 (k, true, true)
             }
             std::collections::hash_map::Entry::Occupied(slot) => {
                 let k = slot.into_mut();
-                let current = &k.deploy;
-                let mut merged = current.merged_with(event);
-                let status_changes = current.status.accepts(event.status);
+                let (mut next, status_changes) = k.deploy.after(event, at);
                 // Compared before rounding to the stored milliseconds, as `record_in` compares.
-                let changed = status_changes || merged != *current;
-                merged.commit_at = merged.commit_at.map(|t| time_from_db(time_to_db(t)));
+                let changed = next != k.deploy;
+                next.commit_at = next.commit_at.map(|t| time_from_db(time_to_db(t)));
                 if changed {
-                    if status_changes {
-                        let finished_at = event.status.is_terminal().then(|| time_from_db(now_db));
-                        merged.status = event.status;
-                        merged.finished_at = if current.status.refinishes(event.status) {
-                            finished_at.or(current.finished_at)
-                        } else {
-                            current.finished_at
-                        };
-                    }
-                    k.deploy = merged;
+                    k.deploy = next;
                     k.updated_at = now_db;
                     k.dirty = true;
                 }
@@ -543,7 +533,7 @@ async fn record_batch(
                 Arg::Int(Some(deploy_id)),
                 Arg::Text(Some(event.status.as_str())),
                 Arg::Int(Some(event_id)),
-                Arg::Int(Some(now_db)),
+                Arg::Int(Some(time_to_db(at))),
                 Arg::Int(Some(now_db)),
             ]);
         }
@@ -618,6 +608,7 @@ async fn record_batch(
         if k.stored {
             updates.push(Arg::Int(Some(d.id)));
             updates.extend(details);
+            updates.push(Arg::Int(Some(time_to_db(d.started_at))));
         } else {
             inserts.extend([
                 Arg::Int(Some(d.id)),
@@ -626,7 +617,7 @@ async fn record_batch(
                 Arg::Text(Some(&d.service)),
                 Arg::Text(Some(&d.environment)),
                 Arg::Int(Some(time_to_db(d.started_at))),
-                Arg::Int(Some(time_to_db(d.started_at))),
+                Arg::Int(Some(k.created_at)),
             ]);
             inserts.extend(details);
         }
@@ -654,7 +645,7 @@ async fn record_batch(
     sqlx::query(WRITE_BATCH)
         .bind(json_rows(6, &events))
         .bind(json_rows(16, &inserts))
-        .bind(json_rows(10, &updates))
+        .bind(json_rows(11, &updates))
         .bind(json_rows(5, &status_changes))
         .bind(json_rows(6, &message_inserts))
         .bind(json_rows(2, &message_updates))

@@ -33,13 +33,18 @@ fn job(spec: &Spec, n: usize) -> DeployJob {
         commit_at: commit_at.map(|s| format!("2026-11-01T00:00:{:02}.{:06}Z", s % 60, s)),
         ..Default::default()
     };
-    let event = DeployEvent::parse(&raw).expect("generated events are valid");
+    let mut event = DeployEvent::parse(&raw).expect("generated events are valid");
+    let now = DateTime::from_timestamp_millis(1_800_000_000_000 + (n as i64 / 2) * 1000).unwrap();
+    // Some events carry the sender's time: earlier than arrival, sub-millisecond, or ahead of it.
+    event.at = commit_at
+        .filter(|s| s % 2 == 0)
+        .map(|s| now - chrono::Duration::microseconds(i64::from(s % 9_000) * 1_001 - 1_500_000));
     DeployJob {
         source: "api".into(),
         raw_body: format!("{{\"n\":{n}}}"),
         event,
         default_channel: (!n.is_multiple_of(3)).then_some(ChannelId(7)),
-        now: DateTime::from_timestamp_millis(1_800_000_000_000 + (n as i64 / 2) * 1000).unwrap(),
+        now,
         done: oneshot::channel().0,
     }
 }

@@ -350,6 +350,7 @@ fn raw_deploy() -> impl Strategy<Value = RawDeployEvent> {
                     url,
                     changelog: log,
                     id,
+                    ..Default::default()
                 }
             },
         )

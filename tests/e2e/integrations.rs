@@ -540,8 +540,8 @@ async fn lead_time_commit_time_comes_from_the_commits_api_and_is_filled_in_after
         .all(|a| a == &format!("Bearer {GITHUB_TOKEN}")));
     assert_eq!(app.count("commit_lookup").await, 0);
 
-    // A later status keeps the commit time (deploy started 2019-05-15T15:20:53Z per the payload's
-    // own clock; here the deploy time is now, so lead time = now - commit time).
+    // A later status keeps the commit time. The deploy finished when the payload says
+    // (deployment_status.created_at, GitHub's clock), so lead time = that - commit time.
     let (status, _) = signed_fixture(
         &app,
         "deployment_status",
@@ -560,7 +560,13 @@ async fn lead_time_commit_time_comes_from_the_commits_api_and_is_filled_in_after
         .await
         .unwrap();
     let expected_lead = (finished_at - expected.timestamp_millis()) as f64 / 1000.0;
-    let today = Utc::now().format("%Y-%m-%d");
+    assert_eq!(
+        finished_at,
+        Utc.with_ymd_and_hms(2019, 5, 15, 15, 20, 55)
+            .unwrap()
+            .timestamp_millis()
+    );
+    let today = "2019-05-15";
     let summary: Value = app
         .http
         .get(app.url(&format!("/api/v1/summary?from={today}&to={today}")))
@@ -861,6 +867,14 @@ fn render_argocd(body: &str) -> String {
             "53e28ff20cc530b9ada2173fbbd64d48338583ba",
         ),
         ("{{.context.argocdUrl}}", "https://argocd.example.com"),
+        (
+            "{{(call .repo.GetCommitMetadata .app.status.sync.revision).Date.UTC.Format \"2006-01-02T15:04:05Z07:00\"}}",
+            "2026-11-24T09:58:00Z",
+        ),
+        (
+            "{{.app.status.operationState.finishedAt}}",
+            "2026-11-24T10:04:00Z",
+        ),
     ];
     let mut rendered = body.to_owned();
     for (expression, value) in values {

@@ -27,6 +27,7 @@ mod retention;
 mod rollbacks;
 mod routes;
 mod scoped;
+mod sender_clock;
 mod storm;
 mod subscriptions;
 mod summaries;
