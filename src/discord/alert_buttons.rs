@@ -1,5 +1,5 @@
 //! Pressing the buttons of an alert message: Acknowledge, Silence 1h (a real Alertmanager
-//! silence), "Caused by <deploy>" / "Not this deploy". Each press is checked first: the person
+//! silence), "Caused by <deploy>" / "Not this deploy" (Useful / Noise: `alert_votes`). Each press is checked first: the person
 //! must be a responder (`discord::access`), and the group the `custom_id` names must be the one
 //! the pressed message shows in that channel; a refused press changes nothing.
 
@@ -40,6 +40,8 @@ async fn handle_button(
         Some("ack") => Action::Acknowledge,
         Some("silence") => Action::Silence,
         Some("cause") => Action::JudgeCause,
+        // Any member's opinion, checked there.
+        Some("vote") => return super::alert_votes::press(ctx, data, interaction).await,
         _ => {
             return reply_ephemeral(
                 ctx,

@@ -1,11 +1,13 @@
-//! Alert messages (rendering, with their buttons: Acknowledge, Silence 1h, "Caused by this
-//! deploy?") and `/alerts`. Button custom ids: `alerts:ack:<group>`, `alerts:silence:<group>`,
+//! Alert messages (rendering, with their buttons: Acknowledge, Silence 1h, Useful / Noise,
+//! "Caused by this deploy?") and `/alerts`. Button custom ids: `alerts:ack:<group>`,
+//! `alerts:silence:<group>`, `alerts:vote:<group>:useful|noise` (`alert_votes`),
 //! `alerts:cause:<group>:<deploy>:yes|no`; pressing them is handled in `alert_buttons`.
 
 use chrono::Utc;
 use poise::serenity_prelude as serenity;
 use poise::CreateReply;
 
+use super::alert_votes;
 use super::context::{channel_of, CommandError, Context, Data};
 use super::message::{
     colour, discord_time, field_value, span, truncate, Button, ButtonStyle, Embed, Mentions,
@@ -281,6 +283,8 @@ pub fn render_alert_group(g: &AlertGroupView) -> Rendered {
     }
 
     let mut components = Vec::new();
+    // Useful / Noise ride on the first row, firing or resolved (4 buttons at most there).
+    let votes = alert_votes::vote_buttons(g.id, g.votes);
     if g.status == AlertStatus::Firing {
         let mut buttons = vec![Button {
             custom_id: format!("alerts:ack:{}", g.id),
@@ -308,7 +312,10 @@ pub fn render_alert_group(g: &AlertGroupView) -> Rendered {
                 disabled: g.silenced_at.is_some(),
             });
         }
+        buttons.extend(votes);
         components.push(buttons);
+    } else {
+        components.push(votes.to_vec());
     }
     // One row per unanswered link (Discord allows 5 rows; the first leaves 4).
     for link in g.links.iter().filter(|l| l.verdict.is_none()).take(4) {
@@ -551,6 +558,7 @@ mod tests {
             mention: None,
             silence_available: false,
             incident_id: None,
+            votes: Default::default(),
             alerts,
             links: vec![],
         }

@@ -15,6 +15,7 @@
 
 mod access;
 mod alert_buttons;
+mod alert_votes;
 mod alerts;
 mod bot;
 mod checkin_buttons;

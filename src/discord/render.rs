@@ -3,7 +3,7 @@
 //! their members' own messages would have.
 
 use super::message::{colour, truncate, Embed, Rendered, EMBED_DESCRIPTION_MAX, EMBED_TITLE_MAX};
-use super::{alerts, checkins, deploys, limits, summary};
+use super::{alert_votes, alerts, checkins, deploys, limits, summary};
 use crate::store::DeliverySubject;
 
 /// The message for a delivery's subject (with the files its first post uploads), or `None` when
@@ -79,8 +79,16 @@ fn digest(members: &[DeliverySubject]) -> Rendered {
     };
     let lines: Vec<String> = members
         .iter()
-        .filter_map(compose)
-        .filter_map(|message| Some(format!("• {}", message.embeds.first()?.title.as_ref()?)))
+        .filter_map(|member| {
+            let title = compose(member)?.embeds.first()?.title.clone()?;
+            Some(match member {
+                // An alert group's line carries its number (its vote buttons name it) and votes.
+                DeliverySubject::AlertGroup(group) => {
+                    format!("• {}", alert_votes::digest_line(group, &title))
+                }
+                _ => format!("• {title}"),
+            })
+        })
         .collect();
     // Every member by name while it fits the description; the rest counted.
     let mut description = String::new();
@@ -107,6 +115,7 @@ fn digest(members: &[DeliverySubject]) -> Rendered {
             ),
             ..Default::default()
         }],
+        components: alert_votes::digest_vote_rows(&alert_groups),
         ..Default::default()
     }
 }

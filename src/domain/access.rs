@@ -24,6 +24,9 @@ pub enum Action {
     FeedbackSummary,
     /// `/feedback`, the check-in buttons and comment form, reactions and replies.
     GiveFeedback,
+    /// **Useful** / **Noise** on an alert message or a digest line's group: an opinion about the
+    /// alert, which changes nothing about it (one vote per person per episode).
+    VoteAlert,
     /// `/link-deployer` for a CI name nobody else holds, `/link-deployer` without a name (your
     /// links), `/unlink-deployer` of your own link.
     LinkOwnDeployerName,
@@ -59,7 +62,7 @@ impl Action {
         use Action::*;
         match self {
             Help | ListSubscriptions | ListAlerts | Summary | Metrics | FeedbackSummary
-            | GiveFeedback | LinkOwnDeployerName | OpenDashboard => Need::Member,
+            | GiveFeedback | VoteAlert | LinkOwnDeployerName | OpenDashboard => Need::Member,
             Subscribe | Unsubscribe | TakeDeployerName => Need::ManageServer,
             Acknowledge | Silence | JudgeCause | RequestCheckin | MarkRolledBack => Need::Responder,
         }

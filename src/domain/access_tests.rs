@@ -99,6 +99,9 @@ fn each_action_needs_what_the_table_says() {
         (&roles, member(Some(A)), FeedbackSummary, Ok(())),
         (&roles, member(Some(A)), LinkOwnDeployerName, Ok(())),
         (&roles, member(Some(A)), ListAlerts, Ok(())),
+        // A noise vote is an opinion: every member, no responder role needed.
+        (&roles, member(Some(A)), VoteAlert, Ok(())),
+        (&no_roles, member(Some(A)), VoteAlert, Ok(())),
         // Manage Server: admins only, whatever their roles.
         (
             &roles,

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod alert;
 pub mod alert_group;
+pub mod alert_vote;
 pub mod bands;
 pub mod correlation;
 pub mod dashboard;

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::alert_vote::{called_noise_line, noisy_text, NoisyAlert};
 use super::bands::{Band, Bands};
 use super::deploy::DeployStatus;
 pub use super::duration::duration_text;
@@ -93,8 +94,8 @@ impl Figures {
 pub struct AlertFigures {
     /// Alerts that started in the period.
     pub count: i64,
-    /// (alert name, how many), noisiest first, at most 5.
-    pub noisiest: Vec<(String, i64)>,
+    /// The noisiest alert names: fires and noise votes (`domain::alert_vote::noisiest`).
+    pub noisiest: Vec<NoisyAlert>,
     /// Median seconds from a group's first firing to its acknowledgement (groups fired in the period).
     pub time_to_acknowledge_median: Option<f64>,
     /// Groups firing now (whatever the period).
@@ -132,7 +133,7 @@ pub struct AlertSection {
     pub count: i64,
     pub previous_count: i64,
     pub trend: Trend,
-    pub noisiest: Vec<(String, i64)>,
+    pub noisiest: Vec<NoisyAlert>,
     /// Seconds.
     pub time_to_acknowledge_median: Option<f64>,
     pub previous_time_to_acknowledge_median: Option<f64>,
@@ -646,12 +647,11 @@ impl Summary {
                     .unwrap_or_else(|| "n/a".into())
             );
             if !a.noisiest.is_empty() {
-                let names: Vec<String> = a
-                    .noisiest
-                    .iter()
-                    .map(|(n, c)| format!("{n} ×{c}"))
-                    .collect();
+                let names: Vec<String> = a.noisiest.iter().map(noisy_text).collect();
                 let _ = writeln!(out, "• Noisiest: {}", names.join(", "));
+            }
+            if let Some(line) = called_noise_line(&a.noisiest) {
+                let _ = writeln!(out, "• {line}");
             }
         }
         if let Some(c) = &self.checkins {

@@ -11,6 +11,7 @@ use super::alert_rows::{
 use super::ids::{from_db, time_from_db};
 use super::{Result, Store, StoreError};
 use crate::domain::alert::{AlertStatus, MentionTarget};
+use crate::domain::alert_vote::VoteCounts;
 use crate::domain::subscription::Kind;
 
 /// One alert as its message shows it.
@@ -77,6 +78,8 @@ pub struct AlertGroupView {
     pub mention: Option<MentionTarget>,
     pub silence_available: bool,
     pub incident_id: Option<i64>,
+    /// Useful / Noise votes on this episode, each person's latest.
+    pub votes: VoteCounts,
     /// Firing first, then by start.
     pub alerts: Vec<AlertView>,
     pub links: Vec<DeployLinkView>,
@@ -233,6 +236,7 @@ impl GroupViewRow {
         id: i64,
         alerts: Vec<AlertView>,
         links: Vec<DeployLinkView>,
+        votes: VoteCounts,
     ) -> Result<AlertGroupView> {
         Ok(AlertGroupView {
             id,
@@ -257,6 +261,7 @@ impl GroupViewRow {
             silenced_until: opt_time(self.silenced_until),
             silence_available: self.silence_available,
             incident_id: self.incident_id,
+            votes,
             alerts,
             links,
         })
@@ -308,7 +313,8 @@ pub(super) async fn load_alert_group(
     .into_iter()
     .map(DeployLinkView::try_from)
     .collect::<Result<_>>()?;
-    group.into_view(id, alerts, links).map(Some)
+    let votes = super::alert_votes::vote_counts(&mut *conn, id).await?;
+    group.into_view(id, alerts, links, votes).map(Some)
 }
 
 #[derive(sqlx::FromRow)]

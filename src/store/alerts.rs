@@ -23,6 +23,7 @@ pub(super) use super::alert_views::{load_alert_group, load_linked_alerts};
 pub use super::alert_views::{
     AlertGroupView, AlertView, DeployLinkView, FiringAlert, LinkedAlert, SilenceTarget,
 };
+pub use super::alert_votes::VoteOutcome;
 pub use super::incidents::ActionOutcome;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

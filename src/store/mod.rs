@@ -2,6 +2,7 @@
 
 mod alert_rows;
 mod alert_views;
+mod alert_votes;
 pub mod alerts;
 mod checkins;
 mod dashboard;

@@ -10,13 +10,13 @@
 //! The rules, one per table (docs/operations.md#retention says the same for operators):
 //! - nothing newer than the cutoff, nothing still waiting for delivery (a pending outbox row), and
 //!   nothing a kept row still points at is deleted;
-//! - alert groups go only when resolved (an open incident is never pruned), with their alerts,
-//!   state changes, incident and deploy links; deploys only when no kept check-in, feedback,
+//! - alert groups go only when resolved (an open incident is never pruned) and not voted on since
+//!   the cutoff, with their alerts, state changes, votes, incident and deploy links; deploys only when no kept check-in, feedback,
 //!   incident or alert link names them.
 //!
 //! Summaries of periods inside the window read only rows that these rules keep: every row a
 //! figure counts has its counting time (deploy finish, alert start, incident open/resolve, check-in
-//! opened, feedback given) at or before the time its rule compares with the cutoff.
+//! opened, feedback given, alert vote given) at or before the time its rule compares with the cutoff.
 
 use chrono::{DateTime, Utc};
 
@@ -80,13 +80,15 @@ macro_rules! nothing_pending {
 }
 
 /// An alert group retention may remove, as `g`: resolved before the cutoff, unchanged since, its
-/// incident (if any) resolved before the cutoff too, and nothing about it waiting for delivery.
+/// incident (if any) resolved before the cutoff too, no noise vote on it since the cutoff (the
+/// summaries inside the window count it by name), and nothing about it waiting for delivery.
 macro_rules! prunable_group {
     () => {
         concat!(
             "g.status = 'resolved' and g.updated_at < ?1 and coalesce(g.resolved_at, 0) < ?1
              and not exists (select 1 from incident i where i.group_id = g.id
                              and (i.resolved_at is null or i.resolved_at >= ?1 or i.updated_at >= ?1))
+             and not exists (select 1 from alert_vote v where v.group_id = g.id and v.voted_at >= ?1)
              and ",
             nothing_pending!("'alert_group'", "g.id")
         )
@@ -160,6 +162,14 @@ const STEPS: &[Step] = &[
                and not exists (select 1 from feedback f where f.checkin_id = c.id)
                and ",
             nothing_pending!("'checkin', 'checkin_cancelled'", "c.id")
+        ),
+        action: DELETE,
+    },
+    Step {
+        table: "alert_vote",
+        select: concat!(
+            "select v.rowid from alert_vote v join alert_group g on g.id = v.group_id where ",
+            prunable_group!()
         ),
         action: DELETE,
     },

@@ -417,6 +417,35 @@ async fn alert_state_changes_go_with_their_group() {
 }
 
 #[tokio::test]
+async fn alert_votes_go_with_their_group_and_a_vote_inside_the_window_keeps_it() {
+    let (store, _dir) = Store::temporary().await;
+    alert_fixture(&store).await;
+    // Group 6 resolved before the window too, but someone voted on it inside the window: the
+    // summaries of the window count that vote under its alert's name.
+    group(&store, 6, "resolved", old()).await;
+    for (g, user, at) in [(1, 7, old()), (3, 7, old()), (6, 7, old()), (6, 8, new())] {
+        exec(
+            &store,
+            &format!(
+                "insert into alert_vote (group_id, user_id, user_name, vote, voted_at, updated_at, created_at)
+                 values ({g}, {user}, 'u{user}', 'noise', {at}, {at}, {at})"
+            ),
+        )
+        .await;
+    }
+    let pruned = prune(&store).await;
+    let voted: Vec<(i64, i64)> =
+        sqlx::query_as("select group_id, user_id from alert_vote order by group_id, user_id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(voted, vec![(3, 7), (6, 7), (6, 8)]);
+    assert_eq!(pruned.rows("alert_vote"), 1, "group 1's vote");
+    assert_eq!(ids(&store, "alert_group").await, vec![2, 3, 4, 5, 6]);
+    assert_eq!(ids(&store, "alert").await, vec![2, 3, 4, 5, 6]);
+}
+
+#[tokio::test]
 async fn incidents_go_with_their_group_and_an_open_one_never() {
     let (store, _dir) = Store::temporary().await;
     alert_fixture(&store).await;

@@ -66,7 +66,7 @@ impl Scope {
 /// The row (alias `d`, `a`, ...) is in the scope bound as a JSON array of [service, environment]
 /// globs; "1" (and nothing bound) when the scope is everything, the common case, which saves a
 /// JSON scan per row. Nullable columns (alerts, incidents) match only `*` when unset.
-fn scope_sql(filtered: bool, alias: &str) -> String {
+pub(super) fn scope_sql(filtered: bool, alias: &str) -> String {
     if !filtered {
         return "1".to_owned();
     }
@@ -359,12 +359,9 @@ impl Store {
         .bind_scope(scope)
         .fetch_all(&mut *tx)
         .await?;
-        for (i, (name, n)) in rows.into_iter().enumerate() {
-            alerts.count += n;
-            if i < 5 {
-                alerts.noisiest.push((name, n));
-            }
-        }
+        alerts.count = rows.iter().map(|(_, n)| n).sum();
+        alerts.noisiest =
+            Self::noisiest_alerts(&mut *tx, (start, end), (scope, visible), &rows).await?;
         alerts.time_to_acknowledge_median = sqlx::query_scalar(&format!(
             "with values_ as (select max(0, g.acked_at - g.first_fired_at) / 1000.0 as v from alert_group g
                  where g.first_fired_at >= ? and g.first_fired_at < ? and g.acked_at is not null

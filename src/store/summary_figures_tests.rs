@@ -567,11 +567,14 @@ async fn known_alerts_incidents_and_checkins_give_hand_computed_figures() {
     let a = s.alerts.as_ref().unwrap();
     assert_eq!(a.count, 4);
     assert_eq!(
-        a.noisiest,
+        a.noisiest
+            .iter()
+            .map(|e| (e.name.as_str(), e.fired, e.noise_votes, e.useful_votes))
+            .collect::<Vec<_>>(),
         vec![
-            ("HighErrorRate".to_owned(), 2),
-            ("DiskFull".to_owned(), 1),
-            ("HighLatency".to_owned(), 1)
+            ("HighErrorRate", 2, 0, 0),
+            ("DiskFull", 1, 0, 0),
+            ("HighLatency", 1, 0, 0)
         ]
     );
     // Acknowledged after 10 and 30 minutes → median 20 minutes.

@@ -13,6 +13,7 @@ use loopbot::discord::limits;
 use loopbot::discord::message::{edit_body, post_body};
 use loopbot::discord::render;
 use loopbot::domain::alert::{AlertStatus, MentionTarget};
+use loopbot::domain::alert_vote::VoteCounts;
 use loopbot::domain::bands::Bands;
 use loopbot::domain::checkin::{Checkin, CheckinState, CheckinView};
 use loopbot::domain::deploy::{Deploy, DeployStatus};
@@ -158,6 +159,10 @@ fn group(parts: GroupParts) -> AlertGroupView {
         mention: parts.mention,
         silence_available: true,
         incident_id: Some(i64::MAX),
+        votes: VoteCounts {
+            useful: i64::MAX,
+            noise: i64::MAX,
+        },
         alerts: parts
             .alerts
             .iter()

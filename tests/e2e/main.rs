@@ -20,6 +20,7 @@ mod faults;
 mod hostile;
 mod integrations;
 mod limits;
+mod noise;
 mod panics;
 mod production;
 mod refusals;

@@ -1,5 +1,5 @@
 //! Retention on the real application (issue 15): a first round of activity (a release with its
-//! check-in and a vote, a critical API alert blaming it with an incident, a storm folded into a
+//! check-in and a vote, a critical API alert blaming it with an incident and called noise, a storm folded into a
 //! digest) is moved 500 days into the past; a second round stays recent. The application restarts,
 //! its retention job runs at start, and every table holds exactly the recent round (plus whatever
 //! the restart adds), with the summary of the recent days unchanged.
@@ -26,6 +26,7 @@ const TABLES: &[&str] = &[
     "alert_state_change",
     "incident",
     "alert_deploy_link",
+    "alert_vote",
     "digest",
     "message",
     "outbox",
@@ -130,6 +131,31 @@ async fn release_with_incident(app: &TestApp, version: &str, resolve: bool) {
         app,
         "the incident blames the release",
         &format!("select count(*) from incident where deploy_id = {deploy_id}"),
+    )
+    .await;
+    // Someone calls the alert noise on its message.
+    let shown = format!(
+        "from incident i join message m on m.subject_kind = 'alert_group' and m.subject_id = i.group_id
+         where i.deploy_id = {deploy_id} and m.discord_message_id is not null"
+    );
+    wait_until(app, "the alert is posted", &format!("select count(*) {shown}")).await;
+    let (group, message): (i64, i64) =
+        sqlx::query_as(&format!("select i.group_id, m.discord_message_id {shown}"))
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    app.discord
+        .send_component_interaction(
+            CHANNEL_ID,
+            PLAIN_USER_ID,
+            message as u64,
+            &format!("alerts:vote:{group}:noise"),
+        )
+        .await;
+    wait_until(
+        app,
+        "the noise vote is stored",
+        &format!("select count(*) from alert_vote where group_id = {group}"),
     )
     .await;
     if resolve {
@@ -248,6 +274,7 @@ async fn retention_prunes_a_past_year_of_incidents_alerts_digests_and_checkins_a
         "checkin",
         "feedback",
         "alert_state_change",
+        "alert_vote",
     ] {
         assert!(!old[table].is_empty(), "the first round wrote no {table}");
     }

@@ -257,8 +257,10 @@ pub fn main(viewer: &Viewer, period_name: &str, data: &MainData, tz: Tz, bands: 
             h2 { "Noisiest alerts" }
             @match &s.alerts {
                 Some(a) if !a.noisiest.is_empty() => div class="table" { table {
-                    thead { tr { th { "Alert" } th { "Fired" } } }
-                    tbody { @for (name, n) in &a.noisiest { tr { td { (name) } td { (n) } } } }
+                    thead { tr { th { "Alert" } th { "Fired" } th { "Noise votes" } th { "Useful votes" } } }
+                    tbody { @for e in &a.noisiest { tr {
+                        td { (e.name) } td { (e.fired) } td { (e.noise_votes) } td { (e.useful_votes) }
+                    } } }
                 } },
                 _ => p class="empty" { "No alerts in this period." },
             }
