@@ -67,11 +67,15 @@ pub fn digest_line(group: &AlertGroupView, title: &str) -> String {
 
 /// A digest's vote buttons: a pair per group for the first [`DIGEST_VOTABLE`] groups.
 pub fn digest_vote_rows(groups: &[&AlertGroupView]) -> Vec<Vec<Button>> {
+    let mut seen = std::collections::BTreeSet::new();
     groups
         .iter()
+        // Custom ids must be unique in a message; a group is one line of a digest anyway.
+        .filter(|g| seen.insert(g.id))
         .take(DIGEST_VOTABLE)
         .flat_map(|g| {
-            [Vote::Useful, Vote::Noise].map(|vote| button(g.id, vote, format!("{} #{}", word(vote), g.id)))
+            [Vote::Useful, Vote::Noise]
+                .map(|vote| button(g.id, vote, format!("{} #{}", word(vote), g.id)))
         })
         .collect::<Vec<_>>()
         .chunks(4)
@@ -161,10 +165,22 @@ mod tests {
     #[test]
     fn counts_show_on_the_buttons_once_someone_voted() {
         let [useful, noise] = vote_buttons(7, VoteCounts::default());
-        assert_eq!((useful.label.as_str(), noise.label.as_str()), ("Useful", "Noise"));
+        assert_eq!(
+            (useful.label.as_str(), noise.label.as_str()),
+            ("Useful", "Noise")
+        );
         assert_eq!(noise.custom_id, "alerts:vote:7:noise");
-        let [useful, noise] = vote_buttons(7, VoteCounts { useful: 1, noise: 2 });
-        assert_eq!((useful.label.as_str(), noise.label.as_str()), ("Useful · 1", "Noise · 2"));
+        let [useful, noise] = vote_buttons(
+            7,
+            VoteCounts {
+                useful: 1,
+                noise: 2,
+            },
+        );
+        assert_eq!(
+            (useful.label.as_str(), noise.label.as_str()),
+            ("Useful · 1", "Noise · 2")
+        );
         assert_eq!(useful.custom_id, "alerts:vote:7:useful");
     }
 }

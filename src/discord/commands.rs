@@ -37,7 +37,8 @@ async fn help(ctx: Context<'_>) -> Result<(), CommandError> {
         deploys only once failed or rolled back, alerts only at that severity and above (needs Manage Server)\n\
         • `/unsubscribe kind:<...> [service] [environment]`: stop (needs Manage Server)\n\
         • `/subscriptions`: what this channel receives\n\
-        • `/alerts`: the alerts firing now for this channel, with age and who acknowledged them\n\
+        • `/alerts`: the alerts firing now for this channel, with age and who acknowledged them; \
+        vote **Useful** or **Noise** on an alert (summaries name what the team called noise)\n\
         • `/feedback release:<service[@version]> [rating] [comment]`: say how a release is going\n\
         • `/feedback-summary release:<...> [public]`: the tally and latest comments of a release given in this server (only you see it unless public)\n\
         • `/checkin release:<...>`: ask this channel now how a release is going (responders)\n\

@@ -187,6 +187,9 @@ pub fn called_noise_line(noisiest: &[NoisyAlert]) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// (name, noise, useful) per name, as the store hands them over.
+    type Votes = Vec<(String, i64, i64)>;
+
     fn e(name: &str, fired: i64, noise: i64, useful: i64) -> NoisyAlert {
         NoisyAlert {
             name: name.into(),
@@ -198,29 +201,54 @@ mod tests {
 
     #[test]
     fn noise_voted_names_come_first_even_if_they_fired_once() {
-        let fired: Vec<(String, i64)> = [("A", 9), ("B", 8), ("C", 7), ("D", 6), ("E", 5), ("F", 1)]
-            .map(|(n, c)| (n.to_owned(), c))
-            .to_vec();
-        let cases: Vec<(Vec<(String, i64, i64)>, Vec<NoisyAlert>)> = vec![
+        let fired: Vec<(String, i64)> =
+            [("A", 9), ("B", 8), ("C", 7), ("D", 6), ("E", 5), ("F", 1)]
+                .map(|(n, c)| (n.to_owned(), c))
+                .to_vec();
+        let cases: Vec<(Votes, Vec<NoisyAlert>)> = vec![
             // Nobody voted: the five most fired, as before.
             (
                 vec![],
-                vec![e("A", 9, 0, 0), e("B", 8, 0, 0), e("C", 7, 0, 0), e("D", 6, 0, 0), e("E", 5, 0, 0)],
+                vec![
+                    e("A", 9, 0, 0),
+                    e("B", 8, 0, 0),
+                    e("C", 7, 0, 0),
+                    e("D", 6, 0, 0),
+                    e("E", 5, 0, 0),
+                ],
             ),
             // F fired once, two people called it noise: first, the rest fill to five.
             (
                 vec![("F".into(), 2, 0)],
-                vec![e("F", 1, 2, 0), e("A", 9, 0, 0), e("B", 8, 0, 0), e("C", 7, 0, 0), e("D", 6, 0, 0)],
+                vec![
+                    e("F", 1, 2, 0),
+                    e("A", 9, 0, 0),
+                    e("B", 8, 0, 0),
+                    e("C", 7, 0, 0),
+                    e("D", 6, 0, 0),
+                ],
             ),
             // Useful votes alone do not lift a name; the counts still show.
             (
                 vec![("E".into(), 0, 3), ("B".into(), 1, 1)],
-                vec![e("B", 8, 1, 1), e("A", 9, 0, 0), e("C", 7, 0, 0), e("D", 6, 0, 0), e("E", 5, 0, 3)],
+                vec![
+                    e("B", 8, 1, 1),
+                    e("A", 9, 0, 0),
+                    e("C", 7, 0, 0),
+                    e("D", 6, 0, 0),
+                    e("E", 5, 0, 3),
+                ],
             ),
             // Voted on an episode that fired before the period: listed with fired 0.
             (
                 vec![("Old".into(), 1, 0)],
-                vec![e("Old", 0, 1, 0), e("A", 9, 0, 0), e("B", 8, 0, 0), e("C", 7, 0, 0), e("D", 6, 0, 0)],
+                vec![
+                    e("Old", 0, 1, 0),
+                    e("A", 9, 0, 0),
+                    e("B", 8, 0, 0),
+                    e("C", 7, 0, 0),
+                    e("D", 6, 0, 0),
+                ],
             ),
         ];
         for (votes, expect) in cases {
@@ -230,8 +258,9 @@ mod tests {
 
     #[test]
     fn many_names_voted_noise_are_all_listed_up_to_the_cap() {
-        let votes: Vec<(String, i64, i64)> =
-            (0..12).map(|i| (format!("N{i:02}"), 1 + i % 3, 0)).collect();
+        let votes: Vec<(String, i64, i64)> = (0..12)
+            .map(|i| (format!("N{i:02}"), 1 + i % 3, 0))
+            .collect();
         let list = noisiest(&[("A".into(), 50)], &votes);
         assert_eq!(list.len(), NOISIEST_MAX);
         assert!(list.iter().all(|e| e.noise_votes > 0), "{list:?}");

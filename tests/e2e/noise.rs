@@ -3,9 +3,7 @@
 //! counts, and the summary (JSON and text) lists the alerts the team called noise.
 
 use chrono::Utc;
-use fake_discord::{
-    CHANNEL_ID, GUILD_ID, PLAIN_PERMISSIONS, PLAIN_USER_ID, RESPONDER_USER_ID,
-};
+use fake_discord::{CHANNEL_ID, GUILD_ID, PLAIN_PERMISSIONS, PLAIN_USER_ID, RESPONDER_USER_ID};
 use serde_json::{json, Value};
 
 use crate::support::app::{choice, command, TestApp, API_TOKEN, PATIENCE};
@@ -18,9 +16,11 @@ async fn post_alert(app: &TestApp, name: &str, status: &str) {
         .http
         .post(app.url("/api/v1/alerts"))
         .bearer_auth(API_TOKEN)
-        .json(&json!({"service": "checkout", "environment": "production", "name": name,
+        .json(
+            &json!({"service": "checkout", "environment": "production", "name": name,
                       "severity": "warning", "status": status, "id": format!("id-{name}"),
-                      "summary": "disk is filling up"}))
+                      "summary": "disk is filling up"}),
+        )
         .send()
         .await
         .unwrap();
@@ -65,7 +65,11 @@ async fn wait_message(app: &TestApp, what: &str, f: impl Fn(&Value) -> bool) -> 
         .wait_for(PATIENCE, |d| d.messages(CHANNEL_ID).iter().any(&f))
         .await;
     let messages = app.discord.messages(CHANNEL_ID);
-    assert!(found, "{what}; messages: {:#?}", messages.iter().map(text_of).collect::<Vec<_>>());
+    assert!(
+        found,
+        "{what}; messages: {:#?}",
+        messages.iter().map(text_of).collect::<Vec<_>>()
+    );
     messages.into_iter().find(|m| f(m)).unwrap()
 }
 
@@ -94,7 +98,10 @@ async fn wait_known(app: &TestApp, group: i64) {
         if known > 0 {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "group {group} never shown");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "group {group} never shown"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
@@ -131,7 +138,10 @@ async fn votes(app: &TestApp) -> Vec<(i64, i64, String)> {
 /// The last seven days, as the summary API and `/summary` take them.
 fn last_week() -> (String, String) {
     let today = Utc::now().date_naive();
-    ((today - chrono::Days::new(6)).to_string(), today.to_string())
+    (
+        (today - chrono::Days::new(6)).to_string(),
+        today.to_string(),
+    )
 }
 
 async fn summary_json(app: &TestApp) -> Value {
@@ -266,7 +276,10 @@ async fn a_changed_vote_counts_once_and_the_latest_wins_per_episode() {
     })
     .await;
     assert_eq!(label_of(&shown, &noise).as_deref(), Some("Noise"));
-    assert_eq!(votes(&app).await, vec![(group, PLAIN_USER_ID as i64, "useful".into())]);
+    assert_eq!(
+        votes(&app).await,
+        vec![(group, PLAIN_USER_ID as i64, "useful".into())]
+    );
     // The same vote again changes nothing and says so.
     let edits = app.discord.message_edits(CHANNEL_ID).len();
     let answer = press(&app, PLAIN_USER_ID, message, &useful).await;
@@ -275,7 +288,10 @@ async fn a_changed_vote_counts_once_and_the_latest_wins_per_episode() {
 
     // A new episode (resolved, then firing again) is a new message with votes of its own.
     post_alert(&app, "CpuHot", "resolved").await;
-    wait_message(&app, "the alert resolves", |m| text_of(m).contains("RESOLVED")).await;
+    wait_message(&app, "the alert resolves", |m| {
+        text_of(m).contains("RESOLVED")
+    })
+    .await;
     post_alert(&app, "CpuHot", "firing").await;
     let second = group_of(&app, "CpuHot").await;
     assert_ne!(second, group, "a new episode");

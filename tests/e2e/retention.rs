@@ -138,7 +138,12 @@ async fn release_with_incident(app: &TestApp, version: &str, resolve: bool) {
         "from incident i join message m on m.subject_kind = 'alert_group' and m.subject_id = i.group_id
          where i.deploy_id = {deploy_id} and m.discord_message_id is not null"
     );
-    wait_until(app, "the alert is posted", &format!("select count(*) {shown}")).await;
+    wait_until(
+        app,
+        "the alert is posted",
+        &format!("select count(*) {shown}"),
+    )
+    .await;
     let (group, message): (i64, i64) =
         sqlx::query_as(&format!("select i.group_id, m.discord_message_id {shown}"))
             .fetch_one(&app.db)
