@@ -11,9 +11,11 @@ use crate::domain::checkin::{CheckinSettings, EmojiMap};
 use crate::domain::refusal::RefusalPolicy;
 use crate::domain::{ChannelId, GuildId};
 
+mod health;
 mod http;
 mod production;
 mod web;
+pub use health::{HealthSettings, QUERY_PREFIX as HEALTH_QUERY_PREFIX};
 pub use http::HttpLimits;
 pub use web::{WebSettings, PUBLIC_URL_MAX};
 
@@ -48,6 +50,10 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("LOOPBOT_PRODUCTION_ENVIRONMENTS", false, "What production is, for check-ins and the four keys: environment globs, comma-separated, case-insensitive (default prod*)."),
     ("LOOPBOT_CHECKIN_ENVIRONMENTS", false, "Environment globs whose deploys get check-ins, comma-separated, overriding LOOPBOT_PRODUCTION_ENVIRONMENTS for check-ins only (default: the production environments)."),
     ("LOOPBOT_CHECKIN_CLOSE_AFTER", false, "How long a check-in stays open before its message shows the tally (default 24h)."),
+    ("LOOPBOT_PROMETHEUS_URL", false, "Base URL of Prometheus' HTTP API (e.g. http://prometheus:9090): each check-in shows the health queries' values before and after the deploy. Unset: no release health."),
+    ("LOOPBOT_HEALTH_QUERY_<NAME>", false, "One variable per health query, e.g. LOOPBOT_HEALTH_QUERY_ERROR_RATE=sum(rate(http_requests_total{service=\"$service\",code=~\"5..\"}[5m])) / sum(rate(http_requests_total{service=\"$service\"}[5m])); $service and $environment become the release's, escaped; at most 10. NAME ending in _RATE or _RATIO shows as a percentage, in _SECONDS as a duration."),
+    ("LOOPBOT_HEALTH_HIGHER_IS_BETTER", false, "Query NAMEs, comma-separated, for which a higher value is better (default: lower is better for every query)."),
+    ("LOOPBOT_HEALTH_TOLERANCE", false, "A change within this percentage of the before value reads as unchanged (default 10%)."),
     ("LOOPBOT_FEEDBACK_EMOJI", false, "Reactions that count as feedback, e.g. 👍=+1,👀=0,👎=-1 (default 👍✅🎉🚀 +1, 👀🤔 0, 👎❌🔥🐛 -1)."),
     ("GITHUB_WEBHOOK_SECRET", true, "Secret of the GitHub webhook (POST /hooks/github), checked against X-Hub-Signature-256. Unset: the hook answers 503."),
     ("GITHUB_TOKEN", true, "GitHub token with read access to contents, used to look up commit times for lead time. Unset: deploys without a commit time in the payload get none."),
@@ -167,6 +173,8 @@ pub struct Config {
     pub retention_days: u32,
     pub summaries: SummarySettings,
     pub web: WebSettings,
+    /// Release health from Prometheus (`LOOPBOT_PROMETHEUS_URL`, `LOOPBOT_HEALTH_*`).
+    pub health: HealthSettings,
 }
 
 /// When and how weekly summaries are made.
@@ -229,9 +237,26 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 400;
 pub const MIN_RETENTION_DAYS: u32 = 62;
 
 impl Config {
-    /// Reads the configuration through `lookup` (the process environment in `main`).
-    /// Empty values count as unset.
+    /// Reads the configuration from these variables (`main` passes the process environment).
+    /// Unlike [`Config::from_lookup`], this also finds the `LOOPBOT_HEALTH_QUERY_<NAME>` family.
+    pub fn from_environment(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let vars: std::collections::HashMap<String, String> = vars.into_iter().collect();
+        let names: Vec<String> = vars.keys().cloned().collect();
+        Self::read(|name| vars.get(name).cloned(), &names)
+    }
+
+    /// Reads the configuration through `lookup`, variable by variable: every variable but the
+    /// health queries, which only [`Config::from_environment`] can list. Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::read(lookup, &[])
+    }
+
+    fn read(
+        lookup: impl Fn(&str) -> Option<String>,
+        names: &[String],
+    ) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let discord_api_url = get("DISCORD_API_URL")
             .map(|raw| parse_base_url("DISCORD_API_URL", &raw))
@@ -322,6 +347,7 @@ impl Config {
             checkins: checkin_settings(&get)?,
             integrations: IntegrationsConfig::from_lookup(&get)?,
             web: WebSettings::from_lookup(&get)?,
+            health: HealthSettings::from_lookup(&get, names)?,
             summaries: SummarySettings::from_lookup(get)?,
         })
     }
@@ -431,6 +457,7 @@ impl Config {
         .chain(self.integrations.describe())
         .chain(self.alerts.describe())
         .chain(self.web.describe())
+        .chain(self.health.describe())
         .chain(production::describe(&self.summaries.production))
         .map(|(name, value)| format!("{name} = {value}\n"))
         .collect()

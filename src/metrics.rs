@@ -40,6 +40,7 @@ struct Inner {
     retention_last_run: Gauge,
     retention_rows: IntCounterVec,
     retention_failures: IntCounterVec,
+    health_failures: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -214,6 +215,17 @@ impl Metrics {
             )
             .expect("valid metric"),
         );
+        let health_failures = register(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "loopbot_health_query_failures_total",
+                    "Release health values a check-in shows as unavailable, by query NAME and reason (unreachable, timeout, refused, query_error, no_data, several_series, bad_answer); the log says more.",
+                ),
+                &["query", "reason"],
+            )
+            .expect("valid metric"),
+        );
         let build = register(
             &r,
             IntGauge::with_opts(
@@ -241,6 +253,7 @@ impl Metrics {
             retention_last_run,
             retention_rows,
             retention_failures,
+            health_failures,
         }))
     }
 
@@ -303,6 +316,14 @@ impl Metrics {
             .retention_failures
             .with_label_values(&[table])
             .inc_by(u64::from(failed));
+    }
+
+    /// A release health value could not be read (`query` is a configured NAME: few series).
+    pub fn health_query_failed(&self, query: &str, reason: &str) {
+        self.0
+            .health_failures
+            .with_label_values(&[query, reason])
+            .inc();
     }
 
     /// Gauges read at scrape time.

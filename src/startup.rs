@@ -14,6 +14,7 @@ use crate::http::hooks::HookState;
 use crate::http::{self, ApiSettings, AppState};
 use crate::integrations::commit_times::CommitTimes;
 use crate::jobs::checkins::CheckinJob;
+use crate::jobs::health::HealthCheck;
 use crate::jobs::retention::RetentionJob;
 use crate::jobs::Jobs;
 use crate::metrics::Metrics;
@@ -135,6 +136,7 @@ impl Application {
             wake: wakes.checkins.clone(),
             delivery: wakes.delivery.clone(),
             considered_through: 0,
+            health: HealthCheck::new(&config.health, metrics.clone()),
         });
         jobs.add(
             SummaryJob::new(

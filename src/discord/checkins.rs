@@ -12,12 +12,13 @@ use poise::CreateReply;
 
 use super::context::{channel_of, reader_of, CommandError, Context, Data};
 use super::message::{
-    colour, truncate, Button, ButtonStyle, Embed, Mentions, Rendered, CONTENT_MAX, EMBED_TITLE_MAX,
+    colour, field_value, truncate, Button, ButtonStyle, Embed, Mentions, Rendered, CONTENT_MAX, EMBED_TITLE_MAX,
     NAME_MAX,
 };
 use super::rest::{DiscordRest, SendError};
 use crate::domain::checkin::{CheckinState, CheckinView, FeedbackSource, ReleaseRef, Sentiment};
 use crate::domain::deploy::Deploy;
+use crate::domain::health::Verdict;
 use crate::domain::ChannelId;
 use crate::store::{NewFeedback, Store};
 
@@ -84,6 +85,14 @@ pub fn render_checkin(view: &CheckinView) -> Rendered {
                 format!("<t:{}:f>", close_at.timestamp()),
                 true,
             );
+        }
+    }
+    if !view.health.is_empty() {
+        // Lines are made of the query's name, numbers and fixed words, never Prometheus' text.
+        let lines: Vec<String> = view.health.iter().map(|r| r.line()).collect();
+        embed = embed.field("Release health", field_value(&lines.join("\n")), false);
+        if !closed && view.health.iter().any(|r| r.verdict() == Some(Verdict::Worse)) {
+            embed.colour = Some(colour::ORANGE);
         }
     }
     let id = checkin.id;
@@ -552,6 +561,7 @@ mod tests {
                 bad: 0,
                 comments: 4,
             },
+            health: Vec::new(),
         }
     }
 

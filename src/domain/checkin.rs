@@ -112,6 +112,8 @@ pub struct CheckinView {
     pub checkin: Checkin,
     pub deploy: Deploy,
     pub tally: Tally,
+    /// Release health read before it was asked (empty: none configured, or not read yet).
+    pub health: Vec<super::health::HealthReading>,
 }
 
 /// How a person names a release: `checkout` (its latest deploy) or `checkout@v1.4.2`.

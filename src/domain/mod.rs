@@ -12,6 +12,7 @@ pub mod deploy;
 pub mod duration;
 pub mod feedback;
 pub mod glob;
+pub mod health;
 pub mod incident;
 pub mod period;
 pub mod production;

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::extract::Authenticated;
 use super::AppState;
+use crate::domain::health::{HealthReading, Reading};
 use crate::domain::visibility::Reader;
 use crate::domain::ValidationError;
 
@@ -62,6 +63,13 @@ async fn release_feedback(
             })
         })
         .collect();
+    let health: Vec<Value> = state
+        .store
+        .release_health(deploy_id)
+        .await?
+        .into_iter()
+        .map(|(checkin_id, r)| health_json(checkin_id, &r))
+        .collect();
     Ok(Json(json!({
         "deploy_id": deploy.id,
         "service": deploy.service,
@@ -70,5 +78,29 @@ async fn release_feedback(
         "status": deploy.status.as_str(),
         "tally": tally,
         "feedback": feedback,
+        "health": health,
     })))
+}
+
+/// One query's values for one check-in: the numbers as read, the line as the check-in shows it.
+fn health_json(checkin_id: i64, r: &HealthReading) -> Value {
+    let side = |value: Reading, at: chrono::DateTime<chrono::Utc>| {
+        json!({
+            "at": at.to_rfc3339(),
+            "value": value.ok(),
+            "shown": r.shown(value),
+            "unavailable": value.err().map(|reason| reason.as_str()),
+        })
+    };
+    json!({
+        "checkin_id": checkin_id,
+        "query": r.name,
+        "label": r.label(),
+        "higher_is_better": r.higher_is_better,
+        "tolerance": r.tolerance,
+        "before": side(r.before, r.before_at),
+        "after": side(r.after, r.after_at),
+        "verdict": r.verdict().map(|v| v.as_str()),
+        "line": r.line(),
+    })
 }

@@ -1,5 +1,6 @@
-//! Talking to the systems teams deploy with: GitHub's REST API (commit times for lead time) and
-//! the `loopbot notify` client CI scripts run. The inbound webhooks are in `http::hooks`.
+//! Talking to the systems teams deploy with: GitHub's REST API (commit times for lead time),
+//! Prometheus' query API (release health) and the `loopbot notify` client CI scripts run. The inbound webhooks are in `http::hooks`.
 
 pub mod commit_times;
 pub mod notify;
+pub mod prometheus;

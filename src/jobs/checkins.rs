@@ -20,19 +20,25 @@ pub struct CheckinJob {
     /// Deploy status changes up to this id have been considered for scheduling (0: none yet, so
     /// the first run looks at every deploy still within the check-in horizon).
     pub considered_through: i64,
+    /// Release health from Prometheus; None: check-ins are asked without it.
+    pub health: Option<super::health::HealthCheck>,
 }
 
 impl CheckinJob {
-    /// One unit of work as of `now` (see [`Store::run_checkins`]); wakes the delivery worker
-    /// when it queued messages.
+    /// One unit of work as of `now` (see [`Store::run_checkins`]), after reading the release
+    /// health of the check-ins now due; wakes the delivery worker when it queued messages.
     pub async fn run_due(&mut self, now: DateTime<Utc>) -> Result<CheckinRun, StoreError> {
+        if let Some(health) = &self.health {
+            health.read_due(&self.store, now).await?;
+        }
         let run = self
             .store
-            .run_checkins(
+            .run_checkins_after_health(
                 &self.settings,
                 now,
                 self.started_at,
                 self.considered_through,
+                self.health.is_some(),
             )
             .await?;
         self.considered_through = run.considered_through;

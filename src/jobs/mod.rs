@@ -5,6 +5,7 @@
 //! `startup::Application::build`.
 
 pub mod checkins;
+pub mod health;
 pub mod retention;
 
 use std::future::Future;

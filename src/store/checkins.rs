@@ -197,10 +197,12 @@ pub(super) async fn checkin_view(
         return Ok(None);
     };
     let tally = tally(conn, TallyOf::Checkin(id)).await?;
+    let health = super::health::health_of(conn, id).await?;
     Ok(Some(CheckinView {
         checkin,
         deploy,
         tally,
+        health,
     }))
 }
 
@@ -222,6 +224,20 @@ impl Store {
         now: DateTime<Utc>,
         started_at: DateTime<Utc>,
         since: i64,
+    ) -> Result<CheckinRun> {
+        self.run_checkins_after_health(settings, now, started_at, since, false)
+            .await
+    }
+
+    /// [`Store::run_checkins`]; with `await_health` (health queries configured), step 3 claims
+    /// only check-ins whose release health was read (`record_health`): the job reads it first.
+    pub async fn run_checkins_after_health(
+        &self,
+        settings: &CheckinSettings,
+        now: DateTime<Utc>,
+        started_at: DateTime<Utc>,
+        since: i64,
+        await_health: bool,
     ) -> Result<CheckinRun> {
         // Decide at the precision times are stored in.
         let now = time_from_db(time_to_db(now));
@@ -318,9 +334,11 @@ impl Store {
                  mention_user_id = (select l.user_id from deployer_link l join deploy d
                                     on l.ci_name = d.deployer where d.id = checkin.deploy_id)
              where state = 'scheduled' and due_at <= ?1
+               and (?2 = 0 or health_checked_at is not null)
              returning id, channel_id, due_at",
         )
         .bind(now_db)
+        .bind(await_health)
         .fetch_all(&mut *tx)
         .await?;
         if !opened.is_empty() {

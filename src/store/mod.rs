@@ -10,6 +10,7 @@ mod deploy_writer;
 mod deploys;
 mod dora;
 mod feedback;
+mod health;
 pub mod ids;
 mod incidents;
 mod maintenance;

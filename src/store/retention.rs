@@ -111,6 +111,20 @@ macro_rules! prunable_deploy {
     };
 }
 
+/// A check-in retention may remove, as `c`: closed or cancelled before the cutoff, unanswered
+/// since (feedback ran before), and nothing about it waiting for delivery.
+macro_rules! prunable_checkin {
+    () => {
+        concat!(
+            "c.state in ('closed', 'cancelled') and c.updated_at < ?1
+             and coalesce(c.opened_at, c.due_at) < ?1
+             and not exists (select 1 from feedback f where f.checkin_id = c.id)
+             and ",
+            nothing_pending!("'checkin', 'checkin_cancelled'", "c.id")
+        )
+    };
+}
+
 /// One step: `select` names the rowids to act on (`?1` is the cutoff), `action` acts on a chunk
 /// of them (`{ids}` is replaced by the limited select).
 struct Step {
@@ -153,16 +167,18 @@ const STEPS: &[Step] = &[
         select: "select rowid from feedback where given_at < ?1 and updated_at < ?1",
         action: DELETE,
     },
+    // A check-in's health values go with it.
+    Step {
+        table: "checkin_health",
+        select: concat!(
+            "select h.rowid from checkin_health h join checkin c on c.id = h.checkin_id where ",
+            prunable_checkin!()
+        ),
+        action: DELETE,
+    },
     Step {
         table: "checkin",
-        select: concat!(
-            "select c.rowid from checkin c
-             where c.state in ('closed', 'cancelled') and c.updated_at < ?1
-               and coalesce(c.opened_at, c.due_at) < ?1
-               and not exists (select 1 from feedback f where f.checkin_id = c.id)
-               and ",
-            nothing_pending!("'checkin', 'checkin_cancelled'", "c.id")
-        ),
+        select: concat!("select c.rowid from checkin c where ", prunable_checkin!()),
         action: DELETE,
     },
     Step {

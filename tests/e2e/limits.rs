@@ -223,7 +223,24 @@ fn checkin_view(text: &str, state: CheckinState, mention: Option<u64>) -> Checki
             bad: i64::MAX,
             comments: i64::MAX,
         },
+        health: worst_health(now),
     }
+}
+
+/// As many health lines as a configuration may have, each as long as one can be.
+fn worst_health(now: chrono::DateTime<Utc>) -> Vec<loopbot::domain::health::HealthReading> {
+    use loopbot::domain::health::{HealthReading, Unavailable, NAME_MAX, QUERIES_MAX};
+    (0..QUERIES_MAX)
+        .map(|i| HealthReading {
+            name: format!("{i}{}", "W_".repeat(NAME_MAX)).chars().take(NAME_MAX).collect(),
+            higher_is_better: i % 2 == 0,
+            tolerance: 0.1,
+            before_at: now,
+            before: if i % 3 == 0 { Err(Unavailable::SeveralSeries) } else { Ok(-f64::MIN_POSITIVE) },
+            after_at: now,
+            after: if i % 3 == 1 { Err(Unavailable::SeveralSeries) } else { Ok(f64::MIN) },
+        })
+        .collect()
 }
 
 fn summary_of_services(names: &[String]) -> String {
