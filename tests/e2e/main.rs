@@ -17,6 +17,7 @@ mod deploys;
 mod dora;
 mod edge;
 mod faults;
+mod health;
 mod hostile;
 mod integrations;
 mod limits;
