@@ -39,9 +39,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
         println!("{}", notified.deploy_id);
         return Ok(());
     }
-    let config = Config::from_environment(std::env::vars_os().filter_map(|(name, value)| {
-        Some((name.into_string().ok()?, value.into_string().ok()?))
-    }))?;
+    let config =
+        Config::from_environment(std::env::vars_os().filter_map(|(name, value)| {
+            Some((name.into_string().ok()?, value.into_string().ok()?))
+        }))?;
     loopbot::telemetry::init(config.log_format);
     match command {
         Command::CheckConfig => {

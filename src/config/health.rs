@@ -176,7 +176,10 @@ mod tests {
     fn queries_come_from_their_variables_sorted_by_name() {
         let s = settings(&[
             ("LOOPBOT_PROMETHEUS_URL", "http://prometheus:9090/"),
-            ("LOOPBOT_HEALTH_QUERY_LATENCY_SECONDS", "histogram_quantile(0.99, x)"),
+            (
+                "LOOPBOT_HEALTH_QUERY_LATENCY_SECONDS",
+                "histogram_quantile(0.99, x)",
+            ),
             ("LOOPBOT_HEALTH_QUERY_ERROR_RATE", " sum(rate(e[5m])) "),
             ("LOOPBOT_HEALTH_QUERY_AVAILABILITY", "avg(up)"),
             ("LOOPBOT_HEALTH_HIGHER_IS_BETTER", "availability"),
@@ -216,11 +219,21 @@ mod tests {
                 "LOOPBOT_HEALTH_QUERY_<NAME>",
             ),
             (
-                vec![url, ("LOOPBOT_HEALTH_QUERY_A", "x"), ("LOOPBOT_HEALTH_HIGHER_IS_BETTER", "B")],
+                vec![
+                    url,
+                    ("LOOPBOT_HEALTH_QUERY_A", "x"),
+                    ("LOOPBOT_HEALTH_HIGHER_IS_BETTER", "B"),
+                ],
                 "LOOPBOT_HEALTH_HIGHER_IS_BETTER",
             ),
-            (vec![url, ("LOOPBOT_HEALTH_TOLERANCE", "lots")], "LOOPBOT_HEALTH_TOLERANCE"),
-            (vec![("LOOPBOT_PROMETHEUS_URL", "prometheus:9090")], "LOOPBOT_PROMETHEUS_URL"),
+            (
+                vec![url, ("LOOPBOT_HEALTH_TOLERANCE", "lots")],
+                "LOOPBOT_HEALTH_TOLERANCE",
+            ),
+            (
+                vec![("LOOPBOT_PROMETHEUS_URL", "prometheus:9090")],
+                "LOOPBOT_PROMETHEUS_URL",
+            ),
         ] {
             assert_eq!(settings(&vars).unwrap_err().variable, variable, "{vars:?}");
         }

@@ -12,8 +12,8 @@ use poise::CreateReply;
 
 use super::context::{channel_of, reader_of, CommandError, Context, Data};
 use super::message::{
-    colour, field_value, truncate, Button, ButtonStyle, Embed, Mentions, Rendered, CONTENT_MAX, EMBED_TITLE_MAX,
-    NAME_MAX,
+    colour, field_value, truncate, Button, ButtonStyle, Embed, Mentions, Rendered, CONTENT_MAX,
+    EMBED_TITLE_MAX, NAME_MAX,
 };
 use super::rest::{DiscordRest, SendError};
 use crate::domain::checkin::{CheckinState, CheckinView, FeedbackSource, ReleaseRef, Sentiment};
@@ -91,7 +91,12 @@ pub fn render_checkin(view: &CheckinView) -> Rendered {
         // Lines are made of the query's name, numbers and fixed words, never Prometheus' text.
         let lines: Vec<String> = view.health.iter().map(|r| r.line()).collect();
         embed = embed.field("Release health", field_value(&lines.join("\n")), false);
-        if !closed && view.health.iter().any(|r| r.verdict() == Some(Verdict::Worse)) {
+        if !closed
+            && view
+                .health
+                .iter()
+                .any(|r| r.verdict() == Some(Verdict::Worse))
+        {
             embed.colour = Some(colour::ORANGE);
         }
     }

@@ -138,7 +138,10 @@ fn prometheus_answers_read_as_one_number_or_a_reason() {
     assert_eq!(reason(200, &vector(&[])), Unavailable::NoData);
     assert_eq!(reason(200, &vector(&["NaN"])), Unavailable::NoData);
     assert_eq!(reason(200, &vector(&["+Inf"])), Unavailable::NoData);
-    assert_eq!(reason(200, &vector(&["1", "2"])), Unavailable::SeveralSeries);
+    assert_eq!(
+        reason(200, &vector(&["1", "2"])),
+        Unavailable::SeveralSeries
+    );
     assert_eq!(reason(200, &vector(&["one"])), Unavailable::BadAnswer);
     let matrix = r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#;
     assert_eq!(reason(200, matrix), Unavailable::BadAnswer);
@@ -149,7 +152,8 @@ fn prometheus_answers_read_as_one_number_or_a_reason() {
     assert_eq!(failure.reason, Unavailable::QueryError);
     assert_eq!(failure.detail, "bad_data: parse error at char 5");
     // Prometheus' words are cut before they are kept.
-    let long = serde_json::json!({"status": "error", "errorType": "x", "error": "e".repeat(10_000)});
+    let long =
+        serde_json::json!({"status": "error", "errorType": "x", "error": "e".repeat(10_000)});
     let failure = read_answer(422, &long.to_string()).unwrap_err();
     assert_eq!(failure.detail.chars().count(), DETAIL_MAX);
 }
@@ -210,6 +214,9 @@ fn a_release_in_a_word() {
         Overall::of(&[fine.clone(), worse, down.clone()]),
         Some(Overall::Worse(vec!["error rate".into()]))
     );
-    assert_eq!(Overall::of(&[down.clone()]), Some(Overall::Unavailable));
+    assert_eq!(
+        Overall::of(std::slice::from_ref(&down)),
+        Some(Overall::Unavailable)
+    );
     assert_eq!(Overall::of(&[fine, down]), Some(Overall::Fine));
 }

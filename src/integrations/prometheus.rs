@@ -21,11 +21,9 @@ impl Prometheus {
     /// A client for the Prometheus at `base_url` (`LOOPBOT_PROMETHEUS_URL`, already checked to be
     /// an http(s) URL); each query gives up after `timeout`.
     pub fn new(base_url: &str, timeout: Duration) -> Option<Self> {
-        let query_url = reqwest::Url::parse(&format!(
-            "{}/api/v1/query",
-            base_url.trim_end_matches('/')
-        ))
-        .ok()?;
+        let query_url =
+            reqwest::Url::parse(&format!("{}/api/v1/query", base_url.trim_end_matches('/')))
+                .ok()?;
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)

@@ -101,15 +101,27 @@ impl HealthCheck {
         while let Some(done) = asks.join_next().await {
             let (index, after, value) = done.unwrap_or_else(|e| {
                 // A panicked request task: say so rather than lose the check-in.
-                (usize::MAX, false, Err(Failure::new(Unavailable::BadAnswer, e.to_string())))
+                (
+                    usize::MAX,
+                    false,
+                    Err(Failure::new(Unavailable::BadAnswer, e.to_string())),
+                )
             });
             let Some(query) = self.queries.get(index) else {
                 continue;
             };
-            values.insert((index, after), value.map_err(|failure| {
-                self.report(release, query, if after { "after" } else { "before" }, &failure);
-                failure.reason
-            }));
+            values.insert(
+                (index, after),
+                value.map_err(|failure| {
+                    self.report(
+                        release,
+                        query,
+                        if after { "after" } else { "before" },
+                        &failure,
+                    );
+                    failure.reason
+                }),
+            );
         }
         self.queries
             .iter()

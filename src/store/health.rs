@@ -106,7 +106,10 @@ impl Store {
         rows.into_iter()
             .map(|row| {
                 Ok(HealthDue {
-                    started_at: time(&format!("deploy {} started_at", row.deploy_id), row.started_at)?,
+                    started_at: time(
+                        &format!("deploy {} started_at", row.deploy_id),
+                        row.started_at,
+                    )?,
                     checkin_id: row.checkin_id,
                     deploy_id: row.deploy_id,
                     service: row.service,

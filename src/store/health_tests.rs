@@ -84,7 +84,11 @@ async fn a_checkin_waits_for_its_health_then_opens_with_it() {
     assert_eq!(awaiting.len(), 1);
     let release = &awaiting[0];
     assert_eq!(
-        (release.deploy_id, release.service.as_str(), release.environment.as_str()),
+        (
+            release.deploy_id,
+            release.service.as_str(),
+            release.environment.as_str()
+        ),
         (deploy_id, "checkout", "production")
     );
     assert_eq!(release.started_at, t0(), "before is the deploy's start");
@@ -181,7 +185,13 @@ async fn health_values_go_with_their_checkin_at_retention() {
     assert_eq!(count("checkin_health").await, 2);
     // Closed long ago: the check-in and its values go.
     store
-        .run_checkins_after_health(&settings(), asked + chrono::Duration::days(2), old, 0, false)
+        .run_checkins_after_health(
+            &settings(),
+            asked + chrono::Duration::days(2),
+            old,
+            0,
+            false,
+        )
         .await
         .unwrap();
     sqlx::query("update outbox set state = 'sent'")

@@ -92,7 +92,10 @@ async fn start_prometheus(target: std::net::SocketAddr) -> Prometheus {
     let url = format!("http://127.0.0.1:{port}");
     let child = tokio::process::Command::new(PROMETHEUS)
         .arg(format!("--config.file={}", config_path.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
         .arg("--log.level=warn")
         .stdout(std::process::Stdio::null())
@@ -189,7 +192,10 @@ async fn health_field(app: &TestApp, version: &str) -> String {
         app.discord.messages(CHANNEL_ID)
     );
     let message = find(app).unwrap();
-    let fields = message["embeds"][0]["fields"].as_array().cloned().unwrap_or_default();
+    let fields = message["embeds"][0]["fields"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     fields
         .iter()
         .find(|f| f["name"] == "Release health")
@@ -200,7 +206,15 @@ async fn health_field(app: &TestApp, version: &str) -> String {
 }
 
 async fn metric(app: &TestApp, series: &str) -> f64 {
-    let text = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     text.lines()
         .find_map(|l| l.strip_prefix(series))
         .and_then(|v| v.trim().parse().ok())
@@ -224,8 +238,11 @@ async fn a_checkin_shows_the_error_rate_before_and_after_from_a_real_prometheus(
     let exporter = serve_exporter().await;
     let prometheus = start_prometheus(exporter.addr).await;
     // 1 error per 100 requests before the deploy: Prometheus must have seen it.
-    prometheus.wait_for_error_rate(|v| (v - 1.0 / 101.0).abs() < 1e-6).await;
-    let app = TestApp::spawn_with(with_health(prometheus.url.clone(), Duration::from_secs(5))).await;
+    prometheus
+        .wait_for_error_rate(|v| (v - 1.0 / 101.0).abs() < 1e-6)
+        .await;
+    let app =
+        TestApp::spawn_with(with_health(prometheus.url.clone(), Duration::from_secs(5))).await;
 
     let (status, body) = app.post_deploy(&deploy(json!({"status": "started"}))).await;
     assert_eq!(status, 202, "{body}");
@@ -263,9 +280,11 @@ async fn a_checkin_shows_the_error_rate_before_and_after_from_a_real_prometheus(
     assert_eq!(status, 202);
     let line = health_field(&app, "v1.4.3").await;
     assert_eq!(line, "error rate unavailable (Prometheus unreachable)");
-    let failures =
-        metric(&app, r#"loopbot_health_query_failures_total{query="ERROR_RATE",reason="unreachable"}"#)
-            .await;
+    let failures = metric(
+        &app,
+        r#"loopbot_health_query_failures_total{query="ERROR_RATE",reason="unreachable"}"#,
+    )
+    .await;
     assert_eq!(failures, 2.0, "before and after");
 }
 
@@ -286,8 +305,11 @@ async fn a_prometheus_that_never_answers_does_not_hold_the_checkin() {
     let line = health_field(&app, "v1.4.2").await;
     assert_eq!(line, "error rate unavailable (Prometheus timed out)");
     assert_eq!(
-        metric(&app, r#"loopbot_health_query_failures_total{query="ERROR_RATE",reason="timeout"}"#)
-            .await,
+        metric(
+            &app,
+            r#"loopbot_health_query_failures_total{query="ERROR_RATE",reason="timeout"}"#
+        )
+        .await,
         2.0
     );
 }

@@ -232,13 +232,24 @@ fn worst_health(now: chrono::DateTime<Utc>) -> Vec<loopbot::domain::health::Heal
     use loopbot::domain::health::{HealthReading, Unavailable, NAME_MAX, QUERIES_MAX};
     (0..QUERIES_MAX)
         .map(|i| HealthReading {
-            name: format!("{i}{}", "W_".repeat(NAME_MAX)).chars().take(NAME_MAX).collect(),
+            name: format!("{i}{}", "W_".repeat(NAME_MAX))
+                .chars()
+                .take(NAME_MAX)
+                .collect(),
             higher_is_better: i % 2 == 0,
             tolerance: 0.1,
             before_at: now,
-            before: if i % 3 == 0 { Err(Unavailable::SeveralSeries) } else { Ok(-f64::MIN_POSITIVE) },
+            before: if i % 3 == 0 {
+                Err(Unavailable::SeveralSeries)
+            } else {
+                Ok(-f64::MIN_POSITIVE)
+            },
             after_at: now,
-            after: if i % 3 == 1 { Err(Unavailable::SeveralSeries) } else { Ok(f64::MIN) },
+            after: if i % 3 == 1 {
+                Err(Unavailable::SeveralSeries)
+            } else {
+                Ok(f64::MIN)
+            },
         })
         .collect()
 }
