@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use super::checkin::CheckinState;
 use super::deploy::{Deploy, DeployStatus};
 use super::feedback::{Feedback, Tally};
+use super::health::{HealthReading, Overall};
 
 /// How many recent deploys the main page lists.
 pub const RECENT_DEPLOYS: i64 = 20;
@@ -27,6 +28,8 @@ pub struct DeployLine {
     /// The answers the reader may read.
     pub tally: Tally,
     pub alerts: Vec<LinkedAlert>,
+    /// The release health its latest check-in read, in a word (None: none read).
+    pub health: Option<Overall>,
 }
 
 /// An alert group linked to a deploy (it started within the correlation window after it).
@@ -76,6 +79,8 @@ pub struct ReleasePage {
     pub feedback: Vec<Feedback>,
     pub tally: Tally,
     pub alerts: Vec<LinkedAlert>,
+    /// The release health each check-in read: (check-in id, reading), oldest check-in first.
+    pub health: Vec<(i64, HealthReading)>,
 }
 
 /// One thing that happened to an incident's alert group.

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::deploys::{deploy_from_row, DEPLOY_COLUMNS};
 use super::feedback::{tally, TallyOf};
+use super::health::health_of_deploys;
 use super::ids::{from_db, time_to_db, try_time_from_db};
 use super::visibility::Visible;
 use super::{Result, Store, StoreError};
@@ -15,6 +16,7 @@ use crate::domain::dashboard::{
     LIST_MAX,
 };
 use crate::domain::feedback::{Sentiment, Tally, Vote};
+use crate::domain::health::{HealthReading, Overall};
 use crate::domain::visibility::Reader;
 
 #[derive(sqlx::FromRow)]
@@ -163,6 +165,7 @@ impl Store {
         .fetch_all(&mut *conn)
         .await?;
         let mut alerts = linked_alerts(&mut conn, &ids, visible).await?;
+        let health = health_of_deploys(&mut conn, &ids, &visible.checkin("c")).await?;
         let mut lines = Vec::with_capacity(deploys.len());
         for deploy in deploys {
             let mine = votes
@@ -192,6 +195,7 @@ impl Store {
                 finished_at: deploy.finished_at,
                 tally: Tally::of(mine),
                 alerts: alerts.remove(&deploy.id).unwrap_or_default(),
+                health: latest_overall(&health, deploy.id),
             });
         }
         Ok(lines)
@@ -247,6 +251,11 @@ impl Store {
             .await?
             .remove(&deploy_id)
             .unwrap_or_default();
+        let health = health_of_deploys(&mut conn, &format!("[{deploy_id}]"), &visible.checkin("c"))
+            .await?
+            .into_iter()
+            .map(|(_, checkin, reading)| (checkin, reading))
+            .collect();
         drop(conn);
         let mut feedback = self.feedback_for(deploy_id, reader).await?;
         feedback.truncate(LIST_MAX as usize);
@@ -259,6 +268,7 @@ impl Store {
             feedback,
             tally,
             alerts,
+            health,
         }))
     }
 
@@ -347,4 +357,15 @@ async fn linked_alerts(
         by_deploy.entry(row.deploy_id).or_default().push(row.into());
     }
     Ok(by_deploy)
+}
+
+/// A deploy's release health in a word, from the latest check-in that read it.
+fn latest_overall(health: &[(i64, i64, HealthReading)], deploy: i64) -> Option<Overall> {
+    let mine = health.iter().filter(|(d, _, _)| *d == deploy);
+    let latest = mine.clone().map(|(_, c, _)| *c).max()?;
+    let readings: Vec<HealthReading> = mine
+        .filter(|(_, c, _)| *c == latest)
+        .map(|(_, _, r)| r.clone())
+        .collect();
+    Overall::of(&readings)
 }

@@ -86,6 +86,39 @@ pub(super) async fn health_of(
         .collect()
 }
 
+/// The values of the check-ins of `deploy_ids` (a JSON array) that `visible_checkin` (an SQL
+/// condition on `c`) lets a reader see: (deploy id, check-in id, reading), by deploy, check-in, name.
+pub(super) async fn health_of_deploys(
+    conn: &mut sqlx::SqliteConnection,
+    deploy_ids: &str,
+    visible_checkin: &str,
+) -> Result<Vec<(i64, i64, HealthReading)>> {
+    let rows: Vec<(i64, HealthRow)> = sqlx::query_as::<_, DeployHealthRow>(&format!(
+        "select c.deploy_id, {HEALTH_COLUMNS} from checkin_health h join checkin c on c.id = h.checkin_id
+         where c.deploy_id in (select value from json_each(?)) and {visible_checkin}
+         order by c.deploy_id, h.checkin_id, h.name"
+    ))
+    .bind(deploy_ids)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|r| (r.deploy_id, r.health))
+    .collect();
+    rows.into_iter()
+        .map(|(deploy, row)| {
+            let (checkin, reading) = <(i64, HealthReading)>::try_from(row)?;
+            Ok((deploy, checkin, reading))
+        })
+        .collect()
+}
+
+#[derive(sqlx::FromRow)]
+struct DeployHealthRow {
+    deploy_id: i64,
+    #[sqlx(flatten)]
+    health: HealthRow,
+}
+
 impl Store {
     /// Check-ins due at `now`, still scheduled and not yet read, oldest due first, at most `limit`.
     pub async fn checkins_awaiting_health(

@@ -233,6 +233,18 @@ async fn feedback_json(app: &TestApp, deploy_id: i64) -> Value {
         .unwrap()
 }
 
+async fn dashboard(app: &TestApp, path: &str) -> String {
+    let response = app
+        .http
+        .get(app.url(path))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    response.text().await.unwrap()
+}
+
 #[tokio::test]
 async fn a_checkin_shows_the_error_rate_before_and_after_from_a_real_prometheus() {
     let exporter = serve_exporter().await;
@@ -273,6 +285,15 @@ async fn a_checkin_shows_the_error_rate_before_and_after_from_a_real_prometheus(
     .await
     .unwrap();
     assert_eq!(stored, 1);
+    let page = dashboard(&app, &format!("/dashboard/releases/{deploy_id}")).await;
+    assert!(
+        page.contains("<h2>Release health</h2>")
+            && page.contains("0.99%")
+            && page.contains("⚠ worse"),
+        "{page}"
+    );
+    let main = dashboard(&app, "/dashboard").await;
+    assert!(main.contains("⚠ worse: error rate"), "{main}");
 
     // Prometheus stops: the next release's check-in still goes out, saying unavailable.
     prometheus.stop().await;

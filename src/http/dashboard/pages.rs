@@ -295,7 +295,7 @@ fn deploy_table(viewer: &Viewer, deploys: &[DeployLine], tz: Tz) -> Markup {
             p class="empty" { "No deploys yet." }
         } @else {
             div class="table" { table {
-                thead { tr { th { "Release" } th { "Environment" } th { "Status" } th { "When" } th { "Feedback" } th { "Linked alerts" } } }
+                thead { tr { th { "Release" } th { "Environment" } th { "Status" } th { "When" } th { "Feedback" } th { "Linked alerts" } th { "Release health" } } }
                 tbody {
                     @for d in deploys {
                         tr data-deploy=(d.id) {
@@ -305,6 +305,7 @@ fn deploy_table(viewer: &Viewer, deploys: &[DeployLine], tz: Tz) -> Markup {
                             td { (when(d.finished_at.unwrap_or(d.started_at), tz)) }
                             td { (tally(&d.tally)) }
                             td { (alerts(viewer, &d.alerts)) }
+                            td class="health" { @match &d.health { Some(h) => (h.describe()), None => "—" } }
                         }
                     }
                 }
@@ -381,6 +382,26 @@ pub fn release(viewer: &Viewer, p: &ReleasePage, tz: Tz) -> String {
                             td { (when(c.opened_at.unwrap_or(c.due_at), tz)) @if c.late { " (late)" } }
                             td { (c.state.as_str()) @if let Some(reason) = &c.cancel_reason { ": " (reason) } }
                             td { @match c.closed_at { Some(at) => (when(at, tz)), None => "—" } }
+                        }
+                    } }
+                } }
+            }
+        }
+        @if !p.health.is_empty() {
+            section id="health" {
+                h2 { "Release health" }
+                div class="table" { table {
+                    thead { tr { th { "Check-in" } th { "Query" } th { "Before" } th { "After" } th { "" } } }
+                    tbody { @for (checkin, r) in &p.health {
+                        tr data-checkin=(checkin) data-query=(r.name) {
+                            td { "#" (checkin) " " (when(r.after_at, tz)) }
+                            td { (r.label()) }
+                            td { (r.shown(r.before)) }
+                            td { (r.shown(r.after)) }
+                            td { @match r.verdict() {
+                                Some(v) => (v.marker()),
+                                None => (r.after.err().or(r.before.err()).map_or("unavailable", |u| u.describe())),
+                            } }
                         }
                     } }
                 } }
