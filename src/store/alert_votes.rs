@@ -113,14 +113,13 @@ impl Store {
         let alert_scope = scope_sql(scope.is_some(), "a");
         let seen_a = visible.in_group("a.group_id");
         let votes: Vec<(String, i64, i64)> = sqlx::query_as(&format!(
-            "with voted as (select distinct v.group_id from alert_vote v
-                            where v.voted_at >= ?1 and v.voted_at < ?2),
+            "with voted as (select v.group_id, v.vote from alert_vote v
+                            where v.voted_at >= ? and v.voted_at < ?),
                   named as (select distinct a.group_id, a.name from alert a
                             where a.group_id in (select group_id from voted)
                               and {alert_scope} and {seen_a})
              select n.name, sum(v.vote = 'noise'), sum(v.vote = 'useful')
-             from named n join alert_vote v on v.group_id = n.group_id
-             where v.voted_at >= ?1 and v.voted_at < ?2
+             from named n join voted v on v.group_id = n.group_id
              group by n.name"
         ))
         .bind(start)
@@ -151,3 +150,7 @@ fn vote_from_db(raw: &str) -> Result<Vote> {
     raw.parse()
         .map_err(|_| StoreError::Corrupt(format!("alert_vote.vote {raw:?}")))
 }
+
+#[cfg(test)]
+#[path = "alert_votes_tests.rs"]
+mod tests;
