@@ -599,4 +599,47 @@ mod tests {
         let buttons = b["components"][0]["components"].as_array().unwrap();
         assert!(buttons.iter().all(|b| b["disabled"] == true));
     }
+
+    #[test]
+    fn health_lines_show_in_a_field_open_or_closed_and_worse_colours_the_open_one() {
+        use crate::domain::health::{HealthReading, Unavailable};
+        let reading = |name: &str, before, after| HealthReading {
+            name: name.into(),
+            higher_is_better: false,
+            tolerance: 0.1,
+            before_at: Utc::now(),
+            before,
+            after_at: Utc::now(),
+            after,
+        };
+        let mut open = view(CheckinState::Open, None, false);
+        open.health = vec![
+            reading("ERROR_RATE", Ok(0.002), Ok(0.014)),
+            reading(
+                "LATENCY_SECONDS",
+                Err(Unavailable::Timeout),
+                Err(Unavailable::Timeout),
+            ),
+        ];
+        let field = |b: &serde_json::Value| {
+            b["embeds"][0]["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["name"] == "Release health")
+                .map(|f| f["value"].as_str().unwrap().to_owned())
+        };
+        let b = body(&open);
+        assert_eq!(
+            field(&b).as_deref(),
+            Some("error rate 0.2% → 1.4% ⚠ worse\nlatency seconds unavailable (Prometheus timed out)")
+        );
+        assert_eq!(b["embeds"][0]["color"], colour::ORANGE);
+        let mut closed = open.clone();
+        closed.checkin.state = CheckinState::Closed;
+        let b = body(&closed);
+        assert!(field(&b).is_some_and(|f| f.starts_with("error rate 0.2% → 1.4%")));
+        assert_eq!(b["embeds"][0]["color"], colour::GREY);
+        assert_eq!(field(&body(&view(CheckinState::Open, None, false))), None);
+    }
 }

@@ -13,7 +13,7 @@ use loopbot::config::Config;
 use loopbot::domain::health::HealthQuery;
 use serde_json::{json, Value};
 
-use crate::support::app::{deploy, TestApp, API_TOKEN};
+use crate::support::app::{binary_command, deploy, TestApp, API_TOKEN, DISCORD_TOKEN};
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 /// Prometheus starts, scrapes every second and answers; on a busy machine that takes a while.
@@ -333,4 +333,49 @@ async fn a_prometheus_that_never_answers_does_not_hold_the_checkin() {
         .await,
         2.0
     );
+}
+
+/// The queries are the one family of variables the binary finds by listing its environment
+/// (and `.env`): `check-config` shows them, and a query without a Prometheus stops it.
+#[tokio::test]
+async fn the_binary_finds_the_queries_in_its_environment_and_dotenv() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "LOOPBOT_HEALTH_QUERY_AVAILABILITY='avg(up{job=\"$service\"})'\n",
+    )
+    .unwrap();
+    let run = |vars: Vec<(&'static str, String)>| {
+        let mut command = binary_command(dir.path(), &vars);
+        async move {
+            command
+                .arg("check-config")
+                .stdin(std::process::Stdio::null())
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let token = ("DISCORD_TOKEN", DISCORD_TOKEN.to_owned());
+    let output = run(vec![
+        token.clone(),
+        ("LOOPBOT_PROMETHEUS_URL", "http://127.0.0.1:9090/".into()),
+        ("LOOPBOT_HEALTH_QUERY_ERROR_RATE", ERROR_RATE.into()),
+        ("LOOPBOT_HEALTH_HIGHER_IS_BETTER", "availability".into()),
+    ])
+    .await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    for line in [
+        "LOOPBOT_PROMETHEUS_URL = http://127.0.0.1:9090",
+        "LOOPBOT_HEALTH_QUERY_<NAME> = AVAILABILITY,ERROR_RATE",
+        "LOOPBOT_HEALTH_HIGHER_IS_BETTER = AVAILABILITY",
+        "LOOPBOT_HEALTH_TOLERANCE = 10%",
+    ] {
+        assert!(stdout.contains(line), "{line} not in {stdout}");
+    }
+    let output = run(vec![token]).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("LOOPBOT_PROMETHEUS_URL"), "{stderr}");
 }
