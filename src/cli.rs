@@ -24,6 +24,15 @@ pub struct Cli {
 // Parsed once per process: the size of `Notify` costs nothing.
 #[allow(clippy::large_enum_variant)]
 pub enum Command {
+    /// Try loopbot without Discord: the bot, a local Discord and a web page showing that server
+    /// (channels, messages, buttons, forms, slash commands, examples), in one process, on its own
+    /// database `sandbox.db`. The page and the API (token `sandbox`) are on LOOPBOT_HTTP_ADDR.
+    #[cfg(feature = "sandbox")]
+    Sandbox {
+        /// Delete sandbox.db first and start from an empty server.
+        #[arg(long)]
+        fresh: bool,
+    },
     /// Run the bot: the Discord client, the HTTP API for deploy events, and the delivery worker.
     Serve,
     /// Create the database if missing, apply pending migrations, and exit.
@@ -174,6 +183,20 @@ mod tests {
             Command::Outbox(OutboxCommand::Failed {
                 format: ListFormat::Json
             })
+        );
+    }
+
+    #[cfg(feature = "sandbox")]
+    #[test]
+    fn sandbox_takes_fresh() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map(|c| c.command);
+        assert_eq!(
+            parse(&["loopbot", "sandbox", "--fresh"]).unwrap(),
+            Command::Sandbox { fresh: true }
+        );
+        assert_eq!(
+            parse(&["loopbot", "sandbox"]).unwrap(),
+            Command::Sandbox { fresh: false }
         );
     }
 

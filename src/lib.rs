@@ -12,6 +12,8 @@ pub mod integrations;
 pub mod jobs;
 pub mod metrics;
 pub mod production;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
 pub mod services;
 pub mod signing;
 pub mod startup;

@@ -39,10 +39,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
         println!("{}", notified.deploy_id);
         return Ok(());
     }
-    let config =
-        Config::from_environment(std::env::vars_os().filter_map(|(name, value)| {
-            Some((name.into_string().ok()?, value.into_string().ok()?))
-        }))?;
+    #[cfg(feature = "sandbox")]
+    if let Command::Sandbox { fresh } = &command {
+        return sandbox(*fresh).await;
+    }
+    let config = Config::from_environment(environment())?;
     loopbot::telemetry::init(config.log_format);
     match command {
         Command::CheckConfig => {
@@ -110,7 +111,42 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         // Handled above, before the configuration is read.
         Command::Notify(_) => {}
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox { .. } => {}
     }
+    Ok(())
+}
+
+/// The process environment (variables whose name or value is not UTF-8 are left out).
+fn environment() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+}
+
+/// `loopbot sandbox`: the environment still applies (LOOPBOT_HTTP_ADDR, RUST_LOG, ...) except
+/// what the sandbox must choose itself (Discord, database, tokens), printed at start.
+#[cfg(feature = "sandbox")]
+async fn sandbox(fresh: bool) -> anyhow::Result<()> {
+    let launched = std::time::Instant::now();
+    let options = loopbot::sandbox::Options {
+        database: std::path::PathBuf::from(loopbot::sandbox::DATABASE),
+        fresh,
+    };
+    let sandbox = loopbot::sandbox::Sandbox::build(options, environment()).await?;
+    loopbot::telemetry::init(sandbox.log_format());
+    println!("{}", sandbox.banner());
+    println!(
+        "listening (started in {:.2} s); Ctrl-C stops it",
+        launched.elapsed().as_secs_f64()
+    );
+    let stop = sandbox.shutdown_handle();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stop.trigger();
+        shutdown_signal().await;
+        std::process::exit(130);
+    });
+    sandbox.run_until_stopped().await?;
     Ok(())
 }
 

@@ -52,6 +52,8 @@ pub struct Application {
     worker: DeliveryWorker,
     jobs: Jobs,
     production: Production,
+    /// Routes served beside the API on the same address (the sandbox's page); `serve` adds none.
+    extra_routes: Option<axum::Router>,
 }
 
 impl Application {
@@ -180,7 +182,17 @@ impl Application {
                 retention_days: config.retention_days,
                 metrics,
             },
+            extra_routes: None,
         })
+    }
+
+    /// Serves `routes` beside the API, outside its limits (a page's event stream stays open).
+    pub fn with_routes(mut self, routes: axum::Router) -> Self {
+        self.extra_routes = Some(match self.extra_routes.take() {
+            Some(existing) => existing.merge(routes),
+            None => routes,
+        });
+        self
     }
 
     /// The address the HTTP API listens on (the real port when configured with port 0).
@@ -210,11 +222,15 @@ impl Application {
             worker,
             jobs,
             production,
+            extra_routes,
         } = self;
         tracing::info!(addr = %local_addr, "HTTP API listening");
         let store = state.store.clone();
         let limits = state.limits();
-        let router = http::router(state);
+        let mut router = http::router(state);
+        if let Some(extra) = extra_routes {
+            router = router.merge(extra);
+        }
         let gateway = bot.shutdown_handle();
         let stop = production.shutdown.token();
         // Its own task, so in-flight requests can finish after the select below ends.

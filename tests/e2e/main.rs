@@ -28,6 +28,10 @@ mod refusals;
 mod retention;
 mod rollbacks;
 mod routes;
+#[cfg(feature = "sandbox")]
+mod sandbox;
+#[cfg(feature = "sandbox")]
+mod sandbox_browser;
 mod scoped;
 mod sender_clock;
 mod storm;

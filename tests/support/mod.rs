@@ -1,5 +1,7 @@
-//! Test support: the application spawner (the local Discord is the fake-discord crate) and a real
-//! browser.
+//! Test support: the application spawner (the local Discord is the fake-discord crate), a real
+//! browser, and `loopbot sandbox` started in-process.
 
 pub mod app;
 pub mod browser;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;

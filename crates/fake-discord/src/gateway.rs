@@ -50,6 +50,7 @@ impl FakeDiscord {
     /// Like `send_dispatch` without the serenity parse check.
     pub async fn send_dispatch_unchecked(&self, event: &str, d: Value) {
         self.lock().dispatch(event, d);
+        self.changed();
     }
 
     /// Closes every gateway connection with `code`. Codes Discord treats as fatal or
@@ -85,6 +86,7 @@ impl FakeDiscord {
             panic!("fake Discord built a {event} dispatch serenity cannot parse: {err}\n{d:#}");
         }
         self.lock().dispatch(event, d);
+        self.changed();
     }
 
     pub(crate) async fn run_gateway(self, socket: WebSocket) {

@@ -15,7 +15,8 @@
 //! websocket; `rest` and `webhooks` answer HTTP (request bodies parsed in `body`; message and
 //! thread bodies held to Discord's limits in `limits`); `refusals` makes Discord say no (deleted
 //! messages, lost access, a rejected token); `state` is what the server remembers;
-//! `json` builds Discord's objects and checks them against serenity.
+//! `json` builds Discord's objects and checks them against serenity; `viewer` serves a page that
+//! shows the server (channels, a change signal).
 
 mod body;
 mod events;
@@ -26,6 +27,7 @@ pub mod limits;
 mod refusals;
 mod rest;
 mod state;
+mod viewer;
 mod webhooks;
 
 #[cfg(test)]
@@ -151,6 +153,8 @@ pub struct FakeDiscord {
 struct Inner {
     addr: SocketAddr,
     state: Mutex<State>,
+    /// Bumped after each REST answer and each event (see `viewer`).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 impl FakeDiscord {
     /// Starts on an ephemeral loopback port.
@@ -169,6 +173,7 @@ impl FakeDiscord {
             inner: Arc::new(Inner {
                 addr,
                 state: Mutex::new(state),
+                changes: tokio::sync::watch::Sender::new(0),
             }),
         };
         let app = Router::new()

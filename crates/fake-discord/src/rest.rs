@@ -673,5 +673,7 @@ pub(crate) async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    fake.handle_rest(method, uri, headers, body).await
+    let response = fake.handle_rest(method, uri, headers, body).await;
+    fake.changed();
+    response
 }

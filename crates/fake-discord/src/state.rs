@@ -45,6 +45,8 @@ pub(crate) struct State {
     pub(crate) rate_limits: bool,
     pub(crate) recent_posts: HashMap<u64, VecDeque<Instant>>,
     pub(crate) last_snowflake: u64,
+    /// Uploaded files by attachment id: (content type, bytes), for a viewer to show them.
+    pub(crate) files: HashMap<u64, (Option<String>, Vec<u8>)>,
     /// What `GET /gateway` hands out: this server's own websocket route.
     pub(crate) gateway_url: String,
     pub(crate) gateway: Gateway,
@@ -113,6 +115,7 @@ impl State {
             rate_limits: false,
             recent_posts: HashMap::new(),
             last_snowflake: 0,
+            files: HashMap::new(),
             gateway_url,
             gateway: Gateway {
                 heartbeat_ms: DEFAULT_HEARTBEAT_MS,
@@ -139,6 +142,8 @@ impl State {
         uploads
             .map(|upload| {
                 let id = self.snowflake();
+                self.files
+                    .insert(id, (upload.content_type.clone(), upload.bytes.clone()));
                 let url = format!(
                     "https://cdn.discordapp.invalid/attachments/{id}/{}",
                     upload.filename
