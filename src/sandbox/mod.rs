@@ -88,10 +88,17 @@ pub enum SandboxError {
     },
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// Boxed: a startup error is large and rare.
     #[error(transparent)]
-    Startup(#[from] StartupError),
+    Startup(Box<StartupError>),
     #[error("cannot subscribe the sandbox's channels: {0}")]
     Store(#[from] StoreError),
+}
+
+impl From<StartupError> for SandboxError {
+    fn from(error: StartupError) -> Self {
+        Self::Startup(Box::new(error))
+    }
 }
 
 pub struct Options {
