@@ -37,6 +37,9 @@ pub fn command_action(name: &str) -> Option<Action> {
         "summary" => Action::Summary,
         "metrics" => Action::Metrics,
         "dashboard" => Action::OpenDashboard,
+        "incident" | "incident declare" | "incident resolve" => Action::DeclareIncident,
+        "followups" => Action::ListFollowups,
+        "followup-done" => Action::CloseFollowup,
         _ => return None,
     })
 }

@@ -5,7 +5,7 @@ use poise::serenity_prelude as serenity;
 use poise::CreateReply;
 
 use super::context::{CommandError, Context, Data};
-use super::{alerts, checkins, dashboard, deployer_links, subscriptions, summary};
+use super::{alerts, checkins, dashboard, deployer_links, incidents, subscriptions, summary};
 use crate::domain::access::Refusal;
 use crate::domain::{ChannelId, GuildId};
 
@@ -17,6 +17,7 @@ pub fn command_list() -> Vec<poise::Command<Data, CommandError>> {
     commands.extend(checkins::commands());
     commands.extend(deployer_links::commands());
     commands.extend(alerts::commands());
+    commands.extend(incidents::commands());
     commands.extend(summary::commands());
     commands.extend(dashboard::commands());
     for command in &mut commands {

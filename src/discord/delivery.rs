@@ -145,6 +145,14 @@ impl DeliveryWorker {
     }
 
     async fn deliver(&self, delivery: Delivery, now: DateTime<Utc>) -> Result<Outcome, StoreError> {
+        // An incident's thread: started once its message is posted (this row queued behind it in
+        // the same channel), then settled like a post; its timeline is queued into the thread.
+        if let DeliverySubject::IncidentThread(start) = &delivery.subject {
+            let sent =
+                super::incidents::start_thread(&self.rest, &self.store, delivery.channel, start)
+                    .await;
+            return self.settle(&delivery, sent, now).await;
+        }
         let Some(message) = render(&delivery.subject) else {
             let error = match &delivery.subject {
                 DeliverySubject::Missing { kind, id } => {

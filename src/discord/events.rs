@@ -5,7 +5,7 @@
 use poise::serenity_prelude as serenity;
 
 use super::context::{reply_ephemeral, reply_ephemeral_to_form, CommandError, Data};
-use super::{alert_buttons, checkin_buttons, checkins};
+use super::{alert_buttons, checkin_buttons, checkins, incident_forms};
 use crate::domain::{ChannelId, GuildId};
 
 /// Every gateway event the bot listens to (slash commands go through poise instead).
@@ -88,6 +88,7 @@ async fn on_component(
     match custom_id.split(':').next().unwrap_or_default() {
         "alerts" => alert_buttons::on_button(ctx, data, interaction).await,
         "checkin" => checkin_buttons::on_component(ctx, data, interaction).await,
+        "incident" => incident_forms::on_component(ctx, data, interaction).await,
         _ => {
             tracing::warn!(custom_id, "button with no handler");
             reply_ephemeral(
@@ -110,6 +111,7 @@ async fn on_modal(
     // One arm per feature that opens modals.
     match custom_id.split(':').next().unwrap_or_default() {
         "checkin" => checkin_buttons::on_modal(ctx, data, interaction).await,
+        "incident" => incident_forms::on_modal(ctx, data, interaction).await,
         _ => {
             tracing::warn!(custom_id, "modal with no handler");
             reply_ephemeral_to_form(

@@ -8,7 +8,7 @@
 //!   do what: the actor of an interaction, asked of `domain::access` by every handler);
 //! - one module per subject, each with its rendering, commands and components: `deploys`,
 //!   `alerts` (+ `alert_buttons`), `checkins` (+ `checkin_buttons`), `deployer_links`,
-//!   `summary`, `subscriptions`;
+//!   `summary`, `subscriptions`, `incidents` (+ `incident_forms`);
 //! - above the subjects: `render` (a delivery's subject → `Rendered`, digests), `delivery` (the
 //!   worker), `commands` (the registry), `events` (gateway events and interaction routing), and
 //!   `bot` (the client).
@@ -27,6 +27,8 @@ pub mod delivery;
 mod deployer_links;
 mod deploys;
 mod events;
+mod incident_forms;
+mod incidents;
 pub mod limits;
 pub mod message;
 pub mod render;

@@ -3,7 +3,7 @@
 //! their members' own messages would have.
 
 use super::message::{colour, truncate, Embed, Rendered, EMBED_DESCRIPTION_MAX, EMBED_TITLE_MAX};
-use super::{alert_votes, alerts, checkins, deploys, limits, summary};
+use super::{alert_votes, alerts, checkins, deploys, incidents, limits, summary};
 use crate::store::DeliverySubject;
 
 /// The message for a delivery's subject (with the files its first post uploads), or `None` when
@@ -45,7 +45,11 @@ pub fn compose(subject: &DeliverySubject) -> Option<Rendered> {
         DeliverySubject::CheckinCancelled(view) => Some(checkins::render_cancelled(view)),
         DeliverySubject::Digest(members) => Some(digest(members)),
         DeliverySubject::Summary(body) => summary::render_summary(body),
-        DeliverySubject::Missing { .. } => None,
+        DeliverySubject::Incident(card) => Some(incidents::render_incident(card)),
+        DeliverySubject::IncidentEvent(entry) => Some(incidents::render_event(entry)),
+        DeliverySubject::IncidentPrompt(card) => Some(incidents::render_prompt(card)),
+        // Not a message: the delivery worker starts the thread (`incidents::start_thread`).
+        DeliverySubject::IncidentThread(_) | DeliverySubject::Missing { .. } => None,
     }
 }
 

@@ -420,7 +420,12 @@ impl DiscordRest {
             "{}/channels/{}/messages/{message}/threads",
             self.base, channel.0
         );
-        let body = serde_json::json!({ "name": name, "auto_archive_duration": 1440 });
+        // Nothing in a thread's start pings anyone either.
+        let body = serde_json::json!({
+            "name": name,
+            "auto_archive_duration": 1440,
+            "allowed_mentions": { "parse": [] },
+        });
         match self
             .send_json("start_thread", self.client.post(url).json(&body))
             .await

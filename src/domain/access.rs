@@ -27,6 +27,11 @@ pub enum Action {
     /// **Useful** / **Noise** on an alert message or a digest line's group: an opinion about the
     /// alert, which changes nothing about it (one vote per person per episode).
     VoteAlert,
+    /// `/followups`: the open follow-ups of the incidents this server sees.
+    ListFollowups,
+    /// `/followup-done`: open to members at this gate; then only the follow-up's owner or a
+    /// responder may close it (`incident_review::may_close_followup`).
+    CloseFollowup,
     /// `/link-deployer` for a CI name nobody else holds, `/link-deployer` without a name (your
     /// links), `/unlink-deployer` of your own link.
     LinkOwnDeployerName,
@@ -44,6 +49,10 @@ pub enum Action {
     RequestCheckin,
     /// `/dashboard`: a link to the web dashboard signed for this server and this person.
     OpenDashboard,
+    /// `/incident declare` (an incident no alert saw) and `/incident resolve` (closing it).
+    DeclareIncident,
+    /// An incident's retro prompt: **Write the retro** and **Add a follow-up**, and their forms.
+    ReviewIncident,
     /// A check-in's **Rolled back** confirmed: the deploy's status becomes `rolled_back`
     /// (anyone else's press is only a vote, `GiveFeedback`).
     MarkRolledBack,
@@ -62,9 +71,11 @@ impl Action {
         use Action::*;
         match self {
             Help | ListSubscriptions | ListAlerts | Summary | Metrics | FeedbackSummary
-            | GiveFeedback | VoteAlert | LinkOwnDeployerName | OpenDashboard => Need::Member,
+            | GiveFeedback | VoteAlert | LinkOwnDeployerName | OpenDashboard | ListFollowups
+            | CloseFollowup => Need::Member,
             Subscribe | Unsubscribe | TakeDeployerName => Need::ManageServer,
-            Acknowledge | Silence | JudgeCause | RequestCheckin | MarkRolledBack => Need::Responder,
+            Acknowledge | Silence | JudgeCause | RequestCheckin | MarkRolledBack
+            | DeclareIncident | ReviewIncident => Need::Responder,
         }
     }
 }

@@ -102,6 +102,10 @@ fn each_action_needs_what_the_table_says() {
         // A noise vote is an opinion: every member, no responder role needed.
         (&roles, member(Some(A)), VoteAlert, Ok(())),
         (&no_roles, member(Some(A)), VoteAlert, Ok(())),
+        // Follow-ups: listed by anyone; closing passes this gate for anyone (the owner rule is
+        // `incident_review::may_close_followup`).
+        (&roles, member(Some(A)), ListFollowups, Ok(())),
+        (&roles, member(Some(A)), CloseFollowup, Ok(())),
         // Manage Server: admins only, whatever their roles.
         (
             &roles,
@@ -140,6 +144,10 @@ fn each_action_needs_what_the_table_says() {
         (&roles, member(Some(A)), RequestCheckin, responder.clone()),
         (&roles, with_roles(&[RESPONDERS]), MarkRolledBack, Ok(())),
         (&roles, member(Some(A)), MarkRolledBack, responder.clone()),
+        (&roles, with_roles(&[RESPONDERS]), DeclareIncident, Ok(())),
+        (&roles, member(Some(A)), DeclareIncident, responder.clone()),
+        (&roles, with_roles(&[RESPONDERS]), ReviewIncident, Ok(())),
+        (&roles, member(Some(A)), ReviewIncident, responder.clone()),
         (&roles, admin(), Acknowledge, responder.clone()),
         (&roles, moderator(), Silence, responder),
         // Responders, no roles configured: Manage Server or Manage Messages.

@@ -14,6 +14,7 @@ pub mod feedback;
 pub mod glob;
 pub mod health;
 pub mod incident;
+pub mod incident_review;
 pub mod period;
 pub mod production;
 pub mod refusal;

@@ -131,7 +131,7 @@ impl Store {
         let existing = Self::load_incident(&mut tx, group_id).await?;
         let links = Self::load_links(&mut tx, group_id).await?;
         let change = incident::decide(existing, &members, &group, &links, ack, policy);
-        Self::write_incident(&mut tx, group_id, &change, now).await?;
+        let opened = Self::write_incident(&mut tx, group_id, &change, now).await?;
 
         let subscriptions = Self::subscriptions_of_kind(&mut tx, Kind::Alerts).await?;
         let routed = route(
@@ -148,6 +148,11 @@ impl Store {
         let channels = alert_group::channels_to_queue(routed, showing);
         for channel in &channels {
             Self::enqueue(&mut tx, *channel, Subject::AlertGroup(group_id), now).await?;
+        }
+        // A new incident's thread starts on its alert message in the first channel, once that
+        // message is posted (the channel's queue delivers in order).
+        if let (Some(incident), Some(channel)) = (opened, channels.first()) {
+            Self::enqueue(&mut tx, *channel, Subject::IncidentThread(incident), now).await?;
         }
         for deploy_id in deploys_to_edit {
             Self::requeue_shown(&mut tx, Subject::Deploy(deploy_id), now).await?;

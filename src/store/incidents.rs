@@ -5,12 +5,14 @@
 use chrono::{DateTime, Utc};
 
 use super::alert_rows::{StoredIncidentRow, StoredLinkRow};
-use super::ids::{time_from_db, time_to_db, to_db};
+use super::ids::{from_db, time_from_db, time_to_db, to_db};
+use super::incident_review::Person;
 use super::outbox::Subject;
 use super::{Result, Store};
 use crate::domain::incident::{
     deploy_after_verdict, IncidentChange, StoredIncident, StoredLink, Verdict,
 };
+use crate::domain::incident_review::EventKind;
 
 /// What a button press did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,21 +60,22 @@ impl Store {
         .collect()
     }
 
-    /// Writes what [`crate::domain::incident::decide`] decided for the group.
+    /// Writes what [`crate::domain::incident::decide`] decided for the group, with its timeline
+    /// entries. Returns the id of an incident it opened.
     pub(super) async fn write_incident(
         tx: &mut sqlx::SqliteConnection,
         group_id: i64,
         change: &IncidentChange,
         now: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> Result<Option<i64>> {
         let now_db = time_to_db(now);
         match change {
-            IncidentChange::None => {}
+            IncidentChange::None => Ok(None),
             IncidentChange::Open(incident) => {
-                sqlx::query(
+                let id: i64 = sqlx::query_scalar(
                     "insert into incident (group_id, alert_id, title, service, environment, severity,
                         opened_at, acknowledged_at, acknowledged_by, deploy_id, updated_at, created_at)
-                     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
                 )
                 .bind(group_id)
                 .bind(incident.alert_id)
@@ -86,13 +89,34 @@ impl Store {
                 .bind(incident.deploy_id)
                 .bind(now_db)
                 .bind(now_db)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
+                Self::incident_opened_events(tx, id, now).await?;
+                if let Some(ack) = incident.ack {
+                    let by = Self::acked_by(tx, group_id).await?;
+                    Self::incident_event(
+                        tx,
+                        id,
+                        EventKind::Acknowledged,
+                        by.as_ref(),
+                        None,
+                        ack.at,
+                        now,
+                    )
+                    .await?;
+                }
+                Ok(Some(id))
             }
             IncidentChange::Update {
                 resolved_at,
                 deploy_id,
             } => {
+                let before: Option<(i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+                    "select id, resolved_at, deploy_id from incident where group_id = ?",
+                )
+                .bind(group_id)
+                .fetch_optional(&mut *tx)
+                .await?;
                 sqlx::query(
                     "update incident set resolved_at = ?, deploy_id = ?, updated_at = ?
                      where group_id = ?",
@@ -103,7 +127,41 @@ impl Store {
                 .bind(group_id)
                 .execute(&mut *tx)
                 .await?;
+                if let Some((id, resolved, deploy)) = before {
+                    Self::incident_followed_events(tx, id, (resolved, deploy), now).await?;
+                }
+                Ok(None)
             }
+        }
+    }
+
+    /// Who acknowledged the group, as its row says.
+    async fn acked_by(tx: &mut sqlx::SqliteConnection, group_id: i64) -> Result<Option<Person>> {
+        let row: Option<(Option<i64>, Option<String>)> =
+            sqlx::query_as("select acked_by, acked_by_name from alert_group where id = ?")
+                .bind(group_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        Ok(match row {
+            Some((Some(id), name)) => Some(Person {
+                id: from_db(id),
+                name: name.unwrap_or_default(),
+            }),
+            _ => None,
+        })
+    }
+
+    /// A timeline entry for the group's incident, if it has one.
+    async fn group_incident_event(
+        tx: &mut sqlx::SqliteConnection,
+        group_id: i64,
+        kind: EventKind,
+        by: &Person,
+        detail: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        if let Some(incident) = Self::incident_of_group(tx, group_id).await? {
+            Self::incident_event(tx, incident, kind, Some(by), detail, now, now).await?;
         }
         Ok(())
     }
@@ -194,7 +252,7 @@ impl Store {
         .bind(group_id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
+        let first_ack = sqlx::query(
             "update incident set acknowledged_at = ?, acknowledged_by = ?, updated_at = ?
              where group_id = ? and acknowledged_at is null",
         )
@@ -203,7 +261,17 @@ impl Store {
         .bind(now_db)
         .bind(group_id)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected()
+            > 0;
+        if first_ack {
+            let by = Person {
+                id: user,
+                name: name.to_owned(),
+            };
+            Self::group_incident_event(&mut tx, group_id, EventKind::Acknowledged, &by, None, now)
+                .await?;
+        }
         Self::human_state(&mut tx, group_id, "acked", user, name, now).await?;
         Self::requeue_shown(&mut tx, Subject::AlertGroup(group_id), now).await?;
         tx.commit().await?;
@@ -234,6 +302,20 @@ impl Store {
         .bind(now_db)
         .bind(group_id)
         .execute(&mut *tx)
+        .await?;
+        let by = Person {
+            id: user,
+            name: name.to_owned(),
+        };
+        let detail = format!("for 1 hour (until {} UTC)", until.format("%H:%M"));
+        Self::group_incident_event(
+            &mut tx,
+            group_id,
+            EventKind::Silenced,
+            &by,
+            Some(&detail),
+            now,
+        )
         .await?;
         Self::human_state(&mut tx, group_id, "silenced", user, name, now).await?;
         Self::requeue_shown(&mut tx, Subject::AlertGroup(group_id), now).await?;
@@ -291,6 +373,16 @@ impl Store {
             Verdict::Confirmed => "cause_confirmed",
             Verdict::Rejected => "cause_rejected",
         };
+        let by = Person {
+            id: user,
+            name: name.to_owned(),
+        };
+        let kind = match verdict {
+            Verdict::Confirmed => EventKind::DeployLinked,
+            Verdict::Rejected => EventKind::DeployUnlinked,
+        };
+        let text = Self::deploy_text(&mut tx, deploy_id).await?;
+        Self::group_incident_event(&mut tx, group_id, kind, &by, Some(&text), now).await?;
         Self::human_state(&mut tx, group_id, state, user, name, now).await?;
         Self::requeue_shown(&mut tx, Subject::AlertGroup(group_id), now).await?;
         Self::requeue_shown(&mut tx, Subject::Deploy(deploy_id), now).await?;

@@ -100,6 +100,19 @@ impl Visible {
         )
     }
 
+    /// Incident `alias` (an `incident` row): its alert group is visible (see `alert_group`), or
+    /// it was declared in one of the server's channels, or its thread is one of them.
+    pub(super) fn incident(&self, alias: &str) -> String {
+        let Some(g) = self.guild else {
+            return "1".to_owned();
+        };
+        format!(
+            "({in_group} or {alias}.declared_channel in {channels} or {alias}.thread_id in {channels})",
+            in_group = self.in_group(&format!("{alias}.group_id")),
+            channels = Self::channels(g)
+        )
+    }
+
     /// Check-in `alias`: asked in one of the server's channels.
     pub(super) fn checkin(&self, alias: &str) -> String {
         match self.guild {

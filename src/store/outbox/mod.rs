@@ -37,15 +37,27 @@ pub enum SubjectKind {
     CheckinCancelled,
     /// A weekly summary for one channel.
     Summary,
+    /// A declared incident's own message (an alert's incident is shown by its alert message).
+    Incident,
+    /// Starting the incident's thread on its message (not a post: see `discord::incidents`).
+    IncidentThread,
+    /// One timeline entry, posted in the incident's thread.
+    IncidentEvent,
+    /// The retro prompt in the incident's thread, once it resolved.
+    IncidentPrompt,
 }
 
 impl SubjectKind {
-    pub const ALL: [SubjectKind; 5] = [
+    pub const ALL: [SubjectKind; 9] = [
         SubjectKind::Deploy,
         SubjectKind::AlertGroup,
         SubjectKind::Checkin,
         SubjectKind::CheckinCancelled,
         SubjectKind::Summary,
+        SubjectKind::Incident,
+        SubjectKind::IncidentThread,
+        SubjectKind::IncidentEvent,
+        SubjectKind::IncidentPrompt,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +67,10 @@ impl SubjectKind {
             SubjectKind::Checkin => "checkin",
             SubjectKind::CheckinCancelled => "checkin_cancelled",
             SubjectKind::Summary => "summary",
+            SubjectKind::Incident => "incident",
+            SubjectKind::IncidentThread => "incident_thread",
+            SubjectKind::IncidentEvent => "incident_event",
+            SubjectKind::IncidentPrompt => "incident_prompt",
         }
     }
 }
@@ -82,7 +98,8 @@ impl FromStr for SubjectKind {
 }
 
 /// What a message is about: a kind and the id of its row (`deploy.id`, `alert_group.id`,
-/// `checkin.id` for both check-in kinds, `summary.id`).
+/// `checkin.id` for both check-in kinds, `summary.id`, `incident.id` for the incident's message,
+/// thread and prompt, `incident_event.id` for a timeline entry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subject {
     Deploy(i64),
@@ -90,6 +107,10 @@ pub enum Subject {
     Checkin(i64),
     CheckinCancelled(i64),
     Summary(i64),
+    Incident(i64),
+    IncidentThread(i64),
+    IncidentEvent(i64),
+    IncidentPrompt(i64),
 }
 
 impl Subject {
@@ -100,6 +121,10 @@ impl Subject {
             Subject::Checkin(_) => SubjectKind::Checkin,
             Subject::CheckinCancelled(_) => SubjectKind::CheckinCancelled,
             Subject::Summary(_) => SubjectKind::Summary,
+            Subject::Incident(_) => SubjectKind::Incident,
+            Subject::IncidentThread(_) => SubjectKind::IncidentThread,
+            Subject::IncidentEvent(_) => SubjectKind::IncidentEvent,
+            Subject::IncidentPrompt(_) => SubjectKind::IncidentPrompt,
         }
     }
 
@@ -109,7 +134,11 @@ impl Subject {
             | Subject::AlertGroup(id)
             | Subject::Checkin(id)
             | Subject::CheckinCancelled(id)
-            | Subject::Summary(id) => id,
+            | Subject::Summary(id)
+            | Subject::Incident(id)
+            | Subject::IncidentThread(id)
+            | Subject::IncidentEvent(id)
+            | Subject::IncidentPrompt(id) => id,
         }
     }
 }

@@ -5,9 +5,13 @@ use sqlx::Row;
 use super::SubjectKind;
 use crate::domain::checkin::CheckinView;
 use crate::domain::deploy::{Deploy, DeployStatus};
+use crate::domain::incident_review::TimelineEntry;
 use crate::store::alerts::{load_alert_group, load_linked_alerts, AlertGroupView, LinkedAlert};
 use crate::store::checkins::checkin_view;
 use crate::store::deploys::{deploy_from_row, DEPLOY_COLUMNS};
+use crate::store::incident_views::{
+    incident_card, incident_event_entry, thread_start, IncidentCard, ThreadStart,
+};
 use crate::store::rollbacks::rolled_back_by;
 use crate::store::Result;
 
@@ -33,6 +37,14 @@ pub enum DeliverySubject {
     Digest(Vec<DeliverySubject>),
     /// A weekly summary: its computed figures, as JSON (`domain::summary::Summary`).
     Summary(String),
+    /// A declared incident's own message.
+    Incident(IncidentCard),
+    /// Start the incident's thread (on its message in the delivery's channel).
+    IncidentThread(ThreadStart),
+    /// A timeline entry, posted in the incident's thread.
+    IncidentEvent(TimelineEntry),
+    /// The retro prompt in the incident's thread.
+    IncidentPrompt(IncidentCard),
     /// The subject row is gone (or of a kind this version does not know): nothing to show.
     Missing {
         kind: String,
@@ -72,6 +84,18 @@ pub(super) async fn load_subject(
             .fetch_optional(&mut *conn)
             .await?
             .map(|row| DeliverySubject::Summary(row.get(0))),
+        SubjectKind::Incident => incident_card(conn, id)
+            .await?
+            .map(DeliverySubject::Incident),
+        SubjectKind::IncidentThread => thread_start(conn, id)
+            .await?
+            .map(DeliverySubject::IncidentThread),
+        SubjectKind::IncidentEvent => incident_event_entry(conn, id)
+            .await?
+            .map(DeliverySubject::IncidentEvent),
+        SubjectKind::IncidentPrompt => incident_card(conn, id)
+            .await?
+            .map(DeliverySubject::IncidentPrompt),
     };
     // A deploy that alerts were linked to names them in its announcement.
     Ok(match subject {
