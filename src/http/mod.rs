@@ -9,6 +9,7 @@ pub mod extract;
 mod feedback;
 mod health;
 pub mod hooks;
+pub mod incidents;
 mod metrics;
 #[cfg(test)]
 mod routes_doc_test;
@@ -78,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .merge(deploys::router())
         .merge(alerts::router())
         .merge(feedback::router())
+        .merge(incidents::router())
         .merge(hooks::router())
         .merge(summary::router())
         .merge(dashboard::router())
@@ -147,6 +149,11 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "GET",
         path: "/api/v1/releases/{deploy_id}/feedback",
+        auth: Auth::ApiToken,
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/incidents/{id}",
         auth: Auth::ApiToken,
     },
     Route {

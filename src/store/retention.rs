@@ -12,7 +12,10 @@
 //!   nothing a kept row still points at is deleted;
 //! - alert groups go only when resolved (an open incident is never pruned) and not voted on since
 //!   the cutoff, with their alerts, state changes, votes, incident and deploy links; deploys only when no kept check-in, feedback,
-//!   incident or alert link names them.
+//!   incident or alert link names them;
+//! - an incident (its alert group with it, or a declared one on its own) is kept while a follow-up
+//!   of it is open, or was opened or closed since the cutoff; its timeline, retro and follow-ups go
+//!   with it.
 //!
 //! Summaries of periods inside the window read only rows that these rules keep: every row a
 //! figure counts has its counting time (deploy finish, alert start, incident open/resolve, check-in
@@ -79,15 +82,35 @@ macro_rules! nothing_pending {
     };
 }
 
+/// An incident retention must keep, as `i`: a follow-up still open, or opened or closed since the
+/// cutoff (the summaries inside the window count them), or anything about it (its message,
+/// thread, timeline entries, retro prompt) waiting for delivery.
+macro_rules! incident_kept {
+    () => {
+        "(exists (select 1 from followup f where f.incident_id = i.id
+                  and (f.state = 'open' or f.opened_at >= ?1 or coalesce(f.closed_at, 0) >= ?1))
+          or exists (select 1 from message m join outbox o on o.message_id = m.id
+                     where o.state = 'pending'
+                       and ((m.subject_kind in ('incident', 'incident_thread', 'incident_prompt')
+                             and m.subject_id = i.id)
+                            or (m.subject_kind = 'incident_event' and m.subject_id in
+                                (select e.id from incident_event e where e.incident_id = i.id)))))"
+    };
+}
+
 /// An alert group retention may remove, as `g`: resolved before the cutoff, unchanged since, its
-/// incident (if any) resolved before the cutoff too, no noise vote on it since the cutoff (the
-/// summaries inside the window count it by name), and nothing about it waiting for delivery.
+/// incident (if any) resolved before the cutoff too and not kept (`incident_kept`), no noise vote
+/// on it since the cutoff (the summaries inside the window count it by name), and nothing about it
+/// waiting for delivery.
 macro_rules! prunable_group {
     () => {
         concat!(
             "g.status = 'resolved' and g.updated_at < ?1 and coalesce(g.resolved_at, 0) < ?1
              and not exists (select 1 from incident i where i.group_id = g.id
-                             and (i.resolved_at is null or i.resolved_at >= ?1 or i.updated_at >= ?1))
+                             and (i.resolved_at is null or i.resolved_at >= ?1 or i.updated_at >= ?1
+                                  or ",
+            incident_kept!(),
+            "))
              and not exists (select 1 from alert_vote v where v.group_id = g.id and v.voted_at >= ?1)
              and ",
             nothing_pending!("'alert_group'", "g.id")
@@ -213,6 +236,17 @@ const STEPS: &[Step] = &[
         ),
         action: DELETE,
     },
+    // A declared incident (no alert group): resolved and unchanged before the cutoff, and not
+    // kept. Its timeline, retro and follow-ups go with it (on delete cascade).
+    Step {
+        table: "incident",
+        select: concat!(
+            "select i.rowid from incident i where i.group_id is null and i.resolved_at < ?1
+             and i.updated_at < ?1 and i.opened_at < ?1 and not ",
+            incident_kept!()
+        ),
+        action: DELETE,
+    },
     Step {
         table: "alert",
         select: concat!(
@@ -261,6 +295,10 @@ const STEPS: &[Step] = &[
                          when 'checkin' then not exists (select 1 from checkin c where c.id = m.subject_id)
                          when 'checkin_cancelled' then not exists (select 1 from checkin c where c.id = m.subject_id)
                          when 'summary' then not exists (select 1 from summary s where s.id = m.subject_id)
+                         when 'incident' then not exists (select 1 from incident i where i.id = m.subject_id)
+                         when 'incident_thread' then not exists (select 1 from incident i where i.id = m.subject_id)
+                         when 'incident_prompt' then not exists (select 1 from incident i where i.id = m.subject_id)
+                         when 'incident_event' then not exists (select 1 from incident_event e where e.id = m.subject_id)
                          else 0 end",
         action: DELETE,
     },
@@ -334,3 +372,7 @@ mod tests;
 #[cfg(test)]
 #[path = "retention_migration_tests.rs"]
 mod migration_tests;
+
+#[cfg(test)]
+#[path = "retention_incident_tests.rs"]
+mod incident_tests;

@@ -19,6 +19,7 @@ mod edge;
 mod faults;
 mod health;
 mod hostile;
+mod incidents;
 mod integrations;
 mod limits;
 mod noise;
