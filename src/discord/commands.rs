@@ -26,10 +26,8 @@ pub fn command_list() -> Vec<poise::Command<Data, CommandError>> {
     commands
 }
 
-/// What loopbot does and how to use it.
-#[poise::command(slash_command)]
-async fn help(ctx: Context<'_>) -> Result<(), CommandError> {
-    let text = "**loopbot** closes your DevOps feedback loop: it announces deploys from your CI in \
+/// `/help`'s text: within Discord's 2000 characters (a test holds it there).
+const HELP_TEXT: &str = "**loopbot** closes your DevOps feedback loop: it announces deploys from your CI in \
         the channels that subscribed to them, and edits each announcement as the deploy moves on \
         (started → succeeded, failed or rolled back).\n\n\
         **Commands**\n\
@@ -41,16 +39,22 @@ async fn help(ctx: Context<'_>) -> Result<(), CommandError> {
         • `/alerts`: the alerts firing now for this channel, with age and who acknowledged them; \
         vote **Useful** or **Noise** on an alert (summaries name what the team called noise)\n\
         • `/feedback release:<service[@version]> [rating] [comment]`: say how a release is going\n\
-        • `/feedback-summary release:<...> [public]`: the tally and latest comments of a release given in this server (only you see it unless public)\n\
+        • `/feedback-summary release:<...> [public]`: a release's tally and latest comments given here (private unless public)\n\
         • `/checkin release:<...>`: ask this channel now how a release is going (responders)\n\
         • `/link-deployer name:<ci username>`: check-ins of your deploys mention you (no name: your links)\n\
         • `/unlink-deployer name:<ci username>`: remove a link\n\
-        • `/summary [period] [service] [public]`: deploys, the four DORA keys, alerts and check-ins of a period, with a chart (only you see it unless public)\n\
+        • `/summary [period] [service] [public]`: deploys, the four DORA keys, alerts and check-ins of a period, with a chart (private unless public)\n\
         • `/metrics [service] [weeks]`: the four DORA keys of last week and their trend over 1 to 52 weeks (default 12)\n\
         • `/dashboard`: a private link to this server's web dashboard (valid 12 hours)\n\
+        • `/incident declare|resolve` (responders), `/followups`, `/followup-done id`: incidents no alert saw, follow-ups\n\
         • `/help`: this text\n\n\
-        Deploys arrive through `POST /api/v1/deploys` on the bot's HTTP API; events no channel \
-        subscribed to go to the default channel, if one is configured.";
+        Deploys arrive through `POST /api/v1/deploys`; events no channel subscribed to go to \
+        the default channel, if one is set.";
+
+/// What loopbot does and how to use it.
+#[poise::command(slash_command)]
+async fn help(ctx: Context<'_>) -> Result<(), CommandError> {
+    let text = HELP_TEXT;
     let keys = serenity::CreateEmbed::new()
         .title("How the four keys are counted")
         .description(summary::KEYS_HELP);
@@ -145,6 +149,12 @@ async fn send_ephemeral<U: Send + Sync + 'static>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn help_fits_one_discord_message() {
+        let chars = super::HELP_TEXT.chars().count();
+        assert!(chars <= 2000, "/help is {chars} characters");
+    }
+
     #[test]
     fn every_registered_command_is_in_the_access_table() {
         for command in super::command_list() {

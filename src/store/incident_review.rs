@@ -55,6 +55,9 @@ pub enum CloseOutcome {
     Refused(CloseRefusal),
 }
 
+/// An incident `/incident resolve` names: id, group, resolved_at, title, opened_at.
+type ResolveRow = (i64, Option<i64>, Option<i64>, String, i64);
+
 impl Store {
     /// Records a timeline entry and, when the incident's thread exists, queues its post there.
     #[allow(clippy::too_many_arguments)]
@@ -326,7 +329,7 @@ impl Store {
     ) -> Result<ResolveOutcome> {
         let mut tx = self.begin_write().await?;
         let channel_db = channel_to_db(channel);
-        let found: Option<(i64, Option<i64>, Option<i64>, String, i64)> =
+        let found: Option<ResolveRow> =
             match id {
                 Some(id) => sqlx::query_as(
                     "select id, group_id, resolved_at, title, opened_at from incident where id = ?",
