@@ -46,6 +46,7 @@ pub async fn compute(
         now,
     )
     .await?;
+    summary.incidents = Some(store.incident_section(period, scope, now).await?);
     Ok(summary)
 }
 

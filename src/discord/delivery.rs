@@ -16,7 +16,7 @@ use crate::domain::refusal::{self, Decision, Refusal};
 use crate::jobs::{until, Job, Next, Wake};
 use crate::metrics::Metrics;
 use crate::services::TokenStatus;
-use crate::store::{Delivery, DeliverySubject, Store, StoreError};
+use crate::store::{Delivery, DeliverySubject, Store, StoreError, Subject};
 
 /// What one call of [`DeliveryWorker::deliver_one`] did.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +40,8 @@ pub enum Outcome {
     },
     /// The message was deleted: the next delivery posts the current state anew.
     Reposting,
+    /// Nothing to send after all (an incident's thread with no message to start on yet).
+    Skipped,
     /// The bot cannot post in the channel: its queue waits `retry_in`, other channels go on.
     Held {
         retry_in: Duration,
@@ -151,7 +153,14 @@ impl DeliveryWorker {
             let sent =
                 super::incidents::start_thread(&self.rest, &self.store, delivery.channel, start)
                     .await;
-            return self.settle(&delivery, sent, now).await;
+            return match sent {
+                Ok(None) => {
+                    self.store.delivery_skipped(&delivery, now).await?;
+                    Ok(Outcome::Skipped)
+                }
+                Ok(Some(thread)) => self.settle(&delivery, Ok(thread), now).await,
+                Err(error) => self.settle(&delivery, Err(error), now).await,
+            };
         }
         let Some(message) = render(&delivery.subject) else {
             let error = match &delivery.subject {
@@ -195,7 +204,24 @@ impl DeliveryWorker {
             }
             (_, _, sent) => sent,
         };
-        self.settle(&delivery, sent, now).await
+        let posted = delivery.discord_message_id.is_none() && sent.is_ok();
+        let outcome = self.settle(&delivery, sent, now).await?;
+        // An incident's message posted anew (after a deletion): its thread may be owed.
+        if posted {
+            let subject = match &delivery.subject {
+                DeliverySubject::AlertGroup(group) if group.incident_id.is_some() => {
+                    Some(Subject::AlertGroup(group.id))
+                }
+                DeliverySubject::Incident(card) => Some(Subject::Incident(card.id)),
+                _ => None,
+            };
+            if let Some(subject) = subject {
+                self.store
+                    .incident_message_posted(subject, delivery.channel, now)
+                    .await?;
+            }
+        }
+        Ok(outcome)
     }
 
     async fn settle(

@@ -16,6 +16,7 @@ use super::message::{
 use super::rest::{DiscordRest, SendError};
 use crate::domain::alert::Severity;
 use crate::domain::incident_review::{age_days, declared_title, resolved_detail, Owner};
+use crate::domain::refusal::Refusal;
 use crate::domain::ChannelId;
 use crate::store::{
     CloseOutcome, Declared, FollowupView, IncidentCard, Person, ResolveOutcome, Store, ThreadStart,
@@ -133,31 +134,46 @@ pub fn thread_name(start: &ThreadStart) -> String {
 
 /// Starts the incident's thread on its message in `channel` (posted before: the channel's queue
 /// delivers in order), records it, and queues the timeline so far into it. The answer is the
-/// thread's id, settled like a post; a message that is not there to start on is refused for good.
+/// thread's id, settled like a post; `None` when the message is not there to start on (deleted,
+/// or never posted): the thread is queued again if the message is posted anew
+/// (`Store::incident_message_posted`).
 pub async fn start_thread(
     rest: &DiscordRest,
     store: &Store,
     channel: ChannelId,
     start: &ThreadStart,
-) -> Result<u64, SendError> {
+) -> Result<Option<u64>, SendError> {
     if let Some(thread) = start.thread_id {
-        return Ok(thread);
+        return Ok(Some(thread));
     }
     let Some(&(_, message)) = start.messages.iter().find(|(c, _)| *c == channel.0) else {
-        return Err(SendError::Rejected {
-            status: 0,
-            message: "the incident has no posted message in this channel to start a thread on"
-                .into(),
-        });
+        tracing::info!(
+            incident = start.incident_id,
+            "no posted message to start the incident's thread on yet"
+        );
+        return Ok(None);
     };
-    let thread = rest
+    let thread = match rest
         .start_thread(channel, message, &thread_name(start))
-        .await?;
+        .await
+    {
+        Err(SendError::Refused {
+            refusal: Refusal::UnknownMessage,
+            ..
+        }) => {
+            tracing::info!(
+                incident = start.incident_id,
+                "the incident's message was deleted before its thread started"
+            );
+            return Ok(None);
+        }
+        other => other?,
+    };
     store
         .incident_thread_started(start.incident_id, channel, ChannelId(thread), Utc::now())
         .await
         .map_err(|e| SendError::Transient(e.to_string()))?;
-    Ok(thread)
+    Ok(Some(thread))
 }
 
 /// The commands this module adds to the registry.

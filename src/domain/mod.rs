@@ -15,6 +15,7 @@ pub mod glob;
 pub mod health;
 pub mod incident;
 pub mod incident_review;
+pub mod incident_summary;
 pub mod period;
 pub mod production;
 pub mod refusal;

@@ -281,6 +281,10 @@ pub struct Summary {
     /// (`domain::trend`); empty in summaries stored before the trend existed.
     #[serde(default)]
     pub trend: Vec<TrendWeek>,
+    /// Incidents, follow-ups and the stale ones (`domain::incident_summary`); absent in summaries
+    /// stored before it existed.
+    #[serde(default)]
+    pub incidents: Option<super::incident_summary::IncidentSection>,
 }
 
 impl Summary {
@@ -454,6 +458,7 @@ impl Summary {
             checkins,
             unavailable,
             trend: Vec::new(),
+            incidents: None,
         }
     }
 
@@ -653,6 +658,10 @@ impl Summary {
             if let Some(line) = called_noise_line(&a.noisiest) {
                 let _ = writeln!(out, "• {line}");
             }
+        }
+        if let Some(section) = self.incidents.as_ref().filter(|s| !s.is_quiet()) {
+            let _ = writeln!(out);
+            out.push_str(&section.render(markdown));
         }
         if let Some(c) = &self.checkins {
             let _ = writeln!(out);

@@ -274,6 +274,38 @@ impl Store {
         Ok(())
     }
 
+    /// A message showing an incident (its alert group's, or a declared incident's own) was posted
+    /// in `channel` (again, after someone deleted it): if the incident's thread was to start
+    /// there and has not, it is queued again, behind that post.
+    pub async fn incident_message_posted(
+        &self,
+        subject: Subject,
+        channel: ChannelId,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let incident = match subject {
+            Subject::AlertGroup(_) => "(select id from incident where group_id = ?)",
+            Subject::Incident(_) => "(?)",
+            _ => return Ok(()),
+        };
+        let mut tx = self.begin_write().await?;
+        let owed: Option<i64> = sqlx::query_scalar(&format!(
+            "select m.subject_id from message m join incident i on i.id = m.subject_id
+             where m.subject_kind = 'incident_thread' and m.channel_id = ? and i.thread_id is null
+               and i.id = {incident}
+               and not exists (select 1 from outbox o where o.message_id = m.id and o.state = 'pending')"
+        ))
+        .bind(channel_to_db(channel))
+        .bind(subject.id())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(incident) = owed {
+            Self::enqueue(&mut tx, channel, Subject::IncidentThread(incident), now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// `/incident declare`: an incident no alert saw, its message in `channel` and its thread
     /// there. Returns its id.
     pub async fn declare_incident(

@@ -343,3 +343,73 @@ async fn an_alert_incident_is_not_resolved_by_command() {
         ResolveOutcome::FromAlert { id: 1 }
     );
 }
+
+#[tokio::test]
+async fn the_summary_section_counts_incidents_followups_and_lists_the_stale_ones() {
+    use crate::domain::period::Period;
+    use crate::store::Scope;
+    let (store, _dir) = Store::temporary().await;
+    let now = Utc::now();
+    let tz = chrono_tz::UTC;
+    let today = now.date_naive();
+    let period = Period::new(
+        today - chrono::Days::new(6),
+        today + chrono::Days::new(1),
+        tz,
+    );
+    let declared = Declared {
+        title: "payments down".into(),
+        severity: "critical".into(),
+        service: None,
+    };
+    let id = store
+        .declare_incident(
+            &declared,
+            &alice(),
+            CHANNEL,
+            now - chrono::Duration::hours(2),
+        )
+        .await
+        .unwrap();
+    store
+        .resolve_declared(
+            Some(id),
+            CHANNEL,
+            &alice(),
+            now - chrono::Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    let f = NewFollowup::parse("fix", "team", "", today).unwrap();
+    store.add_followup(id, &f, &alice(), now).await.unwrap();
+    // One opened 9 days ago and still open, one opened then and closed today.
+    for (what, state, closed) in [("old one", "open", "null"), ("done one", "done", "?2")] {
+        sqlx::query(&format!(
+            "insert into followup (incident_id, what, owner_id, state, opened_by, opened_by_name,
+                                   opened_at, closed_at, updated_at, created_at)
+             values (?1, '{what}', 400000000000000077, '{state}', 7, 'alice', ?3, {closed}, ?3, ?3)"
+        ))
+        .bind(id)
+        .bind(time_to_db(now))
+        .bind(time_to_db(now - chrono::Duration::days(9)))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    let section = store
+        .incident_section(&period, &Scope::all(), now)
+        .await
+        .unwrap();
+    assert_eq!(section.count, 1);
+    assert_eq!(section.time_to_restore_median, Some(3600.0));
+    assert_eq!(section.time_to_acknowledge_median, None);
+    assert_eq!(section.followups.opened, 1);
+    assert_eq!(section.followups.closed, 1);
+    assert_eq!(section.open_older_than_7_days_total, 1);
+    assert_eq!(section.open_older_than_7_days[0].what, "old one");
+    assert_eq!(
+        section.open_older_than_7_days[0].owner,
+        "<@400000000000000077>"
+    );
+    assert_eq!(section.open_older_than_7_days[0].age_days, 9);
+}

@@ -12,6 +12,7 @@ mod dora;
 mod feedback;
 mod health;
 pub mod ids;
+mod incident_figures;
 mod incident_review;
 mod incident_views;
 mod incidents;

@@ -193,6 +193,21 @@ async fn incident_json(app: &TestApp, id: i64) -> Value {
     response.json().await.unwrap()
 }
 
+/// The summary JSON of the last seven days.
+async fn summary_json(app: &TestApp) -> Value {
+    let today = chrono::Utc::now().date_naive();
+    let from = today - chrono::Days::new(6);
+    let response = app
+        .http
+        .get(app.url(&format!("/api/v1/summary?from={from}&to={today}")))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    response.json().await.unwrap()
+}
+
 /// Opens the retro prompt's two forms and submits them as Bob, Carol owning the follow-up;
 /// returns the follow-up's id.
 async fn submit_retro_and_followup(app: &TestApp, thread: u64, incident: i64) -> i64 {
@@ -483,6 +498,21 @@ async fn a_critical_alert_opens_an_incident_whose_thread_holds_the_timeline_retr
     assert_eq!(missing.status().as_u16(), 404);
     let missing: Value = missing.json().await.unwrap();
     assert!(missing["error"].as_str().unwrap().contains("999"));
+
+    // The summary counts it: one incident, acknowledged and restored, one follow-up opened and closed.
+    let summary = summary_json(&app).await;
+    let incidents = &summary["incidents"];
+    assert_eq!(incidents["count"], 1, "{incidents}");
+    assert!(
+        incidents["time_to_acknowledge_median"].as_f64().is_some(),
+        "{incidents}"
+    );
+    assert!(
+        incidents["time_to_restore_median"].as_f64().is_some(),
+        "{incidents}"
+    );
+    assert_eq!(incidents["followups"], json!({"opened": 1, "closed": 1}));
+    assert_eq!(incidents["open_older_than_7_days"], json!([]));
 }
 
 #[tokio::test]
@@ -549,4 +579,7 @@ async fn a_declared_incident_gets_the_same_thread_and_retro_prompt() {
         "a bad config rolled out to checkout"
     );
     assert_eq!(body["followups"][0]["state"], "done");
+    let summary = summary_json(&app).await;
+    assert_eq!(summary["incidents"]["count"], 1, "{}", summary["incidents"]);
+    assert_eq!(summary["incidents"]["followups"]["closed"], 1);
 }

@@ -198,7 +198,8 @@ async fn metrics_move_as_deploys_are_accepted_refused_and_delivered() {
     assert!(value(&after, "loopbot_retention_last_run_timestamp_seconds", &[]) > 0.0);
 
     // An alert: the generic API accepts one, Alertmanager's hook refuses a wrong token.
-    let alert = json!({"service": "checkout", "name": "PaymentsFailing", "severity": "critical",
+    // A warning: a critical one would open an incident, whose thread posts too.
+    let alert = json!({"service": "checkout", "name": "PaymentsFailing", "severity": "warning",
                        "status": "firing", "id": "metrics-1"});
     let sent = app
         .http

@@ -250,6 +250,15 @@ impl Store {
         Ok(())
     }
 
+    /// The delivery has nothing left to do and posted nothing (an incident's thread whose message
+    /// was deleted before it could start: it is queued again once that message is posted anew).
+    pub async fn delivery_skipped(&self, delivery: &Delivery, now: DateTime<Utc>) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        Self::close_rows(&mut tx, delivery, "sent", None, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn close_rows(
         tx: &mut sqlx::SqliteConnection,
         delivery: &Delivery,

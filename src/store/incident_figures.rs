@@ -1,0 +1,124 @@
+//! The summary's incidents section in SQL: incidents opened in the period (alert-opened and
+//! declared), their times to acknowledge and to restore, follow-ups opened and closed, and those
+//! still open more than 7 days before the period's end. Scoped like every figure (services and
+//! environments, and what the reader's server sees).
+
+use chrono::{DateTime, Utc};
+
+use super::ids::time_to_db;
+use super::summary_figures::Scope;
+use super::visibility::Visible;
+use super::{Result, Store};
+use crate::domain::incident_review::median;
+use crate::domain::incident_summary::{
+    FollowupCounts, IncidentSection, StaleFollowup, STALE_FOLLOWUP_DAYS, STALE_LISTED,
+};
+use crate::domain::period::Period;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// A stale follow-up: id, incident, what, owner id, owner text, opened at.
+type StaleRow = (i64, i64, String, Option<i64>, Option<String>, i64);
+
+/// The incident `i` is in the scope's services and environments (`?1`: the scope as JSON pairs;
+/// an unset service or environment matches only `*`).
+const IN_SCOPE: &str = "exists (select 1 from json_each(?1) p
+     where lower(coalesce(i.service, '')) glob (p.value ->> '$[0]')
+       and lower(coalesce(i.environment, '')) glob (p.value ->> '$[1]'))";
+
+impl Store {
+    /// The incidents section of `period` for `scope`; the stale list is as of the period's end
+    /// (or `now`, if that is earlier).
+    pub async fn incident_section(
+        &self,
+        period: &Period,
+        scope: &Scope,
+        now: DateTime<Utc>,
+    ) -> Result<IncidentSection> {
+        let (start, end) = (time_to_db(period.start()), time_to_db(period.end()));
+        let as_of = end.min(time_to_db(now));
+        let pairs = serde_json::json!(scope
+            .pairs
+            .iter()
+            .map(|(s, e)| [s.as_str(), e.as_str()])
+            .collect::<Vec<_>>())
+        .to_string();
+        let seen = format!("{IN_SCOPE} and {}", Visible::of(scope.reader).incident("i"));
+        let mut tx = self.pool().begin().await?;
+        let opened: Vec<(i64, Option<i64>)> = sqlx::query_as(&format!(
+            "select i.opened_at, i.acknowledged_at from incident i
+             where i.opened_at >= ?2 and i.opened_at < ?3 and {seen}"
+        ))
+        .bind(&pairs)
+        .bind(start)
+        .bind(end)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut to_ack: Vec<f64> = opened
+            .iter()
+            .filter_map(|(o, a)| a.map(|a| (a - o).max(0) as f64 / 1000.0))
+            .collect();
+        let mut to_restore: Vec<f64> = sqlx::query_scalar::<_, i64>(&format!(
+            "select i.resolved_at - i.opened_at from incident i
+             where i.resolved_at >= ?2 and i.resolved_at < ?3 and {seen}"
+        ))
+        .bind(&pairs)
+        .bind(start)
+        .bind(end)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|ms| ms.max(0) as f64 / 1000.0)
+        .collect();
+        let (opened_followups, closed_followups): (i64, i64) = sqlx::query_as(&format!(
+            "select coalesce(sum(f.opened_at >= ?2 and f.opened_at < ?3), 0),
+                    coalesce(sum(f.closed_at >= ?2 and f.closed_at < ?3), 0)
+             from followup f join incident i on i.id = f.incident_id where {seen}"
+        ))
+        .bind(&pairs)
+        .bind(start)
+        .bind(end)
+        .fetch_one(&mut *tx)
+        .await?;
+        // Open at `as_of` (still open, or closed after it) and opened 7 days before it.
+        let stale: Vec<StaleRow> = sqlx::query_as(&format!(
+            "select f.id, f.incident_id, f.what, f.owner_id, f.owner_text, f.opened_at
+                 from followup f join incident i on i.id = f.incident_id
+                 where f.opened_at < ?2 - ?3 and (f.state = 'open' or f.closed_at > ?2) and {seen}
+                 order by f.opened_at, f.id"
+        ))
+        .bind(&pairs)
+        .bind(as_of)
+        .bind(STALE_FOLLOWUP_DAYS * DAY_MS)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let total = stale.len() as i64;
+        Ok(IncidentSection {
+            count: opened.len() as i64,
+            time_to_acknowledge_median: median(&mut to_ack),
+            time_to_restore_median: median(&mut to_restore),
+            followups: FollowupCounts {
+                opened: opened_followups,
+                closed: closed_followups,
+            },
+            open_older_than_7_days: stale
+                .into_iter()
+                .take(STALE_LISTED)
+                .map(
+                    |(id, incident_id, what, owner_id, owner_text, opened_at)| StaleFollowup {
+                        id,
+                        incident_id,
+                        what,
+                        owner: match owner_id {
+                            Some(id) => format!("<@{}>", super::ids::from_db(id)),
+                            None => owner_text.unwrap_or_default(),
+                        },
+                        age_days: (as_of - opened_at) / DAY_MS,
+                    },
+                )
+                .collect(),
+            open_older_than_7_days_total: total,
+        })
+    }
+}
