@@ -57,6 +57,25 @@ async fn press(app: &TestApp, message: &Value, custom_id: &str) -> Value {
         PLAIN_PERMISSIONS | MANAGE_MESSAGES,
     );
     let message: u64 = message["id"].as_str().unwrap().parse().unwrap();
+    // Pressed only once loopbot stored the message's id (its delivery settled): a press before
+    // that is refused as naming a message the bot does not know yet.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let known: i64 =
+            sqlx::query_scalar("select count(*) from message where discord_message_id = ?")
+                .bind(message as i64)
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+        if known > 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "message {message} never stored"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let id = app
         .discord
         .send_component_interaction(CHANNEL_ID, PLAIN_USER_ID, message, custom_id)
