@@ -11,7 +11,7 @@ use crate::domain::period::Period;
 use crate::domain::summary::Summary;
 use crate::domain::trend::{self, TrendWeek};
 use crate::jobs::{Job, Next, Wake};
-use crate::store::{Scope, Store, StoreError};
+use crate::store::{ReadFrom, Scope, Store, StoreError};
 
 /// The summary of `period` for `scope`: the figures of the period and of the one before it,
 /// from the store's single SQL computation, assembled with the configured bands.
@@ -22,11 +22,30 @@ pub async fn compute(
     scope: &Scope,
     now: DateTime<Utc>,
 ) -> Result<Summary, StoreError> {
+    compute_from(ReadFrom::Rollups, store, settings, period, scope, now).await
+}
+
+/// [`compute`], its figures read as `reading` says (the benchmark and the property test compare
+/// the two readings).
+pub async fn compute_from(
+    reading: ReadFrom,
+    store: &Store,
+    settings: &SummarySettings,
+    period: &Period,
+    scope: &Scope,
+    now: DateTime<Utc>,
+) -> Result<Summary, StoreError> {
     let current = store
-        .summary_figures(period, scope, &settings.production, true)
+        .summary_figures_from(reading, period, scope, &settings.production, true)
         .await?;
     let previous = store
-        .summary_figures(&period.previous(), scope, &settings.production, false)
+        .summary_figures_from(
+            reading,
+            &period.previous(),
+            scope,
+            &settings.production,
+            false,
+        )
         .await?;
     let unavailable = store.summary_unavailable_sections().await?;
     let mut summary = Summary::build(
@@ -38,7 +57,8 @@ pub async fn compute(
         now,
         unavailable,
     );
-    summary.trend = trend(
+    summary.trend = trend_from(
+        reading,
         store,
         &trend::weeks_ending_with(period, trend::SUMMARY_WEEKS),
         scope,
@@ -58,7 +78,21 @@ pub async fn trend(
     production: &crate::domain::production::Environments,
     now: DateTime<Utc>,
 ) -> Result<Vec<TrendWeek>, StoreError> {
-    let figures = store.trend_figures(weeks, scope, production).await?;
+    trend_from(ReadFrom::Rollups, store, weeks, scope, production, now).await
+}
+
+/// [`trend`], its figures read as `reading` says.
+pub async fn trend_from(
+    reading: ReadFrom,
+    store: &Store,
+    weeks: &[Period],
+    scope: &Scope,
+    production: &crate::domain::production::Environments,
+    now: DateTime<Utc>,
+) -> Result<Vec<TrendWeek>, StoreError> {
+    let figures = store
+        .trend_figures_from(reading, weeks, scope, production)
+        .await?;
     Ok(weeks
         .iter()
         .zip(&figures)

@@ -76,7 +76,7 @@ fn incident_link(verdict: &str) -> String {
 }
 
 impl Deploys<'_> {
-    fn confirmed(&self) -> String {
+    pub(super) fn confirmed(&self) -> String {
         if self.has_alerts {
             incident_link("= 'confirmed'")
         } else {
@@ -84,7 +84,7 @@ impl Deploys<'_> {
         }
     }
 
-    fn unanswered(&self) -> String {
+    pub(super) fn unanswered(&self) -> String {
         if self.has_alerts {
             incident_link("is null")
         } else {

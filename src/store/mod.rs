@@ -21,6 +21,7 @@ mod outbox;
 mod refusals;
 mod retention;
 mod rollbacks;
+mod rollups;
 mod shown;
 mod subscriptions;
 mod summaries;
@@ -45,7 +46,7 @@ pub use outbox::{DeadLetter, Delivery, DeliverySubject, Retry, Subject, SubjectK
 pub use retention::{pruned_tables, Pruned, TablePruned};
 pub use rollbacks::{RollbackOutcome, RolledBackBy};
 pub use subscriptions::SubscriptionChange;
-pub use summary_figures::Scope;
+pub use summary_figures::{ReadFrom, Scope};
 pub use webhooks::CommitLookup;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -53,7 +53,7 @@ impl Scope {
         self.pairs.iter().map(|(s, e)| format!("{s}/{e}")).collect()
     }
 
-    fn json(&self) -> String {
+    pub(super) fn json(&self) -> String {
         json!(self
             .pairs
             .iter()
@@ -106,7 +106,7 @@ const MEDIAN: &str =
      select avg(case when r in ((n + 1) / 2, (n + 2) / 2) then v end) from ranked";
 
 /// A comment cut to fit a summary line, on one line, without markdown link brackets.
-fn cut_comment(text: &str) -> String {
+pub(super) fn cut_comment(text: &str) -> String {
     const MAX: usize = 200;
     let flat: String = text
         .chars()
@@ -129,7 +129,7 @@ fn cut_comment(text: &str) -> String {
 
 /// A feedback comment as the summary's comment query selects it.
 #[derive(sqlx::FromRow)]
-struct CommentRow {
+pub(super) struct CommentRow {
     user_name: String,
     sentiment: Option<i64>,
     body: String,
@@ -168,13 +168,56 @@ impl TryFrom<CommentRow> for Comment {
     }
 }
 
+/// Where a summary's figures are read from: the per-day rollups (`rollups.rs`, the default), or
+/// every row of the period (the reference the rollups are held to, kept for the benchmark and the
+/// property test). A server's reader always reads rows: what a server may read is decided per
+/// deploy and per answer (`domain::visibility`), which no per-day sum can know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFrom {
+    Rollups,
+    Rows,
+}
+
 impl Store {
     /// Every figure of `period` for `scope`, in one read transaction; the four keys count the
     /// deploys to `production`.
     /// Without `details` (the previous period, only compared against), the per-day counts and
-    /// the comments are skipped: their queries get a constant false condition, which SQLite
-    /// evaluates once instead of scanning.
+    /// the comments are skipped.
     pub async fn summary_figures(
+        &self,
+        period: &Period,
+        scope: &Scope,
+        production: &Environments,
+        details: bool,
+    ) -> Result<Figures> {
+        self.summary_figures_from(ReadFrom::Rollups, period, scope, production, details)
+            .await
+    }
+
+    /// [`Store::summary_figures`], read as `reading` says.
+    pub async fn summary_figures_from(
+        &self,
+        reading: ReadFrom,
+        period: &Period,
+        scope: &Scope,
+        production: &Environments,
+        details: bool,
+    ) -> Result<Figures> {
+        match (reading, scope.reader) {
+            (ReadFrom::Rollups, Reader::Operator) => {
+                self.summary_figures_rollups(period, scope, production, details)
+                    .await
+            }
+            _ => {
+                self.summary_figures_rows(period, scope, production, details)
+                    .await
+            }
+        }
+    }
+
+    /// Every figure from the rows of the period. Without `details`, the per-day counts and the
+    /// comments get a constant false condition, which SQLite evaluates once instead of scanning.
+    async fn summary_figures_rows(
         &self,
         period: &Period,
         scope: &Scope,
@@ -320,7 +363,7 @@ impl Store {
         .await?)
     }
 
-    async fn alert_figures(
+    pub(super) async fn alert_figures(
         tx: &mut sqlx::SqliteConnection,
         start: i64,
         end: i64,

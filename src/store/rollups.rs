@@ -1,0 +1,617 @@
+//! Reading the per-day rollups (migration 20261203100000_summary_rollups.sql, which keeps them by
+//! triggers): a range of instants is whole UTC days, summed from `rollup_deploy`, `rollup_feedback`
+//! and `rollup_checkin`, plus at most two partial days at its edges, read from the rows with the
+//! same conditions the row-by-row figures use. Several ranges (the 12 weeks of a trend, the days of
+//! a period) are read in one statement, numbered `k`. Medians are never summed: their inputs come
+//! from the rows (`lead_times`, `restore_times`), through indexes on the ranges' instants.
+//!
+//! Every function here has a row-by-row twin in `summary_figures.rs` / `dora.rs`; the property
+//! test in `rollups_tests.rs` holds them to the same answers.
+
+use super::dora::{self, BindScope, AT};
+use super::ids::time_to_db;
+use super::summary_figures::{scope_sql, CommentRow, Scope};
+use super::visibility::Visible;
+use super::{Result, Store};
+use crate::domain::deploy::DeployStatus;
+use crate::domain::period::Period;
+use crate::domain::production::Environments;
+use crate::domain::summary::{CheckinFigures, Comment, Counts, Figures, ProductionCounts};
+
+/// Milliseconds in a UTC day: the rollups' bucket.
+pub(super) const DAY_MS: i64 = 86_400_000;
+
+/// `[start, end)` (Unix ms) as the whole UTC days inside it, `[first, end)` day numbers, and the
+/// partial days before and after them. Day 0 and earlier are never read from the rollups (the
+/// triggers' integer division truncates times before 1970 toward day 0): they are edges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Split {
+    pub days: Option<(i64, i64)>,
+    pub edges: [Option<(i64, i64)>; 2],
+}
+
+pub(super) fn split(start: i64, end: i64) -> Split {
+    let none = Split {
+        days: None,
+        edges: [None, None],
+    };
+    if end <= start {
+        return none;
+    }
+    let first = (start.div_euclid(DAY_MS) + i64::from(start.rem_euclid(DAY_MS) != 0)).max(1);
+    let last = end.div_euclid(DAY_MS);
+    if first >= last {
+        return Split {
+            edges: [Some((start, end)), None],
+            ..none
+        };
+    }
+    Split {
+        days: Some((first, last)),
+        edges: [
+            (start < first * DAY_MS).then_some((start, first * DAY_MS)),
+            (last * DAY_MS < end).then_some((last * DAY_MS, end)),
+        ],
+    }
+}
+
+/// Numbered ranges as two SQL common table expressions: `days(k, lo, hi)` (day numbers, read
+/// from a rollup) and `edges(k, lo, hi)` (Unix ms, read from rows). The values are integers this
+/// code computed, inlined so the statements keep their parameters.
+pub(super) struct Spans {
+    pub ranges: Vec<(i64, i64)>,
+}
+
+impl Spans {
+    pub fn of(ranges: &[(i64, i64)]) -> Self {
+        Self {
+            ranges: ranges.to_vec(),
+        }
+    }
+
+    pub fn ctes(&self) -> String {
+        let mut days = Vec::new();
+        let mut edges = Vec::new();
+        for (k, &(start, end)) in self.ranges.iter().enumerate() {
+            let split = split(start, end);
+            if let Some((lo, hi)) = split.days {
+                days.push((k, lo, hi));
+            }
+            edges.extend(split.edges.iter().flatten().map(|&(lo, hi)| (k, lo, hi)));
+        }
+        format!(
+            "days(k, lo, hi) as ({}), edges(k, lo, hi) as ({})",
+            values(&days),
+            values(&edges)
+        )
+    }
+
+    /// `rows(k, lo, hi)`: each whole range in ms, for the figures read only from rows (medians).
+    pub fn rows_cte(&self) -> String {
+        let rows: Vec<_> = self
+            .ranges
+            .iter()
+            .enumerate()
+            .map(|(k, &(lo, hi))| (k, lo, hi))
+            .collect();
+        format!("rows(k, lo, hi) as ({})", values(&rows))
+    }
+
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+}
+
+fn values(rows: &[(usize, i64, i64)]) -> String {
+    if rows.is_empty() {
+        return "select 0, 0, 0 where 0".to_owned();
+    }
+    let rows: Vec<String> = rows
+        .iter()
+        .map(|(k, lo, hi)| format!("({k}, {lo}, {hi})"))
+        .collect();
+    format!("values {}", rows.join(", "))
+}
+
+/// What the scope and production conditions need to read deploys.
+pub(super) struct Filter<'a> {
+    /// The scope as a JSON argument, `None` when it is everything.
+    pub scope: Option<&'a str>,
+    pub production: &'a Environments,
+    /// Whether the alert tables exist (no incident links without them).
+    pub has_alerts: bool,
+}
+
+/// Deploy contributions summed: statuses and the change-failure counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct DeploySums {
+    pub started: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub rolled_back: i64,
+    pub lacking_commit: i64,
+    pub confirmed: i64,
+    pub probable: i64,
+}
+
+impl DeploySums {
+    pub fn counts(&self) -> Counts {
+        let mut counts = Counts::default();
+        for (status, n) in [
+            (DeployStatus::Started, self.started),
+            (DeployStatus::Succeeded, self.succeeded),
+            (DeployStatus::Failed, self.failed),
+            (DeployStatus::RolledBack, self.rolled_back),
+        ] {
+            counts.add(status, n);
+        }
+        counts
+    }
+
+    /// The production figures, when these are the production deploys' sums (store/dora.rs).
+    pub fn production(&self) -> ProductionCounts {
+        ProductionCounts {
+            deployed: self.succeeded + self.rolled_back,
+            change_failures: self.rolled_back + self.confirmed,
+            probable_change_failures: self.rolled_back + self.probable,
+            deploy_failures: self.failed,
+        }
+    }
+
+    fn add(&mut self, other: &Self) {
+        self.started += other.started;
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+        self.rolled_back += other.rolled_back;
+        self.lacking_commit += other.lacking_commit;
+        self.confirmed += other.confirmed;
+        self.probable += other.probable;
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct DeployRow {
+    k: i64,
+    service: String,
+    environment: String,
+    production: bool,
+    started: i64,
+    succeeded: i64,
+    failed: i64,
+    rolled_back: i64,
+    lacking_commit: i64,
+    confirmed: i64,
+    probable: i64,
+}
+
+/// Deploy sums of one (service, environment) in range `k`.
+pub(super) struct PairSums {
+    pub k: usize,
+    pub service: String,
+    pub environment: String,
+    pub production: bool,
+    pub sums: DeploySums,
+}
+
+/// Per range: all deploys in scope, and the production ones.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Totals {
+    pub all: DeploySums,
+    pub production: DeploySums,
+}
+
+/// Deploy sums of each range, per (service, environment) (`by_pair`) or per range only.
+pub(super) async fn deploys(
+    tx: &mut sqlx::SqliteConnection,
+    spans: &Spans,
+    filter: &Filter<'_>,
+    by_pair: bool,
+) -> Result<Vec<PairSums>> {
+    let rows_of = dora::Deploys {
+        start: 0,
+        end: 0,
+        scope: None,
+        conditions: String::new(),
+        has_alerts: filter.has_alerts,
+    };
+    let (confirmed, unanswered) = (rows_of.confirmed(), rows_of.unanswered());
+    let (group, names) = if by_pair {
+        ("k, service, environment", "service, environment")
+    } else {
+        ("k, production", "'' as service, '' as environment")
+    };
+    let rows: Vec<DeployRow> = sqlx::query_as(&format!(
+        "with {ctes},
+         src(k, service, environment, started, succeeded, failed, rolled_back, lacking_commit,
+             confirmed, probable) as (
+             select s.k, r.service, r.environment, r.started, r.succeeded, r.failed, r.rolled_back,
+                    r.lacking_commit, r.confirmed, r.probable
+             from days s join rollup_deploy r on r.day >= s.lo and r.day < s.hi
+             union all
+             select e.k, d.service, d.environment, d.status = 'started', d.status = 'succeeded',
+                    d.status = 'failed', d.status = 'rolled_back',
+                    d.status in ('succeeded', 'rolled_back') and d.commit_at is null,
+                    d.status = 'succeeded' and {confirmed},
+                    d.status = 'succeeded' and ({confirmed} or {unanswered})
+             from edges e join deploy d on {AT} >= e.lo and {AT} < e.hi)
+         select k, {names}, {production} as production, sum(started) as started,
+                sum(succeeded) as succeeded, sum(failed) as failed, sum(rolled_back) as rolled_back,
+                sum(lacking_commit) as lacking_commit, sum(confirmed) as confirmed,
+                sum(probable) as probable
+         from src r where {in_scope}
+         group by {group} order by {group}",
+        ctes = spans.ctes(),
+        production = dora::production_sql("r", filter.production),
+        in_scope = scope_sql(filter.scope.is_some(), "r"),
+    ))
+    .bind_scope(filter.scope)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| PairSums {
+            k: r.k as usize,
+            service: r.service,
+            environment: r.environment,
+            production: r.production,
+            sums: DeploySums {
+                started: r.started,
+                succeeded: r.succeeded,
+                failed: r.failed,
+                rolled_back: r.rolled_back,
+                lacking_commit: r.lacking_commit,
+                confirmed: r.confirmed,
+                probable: r.probable,
+            },
+        })
+        .collect())
+}
+
+/// Per range: the deploys in scope and the production ones among them.
+pub(super) async fn deploy_totals(
+    tx: &mut sqlx::SqliteConnection,
+    spans: &Spans,
+    filter: &Filter<'_>,
+) -> Result<Vec<Totals>> {
+    let mut totals = vec![Totals::default(); spans.len()];
+    for pair in deploys(tx, spans, filter, false).await? {
+        if let Some(t) = totals.get_mut(pair.k) {
+            t.all.add(&pair.sums);
+            if pair.production {
+                t.production.add(&pair.sums);
+            }
+        }
+    }
+    Ok(totals)
+}
+
+/// Per range: feedback that counts, by sentiment (+1, 0, −1).
+pub(super) async fn sentiments(
+    tx: &mut sqlx::SqliteConnection,
+    spans: &Spans,
+    scope: Option<&str>,
+) -> Result<Vec<(i64, i64, i64)>> {
+    let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(&format!(
+        "with {ctes},
+         src(k, service, environment, positive, neutral, negative) as (
+             select s.k, r.service, r.environment, r.positive, r.neutral, r.negative
+             from days s join rollup_feedback r on r.day >= s.lo and r.day < s.hi
+             union all
+             select e.k, d.service, d.environment, f.sentiment = 1, f.sentiment = 0, f.sentiment = -1
+             from edges e join feedback f on f.given_at >= e.lo and f.given_at < e.hi
+                  join deploy d on d.id = f.deploy_id
+             where f.retracted_at is null)
+         select k, coalesce(sum(positive), 0), coalesce(sum(neutral), 0), coalesce(sum(negative), 0)
+         from src r where {in_scope} group by k",
+        ctes = spans.ctes(),
+        in_scope = scope_sql(scope.is_some(), "r"),
+    ))
+    .bind_scope(scope)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut out = vec![(0, 0, 0); spans.len()];
+    for (k, p, n, m) in rows {
+        if let Some(slot) = out.get_mut(k as usize) {
+            *slot = (p, n, m);
+        }
+    }
+    Ok(out)
+}
+
+/// Per range: check-ins asked, and answered.
+pub(super) async fn checkins(
+    tx: &mut sqlx::SqliteConnection,
+    spans: &Spans,
+    scope: Option<&str>,
+) -> Result<Vec<(i64, i64)>> {
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(&format!(
+        "with {ctes},
+         src(k, service, environment, asked, answered) as (
+             select s.k, r.service, r.environment, r.asked, r.answered
+             from days s join rollup_checkin r on r.day >= s.lo and r.day < s.hi
+             union all
+             select e.k, d.service, d.environment, 1,
+                    exists (select 1 from feedback f where f.checkin_id = c.id and f.retracted_at is null)
+             from edges e join checkin c on c.opened_at >= e.lo and c.opened_at < e.hi
+                  join deploy d on d.id = c.deploy_id
+             where c.state in ('open', 'closed'))
+         select k, coalesce(sum(asked), 0), coalesce(sum(answered), 0)
+         from src r where {in_scope} group by k",
+        ctes = spans.ctes(),
+        in_scope = scope_sql(scope.is_some(), "r"),
+    ))
+    .bind_scope(scope)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut out = vec![(0, 0); spans.len()];
+    for (k, asked, answered) in rows {
+        if let Some(slot) = out.get_mut(k as usize) {
+            *slot = (asked, answered);
+        }
+    }
+    Ok(out)
+}
+
+/// Lead time of each range: median, p90 and count (the formulas of `summary_figures`), from the
+/// production deploys' rows through the `deploy_summary_at` index.
+pub(super) async fn lead_times(
+    tx: &mut sqlx::SqliteConnection,
+    spans: &Spans,
+    filter: &Filter<'_>,
+) -> Result<Vec<(Option<f64>, Option<f64>, i64)>> {
+    let rows: Vec<(i64, Option<f64>, Option<f64>, i64)> = sqlx::query_as(&format!(
+        "with {rows},
+         lt as (
+             select s.k, max(0, d.finished_at - d.commit_at) / 1000.0 as v
+             from rows s join deploy d on {AT} >= s.lo and {AT} < s.hi
+             where {in_scope} and {production}
+               and d.status in ('succeeded', 'rolled_back')
+               and d.commit_at is not null and d.finished_at is not null),
+         ranked as (select k, v, row_number() over (partition by k order by v) as r,
+                           count(*) over (partition by k) as n from lt)
+         select k, avg(case when r in ((n + 1) / 2, (n + 2) / 2) then v end),
+                max(case when r = (9 * n + 9) / 10 then v end), count(*)
+         from ranked group by k",
+        rows = spans.rows_cte(),
+        in_scope = scope_sql(filter.scope.is_some(), "d"),
+        production = dora::production_sql("d", filter.production),
+    ))
+    .bind_scope(filter.scope)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut out = vec![(None, None, 0); spans.len()];
+    for (k, median, p90, n) in rows {
+        if let Some(slot) = out.get_mut(k as usize) {
+            *slot = (median, p90, n);
+        }
+    }
+    Ok(out)
+}
+
+/// Incident time to restore of each range: the median over incidents resolved in it.
+pub(super) async fn restore_times(
+    tx: &mut sqlx::SqliteConnection,
+    spans: &Spans,
+    scope: Option<&str>,
+) -> Result<Vec<Option<f64>>> {
+    let rows: Vec<(i64, Option<f64>)> = sqlx::query_as(&format!(
+        "with {rows},
+         values_ as (
+             select s.k, (i.resolved_at - i.opened_at) / 1000.0 as v
+             from rows s join incident i on i.resolved_at >= s.lo and i.resolved_at < s.hi
+             where {in_scope}),
+         ranked as (select k, v, row_number() over (partition by k order by v) as r,
+                           count(*) over (partition by k) as n from values_)
+         select k, avg(case when r in ((n + 1) / 2, (n + 2) / 2) then v end) from ranked group by k",
+        rows = spans.rows_cte(),
+        in_scope = scope_sql(scope.is_some(), "i"),
+    ))
+    .bind_scope(scope)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut out = vec![None; spans.len()];
+    for (k, median) in rows {
+        if let Some(slot) = out.get_mut(k as usize) {
+            *slot = median;
+        }
+    }
+    Ok(out)
+}
+
+/// The summary's five most telling comments (negative first, then newest; the order of
+/// `summary_figures_rows`): the newest negative ones, walked from the period's end in the partial
+/// index of negative comments, then the newest of the others if fewer than five.
+async fn comments(
+    tx: &mut sqlx::SqliteConnection,
+    (start, end): (i64, i64),
+    scope: Option<&str>,
+) -> Result<Vec<Comment>> {
+    const MOST: usize = 5;
+    let join_deploy = if scope.is_some() {
+        "join deploy d on d.id = f.deploy_id"
+    } else {
+        ""
+    };
+    let mut rows: Vec<CommentRow> = Vec::with_capacity(MOST);
+    for negative in ["f.sentiment = -1", "coalesce(f.sentiment = -1, 0) = 0"] {
+        let wanted = MOST - rows.len();
+        if wanted == 0 {
+            break;
+        }
+        let more: Vec<CommentRow> = sqlx::query_as(&format!(
+            "select f.user_name, f.sentiment, f.body, f.given_at, f.guild_id, f.channel_id, f.message_id
+             from feedback f {join_deploy}
+             where f.retracted_at is null and f.body is not null and {negative}
+               and f.given_at >= ? and f.given_at < ? and trim(f.body) <> '' and {in_scope}
+             order by f.given_at desc, f.id desc
+             limit {wanted}",
+            in_scope = scope_sql(scope.is_some(), "d"),
+        ))
+        .bind(start)
+        .bind(end)
+        .bind_scope(scope)
+        .fetch_all(&mut *tx)
+        .await?;
+        rows.extend(more);
+    }
+    rows.into_iter().map(Comment::try_from).collect()
+}
+
+impl Store {
+    /// `summary_figures` read from the rollups (the operator's reading; see `ReadFrom`): the counts
+    /// from whole days plus the edges' rows, the medians and the alert section from rows.
+    pub(super) async fn summary_figures_rollups(
+        &self,
+        period: &Period,
+        scope: &Scope,
+        production: &Environments,
+        details: bool,
+    ) -> Result<Figures> {
+        let (start, end) = (time_to_db(period.start()), time_to_db(period.end()));
+        let visible = Visible::of(scope.reader);
+        let scope = (!scope.is_all()).then(|| scope.json());
+        let scope = scope.as_deref();
+        let mut tx = self.pool().begin().await?;
+        let (has_alerts, has_checkins) = Self::optional_tables(&mut tx).await?;
+        let filter = Filter {
+            scope,
+            production,
+            has_alerts,
+        };
+        let whole = Spans::of(&[(start, end)]);
+        let mut figures = Figures::default();
+        let mut production_sums = DeploySums::default();
+        for pair in deploys(&mut tx, &whole, &filter, true).await? {
+            if pair.production {
+                production_sums.add(&pair.sums);
+            }
+            let counts = pair.sums.counts();
+            if counts.total != 0 {
+                figures
+                    .by_service
+                    .push((pair.service, pair.environment, counts));
+            }
+        }
+        figures.production = production_sums.production();
+        figures.lacking_commit_time = production_sums.lacking_commit;
+        let deploys_of = dora::Deploys {
+            start,
+            end,
+            scope,
+            conditions: format!(
+                "{} and {} and {}",
+                scope_sql(scope.is_some(), "d"),
+                visible.deploy("d"),
+                dora::production_sql("d", production)
+            ),
+            has_alerts,
+        };
+        (figures.recovery_time_median, figures.recoveries) =
+            dora::recovery_time(&mut tx, &deploys_of).await?;
+        (
+            figures.lead_time_median,
+            figures.lead_time_p90,
+            figures.lead_time_count,
+        ) = lead_times(&mut tx, &whole, &filter).await?[0];
+
+        let days = period.days();
+        figures.daily = vec![(0, 0, 0, 0); days.len()];
+        if details {
+            let ranges: Vec<(i64, i64)> = days
+                .iter()
+                .map(|(_, s, e)| (time_to_db(*s), time_to_db(*e)))
+                .collect();
+            let totals = deploy_totals(&mut tx, &Spans::of(&ranges), &filter).await?;
+            for (day, total) in figures.daily.iter_mut().zip(totals) {
+                *day = (
+                    total.all.succeeded,
+                    total.all.failed,
+                    total.all.rolled_back,
+                    0,
+                );
+            }
+        }
+        let wanted = if details { "1" } else { "0" };
+        if has_alerts {
+            Self::alert_figures(
+                &mut tx,
+                start,
+                end,
+                (scope, visible),
+                &days,
+                wanted,
+                &mut figures,
+            )
+            .await?;
+        }
+        if has_checkins {
+            let (asked, answered) = checkins(&mut tx, &whole, scope).await?[0];
+            let (positive, neutral, negative) = sentiments(&mut tx, &whole, scope).await?[0];
+            figures.checkins = Some(CheckinFigures {
+                asked,
+                answered,
+                positive,
+                neutral,
+                negative,
+                comments: if details {
+                    comments(&mut tx, (start, end), scope).await?
+                } else {
+                    Vec::new()
+                },
+            });
+        }
+        tx.commit().await?;
+        Ok(figures)
+    }
+
+    /// The trend's figures read from the rollups: for each week, only what `TrendWeek` reads
+    /// (production counts, lead time, incident time to restore), each in one statement for all
+    /// the weeks.
+    pub(super) async fn trend_figures_rollups(
+        &self,
+        weeks: &[Period],
+        scope: &Scope,
+        production: &Environments,
+    ) -> Result<Vec<Figures>> {
+        let scope = (!scope.is_all()).then(|| scope.json());
+        let scope = scope.as_deref();
+        let mut tx = self.pool().begin().await?;
+        let (has_alerts, _) = Self::optional_tables(&mut tx).await?;
+        let filter = Filter {
+            scope,
+            production,
+            has_alerts,
+        };
+        let ranges: Vec<(i64, i64)> = weeks
+            .iter()
+            .map(|w| (time_to_db(w.start()), time_to_db(w.end())))
+            .collect();
+        let spans = Spans::of(&ranges);
+        let totals = deploy_totals(&mut tx, &spans, &filter).await?;
+        let leads = lead_times(&mut tx, &spans, &filter).await?;
+        let restores = if has_alerts {
+            restore_times(&mut tx, &spans, scope).await?
+        } else {
+            vec![None; spans.len()]
+        };
+        tx.commit().await?;
+        Ok(totals
+            .iter()
+            .zip(leads)
+            .zip(restores)
+            .map(|((total, lead), restore)| Figures {
+                production: total.production.production(),
+                lacking_commit_time: total.production.lacking_commit,
+                lead_time_median: lead.0,
+                lead_time_p90: lead.1,
+                lead_time_count: lead.2,
+                time_to_restore_median: restore,
+                ..Figures::default()
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+#[path = "rollups_tests.rs"]
+mod tests;
