@@ -259,15 +259,18 @@ pub async fn main_page_html(
         return Ok(None);
     };
     let scope = Scope::all().read_by(viewer.reader);
-    let (summary, deploys, incidents) = tokio::try_join!(
+    let (summary, deploys, incidents, followups) = tokio::try_join!(
         crate::summaries::compute(store, settings, &period, &scope, now),
         store.recent_deploys(viewer.reader, RECENT_DEPLOYS),
         store.open_incidents(viewer.reader),
+        store.open_followups(viewer.reader),
     )?;
     let data = MainData {
         summary,
         deploys,
         incidents,
+        followups,
+        now,
     };
     Ok(Some(pages::main(
         viewer,
@@ -283,6 +286,9 @@ pub(super) struct MainData {
     pub summary: crate::domain::summary::Summary,
     pub deploys: Vec<crate::domain::dashboard::DeployLine>,
     pub incidents: Vec<crate::domain::dashboard::IncidentLine>,
+    /// Open follow-ups, oldest first.
+    pub followups: Vec<crate::store::FollowupView>,
+    pub now: DateTime<Utc>,
 }
 
 /// A page that does not exist for this viewer: another server's release reads as no release.
@@ -329,12 +335,16 @@ async fn incident_page(
     let Ok(incident_id) = incident_id.parse::<i64>() else {
         return not_found("incident");
     };
-    match state.store.incident_page(incident_id, viewer.reader).await {
-        Ok(Some(page)) => html(
+    let read = tokio::try_join!(
+        state.store.incident_page(incident_id, viewer.reader),
+        state.store.incident_detail(incident_id, viewer.reader),
+    );
+    match read {
+        Ok((Some(page), detail)) => html(
             StatusCode::OK,
-            pages::incident(&viewer, &page, state.summaries.timezone),
+            pages::incident(&viewer, &page, detail.as_ref(), state.summaries.timezone),
         ),
-        Ok(None) => not_found("incident"),
+        Ok((None, _)) => not_found("incident"),
         Err(error) => failed(error),
     }
 }

@@ -207,7 +207,7 @@ impl Store {
             "select {INCIDENT_COLUMNS} from incident i
              where i.resolved_at is null and {}
              order by i.opened_at desc, i.id desc limit ?",
-            Visible::of(reader).in_group("i.group_id")
+            Visible::of(reader).incident("i")
         ))
         .bind(LIST_MAX)
         .fetch_all(self.pool())
@@ -272,17 +272,19 @@ impl Store {
         }))
     }
 
-    /// An incident's page, if `reader` may read it: the linked deploy and its group's timeline.
+    /// An incident's page, if `reader` may read it: the linked deploy and its group's alert
+    /// timeline (none for a declared incident; its own timeline is `Store::incident_detail`).
     pub async fn incident_page(&self, id: i64, reader: Reader) -> Result<Option<IncidentPage>> {
         let visible = Visible::of(reader);
         let mut conn = self.pool().acquire().await?;
-        let Some((group_id, deploy_id)) = sqlx::query_as::<_, (i64, Option<i64>)>(&format!(
-            "select i.group_id, i.deploy_id from incident i where i.id = ? and {}",
-            visible.in_group("i.group_id")
-        ))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
+        let Some((group_id, deploy_id)) =
+            sqlx::query_as::<_, (Option<i64>, Option<i64>)>(&format!(
+                "select i.group_id, i.deploy_id from incident i where i.id = ? and {}",
+                visible.incident("i")
+            ))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
         else {
             return Ok(None);
         };
@@ -306,7 +308,7 @@ impl Store {
              left join alert a on a.id = s.alert_id
              where s.group_id = ? order by s.at, s.id limit ?",
         )
-        .bind(group_id)
+        .bind(group_id.unwrap_or(-1))
         .bind(LIST_MAX)
         .fetch_all(&mut *conn)
         .await?;

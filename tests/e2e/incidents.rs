@@ -193,6 +193,19 @@ async fn incident_json(app: &TestApp, id: i64) -> Value {
     response.json().await.unwrap()
 }
 
+/// A dashboard page as the operator reads it (the API token as bearer).
+async fn dashboard(app: &TestApp, path: &str) -> String {
+    let response = app
+        .http
+        .get(app.url(path))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200, "{path}");
+    response.text().await.unwrap()
+}
+
 /// The summary JSON of the last seven days.
 async fn summary_json(app: &TestApp) -> Value {
     let today = chrono::Utc::now().date_naive();
@@ -582,4 +595,39 @@ async fn a_declared_incident_gets_the_same_thread_and_retro_prompt() {
     let summary = summary_json(&app).await;
     assert_eq!(summary["incidents"]["count"], 1, "{}", summary["incidents"]);
     assert_eq!(summary["incidents"]["followups"]["closed"], 1);
+
+    // The dashboard's incident page shows the timeline, the retro and the follow-ups.
+    let page = dashboard(&app, &format!("/dashboard/incidents/{incident}")).await;
+    assert!(
+        page.contains("Declared by bob: payments slow (critical)"),
+        "{page}"
+    );
+    assert!(page.contains("a canary stage"), "{page}");
+    assert!(page.contains("add a canary stage"), "{page}");
+    assert!(page.contains(r#"data-kind="followup_done""#), "{page}");
+}
+
+#[tokio::test]
+async fn the_dashboard_lists_open_incidents_and_open_followups() {
+    let app = spawn().await;
+    let severity = sub_choice(&app, "incident", "declare", "severity", "warning");
+    command(
+        &app,
+        CHANNEL_ID,
+        BOB,
+        "incident",
+        json!([{"type": 1, "name": "declare", "options": [
+            {"name": "title", "type": 3, "value": "queue backlog"}, severity]}]),
+    )
+    .await;
+    let incident: i64 = sqlx::query_scalar("select id from incident")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let main = dashboard(&app, "/dashboard").await;
+    assert!(
+        main.contains(&format!(r#"data-incident="{incident}""#)),
+        "{main}"
+    );
+    assert!(main.contains("No open follow-ups."), "{main}");
 }

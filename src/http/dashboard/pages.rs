@@ -12,8 +12,10 @@ use crate::domain::bands::{Bands, Edges};
 use crate::domain::dashboard::{DeployLine, IncidentLine, IncidentPage, LinkedAlert, ReleasePage};
 use crate::domain::deploy::DeployStatus;
 use crate::domain::feedback::{Sentiment, Tally};
+use crate::domain::incident_review::{age_days, Owner};
 use crate::domain::summary::{duration_text, Key};
 use crate::domain::visibility::Reader;
+use crate::store::{FollowupView, IncidentDetail};
 
 const STYLE: &str = "
 :root{--bg:#f6f7f9;--fg:#1d2330;--muted:#5b6475;--card:#fff;--line:#dde1e8;
@@ -253,6 +255,10 @@ pub fn main(viewer: &Viewer, period_name: &str, data: &MainData, tz: Tz, bands: 
             h2 { "Open incidents" }
             (incident_table(viewer, &data.incidents, tz))
         }
+        section id="followups" {
+            h2 { "Open follow-ups" }
+            (followup_table(viewer, &data.followups, data.now))
+        }
         section id="noisiest" {
             h2 { "Noisiest alerts" }
             @match &s.alerts {
@@ -430,7 +436,93 @@ pub fn release(viewer: &Viewer, p: &ReleasePage, tz: Tz) -> String {
     page(&title, Some(viewer), body)
 }
 
-pub fn incident(viewer: &Viewer, p: &IncidentPage, tz: Tz) -> String {
+/// How a follow-up's owner reads on a page.
+fn owner(owner: &Owner) -> String {
+    match owner {
+        Owner::User(id) => format!("Discord user {id}"),
+        Owner::Text(text) => text.clone(),
+    }
+}
+
+fn followup_table(viewer: &Viewer, followups: &[FollowupView], now: DateTime<Utc>) -> Markup {
+    html! {
+        @if followups.is_empty() {
+            p class="empty" { "No open follow-ups." }
+        } @else {
+            div class="table" { table {
+                thead { tr { th { "Follow-up" } th { "Owner" } th { "Age" } th { "Due" } th { "Incident" } } }
+                tbody {
+                    @for f in followups {
+                        tr data-followup=(f.id) {
+                            td { "#" (f.id) " " (f.what) }
+                            td { (owner(&f.owner)) }
+                            td { (age_days(f.opened_at, now)) " d" }
+                            td { (f.due.map(|d| d.to_string()).unwrap_or_else(|| "—".into())) }
+                            td { a href=(viewer.href(&format!("/dashboard/incidents/{}", f.incident_id), "")) { "#" (f.incident_id) " " (f.incident_title) } }
+                        }
+                    }
+                }
+            } }
+        }
+    }
+}
+
+/// An incident's own timeline (thread entries), retros and follow-ups.
+fn review(d: &IncidentDetail, tz: Tz) -> Markup {
+    html! {
+        section id="incident-timeline" {
+            h2 { "Incident timeline" }
+            @if d.timeline.is_empty() {
+                p class="empty" { "Nothing recorded." }
+            } @else {
+                ol class="timeline" { @for e in &d.timeline { li data-kind=(e.kind.as_str()) { (when(e.at, tz)) ": " (e.text()) } } }
+            }
+        }
+        section id="retro" {
+            h2 { "Retro" }
+            @if d.retros.is_empty() {
+                p class="empty" { "No retro written yet." }
+            }
+            @for r in &d.retros {
+                article class="retro" {
+                    h3 { (r.author_name) ", " (when(r.at, tz)) }
+                    dl {
+                        dt { "What happened" } dd { (r.what_happened) }
+                        dt { "What helped" } dd { (r.what_helped) }
+                        dt { "What would have caught it sooner" } dd { (r.sooner) }
+                    }
+                }
+            }
+        }
+        section id="incident-followups" {
+            h2 { "Follow-ups" }
+            @if d.followups.is_empty() {
+                p class="empty" { "No follow-ups." }
+            } @else {
+                div class="table" { table {
+                    thead { tr { th { "Follow-up" } th { "Owner" } th { "Due" } th { "State" } } }
+                    tbody {
+                        @for f in &d.followups {
+                            tr data-followup=(f.id) {
+                                td { "#" (f.id) " " (f.what) }
+                                td { (owner(&f.owner)) }
+                                td { (f.due.map(|d| d.to_string()).unwrap_or_else(|| "—".into())) }
+                                td { (f.state.as_str()) @if let Some(by) = &f.closed_by_name { " (by " (by) ")" } }
+                            }
+                        }
+                    }
+                } }
+            }
+        }
+    }
+}
+
+pub fn incident(
+    viewer: &Viewer,
+    p: &IncidentPage,
+    detail: Option<&IncidentDetail>,
+    tz: Tz,
+) -> String {
     let i = &p.incident;
     let title = format!("Incident #{} {}", i.id, i.title);
     let body = html! {
@@ -461,6 +553,7 @@ pub fn incident(viewer: &Viewer, p: &IncidentPage, tz: Tz) -> String {
                 ol class="timeline" { @for e in &p.timeline { li { (when(e.at, tz)) ": " (e.describe()) } } }
             }
         }
+        @if let Some(d) = detail { (review(d, tz)) }
     };
     page(&title, Some(viewer), body)
 }
