@@ -18,10 +18,11 @@ use loopbot::domain::bands::Bands;
 use loopbot::domain::checkin::{Checkin, CheckinState, CheckinView};
 use loopbot::domain::deploy::{Deploy, DeployStatus};
 use loopbot::domain::feedback::Tally;
+use loopbot::domain::incident_review::{EventKind, TimelineEntry};
 use loopbot::domain::period::Period;
 use loopbot::domain::summary::{Counts, Figures, Summary};
 use loopbot::store::alerts::{AlertGroupView, AlertView, DeployLinkView, LinkedAlert};
-use loopbot::store::DeliverySubject;
+use loopbot::store::{DeliverySubject, IncidentCard};
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 use serde_json::json;
@@ -291,6 +292,39 @@ fn summary_of_services(names: &[String]) -> String {
     serde_json::to_string(&summary).unwrap()
 }
 
+/// An incident whose every free text is `text` (a declared title, a service, a name).
+fn incident_card(text: &str, resolved: bool) -> IncidentCard {
+    let at = Utc::now();
+    IncidentCard {
+        id: i64::MAX,
+        title: text.to_owned(),
+        severity: text.to_owned(),
+        service: Some(text.to_owned()),
+        environment: Some(text.to_owned()),
+        opened_at: at,
+        resolved_at: resolved.then_some(at),
+        acknowledged_at: None,
+        acknowledged_by: None,
+        deploy_id: None,
+        group_id: None,
+        declared_by: Some(u64::MAX),
+        declared_by_name: Some(text.to_owned()),
+        thread_id: None,
+    }
+}
+
+/// A timeline entry naming `text` as its actor and detail.
+fn timeline_entry(text: &str) -> TimelineEntry {
+    TimelineEntry {
+        id: i64::MAX,
+        incident_id: i64::MAX,
+        kind: EventKind::FollowupDone,
+        actor: Some(text.to_owned()),
+        detail: Some(text.to_owned()),
+        at: Utc::now(),
+    }
+}
+
 // ---------------------------------------------------------------- the named worst cases
 
 #[test]
@@ -358,6 +392,22 @@ fn the_worst_case_of_every_subject_fits_discord_limits() {
         (
             "a cancelled check-in's note",
             DeliverySubject::CheckinCancelled(checkin_view(&huge, CheckinState::Cancelled, None)),
+        ),
+        (
+            "a declared incident",
+            DeliverySubject::Incident(incident_card(&huge, false)),
+        ),
+        (
+            "a resolved declared incident",
+            DeliverySubject::Incident(incident_card(&huge, true)),
+        ),
+        (
+            "an incident's timeline entry",
+            DeliverySubject::IncidentEvent(timeline_entry(&huge)),
+        ),
+        (
+            "an incident's retro prompt",
+            DeliverySubject::IncidentPrompt(incident_card(&huge, true)),
         ),
         (
             "a summary of 200 services",
@@ -472,6 +522,11 @@ fn any_subject() -> impl Strategy<Value = DeliverySubject> {
                     DeliverySubject::Checkin(view)
                 }
             }),
+        (hostile_text(), 0..3u8).prop_map(|(text, which)| match which {
+            0 => DeliverySubject::Incident(incident_card(&text, text.len() % 2 == 0)),
+            1 => DeliverySubject::IncidentEvent(timeline_entry(&text)),
+            _ => DeliverySubject::IncidentPrompt(incident_card(&text, true)),
+        }),
     ]
 }
 
