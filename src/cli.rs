@@ -115,9 +115,9 @@ pub enum ListFormat {
 #[derive(Debug, Subcommand, PartialEq, Eq)]
 pub enum BenchTarget {
     /// Generate a year of data for 200 services in a temporary database and time a weekly and a
-    /// 30-day summary.
+    /// 30-day summary and the 12-week trend, through the rollups and from the rows, and the dashboard.
     Summary {
-        /// How many times each summary is computed.
+        /// How many times each figure is computed (through each reading).
         #[arg(long, default_value_t = 20)]
         runs: u32,
         /// Keep the generated database at this path (it must not exist) instead of a temporary one.

@@ -85,7 +85,7 @@ fn status_of(raw: &str) -> Result<DeployStatus> {
 /// The index of the local day holding `expression` (a UTC ms instant known to be inside the
 /// period), as a CASE over the day ends: DST-safe, as the ends come from the zone, and computed
 /// without per-row JSON work. The values are integers this code made, not user input.
-fn day_case(
+pub(super) fn day_case(
     days: &[(chrono::NaiveDate, DateTime<Utc>, DateTime<Utc>)],
     expression: &str,
 ) -> String {

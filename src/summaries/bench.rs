@@ -1,5 +1,8 @@
 //! `loopbot bench summary`: one year of generated deploys for 200 services in a temporary
-//! database, then the time of a weekly and of a 30-day summary (each with its previous period).
+//! database, then, in the same run, each figure read through the per-day rollups and read from
+//! every row (the reference): a weekly and a 30-day summary (each with its previous period and its
+//! 12-week trend), the same week in Europe/Berlin (partial days at the edges) and the 12-week
+//! trend alone, with the ratio and whether both readings gave the same answer. Then the dashboard.
 
 use std::time::{Duration, Instant};
 
@@ -7,7 +10,7 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use crate::config::SummarySettings;
 use crate::domain::period::Period;
-use crate::store::{Scope, Store, StoreError};
+use crate::store::{ReadFrom, Scope, Store, StoreError};
 
 pub const SERVICES: i64 = 200;
 pub const DEPLOYS: i64 = 50_000;
@@ -22,16 +25,14 @@ pub enum BenchError {
     Store(#[from] StoreError),
 }
 
-fn stats(mut times: Vec<Duration>) -> String {
+/// Median and max of `times`.
+fn median_max(mut times: Vec<Duration>) -> (Duration, Duration) {
     times.sort();
-    let median = times[times.len() / 2];
-    let max = times[times.len() - 1];
-    format!(
-        "median {:.1} ms, max {:.1} ms over {} runs",
-        median.as_secs_f64() * 1e3,
-        max.as_secs_f64() * 1e3,
-        times.len()
-    )
+    (times[times.len() / 2], times[times.len() - 1])
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
 }
 
 pub async fn run(runs: u32, keep: Option<std::path::PathBuf>) -> Result<String, BenchError> {
@@ -52,6 +53,74 @@ pub async fn run(runs: u32, keep: Option<std::path::PathBuf>) -> Result<String, 
     result
 }
 
+/// One figure timed `runs` times through each reading; the answer of each, serialised, compared.
+struct Timed {
+    rollups: Vec<Duration>,
+    rows: Vec<Duration>,
+    identical: bool,
+}
+
+impl Timed {
+    fn line(self, name: &str, target_ms: Option<f64>) -> String {
+        let (rollups, rollups_max) = median_max(self.rollups);
+        let (rows, rows_max) = median_max(self.rows);
+        let target = match target_ms {
+            Some(t) => format!(
+                " (target < {t} ms: {})",
+                if ms(rollups_max) < t {
+                    "met, max included"
+                } else if ms(rollups) < t {
+                    "median met, max not"
+                } else {
+                    "NOT MET"
+                }
+            ),
+            None => String::new(),
+        };
+        format!(
+            "{name}\n  rollups: median {:.1} ms, max {:.1} ms{target}\n  rows:    median {:.1} ms, max {:.1} ms\n  rows / rollups: {:.0}x (medians); identical answers: {}\n",
+            ms(rollups),
+            ms(rollups_max),
+            ms(rows),
+            ms(rows_max),
+            ms(rows) / ms(rollups).max(1e-6),
+            if self.identical { "yes" } else { "NO" },
+        )
+    }
+}
+
+/// Times `figure` through both readings, `runs` times each, and compares their answers.
+async fn timed<F, Fut>(runs: u32, figure: F) -> Result<Timed, StoreError>
+where
+    F: Fn(ReadFrom) -> Fut,
+    Fut: std::future::Future<Output = Result<String, StoreError>>,
+{
+    let mut out = Timed {
+        rollups: Vec::new(),
+        rows: Vec::new(),
+        identical: true,
+    };
+    // Each reading's runs in a block, as it runs in service (interleaved, each would evict the
+    // other's pages from SQLite's cache); every answer compared with the first of the other.
+    let mut answers = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let t = Instant::now();
+        answers.0.push(figure(ReadFrom::Rollups).await?);
+        out.rollups.push(t.elapsed());
+    }
+    for _ in 0..runs {
+        let t = Instant::now();
+        answers.1.push(figure(ReadFrom::Rows).await?);
+        out.rows.push(t.elapsed());
+    }
+    out.identical = answers
+        .0
+        .iter()
+        .chain(&answers.1)
+        .all(|a| *a == answers.1[0]);
+    Ok(out)
+}
+
 async fn run_in(url: &str, runs: u32) -> Result<String, BenchError> {
     let store = Store::connect(url).await?;
     store.migrate().await?;
@@ -63,7 +132,7 @@ async fn run_in(url: &str, runs: u32) -> Result<String, BenchError> {
         .generate_bench_deploys(SERVICES, DEPLOYS, start, end)
         .await?;
     out.push_str(&format!(
-        "generated {DEPLOYS} deploys for {SERVICES} services over one year in {:.1} s\n",
+        "generated {DEPLOYS} deploys for {SERVICES} services over one year in {:.1} s (rollups kept by the triggers)\n",
         t.elapsed().as_secs_f64()
     ));
     let t = Instant::now();
@@ -89,36 +158,68 @@ async fn run_in(url: &str, runs: u32) -> Result<String, BenchError> {
             "not generated (schema not in this build): {section}\n"
         ));
     }
+    out.push_str(&format!(
+        "each figure {runs} times through the rollups, then {runs} times from the rows:\n"
+    ));
     let settings = SummarySettings::default();
     let now = end;
     let week = Period::last_week(now, settings.timezone);
     let month = Period::last_30_days(now - chrono::Duration::days(1), settings.timezone);
-    for (name, period) in [("weekly", week), ("30-day", month)] {
-        let mut times = Vec::new();
-        let mut deploys = 0;
-        for _ in 0..runs {
-            let t = Instant::now();
-            let summary = super::compute(&store, &settings, &period, &Scope::all(), now).await?;
-            times.push(t.elapsed());
-            deploys = summary.deploys.total;
-        }
-        out.push_str(&format!(
-            "{name} summary ({deploys} deploys in period, with previous period and 12-week trend): {}\n",
-            stats(times)
+    let berlin: chrono_tz::Tz = chrono_tz::Europe::Berlin;
+    let berlin_week = Period::last_week(now, berlin);
+    let berlin_settings = SummarySettings {
+        timezone: berlin,
+        ..SummarySettings::default()
+    };
+    let scope = Scope::all();
+    for (name, period, settings, target) in [
+        ("weekly summary", week, &settings, 10.0),
+        ("30-day summary", month, &settings, 20.0),
+        (
+            "weekly summary in Europe/Berlin",
+            berlin_week,
+            &berlin_settings,
+            10.0,
+        ),
+    ] {
+        let deploys = super::compute(&store, settings, &period, &scope, now)
+            .await?
+            .deploys
+            .total;
+        let times = timed(runs, |reading| {
+            let (store, scope) = (&store, &scope);
+            async move {
+                let summary =
+                    super::compute_from(reading, store, settings, &period, scope, now).await?;
+                Ok(serde_json::to_string(&summary).unwrap_or_default())
+            }
+        })
+        .await?;
+        out.push_str(&times.line(
+            &format!(
+                "{name} ({deploys} deploys in period; with its previous period and 12-week trend):"
+            ),
+            Some(target),
         ));
     }
     let weeks = crate::domain::trend::weeks_ending_with(&week, crate::domain::trend::SUMMARY_WEEKS);
-    let mut times = Vec::new();
-    let mut deploys = 0;
-    for _ in 0..runs {
-        let t = Instant::now();
-        let trend = super::trend(&store, &weeks, &Scope::all(), &settings.production, now).await?;
-        times.push(t.elapsed());
-        deploys = trend.iter().map(|w| w.production_deploys).sum::<i64>();
-    }
-    out.push_str(&format!(
-        "12-week trend alone ({deploys} production deploys): {}\n",
-        stats(times)
+    let deploys = super::trend(&store, &weeks, &scope, &settings.production, now)
+        .await?
+        .iter()
+        .map(|w| w.production_deploys)
+        .sum::<i64>();
+    let times = timed(runs, |reading| {
+        let (store, scope, weeks, settings) = (&store, &scope, &weeks, &settings);
+        async move {
+            let trend =
+                super::trend_from(reading, store, weeks, scope, &settings.production, now).await?;
+            Ok(serde_json::to_string(&trend).unwrap_or_default())
+        }
+    })
+    .await?;
+    out.push_str(&times.line(
+        &format!("12-week trend alone ({deploys} production deploys):"),
+        Some(50.0),
     ));
     out.push_str(&dashboard::measure(&store, &settings, now).await?);
     Ok(out)
