@@ -16,6 +16,36 @@ pub fn parse(line: &str, registered: &[Value]) -> Result<(String, Value), String
         .iter()
         .find(|c| c["name"] == name)
         .ok_or_else(|| format!("/{name} is not one of loopbot's commands"))?;
+    // A command with subcommands (`/incident declare title:...`): the next word names one, and
+    // its options are nested in it, as Discord's client sends them.
+    let subcommands: Vec<&Value> = command["options"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|o| o["type"] == 1)
+        .collect();
+    if !subcommands.is_empty() {
+        let rest = rest.trim_start();
+        let (sub, rest) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        let names: Vec<&str> = subcommands
+            .iter()
+            .filter_map(|s| s["name"].as_str())
+            .collect();
+        let spec = subcommands
+            .iter()
+            .find(|s| s["name"] == sub)
+            .ok_or_else(|| format!("/{name} is followed by one of {}", names.join(", ")))?;
+        let options = options_of(&format!("{name} {sub}"), spec, rest)?;
+        return Ok((
+            name.to_owned(),
+            json!([{"type": 1, "name": sub, "options": options}]),
+        ));
+    }
+    Ok((name.to_owned(), options_of(name, command, rest)?))
+}
+
+/// The options of `command` (or a subcommand) typed in `rest`, as Discord's `options` array.
+fn options_of(name: &str, command: &Value, rest: &str) -> Result<Value, String> {
     let specs: Vec<&Value> = command["options"]
         .as_array()
         .into_iter()
@@ -42,7 +72,7 @@ pub fn parse(line: &str, registered: &[Value]) -> Result<(String, Value), String
             ));
         }
     }
-    Ok((name.to_owned(), Value::Array(options)))
+    Ok(Value::Array(options))
 }
 
 /// `a:1 b:two words` → [("a", "1"), ("b", "two words")]: an option starts at a word
@@ -97,6 +127,38 @@ fn value(spec: &Value, option: &str, raw: &str) -> Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_subcommand_nests_its_options() {
+        let registered = vec![json!({"name": "incident", "options": [
+            {"type": 1, "name": "declare", "options": [
+                {"type": 3, "name": "title", "required": true},
+                {"type": 3, "name": "severity", "required": true,
+                 "choices": [{"name": "critical", "value": "critical"}]}]},
+            {"type": 1, "name": "resolve", "options": [{"type": 4, "name": "id"}]}]})];
+        let (name, options) = parse(
+            "/incident declare title:payments down severity:critical",
+            &registered,
+        )
+        .unwrap();
+        assert_eq!(name, "incident");
+        assert_eq!(
+            options,
+            json!([{"type": 1, "name": "declare", "options": [
+                {"name": "title", "type": 3, "value": "payments down"},
+                {"name": "severity", "type": 3, "value": "critical"}]}])
+        );
+        assert_eq!(
+            parse("/incident resolve", &registered).unwrap().1,
+            json!([{"type": 1, "name": "resolve", "options": []}])
+        );
+        assert!(parse("/incident explode", &registered)
+            .unwrap_err()
+            .contains("declare, resolve"));
+        assert!(parse("/incident declare severity:critical", &registered)
+            .unwrap_err()
+            .contains("needs title"));
+    }
 
     fn commands() -> Vec<Value> {
         vec![json!({
