@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use std::fmt;
 use std::str::FromStr;
 
+use super::commits::{parse_commits, RawCommit, ShippedCommit};
 use super::ValidationError;
 
 /// Longest accepted identifier-like field (service, environment, version, deployer, id).
@@ -244,6 +245,8 @@ pub struct DeployEvent {
     pub changelog: Option<String>,
     /// When the sender says this happened (its own clock); `None` means "when it arrived".
     pub at: Option<DateTime<Utc>>,
+    /// The commits this deploy shipped, when the sender lists them (lead time per change).
+    pub commits: Vec<ShippedCommit>,
 }
 
 /// The fields of a deploy event as a sender wrote them, before validation.
@@ -261,6 +264,8 @@ pub struct RawDeployEvent {
     pub id: Option<String>,
     /// When it happened, RFC 3339 (the sender's clock).
     pub at: Option<String>,
+    /// The commits shipped: `[{"sha", "committed_at"}]`, at most 1 000.
+    pub commits: Option<Vec<RawCommit>>,
 }
 
 fn required<'a>(
@@ -315,6 +320,7 @@ impl DeployEvent {
             url: optional(&raw.url, |v| WebUrl::parse("url", v))?,
             changelog,
             at: optional(&raw.at, |v| parse_timestamp("at", v))?,
+            commits: parse_commits(raw.commits.as_deref().unwrap_or_default())?,
         })
     }
 

@@ -71,3 +71,4 @@ impl ValidationError {
 }
 pub mod checkin;
 pub mod checkin_schedule;
+pub mod commits;

@@ -63,10 +63,13 @@ pub struct Figures {
     /// period and have recovered, and how many there were.
     pub recovery_time_median: Option<f64>,
     pub recoveries: i64,
-    /// Lead time in seconds: median and p90 over production deploys with a commit time.
+    /// Lead time in seconds: median and p90 over the commits deployed to production in the
+    /// period (each once, at the first production deploy that shipped it), how many commits, over
+    /// how many deploys with commit information, and the deploys without any.
     pub lead_time_median: Option<f64>,
     pub lead_time_p90: Option<f64>,
     pub lead_time_count: i64,
+    pub lead_time_deploys: i64,
     pub lacking_commit_time: i64,
     /// Median incident open → resolved, seconds; `None` without incidents (or without the schema).
     pub time_to_restore_median: Option<f64>,
@@ -213,7 +216,10 @@ pub struct LeadTime {
     pub median: Key,
     pub p90: Option<f64>,
     pub previous_p90: Option<f64>,
-    /// Production deploys the median is over.
+    /// Commits the median is over.
+    #[serde(default)]
+    pub commits_measured: i64,
+    /// Production deploys with commit information (a commit list or a head commit time).
     pub deploys_measured: i64,
     pub deploys_lacking_commit_time: i64,
 }
@@ -350,7 +356,8 @@ impl Summary {
                 }),
                 p90: current.lead_time_p90,
                 previous_p90: previous.lead_time_p90,
-                deploys_measured: current.lead_time_count,
+                commits_measured: current.lead_time_count,
+                deploys_measured: current.lead_time_deploys,
                 deploys_lacking_commit_time: current.lacking_commit_time,
             },
             change_failure_rate: Key::new(
@@ -559,11 +566,12 @@ impl Summary {
             &k.lead_time.median,
             &duration_text,
             format!(
-                "; p90 {}; {} deploys measured, {} lacking a commit time",
+                "; p90 {}; {} commits in {} deploys measured, {} lacking a commit time",
                 k.lead_time
                     .p90
                     .map(duration_text)
                     .unwrap_or_else(|| "n/a".into()),
+                k.lead_time.commits_measured,
                 k.lead_time.deploys_measured,
                 k.lead_time.deploys_lacking_commit_time
             ),

@@ -140,6 +140,7 @@ fn github_deployment(
         url,
         changelog: text(body, "/deployment/description"),
         at,
+        commits: None,
     };
     Ok(WebhookOutcome::Deploy(Box::new(WebhookDeploy {
         event: DeployEvent::parse(&raw)?,
@@ -195,6 +196,7 @@ fn github_workflow_run(
         } else {
             text(body, "/workflow_run/updated_at")
         },
+        commits: None,
     };
     Ok(WebhookOutcome::Deploy(Box::new(WebhookDeploy {
         event: DeployEvent::parse(&raw)?,
@@ -250,6 +252,7 @@ pub fn gitlab(event: &str, body: &Value) -> Result<WebhookOutcome, ValidationErr
         url: text(body, "/deployable_url"),
         changelog: text(body, "/commit_title"),
         at: None,
+        commits: None,
     };
     let mut event = DeployEvent::parse(&raw)?;
     // Not RFC 3339, so parsed here rather than by `DeployEvent::parse`.

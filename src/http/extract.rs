@@ -111,10 +111,13 @@ where
             let path = err.path().to_string();
             let inner = err.into_inner();
             if inner.is_data() {
-                ApiError::Invalid(ValidationError::new(
-                    leak_field(&path),
-                    strip_position(&inner.to_string()),
-                ))
+                let field = leak_field(&path);
+                let mut reason = strip_position(&inner.to_string());
+                if field == "commits" && path != "commits" {
+                    // Say where inside the field (`commits[3].sha`).
+                    reason = format!("{path}: {reason}");
+                }
+                ApiError::Invalid(ValidationError::new(field, reason))
             } else {
                 ApiError::MalformedJson(inner.to_string())
             }
@@ -139,7 +142,12 @@ fn leak_field(path: &str) -> &'static str {
         "url",
         "changelog",
         "id",
+        "at",
     ];
+    // `commits[3].sha`: the list is the field a sender fixes.
+    if path == "commits" || path.starts_with("commits[") || path.starts_with("commits.") {
+        return "commits";
+    }
     KNOWN
         .iter()
         .find(|k| **k == path)

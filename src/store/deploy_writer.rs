@@ -139,6 +139,15 @@ async fn record_in(
         }
     };
 
+    // The commits it shipped, whatever else the event changes (a later event may add some).
+    if !event.commits.is_empty() {
+        let rows = commit_rows(deploy_id, event, now_db);
+        sqlx::query(INSERT_COMMITS)
+            .bind(json_rows(4, &rows))
+            .execute(&mut *tx)
+            .await?;
+    }
+
     if !changed {
         return Ok(DeployRecorded {
             deploy_id,
@@ -312,6 +321,30 @@ fn json_rows(width: usize, args: &[Arg<'_>]) -> String {
         .expect("integers and strings always serialise")
 }
 
+/// A deploy's commits, from one JSON argument of `[deploy_id, sha, committed_at, created_at]` rows
+/// (see [`json_rows`]); a sha already recorded for the deploy keeps its first row.
+const INSERT_COMMITS: &str = "
+with r(v) as materialized (select value from json_each(?))
+insert into deploy_commit (deploy_id, sha, committed_at, created_at)
+    select v ->> 0, v ->> 1, v ->> 2, v ->> 3 from r where true
+    on conflict (deploy_id, sha) do nothing";
+
+/// The `deploy_commit` rows of `event`'s commits, for [`INSERT_COMMITS`].
+fn commit_rows(deploy_id: i64, event: &DeployEvent, now_db: i64) -> Vec<Arg<'_>> {
+    event
+        .commits
+        .iter()
+        .flat_map(|c| {
+            [
+                Arg::Int(Some(deploy_id)),
+                Arg::Text(Some(c.sha.as_str())),
+                Arg::Int(Some(time_to_db(c.committed_at))),
+                Arg::Int(Some(now_db)),
+            ]
+        })
+        .collect()
+}
+
 /// Every write of a batch, in one round trip to SQLite's thread: each statement reads its rows
 /// from one JSON argument (`[]` when it has none). Parents first (foreign keys). Each row is taken
 /// out of the array once (`materialized`): read straight off `json_each`, every `->>` would have
@@ -331,6 +364,10 @@ update deploy set status = r.v ->> 1, version = r.v ->> 2, deployer = r.v ->> 3,
         commit_sha = r.v ->> 4, commit_at = r.v ->> 5, url = r.v ->> 6, changelog = r.v ->> 7,
         finished_at = r.v ->> 8, updated_at = r.v ->> 9, started_at = r.v ->> 10
     from r where deploy.id = r.v ->> 0;
+with r(v) as materialized (select value from json_each(?))
+insert into deploy_commit (deploy_id, sha, committed_at, created_at)
+    select v ->> 0, v ->> 1, v ->> 2, v ->> 3 from r where true
+    on conflict (deploy_id, sha) do nothing;
 with r(v) as materialized (select value from json_each(?))
 insert into deploy_status_change (deploy_id, status, event_id, at, created_at)
     select v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4 from r;
@@ -468,6 +505,7 @@ async fn record_batch(
 
     let mut events: Vec<Arg> = Vec::new();
     let mut status_changes: Vec<Arg> = Vec::new();
+    let mut commits: Vec<Arg> = Vec::new();
     let mut outbox: Vec<Arg> = Vec::new();
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
@@ -520,6 +558,7 @@ async fn record_batch(
             }
         };
         let deploy_id = k.deploy.id;
+        commits.extend(commit_rows(deploy_id, event, now_db));
         if !changed {
             results.push(DeployRecorded {
                 deploy_id,
@@ -646,6 +685,7 @@ async fn record_batch(
         .bind(json_rows(6, &events))
         .bind(json_rows(16, &inserts))
         .bind(json_rows(11, &updates))
+        .bind(json_rows(4, &commits))
         .bind(json_rows(5, &status_changes))
         .bind(json_rows(6, &message_inserts))
         .bind(json_rows(2, &message_updates))

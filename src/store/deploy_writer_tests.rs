@@ -31,6 +31,15 @@ fn job(spec: &Spec, n: usize) -> DeployJob {
         changelog: changelog.clone(),
         // Sub-millisecond precision: the store keeps milliseconds.
         commit_at: commit_at.map(|s| format!("2026-11-01T00:00:{:02}.{:06}Z", s % 60, s)),
+        // Some list the commits they shipped, overlapping between events of one deploy.
+        commits: commit_at.filter(|s| s % 3 == 0).map(|s| {
+            (0..(s % 4))
+                .map(|i| crate::domain::commits::RawCommit {
+                    sha: Some(format!("c0ffee{:x}", (s / 3 + i) % 6)),
+                    committed_at: Some(format!("2026-10-{:02}T00:00:00.{:06}Z", 1 + i, s)),
+                })
+                .collect()
+        }),
         ..Default::default()
     };
     let mut event = DeployEvent::parse(&raw).expect("generated events are valid");
@@ -82,6 +91,7 @@ async fn dump(pool: &sqlx::SqlitePool) -> Vec<String> {
         "deploy",
         "deploy_status_change",
         "deploy_latest_success",
+        "deploy_commit",
         "message",
         "outbox",
     ] {

@@ -205,6 +205,85 @@ pub(super) async fn recovery_time(
     Ok((median, count))
 }
 
+/// Lead time for changes over the commits deployed to production in the period.
+pub(super) struct LeadTimes {
+    /// Seconds from each commit's committer date to the finish of the first production deploy
+    /// that shipped it, ascending.
+    pub sorted: Vec<f64>,
+    /// Production deploys of the period with commit information (a list, or a head commit time).
+    pub deploys_measured: i64,
+    /// Production deploys of the period without any.
+    pub deploys_lacking: i64,
+}
+
+/// Lead time per change. A deploy's commits are its `deploy_commit` rows, or, without any, its
+/// head commit (`commit_sha`, `commit_at`); a deploy with neither lacks a commit time. A commit is
+/// counted once, at the first production deploy of its service that shipped it (finished first,
+/// ties to the lower id): a sha that an earlier production deploy of the service listed, or had as
+/// its head, adds nothing again. That earlier deploy may be outside the period, the scope or what
+/// the reader sees: which deploy shipped a change first is a fact, not a view.
+pub(super) async fn lead_time(
+    tx: &mut sqlx::SqliteConnection,
+    deploys: &Deploys<'_>,
+    production: &Environments,
+) -> Result<LeadTimes> {
+    let production_p = production_sql("p", production);
+    let earlier = format!(
+        "p.service = c.service and p.id <> c.deploy_id and {production_p}
+         and p.status in ('succeeded', 'rolled_back') and p.finished_at is not null
+         and (p.finished_at < c.finished_at or (p.finished_at = c.finished_at and p.id < c.deploy_id))"
+    );
+    let rows: Vec<(i64, f64, bool)> = sqlx::query_as(&format!(
+        "with shipped as materialized (
+             select d.id, d.service, d.finished_at, d.commit_sha, d.commit_at from deploy d
+             where {AT} >= ? and {AT} < ? and {conditions}
+               and d.status in ('succeeded', 'rolled_back') and d.finished_at is not null),
+         commits as (
+             select s.id as deploy_id, s.service, s.finished_at, c.sha, c.committed_at
+             from shipped s join deploy_commit c on c.deploy_id = s.id
+             union all
+             select s.id, s.service, s.finished_at, s.commit_sha, s.commit_at from shipped s
+             where s.commit_at is not null
+               and not exists (select 1 from deploy_commit c where c.deploy_id = s.id))
+         select c.deploy_id, max(0, c.finished_at - c.committed_at) / 1000.0 as v,
+                c.sha is not null and (
+                    exists (select 1 from deploy_commit e join deploy p on p.id = e.deploy_id
+                            where e.sha = c.sha and {earlier})
+                    or exists (select 1 from deploy p where p.commit_sha = c.sha and {earlier}))
+         from commits c order by v",
+        conditions = deploys.conditions
+    ))
+    .bind(deploys.start)
+    .bind(deploys.end)
+    .bind_scope(deploys.scope)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut measured: Vec<i64> = rows.iter().map(|(id, _, _)| *id).collect();
+    measured.sort_unstable();
+    measured.dedup();
+    let deploys_lacking = sqlx::query_scalar(&format!(
+        "select count(*) from deploy d
+         where {AT} >= ? and {AT} < ? and {conditions}
+           and d.status in ('succeeded', 'rolled_back') and d.commit_at is null
+           and not exists (select 1 from deploy_commit c where c.deploy_id = d.id)",
+        conditions = deploys.conditions
+    ))
+    .bind(deploys.start)
+    .bind(deploys.end)
+    .bind_scope(deploys.scope)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(LeadTimes {
+        sorted: rows
+            .into_iter()
+            .filter(|(_, _, shipped_before)| !shipped_before)
+            .map(|(_, v, _)| v)
+            .collect(),
+        deploys_measured: measured.len() as i64,
+        deploys_lacking,
+    })
+}
+
 #[cfg(test)]
 #[path = "dora_tests.rs"]
 mod tests;

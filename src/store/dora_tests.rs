@@ -484,3 +484,147 @@ async fn recovery_runs_from_the_failure_to_the_next_success_or_the_resolution() 
     let again = summary(&store, &settings, "2026-W47", "2026-11-23T09:00:00Z").await;
     assert_eq!(again.keys.recoveries, 4, "W47 is unchanged");
 }
+
+/// `deploy`'s commits: (sha, committed at).
+async fn commits(store: &Store, deploy: i64, list: &[(&str, &str)]) {
+    for (sha, committed) in list {
+        sqlx::query(
+            "insert into deploy_commit (deploy_id, sha, committed_at, created_at) values (?, ?, ?, 0)",
+        )
+        .bind(deploy)
+        .bind(sha)
+        .bind(time_to_db(at(committed)))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn lead_time_is_over_commits_each_counted_at_the_first_production_deploy_that_shipped_it() {
+    let (store, _dir) = Store::temporary().await;
+    let settings = SummarySettings::default();
+    // W46: checkout ships aaaa (committed 2 h before) to production.
+    let before = deploy(
+        &store,
+        "checkout",
+        "production",
+        "succeeded",
+        "2026-11-13T10:00:00Z",
+    )
+    .await;
+    commits(&store, before, &[("aaaa", "2026-11-13T08:00:00Z")]).await;
+    // W47, Monday: checkout ships four commits, aaaa again (counted last week) and three new ones
+    // committed 7 d, 2 d and 1 h before the deploy finished.
+    let big = deploy(
+        &store,
+        "checkout",
+        "production",
+        "succeeded",
+        "2026-11-16T10:00:00Z",
+    )
+    .await;
+    commits(
+        &store,
+        big,
+        &[
+            ("aaaa", "2026-11-13T08:00:00Z"),
+            ("bbbb", "2026-11-09T10:00:00Z"),
+            ("cccc", "2026-11-14T10:00:00Z"),
+            ("dddd", "2026-11-16T09:00:00Z"),
+        ],
+    )
+    .await;
+    // The same commits reach the second production region later: nothing counted twice.
+    let region = deploy(
+        &store,
+        "checkout",
+        "prod-eu",
+        "succeeded",
+        "2026-11-16T12:00:00Z",
+    )
+    .await;
+    commits(
+        &store,
+        region,
+        &[
+            ("bbbb", "2026-11-09T10:00:00Z"),
+            ("dddd", "2026-11-16T09:00:00Z"),
+        ],
+    )
+    .await;
+    // Staging shipped eeee first; it is not production, so eeee counts at its production deploy.
+    let staging = deploy(
+        &store,
+        "checkout",
+        "staging",
+        "succeeded",
+        "2026-11-17T08:00:00Z",
+    )
+    .await;
+    commits(&store, staging, &[("eeee", "2026-11-17T07:00:00Z")]).await;
+    // Search (another service) ships bbbb too: a change of search, counted for it. Its head
+    // commit only (no list): 30 min.
+    let search = deploy(
+        &store,
+        "search",
+        "production",
+        "rolled_back",
+        "2026-11-17T10:00:00Z",
+    )
+    .await;
+    exec(
+        &store,
+        &format!(
+            "update deploy set commit_sha = 'bbbb', commit_at = {} where id = {search}",
+            time_to_db(at("2026-11-17T09:30:00Z"))
+        ),
+    )
+    .await;
+    let prod_e = deploy(
+        &store,
+        "checkout",
+        "production",
+        "succeeded",
+        "2026-11-17T10:00:00Z",
+    )
+    .await;
+    commits(&store, prod_e, &[("eeee", "2026-11-17T07:00:00Z")]).await;
+    // A failed job shipped nothing; a production deploy without commit information lacks one.
+    let failed = deploy(
+        &store,
+        "checkout",
+        "production",
+        "failed",
+        "2026-11-18T10:00:00Z",
+    )
+    .await;
+    commits(&store, failed, &[("ffff", "2026-11-18T09:00:00Z")]).await;
+    deploy(
+        &store,
+        "checkout",
+        "production",
+        "succeeded",
+        "2026-11-18T11:00:00Z",
+    )
+    .await;
+
+    let s = summary(&store, &settings, "2026-W47", "2026-11-23T00:00:00Z").await;
+    let lead = &s.keys.lead_time;
+    // Commits: bbbb 7 d, cccc 2 d, dddd 1 h (big); eeee 3 h; search's bbbb 30 min.
+    // Sorted: 0.5 h, 1 h, 3 h, 2 d, 7 d: median 3 h; p90 the ⌈4.5⌉ = 5th, 7 d.
+    assert_eq!(lead.median.value, Some(3.0 * 3600.0), "{lead:?}");
+    assert_eq!(lead.p90, Some(7.0 * 86_400.0));
+    assert_eq!(lead.commits_measured, 5);
+    // Deploys with commit information: big, region, search, prod_e; lacking: the last one.
+    assert_eq!(lead.deploys_measured, 4);
+    assert_eq!(lead.deploys_lacking_commit_time, 1);
+    // The week before: aaaa, 2 h.
+    assert_eq!(lead.median.previous, Some(2.0 * 3600.0));
+    assert!(
+        s.render(false)
+            .contains("5 commits in 4 deploys measured, 1 lacking a commit time"),
+        "{}",
+        s.render(false)
+    );
+}

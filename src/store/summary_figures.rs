@@ -270,39 +270,12 @@ impl Store {
         figures.production = dora::production_counts(&mut tx, &deploys).await?;
         (figures.recovery_time_median, figures.recoveries) =
             dora::recovery_time(&mut tx, &deploys).await?;
-        figures.lacking_commit_time = sqlx::query_scalar(&format!(
-            "select coalesce(sum(d.status in ('succeeded', 'rolled_back') and d.commit_at is null), 0)
-             from deploy d
-             where {AT} >= ? and {AT} < ? and {in_scope_d} and {seen_d} and {production_d}"
-        ))
-        .bind(start)
-        .bind(end)
-        .bind_scope(scope)
-        .fetch_one(&mut *tx)
-        .await?;
-
-        // Median (mean of the middle two for an even count) and p90 (nearest rank, ceil(0.9 n)).
-        (
-            figures.lead_time_median,
-            figures.lead_time_p90,
-            figures.lead_time_count,
-        ) = sqlx::query_as(&format!(
-            "with lt as (
-                 select max(0, d.finished_at - d.commit_at) / 1000.0 as v from deploy d
-                 where {AT} >= ? and {AT} < ? and {in_scope_d} and {seen_d} and {production_d}
-                   and d.status in ('succeeded', 'rolled_back')
-                   and d.commit_at is not null and d.finished_at is not null),
-             ranked as (select v, row_number() over (order by v) as r, count(*) over () as n from lt)
-             select avg(case when r in ((n + 1) / 2, (n + 2) / 2) then v end),
-                    max(case when r = (9 * n + 9) / 10 then v end),
-                    count(*)
-             from ranked"
-        ))
-        .bind(start)
-        .bind(end)
-        .bind_scope(scope)
-        .fetch_one(&mut *tx)
-        .await?;
+        let lead = dora::lead_time(&mut tx, &deploys, production).await?;
+        (figures.lead_time_median, figures.lead_time_p90) =
+            crate::domain::commits::median_and_p90(&lead.sorted);
+        figures.lead_time_count = lead.sorted.len() as i64;
+        figures.lead_time_deploys = lead.deploys_measured;
+        figures.lacking_commit_time = lead.deploys_lacking;
 
         figures.daily = vec![(0, 0, 0, 0); period.days().len()];
         // One range scan over the period (indexed); each row finds its local day among the

@@ -169,12 +169,21 @@ async fn change_failures_probable_failures_deploy_failures_and_recovery_as_dora_
         json!({"id": "co-2-stg", "version": "v2", "environment": "staging", "status": "failed"}),
     )
     .await;
-    // 3. payments v2, the fix: its change was committed a week ago; it ends the rollback's failure.
+    // 3. payments v2, the fix: it ships four commits written over a week (7 d, 3 d, 1 d and 2 h
+    //    before it); it ends the rollback's failure.
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let day = chrono::Duration::days(1);
+    let shipped = Utc::now();
     post(
         &app,
         json!({"id": "pay-2", "service": "payments", "version": "v2", "status": "succeeded",
-               "commit_sha": "a1b2c3d", "commit_at": rfc3339(Utc::now() - week)}),
+        "commit_sha": "a1b2c3d", "commit_at": rfc3339(shipped - chrono::Duration::hours(2)),
+        "commits": [
+            {"sha": "a1b2c3d", "committed_at": rfc3339(shipped - chrono::Duration::hours(2))},
+            {"sha": "0000001", "committed_at": rfc3339(shipped - day)},
+            {"sha": "0000003", "committed_at": rfc3339(shipped - day * 3)},
+            {"sha": "0000007", "committed_at": rfc3339(shipped - week)},
+        ]}),
     )
     .await;
     let after_fix = Utc::now();
@@ -280,12 +289,22 @@ async fn change_failures_probable_failures_deploy_failures_and_recovery_as_dora_
     );
     // Incident time to restore, beside it: the one resolved incident, 2 s.
     assert_eq!(keys["time_to_restore"]["value"], 2.0, "{keys}");
-    // Lead time over the production deploys with a commit time: payments v2, a week.
-    let lead = keys["lead_time"]["value"].as_f64().unwrap();
-    assert!(
-        (lead - week.num_seconds() as f64).abs() < 30.0,
-        "{lead}: {keys}"
-    );
+    // Lead time over the commits deployed to production: payments v2's four, 2 h, 1 d, 3 d and
+    // 7 d (give or take the moment it took to arrive): median the mean of 1 d and 3 d, 2 d; p90
+    // the ⌈3.6⌉ = 4th, 7 d. The other two production deploys carry no commit information.
+    let lead = &keys["lead_time"];
+    let near = |value: &Value, expected: chrono::Duration| {
+        let v = value.as_f64().unwrap();
+        assert!(
+            (v - expected.num_seconds() as f64).abs() < 30.0,
+            "{v}: {keys}"
+        );
+    };
+    near(&lead["value"], day * 2);
+    near(&lead["p90"], week);
+    assert_eq!(lead["commits_measured"], 4, "{keys}");
+    assert_eq!(lead["deploys_measured"], 1, "{keys}");
+    assert_eq!(lead["deploys_lacking_commit_time"], 2, "{keys}");
 
     // The text and the chart, as /summary answers in Discord.
     let answer = command(
@@ -313,7 +332,7 @@ async fn change_failures_probable_failures_deploy_failures_and_recovery_as_dora_
         "1 deploy failure(s) beside it",
         "Incident time to restore (median): 2s",
         "2 recovered",
-        "Lead time for changes (median): 7d 0h",
+        "Lead time for changes (median): 2d 0h",
     ] {
         assert!(text.contains(expected), "{expected:?} in {text}");
     }

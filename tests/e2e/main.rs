@@ -8,6 +8,7 @@ mod alerts;
 mod api;
 mod architecture;
 mod checkins;
+mod commits;
 mod config;
 mod dashboard;
 mod dashboard_browser;

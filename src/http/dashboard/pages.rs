@@ -218,7 +218,8 @@ pub fn main(viewer: &Viewer, period_name: &str, data: &MainData, tz: Tz, bands: 
                     edges_text(&bands.lead_time, &duration_text, false),
                     html! { p class="small" {
                         "p90 " @match k.lead_time.p90 { Some(v) => (duration_text(v)), None => "n/a" }
-                        "; " (k.lead_time.deploys_measured) " measured, "
+                        "; " (k.lead_time.commits_measured) " commits in "
+                        (k.lead_time.deploys_measured) " deploys measured, "
                         (k.lead_time.deploys_lacking_commit_time) " lacking a commit time"
                     } }))
                 (key_card("change_failure_rate", "Change failure rate", &k.change_failure_rate, &percent,
