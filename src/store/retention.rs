@@ -276,7 +276,7 @@ const STEPS: &[Step] = &[
         ),
         action: DELETE,
     },
-    // Its commit look-up and its place in deploy_latest_success go with it (on delete cascade).
+    // Its commits, its commit look-up and its place in deploy_latest_success go with it (on delete cascade).
     Step {
         table: "deploy",
         select: concat!("select d.rowid from deploy d where ", prunable_deploy!()),
