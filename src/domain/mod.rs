@@ -16,6 +16,7 @@ pub mod health;
 pub mod incident;
 pub mod incident_review;
 pub mod incident_summary;
+pub mod lead_time;
 pub mod period;
 pub mod production;
 pub mod refusal;
@@ -71,4 +72,3 @@ impl ValidationError {
 }
 pub mod checkin;
 pub mod checkin_schedule;
-pub mod commits;

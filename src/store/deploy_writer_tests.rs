@@ -34,7 +34,7 @@ fn job(spec: &Spec, n: usize) -> DeployJob {
         // Some list the commits they shipped, overlapping between events of one deploy.
         commits: commit_at.filter(|s| s % 3 == 0).map(|s| {
             (0..(s % 4))
-                .map(|i| crate::domain::commits::RawCommit {
+                .map(|i| crate::domain::deploy::RawCommit {
                     sha: Some(format!("c0ffee{:x}", (s / 3 + i) % 6)),
                     committed_at: Some(format!("2026-10-{:02}T00:00:00.{:06}Z", 1 + i, s)),
                 })

@@ -272,7 +272,7 @@ impl Store {
             dora::recovery_time(&mut tx, &deploys).await?;
         let lead = dora::lead_time(&mut tx, &deploys, production).await?;
         (figures.lead_time_median, figures.lead_time_p90) =
-            crate::domain::commits::median_and_p90(&lead.sorted);
+            crate::domain::lead_time::median_and_p90(&lead.sorted);
         figures.lead_time_count = lead.sorted.len() as i64;
         figures.lead_time_deploys = lead.deploys_measured;
         figures.lacking_commit_time = lead.deploys_lacking;
