@@ -601,7 +601,10 @@ mod tests {
                 vec![ok.clone(), raw_commit("xyz", "2026-11-24T10:00:00Z")],
                 "commits[1].sha",
             ),
-            (vec![raw_commit("abcdef1", "yesterday")], "commits[0].committed_at"),
+            (
+                vec![raw_commit("abcdef1", "yesterday")],
+                "commits[0].committed_at",
+            ),
             (
                 vec![RawCommit {
                     sha: None,

@@ -148,6 +148,11 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "GET",
+        path: "/api/v1/deploys/latest",
+        auth: Auth::ApiToken,
+    },
+    Route {
+        method: "GET",
         path: "/api/v1/releases/{deploy_id}/feedback",
         auth: Auth::ApiToken,
     },

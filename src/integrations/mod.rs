@@ -2,5 +2,6 @@
 //! Prometheus' query API (release health) and the `loopbot notify` client CI scripts run. The inbound webhooks are in `http::hooks`.
 
 pub mod commit_times;
+pub mod git_commits;
 pub mod notify;
 pub mod prometheus;

@@ -39,6 +39,10 @@ pub struct NotifyDeployArgs {
     /// File whose text becomes the changelog
     #[arg(long)]
     pub changelog_file: Option<std::path::PathBuf>,
+    /// Do not list the commits shipped (by default, on started and succeeded, `git log` from the
+    /// sha running in the environment, asked of the bot, to the commit deployed)
+    #[arg(long)]
+    pub no_git_commits: bool,
     /// Your own key for this deploy: events with the same id update one announcement
     /// [default: service/environment/version]
     #[arg(long)]
@@ -272,7 +276,10 @@ pub async fn notify_deploy(
     let token = first(&env, &["LOOPBOT_API_TOKEN"]).ok_or_else(|| {
         NotifyError::Usage("LOOPBOT_API_TOKEN is not set; expected the bot's API token".into())
     })?;
-    let body = build_body(args, &env)?;
+    let mut body = build_body(args, &env)?;
+    if !args.no_git_commits {
+        super::git_commits::fill(&mut body, &base_url, token.trim()).await;
+    }
     send(
         &base_url,
         token.trim(),

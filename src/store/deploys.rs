@@ -24,6 +24,42 @@ impl Store {
                 .await?;
         row.map(Deploy::try_from).transpose()
     }
+
+    /// The deploy running in `environment` for `service`: its succeeded deploy that finished last
+    /// (`deploy_latest_success`), if any.
+    pub async fn latest_success(&self, service: &str, environment: &str) -> Result<Option<Deploy>> {
+        let row: Option<DeployRow> = sqlx::query_as(&format!(
+            "select {DEPLOY_COLUMNS} from deploy where id =
+                 (select deploy_id from deploy_latest_success where service = ? and environment = ?)"
+        ))
+        .bind(service)
+        .bind(environment)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(Deploy::try_from).transpose()
+    }
+
+    /// The deploy that ran in `deploy`'s environment before it: of the service's other succeeded
+    /// deploys there, the one that finished last before `deploy` finished (or started, while it
+    /// runs); ties to the lower id. What a compare look-up starts from.
+    pub async fn previous_success(&self, deploy_id: i64) -> Result<Option<Deploy>> {
+        let columns = DEPLOY_COLUMNS
+            .split(", ")
+            .map(|c| format!("p.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let row: Option<DeployRow> = sqlx::query_as(&format!(
+            "select {columns} from deploy d join deploy p
+                 on p.service = d.service and p.environment = d.environment
+             where d.id = ? and p.id <> d.id and p.status = 'succeeded' and p.finished_at is not null
+               and (p.finished_at, p.id) < (coalesce(d.finished_at, d.started_at), d.id)
+             order by p.finished_at desc, p.id desc limit 1"
+        ))
+        .bind(deploy_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(Deploy::try_from).transpose()
+    }
 }
 
 pub(super) const DEPLOY_COLUMNS: &str =
