@@ -3,7 +3,7 @@
 //! and `rollup_checkin`, plus at most two partial days at its edges, read from the rows with the
 //! same conditions the row-by-row figures use. Several ranges (the 12 weeks of a trend, the days of
 //! a period) are read in one statement, numbered `k`. Medians are never summed: their inputs come
-//! from the rows (`lead_times`, `restore_times`), through indexes on the ranges' instants.
+//! from the rows (`dora::lead_time`, `restore_times`), through indexes on the ranges' instants.
 //!
 //! Every function here has a row-by-row twin in `summary_figures.rs` / `dora.rs`; the property
 //! test in `rollups_tests.rs` holds them to the same answers.
@@ -397,55 +397,6 @@ pub(super) async fn checkins(
     Ok(out)
 }
 
-/// Lead time of each range: median, p90 and count (the formulas of `summary_figures`: the mean of
-/// the two middle values, the ⌈0.9·n⌉-th smallest), from the production deploys' rows through the
-/// `deploy_summary_at` index. The values are computed by the same SQL expression; ranking them here
-/// instead of with SQLite's window functions is what makes 12 weeks cheap.
-pub(super) async fn lead_times(
-    tx: &mut sqlx::SqliteConnection,
-    spans: &Spans,
-    filter: &Filter<'_>,
-) -> Result<Vec<(Option<f64>, Option<f64>, i64)>> {
-    let rows: Vec<(i64, f64)> = sqlx::query_as(&format!(
-        "with {rows}
-         select s.k, max(0, d.finished_at - d.commit_at) / 1000.0 as v
-         from rows s join deploy d on {AT} >= s.lo and {AT} < s.hi
-         where {in_scope} and {production}
-           and d.status in ('succeeded', 'rolled_back')
-           and d.commit_at is not null and d.finished_at is not null",
-        rows = spans.rows_cte(),
-        in_scope = scope_sql(filter.scope.is_some(), "d"),
-        production = dora::production_sql("d", filter.production),
-    ))
-    .bind_scope(filter.scope)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut values: Vec<Vec<f64>> = vec![Vec::new(); spans.len()];
-    for (k, v) in rows {
-        if let Some(slot) = values.get_mut(k as usize) {
-            slot.push(v);
-        }
-    }
-    Ok(values
-        .into_iter()
-        .map(|mut v| {
-            v.sort_by(f64::total_cmp);
-            let n = v.len();
-            if n == 0 {
-                return (None, None, 0);
-            }
-            // 1-based ranks, as the SQL: (n + 1) / 2 and (n + 2) / 2; (9n + 9) / 10.
-            let (low, high) = (n.div_ceil(2), n / 2 + 1);
-            let median = if low == high {
-                v[low - 1]
-            } else {
-                (v[low - 1] + v[high - 1]) / 2.0
-            };
-            (Some(median), Some(v[(9 * n).div_ceil(10) - 1]), n as i64)
-        })
-        .collect())
-}
-
 /// Incident time to restore of each range: the median over incidents resolved in it.
 pub(super) async fn restore_times(
     tx: &mut sqlx::SqliteConnection,
@@ -551,7 +502,6 @@ impl Store {
             }
         }
         figures.production = production_sums.production();
-        figures.lacking_commit_time = production_sums.lacking_commit;
         let deploys_of = dora::Deploys {
             start,
             end,
@@ -566,11 +516,13 @@ impl Store {
         };
         (figures.recovery_time_median, figures.recoveries) =
             dora::recovery_time(&mut tx, &deploys_of).await?;
-        (
-            figures.lead_time_median,
-            figures.lead_time_p90,
-            figures.lead_time_count,
-        ) = lead_times(&mut tx, &whole, &filter).await?[0];
+        // Lead time per change reads the commits' rows (`dora::lead_time`, as the rows' reading).
+        let lead = dora::lead_time(&mut tx, &deploys_of, production).await?;
+        (figures.lead_time_median, figures.lead_time_p90) =
+            crate::domain::lead_time::median_and_p90(&lead.sorted);
+        figures.lead_time_count = lead.sorted.len() as i64;
+        figures.lead_time_deploys = lead.deploys_measured;
+        figures.lacking_commit_time = lead.deploys_lacking;
 
         let days = period.days();
         figures.daily = vec![(0, 0, 0, 0); days.len()];
@@ -663,7 +615,22 @@ impl Store {
             .collect();
         let spans = Spans::of(&ranges);
         let totals = deploy_totals(&mut tx, &spans, &filter).await?;
-        let leads = lead_times(&mut tx, &spans, &filter).await?;
+        // Lead time per change from the commits' rows, week by week (`dora::lead_time`).
+        let mut leads = Vec::with_capacity(ranges.len());
+        for &(start, end) in &ranges {
+            let week = dora::Deploys {
+                start,
+                end,
+                scope,
+                conditions: format!(
+                    "{} and {}",
+                    scope_sql(scope.is_some(), "d"),
+                    dora::production_sql("d", production)
+                ),
+                has_alerts,
+            };
+            leads.push(dora::lead_time(&mut tx, &week, production).await?);
+        }
         let restores = if has_alerts {
             restore_times(&mut tx, &spans, scope).await?
         } else {
@@ -676,10 +643,11 @@ impl Store {
             .zip(restores)
             .map(|((total, lead), restore)| Figures {
                 production: total.production.production(),
-                lacking_commit_time: total.production.lacking_commit,
-                lead_time_median: lead.0,
-                lead_time_p90: lead.1,
-                lead_time_count: lead.2,
+                lacking_commit_time: lead.deploys_lacking,
+                lead_time_median: crate::domain::lead_time::median_and_p90(&lead.sorted).0,
+                lead_time_p90: crate::domain::lead_time::median_and_p90(&lead.sorted).1,
+                lead_time_count: lead.sorted.len() as i64,
+                lead_time_deploys: lead.deploys_measured,
                 time_to_restore_median: restore,
                 ..Figures::default()
             })
