@@ -56,10 +56,12 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("LOOPBOT_HEALTH_TOLERANCE", false, "A change within this percentage of the before value reads as unchanged (default 10%)."),
     ("LOOPBOT_FEEDBACK_EMOJI", false, "Reactions that count as feedback, e.g. 👍=+1,👀=0,👎=-1 (default 👍✅🎉🚀 +1, 👀🤔 0, 👎❌🔥🐛 -1)."),
     ("GITHUB_WEBHOOK_SECRET", true, "Secret of the GitHub webhook (POST /hooks/github), checked against X-Hub-Signature-256. Unset: the hook answers 503."),
-    ("GITHUB_TOKEN", true, "GitHub token with read access to contents, used to look up commit times for lead time. Unset: deploys without a commit time in the payload get none."),
+    ("GITHUB_TOKEN", true, "GitHub token with read access to contents: lists the commits each GitHub deploy shipped (compare API), for lead time. Unset: GitHub deploys keep what their payload says."),
     ("GITHUB_API_URL", false, "Base URL of the GitHub REST API (default https://api.github.com; GitHub Enterprise: https://HOST/api/v3)."),
     ("LOOPBOT_GITHUB_DEPLOY_WORKFLOWS", false, "GitHub Actions workflows whose runs count as deploys: comma-separated GLOB or GLOB=ENVIRONMENT (default environment production). Unset: workflow_run events are ignored."),
     ("GITLAB_WEBHOOK_TOKEN", true, "Secret token of the GitLab webhook (POST /hooks/gitlab), checked against X-Gitlab-Token. Unset: the hook answers 503."),
+    ("GITLAB_TOKEN", true, "GitLab token with read_api: lists the commits each GitLab deploy shipped (compare API), for lead time. Unset: GitLab deploys have no commit time."),
+    ("GITLAB_API_URL", false, "Base URL of the GitLab REST API (default https://gitlab.com/api/v4; self-managed: https://HOST/api/v4)."),
     ("LOOPBOT_URL", false, "Used by `loopbot notify`: base URL of the running bot's API, e.g. https://loopbot.example.com."),
     ("LOOPBOT_SHUTDOWN_GRACE", false, "On SIGTERM/SIGINT, how long pending deliveries may still go out before exit, e.g. 10s (default 10s)."),
     ("LOOPBOT_UNREACHABLE_GIVE_UP", false, "How long a channel the bot cannot post in (access or permission lost, channel deleted) keeps its messages waiting before they are dead-lettered, e.g. 7d (default 7d)."),
@@ -568,11 +570,14 @@ pub struct IntegrationsConfig {
     pub github_api_url: String,
     pub github_deploy_workflows: crate::domain::webhook::WorkflowFilter,
     pub gitlab_webhook_token: Option<Secret>,
+    pub gitlab_token: Option<Secret>,
+    pub gitlab_api_url: String,
     /// First delay before retrying a failed commit lookup; doubles per attempt. Not an env var.
     pub lookup_retry_base: Duration,
 }
 
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+pub const DEFAULT_GITLAB_API_URL: &str = "https://gitlab.com/api/v4";
 
 impl IntegrationsConfig {
     fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -592,6 +597,11 @@ impl IntegrationsConfig {
                 expected: "comma-separated GLOB or GLOB=ENVIRONMENT, e.g. Deploy*=production",
             })?,
             gitlab_webhook_token: get("GITLAB_WEBHOOK_TOKEN").map(|t| Secret::new(t.trim())),
+            gitlab_token: get("GITLAB_TOKEN").map(|t| Secret::new(t.trim())),
+            gitlab_api_url: get("GITLAB_API_URL")
+                .map(|raw| parse_base_url("GITLAB_API_URL", &raw))
+                .transpose()?
+                .unwrap_or_else(|| DEFAULT_GITLAB_API_URL.to_owned()),
             lookup_retry_base: Duration::from_secs(30),
         })
     }
@@ -614,6 +624,8 @@ impl IntegrationsConfig {
                 },
             ),
             ("GITLAB_WEBHOOK_TOKEN", secret(&self.gitlab_webhook_token)),
+            ("GITLAB_TOKEN", secret(&self.gitlab_token)),
+            ("GITLAB_API_URL", self.gitlab_api_url.clone()),
         ]
     }
 }

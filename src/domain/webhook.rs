@@ -23,7 +23,7 @@ pub enum WebhookOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookDeploy {
     pub event: DeployEvent,
-    /// `owner/name` of the repository, for the commits API (GitHub only).
+    /// Where to ask which commits it shipped: GitHub's `owner/name`, GitLab's project id.
     pub repository: Option<String>,
 }
 
@@ -262,7 +262,7 @@ pub fn gitlab(event: &str, body: &Value) -> Result<WebhookOutcome, ValidationErr
     };
     Ok(WebhookOutcome::Deploy(Box::new(WebhookDeploy {
         event,
-        repository: None,
+        repository: text(body, "/project/id"),
     })))
 }
 

@@ -25,8 +25,10 @@ pub struct HookState {
     pub github_secret: Option<Secret>,
     pub gitlab_token: Option<Secret>,
     pub workflows: WorkflowFilter,
-    /// Whether commit times are looked up (GITHUB_TOKEN is set).
+    /// Whether GitHub deploys' commits are looked up (GITHUB_TOKEN is set).
     pub commit_lookups: bool,
+    /// Whether GitLab deploys' commits are looked up (GITLAB_TOKEN is set).
+    pub gitlab_lookups: bool,
 }
 
 impl HookState {
@@ -36,6 +38,7 @@ impl HookState {
             gitlab_token: config.gitlab_webhook_token.clone(),
             workflows: config.github_deploy_workflows.clone(),
             commit_lookups: config.github_token.is_some(),
+            gitlab_lookups: config.gitlab_token.is_some(),
         }
     }
 }
@@ -230,15 +233,15 @@ async fn handle(
     if recorded.changed {
         state.wakes.delivery.wake();
     }
-    if let (true, None, Some(repo), Some(sha)) = (
-        state.hooks().commit_lookups,
-        event.commit_at,
-        repository,
-        event.commit_sha.as_ref(),
-    ) {
+    // The commits it shipped, from the forge's compare API (integrations::commit_times).
+    let lookups = match source {
+        "github" => state.hooks().commit_lookups,
+        _ => state.hooks().gitlab_lookups,
+    };
+    if let (true, Some(repo), Some(sha)) = (lookups, repository, event.commit_sha.as_ref()) {
         if state
             .store
-            .queue_commit_lookup(recorded.deploy_id, &repo, sha.as_str(), now)
+            .queue_commit_lookup(recorded.deploy_id, source, &repo, sha.as_str(), now)
             .await?
         {
             state.wakes.commit_lookups.wake();

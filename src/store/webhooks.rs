@@ -1,4 +1,4 @@
-//! Webhook deliveries already handled, and commit-time lookups still owed.
+//! Webhook deliveries already handled, and commit lookups (GitHub, GitLab) still owed.
 
 use super::ids::{time_to_db, try_time_from_db};
 use super::{Result, Store};
@@ -8,6 +8,9 @@ use chrono::{DateTime, Utc};
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CommitLookup {
     pub deploy_id: i64,
+    /// `github` or `gitlab`.
+    pub forge: String,
+    /// GitHub's `owner/name`, GitLab's project id.
     pub repo: String,
     pub sha: String,
     pub attempts: i64,
@@ -50,26 +53,29 @@ impl Store {
         Ok(())
     }
 
-    /// Owes `deploy_id` a commit time from `repo`'s commit `sha`, unless it already has one.
-    /// Returns whether a lookup is now pending.
+    /// Owes `deploy_id` the list of commits it shipped, from `forge` (`github`, `gitlab`) for
+    /// `repo`'s commit `sha`, unless it already has one. Returns whether a lookup is now pending.
     pub async fn queue_commit_lookup(
         &self,
         deploy_id: i64,
+        forge: &str,
         repo: &str,
         sha: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let queued = sqlx::query(
-            "insert into commit_lookup (deploy_id, repo, sha, next_attempt_at, created_at)
-             select ?, ?, ?, ?, ? where exists
-                 (select 1 from deploy where id = ? and commit_at is null)
+            "insert into commit_lookup (deploy_id, forge, repo, sha, next_attempt_at, created_at)
+             select ?, ?, ?, ?, ?, ? where exists (select 1 from deploy where id = ?)
+                 and not exists (select 1 from deploy_commit where deploy_id = ?)
              on conflict (deploy_id) do nothing",
         )
         .bind(deploy_id)
+        .bind(forge)
         .bind(repo)
         .bind(sha)
         .bind(time_to_db(now))
         .bind(time_to_db(now))
+        .bind(deploy_id)
         .bind(deploy_id)
         .execute(&self.pool)
         .await?
@@ -84,7 +90,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<CommitLookup>> {
         Ok(sqlx::query_as(
-            "select deploy_id, repo, sha, attempts from commit_lookup
+            "select deploy_id, forge, repo, sha, attempts from commit_lookup
              where next_attempt_at <= ? order by next_attempt_at, deploy_id limit ?",
         )
         .bind(time_to_db(now))
@@ -101,22 +107,43 @@ impl Store {
         at.map(try_time_from_db).transpose()
     }
 
-    /// Fills in the deploy's commit time (never overwriting one a sender gave) and settles the lookup.
+    /// Stores the commits the deploy shipped (sha, committer date), fills in its commit time from
+    /// `head` (never overwriting one a sender gave) and settles the lookup, in one transaction.
     pub async fn commit_lookup_succeeded(
         &self,
         deploy_id: i64,
-        commit_at: DateTime<Utc>,
+        commits: &[(String, DateTime<Utc>)],
+        head: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        let rows = serde_json::to_string(
+            &commits
+                .iter()
+                .map(|(sha, at)| (sha, time_to_db(*at)))
+                .collect::<Vec<_>>(),
+        )
+        .map_err(|e| super::StoreError::Corrupt(e.to_string()))?;
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "update deploy set commit_at = ?, updated_at = ? where id = ? and commit_at is null",
+            "insert into deploy_commit (deploy_id, sha, committed_at, created_at)
+             select ?, value ->> 0, value ->> 1, ? from json_each(?) where true
+             on conflict (deploy_id, sha) do nothing",
         )
-        .bind(time_to_db(commit_at))
-        .bind(time_to_db(now))
         .bind(deploy_id)
+        .bind(time_to_db(now))
+        .bind(rows)
         .execute(&mut *tx)
         .await?;
+        if let Some(head) = head {
+            sqlx::query(
+                "update deploy set commit_at = ?, updated_at = ? where id = ? and commit_at is null",
+            )
+            .bind(time_to_db(head))
+            .bind(time_to_db(now))
+            .bind(deploy_id)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query("delete from commit_lookup where deploy_id = ?")
             .bind(deploy_id)
             .execute(&mut *tx)
