@@ -79,7 +79,8 @@ impl Embed {
     pub fn field(mut self, name: &str, value: impl Into<String>, inline: bool) -> Self {
         self.fields.push(Field {
             name: name.to_owned(),
-            value: value.into(),
+            // Discord refuses an empty or oversized value; every field goes through the same fit.
+            value: field_value(&value.into()),
             inline,
         });
         self
