@@ -14,9 +14,11 @@ use crate::domain::{ChannelId, GuildId};
 mod health;
 mod http;
 mod production;
+mod replicas;
 mod web;
 pub use health::{HealthSettings, QUERY_PREFIX as HEALTH_QUERY_PREFIX};
 pub use http::HttpLimits;
+pub use replicas::ReplicaSettings;
 pub use web::{WebSettings, PUBLIC_URL_MAX};
 
 /// Every environment variable loopbot reads: name, whether it is a secret, and what it is for.
@@ -69,6 +71,9 @@ pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("LOOPBOT_SUMMARY_CRON", false, "When weekly summaries are posted (default `0 9 * * MON`): 5-field cron, or the 6/7-field form with seconds (and year), read in LOOPBOT_TIMEZONE."),
     ("LOOPBOT_TIMEZONE", false, "IANA time zone of the summary schedule and of week/day boundaries (default UTC), e.g. Europe/Berlin."),
     ("LOOPBOT_PUBLIC_URL", false, "Base URL people open the bot's HTTP server at, e.g. https://loopbot.example.com: /dashboard in Discord answers with a signed link under it. Unset: the address the server listens on."),
+    ("LOOPBOT_REPLICA_ID", false, "This replica's name in the lease table and /readyz when several replicas share one database (default: the host name; replicas on one host must each set their own)."),
+    ("LOOPBOT_SHARDS", false, "Discord gateway shards, each run by one replica at a time (default 1)."),
+    ("LOOPBOT_LEASE_TTL", false, "How long a replica's lease on a job, the outbox or a shard lasts unrenewed: another replica takes over within about this long after it dies (default 10s)."),
     ("LOOPBOT_DORA_BANDS", false, "Override the DORA band thresholds, e.g. `lead_time=1d,7d,30d;change_failure_rate=5,10,15` (see docs/summaries.md)."),
 ];
 
@@ -177,6 +182,8 @@ pub struct Config {
     pub web: WebSettings,
     /// Release health from Prometheus (`LOOPBOT_PROMETHEUS_URL`, `LOOPBOT_HEALTH_*`).
     pub health: HealthSettings,
+    /// Leases and shards when several replicas share the database.
+    pub replicas: ReplicaSettings,
 }
 
 /// When and how weekly summaries are made.
@@ -349,6 +356,7 @@ impl Config {
             checkins: checkin_settings(&get)?,
             integrations: IntegrationsConfig::from_lookup(&get)?,
             web: WebSettings::from_lookup(&get)?,
+            replicas: ReplicaSettings::from_lookup(&get)?,
             health: HealthSettings::from_lookup(&get, names)?,
             summaries: SummarySettings::from_lookup(get)?,
         })
@@ -459,6 +467,7 @@ impl Config {
         .chain(self.integrations.describe())
         .chain(self.alerts.describe())
         .chain(self.web.describe())
+        .chain(self.replicas.describe())
         .chain(self.health.describe())
         .chain(production::describe(&self.summaries.production))
         .map(|(name, value)| format!("{name} = {value}\n"))

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod http;
 pub mod integrations;
 pub mod jobs;
+pub mod leases;
 pub mod metrics;
 pub mod production;
 #[cfg(feature = "sandbox")]

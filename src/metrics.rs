@@ -41,6 +41,7 @@ struct Inner {
     retention_rows: IntCounterVec,
     retention_failures: IntCounterVec,
     health_failures: IntCounterVec,
+    lease_changes: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -226,6 +227,17 @@ impl Metrics {
             )
             .expect("valid metric"),
         );
+        let lease_changes = register(
+            &r,
+            IntCounterVec::new(
+                Opts::new(
+                    "loopbot_lease_changes_total",
+                    "Leases this replica took or lost, by lease name (job:<name>, outbox, gateway:shard:<n>) and change (acquired, lost, released).",
+                ),
+                &["lease", "change"],
+            )
+            .expect("valid metric"),
+        );
         let build = register(
             &r,
             IntGauge::with_opts(
@@ -254,6 +266,7 @@ impl Metrics {
             retention_rows,
             retention_failures,
             health_failures,
+            lease_changes,
         }))
     }
 
@@ -323,6 +336,14 @@ impl Metrics {
         self.0
             .health_failures
             .with_label_values(&[query, reason])
+            .inc();
+    }
+
+    /// This replica took, lost or gave up a lease (few names: the jobs, the outbox, the shards).
+    pub fn lease_changed(&self, lease: &str, change: &str) {
+        self.0
+            .lease_changes
+            .with_label_values(&[lease, change])
             .inc();
     }
 

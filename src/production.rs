@@ -55,7 +55,7 @@ pub async fn prune(store: &Store, now: DateTime<Utc>, retention_days: u32) -> Pr
 /// finish, let the outbox drain for up to `grace`, then (the caller) closes the gateway.
 pub async fn finish(
     server: tokio::task::JoinHandle<std::io::Result<()>>,
-    worker: &DeliveryWorker,
+    worker: Option<&DeliveryWorker>,
     grace: Duration,
 ) {
     let started = tokio::time::Instant::now();
@@ -67,6 +67,10 @@ pub async fn finish(
             }
         }
     }
+    // Only the replica holding the outbox's lease drains it; another's rows are its holder's.
+    let Some(worker) = worker else {
+        return;
+    };
     let left = grace.saturating_sub(started.elapsed());
     let pending = worker.drain(left).await;
     if pending == 0 {

@@ -32,6 +32,10 @@ pub struct Services {
     pub access: crate::domain::access::Policy,
     /// Signs the links `/dashboard` hands out and checks them on the web dashboard.
     pub dashboard: crate::signing::LinkSigner,
+    /// The leases this replica wants and holds (jobs, outbox, gateway shards).
+    pub leases: crate::leases::Leases,
+    /// `LOOPBOT_SHARDS`.
+    pub shards: u32,
 }
 
 /// The handles that wake each job that others queue work for.

@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use crate::config::{Config, ConfigError};
 use crate::discord::delivery::DeliveryWorker;
 use crate::discord::rest::DiscordRest;
+use crate::discord::shards::{self, BotFactory, Sessions};
 use crate::discord::{self, Bot, Data, DiscordError};
 use crate::http::extract::ApiToken;
 use crate::http::hooks::HookState;
@@ -16,7 +17,8 @@ use crate::integrations::commit_times::CommitTimes;
 use crate::jobs::checkins::CheckinJob;
 use crate::jobs::health::HealthCheck;
 use crate::jobs::retention::RetentionJob;
-use crate::jobs::Jobs;
+use crate::jobs::{Job, Jobs};
+use crate::leases::{job_lease, shard_lease, LeaseKeeper, Leases, OUTBOX};
 use crate::metrics::Metrics;
 use crate::production::{self, Production, ShutdownHandle};
 use crate::services::{GatewayReady, Services, TokenStatus, Wakes};
@@ -47,7 +49,10 @@ pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     state: AppState,
+    /// The first gateway client (built here so a bad DISCORD_API_URL fails the start), and what
+    /// builds another when this replica takes a shard over.
     bot: Bot,
+    factory: BotFactory,
     /// The delivery job's worker, kept to drain the outbox at shutdown.
     worker: DeliveryWorker,
     jobs: Jobs,
@@ -90,6 +95,7 @@ impl Application {
             .await?;
         let metrics = Metrics::new();
         let wakes = Wakes::default();
+        let leases = Leases::new(config.replicas.id.clone(), config.replicas.lease_ttl);
         let services = Arc::new(Services {
             store: store.clone(),
             wakes: wakes.clone(),
@@ -106,18 +112,20 @@ impl Application {
                 dashboard_key,
                 &config.web.base_url(local_addr),
             ),
+            leases: leases.clone(),
+            shards: config.replicas.shards,
         });
         let http_client = discord::http_client(&config);
-        let bot = Bot::build(
-            &config,
-            &token,
-            http_client.clone(),
-            Data {
+        let factory = BotFactory {
+            config: config.clone(),
+            token: token.clone(),
+            http_client: http_client.clone(),
+            data: Data {
                 services: services.clone(),
                 alerts_http: crate::alertmanager::http_client(),
             },
-        )
-        .await?;
+        };
+        let bot = factory.build().await?;
         let worker = DeliveryWorker::new(
             store.clone(),
             DiscordRest::new(http_client, config.discord_api_url.as_deref(), token)
@@ -129,37 +137,50 @@ impl Application {
         .with_metrics(metrics.clone())
         .with_token_status(services.discord_token.clone());
 
+        // Work that must happen once runs on the replica holding its lease; the keeper runs everywhere.
         let mut jobs = Jobs::default();
-        jobs.add(worker.clone());
-        jobs.add(CheckinJob {
+        jobs.add(LeaseKeeper {
+            leases: leases.clone(),
             store: store.clone(),
-            settings: config.checkins.clone(),
-            started_at: chrono::Utc::now(),
-            wake: wakes.checkins.clone(),
-            delivery: wakes.delivery.clone(),
-            considered_through: 0,
-            health: HealthCheck::new(&config.health, metrics.clone()),
+            metrics: metrics.clone(),
         });
-        jobs.add(
+        jobs.add_leased(worker.clone(), leases.lease(OUTBOX));
+        jobs.add_leased(
+            CheckinJob {
+                store: store.clone(),
+                settings: config.checkins.clone(),
+                started_at: chrono::Utc::now(),
+                wake: wakes.checkins.clone(),
+                delivery: wakes.delivery.clone(),
+                considered_through: 0,
+                health: HealthCheck::new(&config.health, metrics.clone()),
+            },
+            leases.lease(&job_lease(CheckinJob::NAME)),
+        );
+        jobs.add_leased(
             SummaryJob::new(
                 store.clone(),
                 config.summaries.clone(),
                 wakes.delivery.clone(),
             )
             .with_metrics(metrics.clone()),
+            leases.lease(&job_lease(SummaryJob::NAME)),
         );
         if let Some(commit_times) = CommitTimes::new(
             store.clone(),
             &config.integrations,
             wakes.commit_lookups.clone(),
         ) {
-            jobs.add(commit_times);
+            jobs.add_leased(commit_times, leases.lease(&job_lease(CommitTimes::NAME)));
         }
-        jobs.add(RetentionJob {
-            store,
-            retention_days: config.retention_days,
-            metrics: metrics.clone(),
-        });
+        jobs.add_leased(
+            RetentionJob {
+                store,
+                retention_days: config.retention_days,
+                metrics: metrics.clone(),
+            },
+            leases.lease(&job_lease(RetentionJob::NAME)),
+        );
 
         let state = AppState::new(
             services,
@@ -174,6 +195,7 @@ impl Application {
             local_addr,
             state,
             bot,
+            factory,
             worker,
             jobs,
             production: Production {
@@ -218,12 +240,25 @@ impl Application {
             listener,
             local_addr,
             state,
-            mut bot,
+            bot,
+            factory,
             worker,
             jobs,
             production,
             extra_routes,
         } = self;
+        let leases = state.leases.clone();
+        let metrics = production.metrics.clone();
+        let sessions = Sessions::default();
+        let gateway = run_gateway(
+            bot,
+            factory,
+            leases.clone(),
+            state.shards,
+            sessions.clone(),
+            state.gateway.clone(),
+        );
+        tokio::pin!(gateway);
         tracing::info!(addr = %local_addr, "HTTP API listening");
         let store = state.store.clone();
         let limits = state.limits();
@@ -231,7 +266,6 @@ impl Application {
         if let Some(extra) = extra_routes {
             router = router.merge(extra);
         }
-        let gateway = bot.shutdown_handle();
         let stop = production.shutdown.token();
         // Its own task, so in-flight requests can finish after the select below ends.
         let mut server = tokio::spawn(http::serve(listener, router, limits, stop.clone()));
@@ -243,7 +277,7 @@ impl Application {
                 Ok(served) => served.map_err(StartupError::Serve),
                 Err(e) => Err(StartupError::Serve(std::io::Error::other(e))),
             },
-            started = bot.start() => {
+            started = &mut gateway => {
                 started.map_err(|e| StartupError::Gateway(e.to_string()))
             }
             () = &mut jobs => {
@@ -257,12 +291,46 @@ impl Application {
         if !jobs_stopped {
             jobs.await;
         }
-        production::finish(server, &worker, production.grace).await;
-        gateway.shutdown().await;
+        let outbox_held = leases.lease(OUTBOX).held();
+        production::finish(server, outbox_held.then_some(&worker), production.grace).await;
+        sessions.shutdown().await;
+        // Another replica takes over at once instead of waiting for these to expire.
+        leases.release_all(&store, &metrics).await;
         if let Err(error) = store.checkpoint_and_close().await {
             tracing::warn!(%error, "WAL checkpoint at shutdown failed");
         }
         tracing::info!("stopped");
         result
+    }
+}
+
+/// Every shard's session, each run while this replica holds that shard's lease; ends when one
+/// fails for good.
+async fn run_gateway(
+    first: Bot,
+    factory: BotFactory,
+    leases: Leases,
+    shard_count: u32,
+    sessions: Sessions,
+    ready: crate::services::GatewayReady,
+) -> Result<(), DiscordError> {
+    let mut first = Some(first);
+    // A JoinSet: dropping this future (the application stopping) stops every shard's task.
+    let mut runs = tokio::task::JoinSet::new();
+    for shard in 0..shard_count {
+        runs.spawn(shards::run_shard(
+            factory.clone(),
+            first.take(),
+            leases.lease(&shard_lease(shard, shard_count)),
+            shard,
+            shard_count,
+            sessions.clone(),
+            ready.clone(),
+        ));
+    }
+    match runs.join_next().await {
+        Some(Ok(ended)) => ended,
+        Some(Err(panicked)) => Err(DiscordError::Stopped(panicked.to_string())),
+        None => Ok(()),
     }
 }

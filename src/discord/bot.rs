@@ -21,6 +21,8 @@ pub enum DiscordError {
     GatewayElsewhere { base: String, got: String },
     #[error("{0}")]
     Gateway(serenity::Error),
+    #[error("gateway task stopped: {0}")]
+    Stopped(String),
 }
 
 /// Log directives that keep the Discord libraries' chatter out of the default log.
@@ -156,8 +158,11 @@ impl Bot {
         BotShutdown(self.client.shard_manager.clone())
     }
 
-    /// Connects and runs until the gateway stops (or fails).
-    pub async fn start(&mut self) -> Result<(), DiscordError> {
-        self.client.start().await.map_err(DiscordError::Gateway)
+    /// Connects shard `shard` of `shards` and runs until the gateway stops (or fails).
+    pub async fn start_shard(&mut self, shard: u32, shards: u32) -> Result<(), DiscordError> {
+        self.client
+            .start_shard(shard, shards)
+            .await
+            .map_err(DiscordError::Gateway)
     }
 }

@@ -13,6 +13,7 @@ use crate::store::StoreError;
 
 /// Everything a command or event handler can reach; built once. It reads the shared
 /// [`Services`] through `Deref` (`data.store`, `data.wakes`, ...).
+#[derive(Clone)]
 pub struct Data {
     pub services: Arc<Services>,
     /// For Alertmanager's API (Silence 1h).

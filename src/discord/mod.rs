@@ -10,8 +10,8 @@
 //!   `alerts` (+ `alert_buttons`), `checkins` (+ `checkin_buttons`), `deployer_links`,
 //!   `summary`, `subscriptions`, `incidents` (+ `incident_forms`);
 //! - above the subjects: `render` (a delivery's subject → `Rendered`, digests), `delivery` (the
-//!   worker), `commands` (the registry), `events` (gateway events and interaction routing), and
-//!   `bot` (the client).
+//!   worker), `commands` (the registry), `events` (gateway events and interaction routing),
+//!   `bot` (the client) and `shards` (each shard's session on the replica holding its lease).
 
 mod access;
 mod alert_buttons;
@@ -33,6 +33,7 @@ pub mod limits;
 pub mod message;
 pub mod render;
 pub mod rest;
+pub mod shards;
 mod subscriptions;
 mod summary;
 

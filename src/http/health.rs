@@ -19,7 +19,8 @@ async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The database answers, Discord accepts the bot token and the gateway session is ready. The
+/// The database answers, Discord accepts the bot token and the gateway session is ready (here, or
+/// on the live replica holding each shard's lease); says which leases this replica holds. The
 /// reasons are plain words; the database's own error text goes to the log only.
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let database_down = |error: crate::store::StoreError| {
@@ -32,7 +33,20 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
             "Discord rejected the bot token".into(),
         ));
     }
-    if !state.gateway.get() {
+    let held = state.leases.held();
+    let runs_a_shard = held.iter().any(|l| l.starts_with("gateway:"));
+    // A replica without a shard is ready while another live replica runs every shard.
+    let ready = if runs_a_shard {
+        state.gateway.get()
+    } else {
+        let now = chrono::Utc::now();
+        let leases = state.store.leases().await.map_err(database_down)?;
+        (0..state.shards).all(|shard| {
+            let name = crate::leases::shard_lease(shard, state.shards);
+            leases.iter().any(|l| l.name == name && l.expires_at > now)
+        })
+    };
+    if !ready {
         return Err(ApiError::Unavailable(
             "Discord gateway session not ready".into(),
         ));
@@ -42,7 +56,10 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> 
         .pending_deliveries()
         .await
         .map_err(database_down)?;
-    Ok(Json(
-        json!({ "status": "ready", "pending_deliveries": pending }),
-    ))
+    Ok(Json(json!({
+        "status": "ready",
+        "pending_deliveries": pending,
+        "replica": state.leases.replica(),
+        "leases": held,
+    })))
 }

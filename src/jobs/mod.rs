@@ -17,6 +17,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::leases::Lease;
+
 /// Wakes a job early, for example after a request or command queued work for it. A wake while
 /// the job is busy is kept and ends its next sleep at once.
 #[derive(Clone, Default, Debug)]
@@ -65,8 +67,14 @@ type JobFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 pub struct Jobs(Vec<(&'static str, JobFuture)>);
 
 impl Jobs {
+    /// A job every replica runs (the lease keeper).
     pub fn add<J: Job>(&mut self, job: J) {
-        self.0.push((J::NAME, Box::pin(drive(job))));
+        self.0.push((J::NAME, Box::pin(drive(job, None))));
+    }
+
+    /// A job that runs only while this replica holds `lease` (one runner across replicas).
+    pub fn add_leased<J: Job>(&mut self, job: J, lease: Lease) {
+        self.0.push((J::NAME, Box::pin(drive(job, Some(lease)))));
     }
 
     /// Runs every job until `stop` is cancelled, then stops them and waits until they have.
@@ -90,10 +98,18 @@ impl Jobs {
     }
 }
 
-/// The loop around one job: run it, then sleep as it asked, or until woken.
-async fn drive<J: Job>(mut job: J) {
+/// The loop around one job: wait for its lease if it has one, run it, then sleep as it asked, or
+/// until woken.
+async fn drive<J: Job>(mut job: J, mut lease: Option<Lease>) {
     let wake = job.wake();
     loop {
+        if let Some(lease) = lease.as_mut() {
+            if !lease.held() {
+                tracing::debug!(job = J::NAME, lease = lease.name(), "waiting for the lease");
+                lease.until_held().await;
+                continue;
+            }
+        }
         match job.run(Utc::now()).await {
             Next::Now => {}
             Next::Backoff(wait) => tokio::time::sleep(wait).await,

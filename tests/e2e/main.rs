@@ -27,6 +27,7 @@ mod noise;
 mod panics;
 mod production;
 mod refusals;
+mod replicas;
 mod retention;
 mod rollbacks;
 mod routes;
