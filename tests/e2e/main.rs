@@ -17,6 +17,7 @@ mod delivery;
 mod deploys;
 mod dora;
 mod edge;
+mod extreme_dates;
 mod faults;
 mod health;
 mod hostile;
