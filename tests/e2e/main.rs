@@ -25,6 +25,7 @@ mod incidents;
 mod integrations;
 mod limits;
 mod noise;
+mod notify;
 mod panics;
 mod production;
 mod refusals;
