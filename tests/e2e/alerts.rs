@@ -7,16 +7,14 @@ use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 use fake_discord::{CHANNEL_ID, GUILD_ID, MANAGE_MESSAGES, PLAIN_PERMISSIONS, PLAIN_USER_ID};
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
-use crate::support::app::{deploy, TestApp, API_TOKEN, PATIENCE};
+use crate::support::app::{TestApp, API_TOKEN, PATIENCE};
 use loopbot::config::Secret;
 
-const AM_TOKEN: &str = "am-token-0123456789";
-const GRAFANA_TOKEN: &str = "grafana-token-0123456789";
-const GRAFANA_SECRET: &str = "grafana-hmac-secret";
+pub(crate) const AM_TOKEN: &str = "am-token-0123456789";
+pub(crate) const GRAFANA_TOKEN: &str = "grafana-token-0123456789";
+pub(crate) const GRAFANA_SECRET: &str = "grafana-hmac-secret";
 const AM_BINARY: &str = "/usr/bin/prometheus-alertmanager";
 
 // ---------- a real Alertmanager on loopback ----------
@@ -139,7 +137,7 @@ impl Alertmanager {
     }
 }
 
-async fn spawn_with_alertmanager(am_url: Option<String>) -> TestApp {
+pub(crate) async fn spawn_with_alertmanager(am_url: Option<String>) -> TestApp {
     TestApp::spawn_with(|c| {
         c.alerts.alertmanager_token = Some(Secret::new(AM_TOKEN));
         c.alerts.alertmanager_url = am_url;
@@ -149,21 +147,21 @@ async fn spawn_with_alertmanager(am_url: Option<String>) -> TestApp {
     .await
 }
 
-fn text_of(message: &Value) -> String {
+pub(crate) fn text_of(message: &Value) -> String {
     format!("{}\n{}", message["content"], message["embeds"])
 }
 
-fn only_message(app: &TestApp) -> Value {
+pub(crate) fn only_message(app: &TestApp) -> Value {
     let messages = app.discord.messages(CHANNEL_ID);
     assert_eq!(messages.len(), 1, "{messages:#?}");
     messages[0].clone()
 }
 
-fn message_id(message: &Value) -> u64 {
+pub(crate) fn message_id(message: &Value) -> u64 {
     message["id"].as_str().unwrap().parse().unwrap()
 }
 
-async fn wait_text(app: &TestApp, what: &str, f: impl Fn(&str) -> bool) {
+pub(crate) async fn wait_text(app: &TestApp, what: &str, f: impl Fn(&str) -> bool) {
     let ok = app
         .discord
         .wait_for(PATIENCE, |d| {
@@ -181,7 +179,7 @@ async fn wait_text(app: &TestApp, what: &str, f: impl Fn(&str) -> bool) {
     );
 }
 
-fn only_alert(app: &TestApp, containing: &str) -> Value {
+pub(crate) fn only_alert(app: &TestApp, containing: &str) -> Value {
     app.discord
         .messages(CHANNEL_ID)
         .into_iter()
@@ -189,11 +187,11 @@ fn only_alert(app: &TestApp, containing: &str) -> Value {
         .unwrap()
 }
 
-async fn scalar_i64(app: &TestApp, sql: &str) -> i64 {
+pub(crate) async fn scalar_i64(app: &TestApp, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(&app.db).await.unwrap()
 }
 
-fn custom_ids(message: &Value) -> Vec<String> {
+pub(crate) fn custom_ids(message: &Value) -> Vec<String> {
     message["components"]
         .as_array()
         .into_iter()
@@ -205,7 +203,7 @@ fn custom_ids(message: &Value) -> Vec<String> {
 
 /// Bob presses a button as a responder: with no LOOPBOT_RESPONDER_ROLES configured, Manage
 /// Messages in the channel makes him one (tests/e2e/trust.rs covers who may not).
-async fn press(app: &TestApp, message: u64, custom_id: &str) -> Value {
+pub(crate) async fn press(app: &TestApp, message: u64, custom_id: &str) -> Value {
     app.discord.set_member(
         GUILD_ID,
         PLAIN_USER_ID,
@@ -400,7 +398,7 @@ async fn silence_1h_creates_a_silence_in_a_real_alertmanager() {
     assert_eq!(active[0]["id"].as_str().unwrap(), silence_id);
 }
 
-fn am_payload(status: &str, alerts: Value) -> Value {
+pub(crate) fn am_payload(status: &str, alerts: Value) -> Value {
     json!({
         "version": "4",
         "groupKey": "{}:{alertname=\"HighErrorRate\"}",
@@ -415,7 +413,7 @@ fn am_payload(status: &str, alerts: Value) -> Value {
     })
 }
 
-fn am_alert(service: &str, starts_at: chrono::DateTime<Utc>, summary: &str) -> Value {
+pub(crate) fn am_alert(service: &str, starts_at: chrono::DateTime<Utc>, summary: &str) -> Value {
     json!({
         "status": "firing",
         "labels": {"alertname": "HighErrorRate", "job": service, "severity": "critical",
@@ -428,7 +426,12 @@ fn am_alert(service: &str, starts_at: chrono::DateTime<Utc>, summary: &str) -> V
     })
 }
 
-async fn post_hook(app: &TestApp, path: &str, auth: Option<&str>, body: &str) -> (u16, Value) {
+pub(crate) async fn post_hook(
+    app: &TestApp,
+    path: &str,
+    auth: Option<&str>,
+    body: &str,
+) -> (u16, Value) {
     let mut request = app
         .http
         .post(app.url(path))
@@ -535,7 +538,7 @@ async fn wrong_or_missing_credentials_are_401_and_store_nothing_and_bad_bodies_a
     );
 }
 
-fn grafana_payload(state: &str) -> Value {
+pub(crate) fn grafana_payload(state: &str) -> Value {
     let resolved = state == "ok";
     json!({
         "receiver": "loopbot",
@@ -567,78 +570,6 @@ fn grafana_payload(state: &str) -> Value {
         "state": if resolved { "ok" } else { "alerting" },
         "message": "**Firing**\nValue: B=93.5"
     })
-}
-
-fn grafana_sign(body: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(GRAFANA_SECRET.as_bytes()).unwrap();
-    mac.update(body.as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-async fn post_grafana(app: &TestApp, method: reqwest::Method, payload: &Value) -> (u16, Value) {
-    let body = payload.to_string();
-    let response = app
-        .http
-        .request(method, app.url("/hooks/grafana"))
-        .bearer_auth(GRAFANA_TOKEN)
-        .header("Content-Type", "application/json")
-        .header("X-Grafana-Alerting-Signature", grafana_sign(&body))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-#[tokio::test]
-async fn a_grafana_alert_firing_then_resolved_is_posted_then_edited() {
-    let app = spawn_with_alertmanager(None).await;
-    let (status, reply) =
-        post_grafana(&app, reqwest::Method::POST, &grafana_payload("alerting")).await;
-    assert_eq!(status, 202, "{reply}");
-    wait_text(&app, "the Grafana alert is posted", |t| {
-        t.contains("CPUHigh")
-    })
-    .await;
-    let posted = only_message(&app);
-    let text = text_of(&posted);
-    assert!(text.contains("FIRING"), "{text}");
-    assert!(
-        text.contains("grafana.example.com/d/search"),
-        "dashboard link: {text}"
-    );
-    assert!(text.contains("viewPanel=2"), "panel link: {text}");
-    assert!(text.contains("CPU above 90%"), "{text}");
-    assert!(
-        !custom_ids(&posted).iter().any(|c| c.contains("silence")),
-        "no Silence button without ALERTMANAGER_URL"
-    );
-
-    // Grafana may PUT; the resolved notification edits the same message.
-    let (status, reply) = post_grafana(&app, reqwest::Method::PUT, &grafana_payload("ok")).await;
-    assert_eq!(status, 202, "{reply}");
-    wait_text(&app, "the Grafana alert is resolved", |t| {
-        t.contains("RESOLVED") && t.contains("Resolved after 12 min")
-    })
-    .await;
-    assert_eq!(message_id(&only_message(&app)), message_id(&posted));
-    assert_eq!(app.discord.message_posts(CHANNEL_ID).len(), 1);
-    assert!(!app.discord.message_edits(CHANNEL_ID).is_empty());
-
-    // A late retry of the old firing notification neither reopens it nor posts again.
-    let (status, reply) =
-        post_grafana(&app, reqwest::Method::POST, &grafana_payload("alerting")).await;
-    assert_eq!(status, 202);
-    assert_eq!(reply["duplicate"], true, "{reply}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(app.discord.message_posts(CHANNEL_ID).len(), 1);
-    assert!(text_of(&only_message(&app)).contains("RESOLVED"));
-    assert_eq!(app.count("alert_group").await, 1);
 }
 
 async fn post_generic(app: &TestApp, body: Value) -> (u16, Value) {
@@ -760,204 +691,4 @@ async fn a_generic_alert_is_posted_then_edited_on_resolve_and_acknowledge_record
         .await,
         1
     );
-}
-
-#[tokio::test]
-async fn an_alert_after_a_deploy_of_its_service_is_linked_and_a_human_can_confirm_it() {
-    let app = spawn_with_alertmanager(None).await;
-    let (status, deployed) = app
-        .post_deploy(&deploy(json!({"deployer": "alice", "status": "succeeded"})))
-        .await;
-    assert_eq!(status, 202);
-    let deploy_id = deployed["deploy_id"].as_i64().unwrap();
-    assert!(
-        app.discord
-            .wait_for(PATIENCE, |d| d.message_posts(CHANNEL_ID).len() == 1)
-            .await
-    );
-    let announcement = message_id(&app.discord.messages(CHANNEL_ID)[0]);
-
-    // 10 minutes after the deploy finished (the alert's own startsAt says so).
-    let finished: i64 = scalar_i64(&app, "select finished_at from deploy").await;
-    let starts =
-        chrono::DateTime::from_timestamp_millis(finished).unwrap() + chrono::Duration::minutes(10);
-    let bearer = format!("Bearer {AM_TOKEN}");
-    let body = am_payload(
-        "firing",
-        json!([am_alert("checkout", starts, "5xx above 5%")]),
-    );
-    let (status, reply) = post_hook(
-        &app,
-        "/hooks/alertmanager",
-        Some(&bearer),
-        &body.to_string(),
-    )
-    .await;
-    assert_eq!(status, 202, "{reply}");
-    wait_text(&app, "the alert names the deploy", |t| {
-        t.contains("HighErrorRate")
-            && t.contains("Started 10 min after deploy")
-            && t.contains("v1.4.2")
-            && t.contains("by alice")
-    })
-    .await;
-    let (link_deploy, delay): (i64, i64) =
-        sqlx::query_as("select deploy_id, delay_ms from alert_deploy_link")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-    assert_eq!(link_deploy, deploy_id);
-    assert_eq!(delay, 10 * 60 * 1000);
-    assert_eq!(
-        scalar_i64(&app, "select deploy_id from incident").await,
-        deploy_id
-    );
-
-    // The deploy's announcement gets a line too.
-    let ok = app
-        .discord
-        .wait_for(PATIENCE, |d| {
-            d.message(announcement)
-                .is_some_and(|m| m["embeds"].to_string().contains("Alerts after this deploy"))
-        })
-        .await;
-    assert!(ok, "{:?}", app.discord.message(announcement));
-
-    // A different service is not linked.
-    let mut other = am_payload("firing", json!([am_alert("payments", starts, "slow")]));
-    other["groupKey"] = json!("{}:{alertname=\"Other\"}");
-    other["commonLabels"]["job"] = json!("payments");
-    let (status, _) = post_hook(
-        &app,
-        "/hooks/alertmanager",
-        Some(&bearer),
-        &other.to_string(),
-    )
-    .await;
-    assert_eq!(status, 202);
-    assert_eq!(app.count("alert_deploy_link").await, 1);
-    assert_eq!(app.count("alert").await, 2);
-
-    // "Caused by this deploy?" yes: the answer is stored and shown.
-    let alert_message = app
-        .discord
-        .messages(CHANNEL_ID)
-        .into_iter()
-        .find(|m| text_of(m).contains("5xx above 5%"))
-        .unwrap();
-    let yes = custom_ids(&alert_message)
-        .into_iter()
-        .find(|c| c.starts_with("alerts:cause:") && c.ends_with(":yes"))
-        .expect("a confirm button");
-    let answer = press(&app, message_id(&alert_message), &yes).await;
-    assert_eq!(answer["data"]["flags"], 64);
-    let verdict: (String, String) =
-        sqlx::query_as("select verdict, verdict_by_name from alert_deploy_link")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-    assert_eq!(verdict, ("confirmed".to_owned(), "bob".to_owned()));
-    wait_text(&app, "the verdict is shown", |t| {
-        t.contains("Confirmed as the cause by bob")
-    })
-    .await;
-    assert!(
-        !custom_ids(&only_alert(&app, "5xx above 5%"))
-            .iter()
-            .any(|c| c.starts_with("alerts:cause:")),
-        "answered: the question's buttons are gone"
-    );
-
-    // Changing one's mind: "no" is stored too, and the incident no longer names the deploy.
-    let no = yes.replace(":yes", ":no");
-    press(&app, message_id(&alert_message), &no).await;
-    let verdict: String = sqlx::query_scalar("select verdict from alert_deploy_link")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    assert_eq!(verdict, "rejected");
-    assert_eq!(
-        scalar_i64(
-            &app,
-            "select count(*) from incident where deploy_id is null
-             and group_id = (select group_id from alert_deploy_link)"
-        )
-        .await,
-        1
-    );
-    wait_text(&app, "the rejection is shown", |t| {
-        t.contains("Not the cause, says bob")
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn everyone_in_annotations_pings_nobody_and_only_the_on_call_is_pinged_when_configured() {
-    let app = TestApp::spawn_with(|c| {
-        c.alerts.alertmanager_token = Some(Secret::new(AM_TOKEN));
-        c.alerts.mention = loopbot::domain::alert::MentionTarget::parse("role:555000000000000001");
-    })
-    .await;
-    let bearer = format!("Bearer {AM_TOKEN}");
-    let mut warning = am_payload(
-        "firing",
-        json!([am_alert(
-            "checkout",
-            Utc::now(),
-            "@everyone @here <@&123> look"
-        )]),
-    );
-    warning["alerts"][0]["labels"]["severity"] = json!("warning");
-    warning["commonLabels"]["severity"] = json!("warning");
-    let (status, _) = post_hook(
-        &app,
-        "/hooks/alertmanager",
-        Some(&bearer),
-        &warning.to_string(),
-    )
-    .await;
-    assert_eq!(status, 202);
-    assert!(
-        app.discord
-            .wait_for(PATIENCE, |d| d.message_posts(CHANNEL_ID).len() == 1)
-            .await
-    );
-    let sent = app.discord.message_posts(CHANNEL_ID)[0].body.clone();
-    assert!(
-        sent.to_string().contains("@everyone @here"),
-        "the text is shown: {sent}"
-    );
-    let mentions = &sent["allowed_mentions"];
-    assert_eq!(mentions["parse"], json!([]), "{sent}");
-    assert_eq!(mentions["roles"], json!([]));
-    assert_eq!(mentions["users"], json!([]));
-
-    // A critical alert pings the configured on-call role, and only it.
-    let mut critical = am_payload(
-        "firing",
-        json!([am_alert("cart", Utc::now(), "@everyone down")]),
-    );
-    critical["groupKey"] = json!("{}:{alertname=\"Crit\"}");
-    let (status, _) = post_hook(
-        &app,
-        "/hooks/alertmanager",
-        Some(&bearer),
-        &critical.to_string(),
-    )
-    .await;
-    assert_eq!(status, 202);
-    assert!(
-        app.discord
-            .wait_for(PATIENCE, |d| d.message_posts(CHANNEL_ID).len() == 2)
-            .await
-    );
-    let sent = app.discord.message_posts(CHANNEL_ID)[1].body.clone();
-    let mentions = &sent["allowed_mentions"];
-    assert_eq!(mentions["parse"], json!([]), "{sent}");
-    assert_eq!(mentions["roles"], json!(["555000000000000001"]));
-    assert_eq!(mentions["users"], json!([]));
-    assert!(sent["content"]
-        .as_str()
-        .unwrap()
-        .starts_with("<@&555000000000000001>"));
 }
