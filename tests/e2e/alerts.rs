@@ -204,6 +204,7 @@ pub(crate) fn custom_ids(message: &Value) -> Vec<String> {
 /// Bob presses a button as a responder: with no LOOPBOT_RESPONDER_ROLES configured, Manage
 /// Messages in the channel makes him one (tests/e2e/trust.rs covers who may not).
 pub(crate) async fn press(app: &TestApp, message: u64, custom_id: &str) -> Value {
+    app.wait_message_known(message).await;
     app.discord.set_member(
         GUILD_ID,
         PLAIN_USER_ID,

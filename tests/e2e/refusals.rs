@@ -114,6 +114,8 @@ async fn a_deleted_announcement_is_posted_again_with_the_current_state_then_edit
         "the new post has a nonce of its own"
     );
     assert_eq!(posts[1].body["enforce_nonce"], true);
+    // The row is updated once the post's answer is stored, a moment after it shows in the channel.
+    app.wait_message_known(second).await;
     assert_eq!(
         scalar(&app, "select discord_message_id from message").await as u64,
         second,

@@ -150,6 +150,29 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// Waits until loopbot stored the Discord message `message` as one of its own (the delivery
+    /// that posted it settled). A person cannot press a button that fast; a test can, and a press
+    /// before it is refused as naming a message the bot does not know yet.
+    pub async fn wait_message_known(&self, message: u64) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let known: i64 =
+                sqlx::query_scalar("select count(*) from message where discord_message_id = ?")
+                    .bind(message as i64)
+                    .fetch_one(&self.db)
+                    .await
+                    .unwrap();
+            if known > 0 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "message {message} never stored"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn count(&self, table: &str) -> i64 {
         sqlx::query_scalar(&format!("select count(*) from {table}"))
             .fetch_one(&self.db)
