@@ -32,6 +32,7 @@ mod noise;
 mod notify;
 mod panics;
 mod production;
+mod production_definition;
 mod refusals;
 mod replicas;
 mod retention;
