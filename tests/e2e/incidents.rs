@@ -631,3 +631,73 @@ async fn the_dashboard_lists_open_incidents_and_open_followups() {
     );
     assert!(main.contains("No open follow-ups."), "{main}");
 }
+
+/// `LOOPBOT_INCIDENT_SEVERITY=warning` in the real binary's environment: a warning alert opens an
+/// incident with its thread, an info alert does not.
+#[tokio::test]
+async fn the_incident_severity_set_in_the_environment_opens_incidents_from_warnings() {
+    use crate::support::app::BinaryApp;
+    use fake_discord::FakeDiscord;
+
+    let discord = FakeDiscord::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("LOOPBOT_INCIDENT_SEVERITY", "warning".to_owned())];
+    let bot = BinaryApp::serve_with_env(&discord, dir.path(), &env).await;
+    assert!(discord.wait_for_identify(PATIENCE).await);
+    let http = reqwest::Client::new();
+    for (name, severity) in [("DiskNotice", "info"), ("LatencyHigh", "warning")] {
+        let response = http
+            .post(format!("http://{}/api/v1/alerts", bot.addr))
+            .bearer_auth(API_TOKEN)
+            .json(&json!({"service": "checkout", "environment": "production",
+                          "name": name, "severity": severity, "status": "firing",
+                          "id": name, "summary": "over the line"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 202);
+    }
+    let posted = |name: &'static str| {
+        move |d: &FakeDiscord| {
+            d.messages(CHANNEL_ID)
+                .iter()
+                .any(|m| text_of(m).contains(name))
+        }
+    };
+    assert!(discord.wait_for(PATIENCE, posted("DiskNotice")).await);
+    // The incident's number may arrive as an edit of the alert's message.
+    let warning_opened = |d: &FakeDiscord| {
+        d.messages(CHANNEL_ID)
+            .iter()
+            .any(|m| text_of(m).contains("LatencyHigh") && text_of(m).contains("incident #"))
+    };
+    assert!(
+        discord.wait_for(PATIENCE, warning_opened).await,
+        "the warning opens an incident: {:?}",
+        discord.messages(CHANNEL_ID)
+    );
+    let found = |name: &str| {
+        discord
+            .messages(CHANNEL_ID)
+            .into_iter()
+            .find(|m| text_of(m).contains(name))
+            .unwrap()
+    };
+    let warning = found("LatencyHigh");
+    let thread = message_id(&warning);
+    assert!(
+        discord
+            .wait_for(PATIENCE, |d| d.messages(thread).iter().any(|m| m
+                ["content"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("Fired: LatencyHigh (warning)")))
+            .await,
+        "the warning's incident thread: {:?}",
+        discord.messages(thread)
+    );
+    let info = found("DiskNotice");
+    assert!(!text_of(&info).contains("incident #"), "{info}");
+    assert!(discord.messages(message_id(&info)).is_empty());
+    bot.kill().await;
+}

@@ -91,7 +91,10 @@ async fn production_environments_decide_checkins_and_the_four_keys() {
 #[tokio::test]
 async fn checkin_environments_override_production_for_checkins_only() {
     let env = [
-        ("LOOPBOT_PRODUCTION_ENVIRONMENTS", "live*,production".to_owned()),
+        (
+            "LOOPBOT_PRODUCTION_ENVIRONMENTS",
+            "live*,production".to_owned(),
+        ),
         ("LOOPBOT_CHECKIN_ENVIRONMENTS", "staging".to_owned()),
     ];
     let (asked, production_deploys) = run(&env, 1).await;
