@@ -246,6 +246,36 @@ async fn notify_lists_the_commits_since_the_running_deploy_from_git_history() {
     )
     .await;
     assert_eq!(stored_commits(&app, fourth).await, vec![]);
+
+    // In the checkout again, a first deploy of another service would send its head commit:
+    // with `--no-git-commits` it lists nothing. `--at` dates the deploy by the sender's clock (an
+    // hour ago), not by its arrival.
+    let at = chrono::Utc::now() - chrono::Duration::hours(1);
+    let at = at - chrono::Duration::nanoseconds(i64::from(at.timestamp_subsec_nanos()));
+    let at_text = at.to_rfc3339();
+    let (fifth, _) = notify_in(
+        &app,
+        repo.path(),
+        &[
+            "--service",
+            "cart",
+            "--version",
+            "v5",
+            "--commit",
+            &shas[1],
+            "--no-git-commits",
+            "--at",
+            &at_text,
+        ],
+    )
+    .await;
+    assert_eq!(stored_commits(&app, fifth).await, vec![]);
+    let finished: Option<i64> = sqlx::query_scalar("select finished_at from deploy where id = ?")
+        .bind(fifth)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(finished, Some(at.timestamp_millis()), "{at_text}");
 }
 
 /// A loopback stand-in for GitHub's and GitLab's commit APIs: the single-commit and compare
