@@ -348,3 +348,72 @@ async fn the_binary_prints_the_page_and_the_api_token_and_starts_quickly() {
     eprintln!("loopbot sandbox (debug build) listening after {listening:?}");
     child.kill().await.unwrap();
 }
+
+/// Starts `loopbot sandbox` (with `args`) in `dir`; returns the child and its address, read from
+/// the banner, once it listens.
+async fn start_sandbox(dir: &std::path::Path, args: &[&str]) -> (tokio::process::Child, String) {
+    let mut child = binary_command(dir, &[("LOOPBOT_HTTP_ADDR", "127.0.0.1:0".to_owned())])
+        .arg("sandbox")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut url = None;
+    loop {
+        let line = tokio::time::timeout(PATIENCE, lines.next_line())
+            .await
+            .expect("prints within the patience")
+            .unwrap()
+            .expect("still running");
+        if let Some(rest) = line.trim().strip_prefix("Open the server:") {
+            url = Some(rest.trim().trim_end_matches('/').to_owned());
+        }
+        if line.starts_with("listening") {
+            break;
+        }
+    }
+    (child, url.expect("the banner gives the address"))
+}
+
+/// What runs in production for checkout, per the sandbox's API: its status code.
+async fn running(url: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!(
+            "{url}/api/v1/deploys/latest?service=checkout&environment=production"
+        ))
+        .bearer_auth("sandbox")
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The real binary keeps `sandbox.db` across runs, and `--fresh` starts over from an empty server.
+#[tokio::test]
+async fn the_sandbox_keeps_its_data_across_runs_and_fresh_starts_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut first, url) = start_sandbox(dir.path(), &[]).await;
+    assert_eq!(running(&url).await, 404);
+    let response = reqwest::Client::new()
+        .post(format!("{url}/api/v1/deploys"))
+        .bearer_auth("sandbox")
+        .json(&json!({"service": "checkout", "version": "v1.4.2",
+                      "environment": "production", "status": "succeeded"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    assert_eq!(running(&url).await, 200);
+    first.kill().await.unwrap();
+
+    let (mut again, url) = start_sandbox(dir.path(), &[]).await;
+    assert_eq!(running(&url).await, 200, "kept without --fresh");
+    again.kill().await.unwrap();
+
+    let (mut fresh, url) = start_sandbox(dir.path(), &["--fresh"]).await;
+    assert_eq!(running(&url).await, 404, "--fresh starts over");
+    fresh.kill().await.unwrap();
+}
