@@ -701,3 +701,67 @@ async fn the_incident_severity_set_in_the_environment_opens_incidents_from_warni
     assert!(discord.messages(message_id(&info)).is_empty());
     bot.kill().await;
 }
+
+/// Silencing an incident's alert from Discord (Alertmanager configured) reaches the incident's
+/// thread as a timeline line, with who did it.
+#[tokio::test]
+async fn silencing_the_alert_is_on_the_incidents_timeline() {
+    let alertmanager = axum::Router::new().route(
+        "/api/v2/silences",
+        axum::routing::post(|| async { axum::Json(json!({ "silenceID": "silence-1" })) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let am_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, alertmanager).await });
+    let app = TestApp::spawn_with(move |c| {
+        c.alerts.alertmanager_url = Some(am_url);
+        c.alerts.alertmanager_token = Some(loopbot::config::Secret::new("am-token"));
+    })
+    .await;
+    app.discord
+        .set_member(GUILD_ID, BOB, &[], PLAIN_PERMISSIONS | MANAGE_MESSAGES);
+
+    let labels = json!({"alertname": "CheckoutErrors", "job": "checkout", "severity": "critical"});
+    let group = json!({
+        "version": "4", "groupKey": "{}:{alertname=\"CheckoutErrors\"}", "status": "firing",
+        "receiver": "loopbot", "groupLabels": {"alertname": "CheckoutErrors"},
+        "commonLabels": labels, "commonAnnotations": {}, "externalURL": "http://am.example.com",
+        "truncatedAlerts": 0,
+        "alerts": [{
+            "status": "firing", "labels": labels, "annotations": {"summary": "5xx above 5%"},
+            "startsAt": chrono::Utc::now().to_rfc3339(), "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus.example.com/graph", "fingerprint": "fp-1"
+        }]
+    });
+    let status = app
+        .http
+        .post(app.url("/hooks/alertmanager"))
+        .bearer_auth("am-token")
+        .json(&group)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 202);
+    let alert = wait_message(&app, CHANNEL_ID, "the alert opens an incident", |m| {
+        text_of(m).contains("CheckoutErrors") && text_of(m).contains("incident #")
+    })
+    .await;
+    let thread = message_id(&alert);
+    wait_thread_line(&app, thread, "Fired: CheckoutErrors (critical)").await;
+    let group: i64 = sqlx::query_scalar("select group_id from incident")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    wait_known(&app, "alert_group", group).await;
+    let silenced = press(
+        &app,
+        CHANNEL_ID,
+        BOB,
+        thread,
+        &format!("alerts:silence:{group}"),
+    )
+    .await;
+    assert_private(&silenced, "Silenced");
+    wait_thread_line(&app, thread, "Silenced by bob").await;
+}
