@@ -35,19 +35,43 @@ pub async fn compute_from(
     scope: &Scope,
     now: DateTime<Utc>,
 ) -> Result<Summary, StoreError> {
-    let current = store
-        .summary_figures_from(reading, period, scope, &settings.production, true)
-        .await?;
-    let previous = store
-        .summary_figures_from(
+    // The period and the trend read on two pooled connections at once: independent reads, each
+    // in its own transaction, as the period's current and previous figures already were.
+    let weeks = trend::weeks_ending_with(period, trend::SUMMARY_WEEKS);
+    let (mut summary, trend) = tokio::try_join!(
+        period_from(reading, store, settings, period, scope, now),
+        trend_from(reading, store, &weeks, scope, &settings.production, now),
+    )?;
+    summary.trend = trend;
+    Ok(summary)
+}
+
+/// The summary of `period` without its trend (empty): the figures of the period and of the one
+/// before it, and its incidents. The benchmark times it apart from the trend, as the issue's
+/// targets are set (a weekly summary, a 30-day summary, a 12-week trend).
+pub async fn period_from(
+    reading: ReadFrom,
+    store: &Store,
+    settings: &SummarySettings,
+    period: &Period,
+    scope: &Scope,
+    now: DateTime<Utc>,
+) -> Result<Summary, StoreError> {
+    // Independent reads (each figure set in its own read transaction), on pooled connections at
+    // once: the summary waits for the longest, not for their sum.
+    let previous_period = period.previous();
+    let (current, previous, unavailable, incidents) = tokio::try_join!(
+        store.summary_figures_from(reading, period, scope, &settings.production, true),
+        store.summary_figures_from(
             reading,
-            &period.previous(),
+            &previous_period,
             scope,
             &settings.production,
-            false,
-        )
-        .await?;
-    let unavailable = store.summary_unavailable_sections().await?;
+            false
+        ),
+        store.summary_unavailable_sections(),
+        store.incident_section(period, scope, now),
+    )?;
     let mut summary = Summary::build(
         period,
         &current,
@@ -57,16 +81,7 @@ pub async fn compute_from(
         now,
         unavailable,
     );
-    summary.trend = trend_from(
-        reading,
-        store,
-        &trend::weeks_ending_with(period, trend::SUMMARY_WEEKS),
-        scope,
-        &settings.production,
-        now,
-    )
-    .await?;
-    summary.incidents = Some(store.incident_section(period, scope, now).await?);
+    summary.incidents = Some(incidents);
     Ok(summary)
 }
 

@@ -140,7 +140,7 @@ impl Store {
     pub async fn recent_deploys(&self, reader: Reader, limit: i64) -> Result<Vec<DeployLine>> {
         let visible = Visible::of(reader);
         let mut conn = self.pool().acquire().await?;
-        // Ordered by the `deploy_summary_at` index expression, so the newest come first without a sort.
+        // Ordered by the `deploy_counts_at` index expression, so the newest come first without a sort.
         let rows = sqlx::query(&format!(
             "select {DEPLOY_COLUMNS} from deploy d where {}
              order by coalesce(d.finished_at, d.started_at) desc, d.id desc limit ?",

@@ -7,7 +7,7 @@ use super::Result;
 use crate::domain::production::Environments;
 use crate::domain::summary::ProductionCounts;
 
-/// The instant a deploy counts at (matches the `deploy_summary_at` index expression).
+/// The instant a deploy counts at (matches the `deploy_counts_at` index expression).
 pub(super) const AT: &str = "coalesce(d.finished_at, d.started_at)";
 /// Binds the scope when `scope_sql` (summary_figures.rs) asked for it, at its place among the parameters.
 pub(super) trait BindScope<'q> {
@@ -227,61 +227,113 @@ pub(super) async fn lead_time(
     deploys: &Deploys<'_>,
     production: &Environments,
 ) -> Result<LeadTimes> {
+    let mut one = lead_times(tx, &[(deploys.start, deploys.end)], deploys, production).await?;
+    Ok(one.remove(0))
+}
+
+/// [`lead_time`] of each of `ranges` (Unix ms, `[start, end)`; `deploys.start` and `end` are not
+/// read), in one statement: one range scan of the `deploy_counts_at` index from the first start
+/// to the last end, each deploy numbered by the range it falls in. The trend's 12 weeks cost one
+/// scan, not twelve.
+pub(super) async fn lead_times(
+    tx: &mut sqlx::SqliteConnection,
+    ranges: &[(i64, i64)],
+    deploys: &Deploys<'_>,
+    production: &Environments,
+) -> Result<Vec<LeadTimes>> {
+    let mut out: Vec<LeadTimes> = ranges
+        .iter()
+        .map(|_| LeadTimes {
+            sorted: Vec::new(),
+            deploys_measured: 0,
+            deploys_lacking: 0,
+        })
+        .collect();
+    let (Some(lo), Some(hi)) = (
+        ranges.iter().map(|r| r.0).min(),
+        ranges.iter().map(|r| r.1).max(),
+    ) else {
+        return Ok(out);
+    };
+    // The range a deploy falls in: integers this code computed, inlined. Consecutive ranges (a
+    // trend's weeks) need one comparison per range; one range, none.
+    let consecutive = ranges.windows(2).all(|w| w[0].1 == w[1].0);
+    let range_of = if ranges.len() == 1 {
+        "0".to_owned()
+    } else if consecutive {
+        let arms: Vec<String> = ranges
+            .iter()
+            .enumerate()
+            .map(|(k, (_, end))| format!("when {AT} < {end} then {k}"))
+            .collect();
+        format!("case {} end", arms.join(" "))
+    } else {
+        let arms: Vec<String> = ranges
+            .iter()
+            .enumerate()
+            .map(|(k, (start, end))| format!("when {AT} >= {start} and {AT} < {end} then {k}"))
+            .collect();
+        format!("case {} end", arms.join(" "))
+    };
     let production_p = production_sql("p", production);
     let earlier = format!(
         "p.service = c.service and p.id <> c.deploy_id and {production_p}
          and p.status in ('succeeded', 'rolled_back') and p.finished_at is not null
          and (p.finished_at < c.finished_at or (p.finished_at = c.finished_at and p.id < c.deploy_id))"
     );
-    let rows: Vec<(i64, f64, bool)> = sqlx::query_as(&format!(
+    // Per range, in one row: the lead times of the commits counted (integer milliseconds, as a
+    // JSON array: one row per range, not one per commit, as each row returned costs more than
+    // the SQL that found it), the deploys measured and the deploys lacking any commit time.
+    let rows: Vec<(i64, String, i64, i64)> = sqlx::query_as(&format!(
         "with shipped as materialized (
-             select d.id, d.service, d.finished_at, d.commit_sha, d.commit_at from deploy d
-             where {AT} >= ? and {AT} < ? and {conditions}
-               and d.status in ('succeeded', 'rolled_back') and d.finished_at is not null),
+             select k, id, service, finished_at, commit_sha, commit_at, listed from (
+                 select {range_of} as k, d.id, d.service, d.finished_at, d.commit_sha, d.commit_at,
+                        exists (select 1 from deploy_commit c where c.deploy_id = d.id) as listed
+                 from deploy d
+                 where {AT} >= {lo} and {AT} < {hi} and {conditions}
+                   and d.status in ('succeeded', 'rolled_back'))
+             where k is not null),
          commits as (
-             select s.id as deploy_id, s.service, s.finished_at, c.sha, c.committed_at
+             select s.k, s.id as deploy_id, s.service, s.finished_at, c.sha, c.committed_at
              from shipped s join deploy_commit c on c.deploy_id = s.id
+             where s.listed and s.finished_at is not null
              union all
-             select s.id, s.service, s.finished_at, s.commit_sha, s.commit_at from shipped s
-             where s.commit_at is not null
-               and not exists (select 1 from deploy_commit c where c.deploy_id = s.id))
-         select c.deploy_id, max(0, c.finished_at - c.committed_at) / 1000.0 as v,
-                c.sha is not null and (
-                    exists (select 1 from deploy_commit e join deploy p on p.id = e.deploy_id
-                            where e.sha = c.sha and {earlier})
-                    or exists (select 1 from deploy p where p.commit_sha = c.sha and {earlier}))
-         from commits c order by v",
+             select s.k, s.id, s.service, s.finished_at, s.commit_sha, s.commit_at from shipped s
+             where not s.listed and s.finished_at is not null and s.commit_at is not null),
+         counted as (
+             select c.k, c.deploy_id, max(0, c.finished_at - c.committed_at) as ms,
+                    c.sha is not null and (
+                        exists (select 1 from deploy_commit e join deploy p on p.id = e.deploy_id
+                                where e.sha = c.sha and {earlier})
+                        or exists (select 1 from deploy p where p.commit_sha = c.sha and {earlier}))
+                        as shipped_before
+             from commits c
+             union all
+             select s.k, s.id, null, 0 from shipped s where not s.listed and s.commit_at is null)
+         select k, coalesce(json_group_array(ms) filter (where ms is not null and not shipped_before), '[]'),
+                count(distinct deploy_id) filter (where ms is not null),
+                count(*) filter (where ms is null)
+         from counted group by k",
         conditions = deploys.conditions
     ))
-    .bind(deploys.start)
-    .bind(deploys.end)
     .bind_scope(deploys.scope)
     .fetch_all(&mut *tx)
     .await?;
-    let mut measured: Vec<i64> = rows.iter().map(|(id, _, _)| *id).collect();
-    measured.sort_unstable();
-    measured.dedup();
-    let deploys_lacking = sqlx::query_scalar(&format!(
-        "select count(*) from deploy d
-         where {AT} >= ? and {AT} < ? and {conditions}
-           and d.status in ('succeeded', 'rolled_back') and d.commit_at is null
-           and not exists (select 1 from deploy_commit c where c.deploy_id = d.id)",
-        conditions = deploys.conditions
-    ))
-    .bind(deploys.start)
-    .bind(deploys.end)
-    .bind_scope(deploys.scope)
-    .fetch_one(&mut *tx)
-    .await?;
-    Ok(LeadTimes {
-        sorted: rows
-            .into_iter()
-            .filter(|(_, _, shipped_before)| !shipped_before)
-            .map(|(_, v, _)| v)
-            .collect(),
-        deploys_measured: measured.len() as i64,
-        deploys_lacking,
-    })
+    for (k, values, measured, lacking) in rows {
+        let Some(slot) = usize::try_from(k).ok().and_then(|k| out.get_mut(k)) else {
+            continue;
+        };
+        let millis: Vec<i64> = serde_json::from_str(&values)
+            .map_err(|e| super::StoreError::Corrupt(format!("lead times: {e}")))?;
+        // As SQLite's `ms / 1000.0`: the same IEEE division, so both readings agree to the bit.
+        slot.sorted = millis.into_iter().map(|ms| ms as f64 / 1000.0).collect();
+        slot.deploys_measured = measured;
+        slot.deploys_lacking = lacking;
+    }
+    for lead in &mut out {
+        lead.sorted.sort_by(f64::total_cmp);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

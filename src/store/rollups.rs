@@ -122,6 +122,24 @@ pub(super) struct Filter<'a> {
     pub has_alerts: bool,
 }
 
+/// `alias.environment` is a production environment, as `dora::production_sql` says, for deploys
+/// that count in `[start, end)` (Unix ms): the environments are matched once, among those of the
+/// range's days in `rollup_deploy_env` (a deploy's environment is always there, under the day it
+/// counts at), and each deploy is looked up in that short list instead of matching its
+/// environment's patterns row by row (most of a lead-time scan's cost).
+pub(super) fn production_in_range(
+    alias: &str,
+    production: &Environments,
+    (start, end): (i64, i64),
+) -> String {
+    format!(
+        "{alias}.environment in (
+             select e.environment from rollup_deploy_env e
+             where e.day >= {start} / {DAY_MS} and e.day <= ({end} - 1) / {DAY_MS} and {matches})",
+        matches = dora::production_sql("e", production)
+    )
+}
+
 /// Deploy contributions summed: statuses and the change-failure counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct DeploySums {
@@ -169,19 +187,9 @@ impl DeploySums {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct DeployRow {
-    service: String,
-    environment: String,
-    production: bool,
-    started: i64,
-    succeeded: i64,
-    failed: i64,
-    rolled_back: i64,
-    lacking_commit: i64,
-    confirmed: i64,
-    probable: i64,
-}
+/// One (service, environment) of `deploys`, as its JSON array: service, environment, production
+/// (0 or 1), then the sums in `DeploySums` order.
+type DeployRow = (String, String, i64, i64, i64, i64, i64, i64, i64, i64);
 
 /// Deploy sums of one (service, environment).
 pub(super) struct PairSums {
@@ -197,12 +205,13 @@ pub(super) struct Totals {
     pub production: DeploySums,
 }
 
-/// Deploy sums of each range, per (service, environment).
+/// Deploy sums of `range` (Unix ms), per (service, environment), in their order.
 pub(super) async fn deploys(
     tx: &mut sqlx::SqliteConnection,
-    spans: &Spans,
+    range: (i64, i64),
     filter: &Filter<'_>,
 ) -> Result<Vec<PairSums>> {
+    let spans = Spans::of(&[range]);
     let rows_of = dora::Deploys {
         start: 0,
         end: 0,
@@ -211,8 +220,9 @@ pub(super) async fn deploys(
         has_alerts: filter.has_alerts,
     };
     let (confirmed, unanswered) = (rows_of.confirmed(), rows_of.unanswered());
-    let group = "k, service, environment";
-    let rows: Vec<DeployRow> = sqlx::query_as(&format!(
+    // One row for all the pairs, as JSON: a few hundred rows would cost more to hand over, row
+    // by row, than the statement that sums them.
+    let json: String = sqlx::query_scalar(&format!(
         "with {ctes},
          src(k, service, environment, started, succeeded, failed, rolled_back, lacking_commit,
              confirmed, probable) as (
@@ -225,42 +235,51 @@ pub(super) async fn deploys(
                     d.status in ('succeeded', 'rolled_back') and d.commit_at is null,
                     d.status = 'succeeded' and {confirmed},
                     d.status = 'succeeded' and ({confirmed} or {unanswered})
-             from edges e join deploy d on {AT} >= e.lo and {AT} < e.hi)
-         select service, environment, {production} as production, sum(started) as started,
-                sum(succeeded) as succeeded, sum(failed) as failed, sum(rolled_back) as rolled_back,
-                sum(lacking_commit) as lacking_commit, sum(confirmed) as confirmed,
-                sum(probable) as probable
-         from src r where {in_scope}
-         group by {group} order by {group}",
+             from edges e join deploy d on {AT} >= e.lo and {AT} < e.hi),
+         pairs as (
+             select service, environment, {production} as production, sum(started) as started,
+                    sum(succeeded) as succeeded, sum(failed) as failed, sum(rolled_back) as rolled_back,
+                    sum(lacking_commit) as lacking_commit, sum(confirmed) as confirmed,
+                    sum(probable) as probable
+             from src r where {in_scope}
+             group by service, environment)
+         select coalesce(json_group_array(json_array(service, environment, production, started,
+                    succeeded, failed, rolled_back, lacking_commit, confirmed, probable)), '[]')
+         from pairs",
         ctes = spans.ctes(),
         production = dora::production_sql("r", filter.production),
         in_scope = scope_sql(filter.scope.is_some(), "r"),
     ))
     .bind_scope(filter.scope)
-    .fetch_all(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
+    let mut rows: Vec<DeployRow> = serde_json::from_str(&json)
+        .map_err(|e| super::StoreError::Corrupt(format!("deploy sums: {e}")))?;
+    // SQLite's binary order of the texts is their bytes' order, as Rust's.
+    rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     Ok(rows
         .into_iter()
         .map(|r| PairSums {
-            service: r.service,
-            environment: r.environment,
-            production: r.production,
+            service: r.0,
+            environment: r.1,
+            production: r.2 != 0,
             sums: DeploySums {
-                started: r.started,
-                succeeded: r.succeeded,
-                failed: r.failed,
-                rolled_back: r.rolled_back,
-                lacking_commit: r.lacking_commit,
-                confirmed: r.confirmed,
-                probable: r.probable,
+                started: r.3,
+                succeeded: r.4,
+                failed: r.5,
+                rolled_back: r.6,
+                lacking_commit: r.7,
+                confirmed: r.8,
+                probable: r.9,
             },
         })
         .collect())
 }
 
-/// Per range: the production deploys in scope. One aggregate statement
-/// per range (the same text each time, so it stays prepared): without a GROUP BY, SQLite sums
-/// as it scans instead of sorting the rollup rows first.
+/// Per range: the production deploys in scope, in one statement for all the ranges. Unscoped, the
+/// whole days come from `rollup_deploy_env` (a few rows per day); scoped, from `rollup_deploy`
+/// (its services are what the scope filters on). The production condition is a filter, evaluated
+/// once per rollup row, not once per summed column.
 pub(super) async fn deploy_totals(
     tx: &mut sqlx::SqliteConnection,
     spans: &Spans,
@@ -274,58 +293,48 @@ pub(super) async fn deploy_totals(
         has_alerts: filter.has_alerts,
     };
     let (confirmed, unanswered) = (rows_of.confirmed(), rows_of.unanswered());
-    let production = dora::production_sql("r", filter.production);
-    let sum = |column: &str| format!("coalesce(sum(case when {production} then {column} end), 0)");
-    let sql = format!(
-        "select {started}, {succeeded}, {failed}, {rolled_back}, {lacking_commit}, {confirmed_}, {probable}
-         from (
-             select r.service, r.environment, r.started, r.succeeded, r.failed, r.rolled_back,
+    let (rollup, service) = match filter.scope {
+        Some(_) => ("rollup_deploy", "r.service"),
+        None => ("rollup_deploy_env", "null"),
+    };
+    let rows: Vec<(i64, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(&format!(
+        "with {ctes},
+         src(k, service, environment, started, succeeded, failed, rolled_back, lacking_commit,
+             confirmed, probable) as (
+             select s.k, {service}, r.environment, r.started, r.succeeded, r.failed, r.rolled_back,
                     r.lacking_commit, r.confirmed, r.probable
-             from rollup_deploy r where r.day >= ?1 and r.day < ?2
+             from days s join {rollup} r on r.day >= s.lo and r.day < s.hi
              union all
-             select d.service, d.environment, d.status = 'started', d.status = 'succeeded',
+             select e.k, d.service, d.environment, d.status = 'started', d.status = 'succeeded',
                     d.status = 'failed', d.status = 'rolled_back',
                     d.status in ('succeeded', 'rolled_back') and d.commit_at is null,
                     d.status = 'succeeded' and {confirmed},
                     d.status = 'succeeded' and ({confirmed} or {unanswered})
-             from deploy d
-             where ({AT} >= ?3 and {AT} < ?4) or ({AT} >= ?5 and {AT} < ?6)) r
-         where {in_scope}",
-        started = sum("r.started"),
-        succeeded = sum("r.succeeded"),
-        failed = sum("r.failed"),
-        rolled_back = sum("r.rolled_back"),
-        lacking_commit = sum("r.lacking_commit"),
-        confirmed_ = sum("r.confirmed"),
-        probable = sum("r.probable"),
-        in_scope = scope_sql(filter.scope.is_some(), "r").replace('?', "?7"),
-    );
-    let mut out = Vec::with_capacity(spans.len());
-    for &(start, end) in &spans.ranges {
-        let split = split(start, end);
-        let (first, last) = split.days.unwrap_or((0, 0));
-        let [head, tail] = split.edges.map(|e| e.unwrap_or((0, 0)));
-        let r: (i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(&sql)
-            .bind(first)
-            .bind(last)
-            .bind(head.0)
-            .bind(head.1)
-            .bind(tail.0)
-            .bind(tail.1)
-            .bind_scope(filter.scope)
-            .fetch_one(&mut *tx)
-            .await?;
-        out.push(Totals {
-            production: DeploySums {
-                started: r.0,
-                succeeded: r.1,
-                failed: r.2,
-                rolled_back: r.3,
-                lacking_commit: r.4,
-                confirmed: r.5,
-                probable: r.6,
-            },
-        });
+             from edges e join deploy d on {AT} >= e.lo and {AT} < e.hi)
+         select k, sum(started), sum(succeeded), sum(failed), sum(rolled_back), sum(lacking_commit),
+                sum(confirmed), sum(probable)
+         from src r where {production} and {in_scope}
+         group by k",
+        ctes = spans.ctes(),
+        production = dora::production_sql("r", filter.production),
+        in_scope = scope_sql(filter.scope.is_some(), "r"),
+    ))
+    .bind_scope(filter.scope)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut out = vec![Totals::default(); spans.len()];
+    for r in rows {
+        if let Some(slot) = usize::try_from(r.0).ok().and_then(|k| out.get_mut(k)) {
+            slot.production = DeploySums {
+                started: r.1,
+                succeeded: r.2,
+                failed: r.3,
+                rolled_back: r.4,
+                lacking_commit: r.5,
+                confirmed: r.6,
+                probable: r.7,
+            };
+        }
     }
     Ok(out)
 }
@@ -490,7 +499,7 @@ impl Store {
         let whole = Spans::of(&[(start, end)]);
         let mut figures = Figures::default();
         let mut production_sums = DeploySums::default();
-        for pair in deploys(&mut tx, &whole, &filter).await? {
+        for pair in deploys(&mut tx, (start, end), &filter).await? {
             if pair.production {
                 production_sums.add(&pair.sums);
             }
@@ -517,7 +526,20 @@ impl Store {
         (figures.recovery_time_median, figures.recoveries) =
             dora::recovery_time(&mut tx, &deploys_of).await?;
         // Lead time per change reads the commits' rows (`dora::lead_time`, as the rows' reading).
-        let lead = dora::lead_time(&mut tx, &deploys_of, production).await?;
+        let lead = dora::lead_time(
+            &mut tx,
+            &dora::Deploys {
+                conditions: format!(
+                    "{} and {} and {}",
+                    scope_sql(scope.is_some(), "d"),
+                    visible.deploy("d"),
+                    production_in_range("d", production, (start, end))
+                ),
+                ..deploys_of
+            },
+            production,
+        )
+        .await?;
         (figures.lead_time_median, figures.lead_time_p90) =
             crate::domain::lead_time::median_and_p90(&lead.sorted);
         figures.lead_time_count = lead.sorted.len() as i64;
@@ -615,22 +637,24 @@ impl Store {
             .collect();
         let spans = Spans::of(&ranges);
         let totals = deploy_totals(&mut tx, &spans, &filter).await?;
-        // Lead time per change from the commits' rows, week by week (`dora::lead_time`).
-        let mut leads = Vec::with_capacity(ranges.len());
-        for &(start, end) in &ranges {
-            let week = dora::Deploys {
-                start,
-                end,
+        // Lead time per change from the commits' rows, all the weeks in one scan.
+        let leads = dora::lead_times(
+            &mut tx,
+            &ranges,
+            &dora::Deploys {
+                start: 0,
+                end: 0,
                 scope,
                 conditions: format!(
                     "{} and {}",
                     scope_sql(scope.is_some(), "d"),
-                    dora::production_sql("d", production)
+                    production_in_range("d", production, whole_range(&ranges))
                 ),
                 has_alerts,
-            };
-            leads.push(dora::lead_time(&mut tx, &week, production).await?);
-        }
+            },
+            production,
+        )
+        .await?;
         let restores = if has_alerts {
             restore_times(&mut tx, &spans, scope).await?
         } else {
@@ -653,6 +677,14 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// From the first range's start to the last one's end.
+fn whole_range(ranges: &[(i64, i64)]) -> (i64, i64) {
+    (
+        ranges.iter().map(|r| r.0).min().unwrap_or(0),
+        ranges.iter().map(|r| r.1).max().unwrap_or(0),
+    )
 }
 
 #[cfg(test)]

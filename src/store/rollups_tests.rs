@@ -451,6 +451,12 @@ async fn rollups_and_recomputed(store: &Store) -> (Vec<String>, Vec<String>) {
          from rollup_deploy
          where started or succeeded or failed or rolled_back or lacking_commit or confirmed or probable
          union all
+         select 'e ' || day || ' ' || environment || ' ' || started || ' ' || succeeded || ' ' ||
+                failed || ' ' || rolled_back || ' ' || lacking_commit || ' ' || confirmed || ' ' ||
+                probable
+         from rollup_deploy_env
+         where started or succeeded or failed or rolled_back or lacking_commit or confirmed or probable
+         union all
          select 'f ' || day || ' ' || service || ' ' || environment || ' ' || positive || ' ' ||
                 neutral || ' ' || negative
          from rollup_feedback where positive or neutral or negative
@@ -478,6 +484,22 @@ async fn rollups_and_recomputed(store: &Store) -> (Vec<String>, Vec<String>) {
                           select 1 from alert_deploy_link l join incident i on i.group_id = l.group_id
                           where l.deploy_id = d.id and (l.verdict = 'confirmed' or l.verdict is null))) as probable
                from deploy d group by 1, 2, 3)
+         union all
+         select 'e ' || day || ' ' || environment || ' ' || started || ' ' || succeeded || ' ' ||
+                failed || ' ' || rolled_back || ' ' || lacking_commit || ' ' || confirmed || ' ' ||
+                probable
+         from (select coalesce(d.finished_at, d.started_at) / 86400000 as day, d.environment,
+                      sum(d.status = 'started') as started,
+                      sum(d.status = 'succeeded') as succeeded, sum(d.status = 'failed') as failed,
+                      sum(d.status = 'rolled_back') as rolled_back,
+                      sum(d.status in ('succeeded', 'rolled_back') and d.commit_at is null) as lacking_commit,
+                      sum(d.status = 'succeeded' and exists (
+                          select 1 from alert_deploy_link l join incident i on i.group_id = l.group_id
+                          where l.deploy_id = d.id and l.verdict = 'confirmed')) as confirmed,
+                      sum(d.status = 'succeeded' and exists (
+                          select 1 from alert_deploy_link l join incident i on i.group_id = l.group_id
+                          where l.deploy_id = d.id and (l.verdict = 'confirmed' or l.verdict is null))) as probable
+               from deploy d group by 1, 2)
          union all
          select 'f ' || day || ' ' || service || ' ' || environment || ' ' || positive || ' ' ||
                 neutral || ' ' || negative
