@@ -10,7 +10,7 @@
 
 use super::dora::{self, BindScope, AT};
 use super::ids::time_to_db;
-use super::summary_figures::{day_case, scope_sql, CommentRow, Scope};
+use super::summary_figures::{scope_sql, CommentRow, Scope};
 use super::visibility::Visible;
 use super::{Result, Store};
 use crate::domain::deploy::DeployStatus;
@@ -339,17 +339,59 @@ pub(super) async fn deploy_totals(
     Ok(out)
 }
 
+/// Per range (a period's local days): deploys succeeded, failed and rolled back, every
+/// environment in scope; the last field (alerts) is 0 here, added by the alert figures. Unscoped, whole
+/// UTC days come from `rollup_deploy_env`; scoped, from `rollup_deploy`.
+pub(super) async fn daily(
+    tx: &mut sqlx::SqliteConnection,
+    spans: &Spans,
+    scope: Option<&str>,
+) -> Result<Vec<(i64, i64, i64, i64)>> {
+    let (rollup, service) = match scope {
+        Some(_) => ("rollup_deploy", "r.service"),
+        None => ("rollup_deploy_env", "null"),
+    };
+    let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(&format!(
+        "with {ctes},
+         src(k, service, environment, succeeded, failed, rolled_back) as (
+             select s.k, {service}, r.environment, r.succeeded, r.failed, r.rolled_back
+             from days s join {rollup} r on r.day >= s.lo and r.day < s.hi
+             union all
+             select e.k, d.service, d.environment, d.status = 'succeeded', d.status = 'failed',
+                    d.status = 'rolled_back'
+             from edges e join deploy d on {AT} >= e.lo and {AT} < e.hi)
+         select k, sum(succeeded), sum(failed), sum(rolled_back)
+         from src r where {in_scope} group by k",
+        ctes = spans.ctes(),
+        in_scope = scope_sql(scope.is_some(), "r"),
+    ))
+    .bind_scope(scope)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut out = vec![(0, 0, 0, 0); spans.len()];
+    for (k, succeeded, failed, rolled_back) in rows {
+        if let Some(slot) = usize::try_from(k).ok().and_then(|k| out.get_mut(k)) {
+            *slot = (succeeded, failed, rolled_back, 0);
+        }
+    }
+    Ok(out)
+}
+
 /// Per range: feedback that counts, by sentiment (+1, 0, −1).
 pub(super) async fn sentiments(
     tx: &mut sqlx::SqliteConnection,
     spans: &Spans,
     scope: Option<&str>,
 ) -> Result<Vec<(i64, i64, i64)>> {
+    let (rollup, service) = match scope {
+        Some(_) => ("rollup_feedback", "r.service"),
+        None => ("rollup_feedback_env", "null"),
+    };
     let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(&format!(
         "with {ctes},
          src(k, service, environment, positive, neutral, negative) as (
-             select s.k, r.service, r.environment, r.positive, r.neutral, r.negative
-             from days s join rollup_feedback r on r.day >= s.lo and r.day < s.hi
+             select s.k, {service}, r.environment, r.positive, r.neutral, r.negative
+             from days s join {rollup} r on r.day >= s.lo and r.day < s.hi
              union all
              select e.k, d.service, d.environment, f.sentiment = 1, f.sentiment = 0, f.sentiment = -1
              from edges e join feedback f on f.given_at >= e.lo and f.given_at < e.hi
@@ -378,11 +420,15 @@ pub(super) async fn checkins(
     spans: &Spans,
     scope: Option<&str>,
 ) -> Result<Vec<(i64, i64)>> {
+    let (rollup, service) = match scope {
+        Some(_) => ("rollup_checkin", "r.service"),
+        None => ("rollup_checkin_env", "null"),
+    };
     let rows: Vec<(i64, i64, i64)> = sqlx::query_as(&format!(
         "with {ctes},
          src(k, service, environment, asked, answered) as (
-             select s.k, r.service, r.environment, r.asked, r.answered
-             from days s join rollup_checkin r on r.day >= s.lo and r.day < s.hi
+             select s.k, {service}, r.environment, r.asked, r.answered
+             from days s join {rollup} r on r.day >= s.lo and r.day < s.hi
              union all
              select e.k, d.service, d.environment, 1,
                     exists (select 1 from feedback f where f.checkin_id = c.id and f.retracted_at is null)
@@ -549,35 +595,16 @@ impl Store {
         let days = period.days();
         figures.daily = vec![(0, 0, 0, 0); days.len()];
         if details {
-            // One range scan of the period's deploys, each finding its local day (as the rows'
-            // reading does): cheaper than a rollup statement per day.
-            let rows: Vec<(i64, String, i64)> = sqlx::query_as(&format!(
-                "select {day_of} as day, d.status, count(*)
-                 from deploy d
-                 where {AT} >= ? and {AT} < ? and {in_scope_d}
-                 group by day, d.status",
-                day_of = day_case(&days, AT),
-                in_scope_d = scope_sql(scope.is_some(), "d"),
-            ))
-            .bind(start)
-            .bind(end)
-            .bind_scope(scope)
-            .fetch_all(&mut *tx)
-            .await?;
-            for (i, status, n) in rows {
-                if let Some(day) = figures.daily.get_mut(i as usize) {
-                    match status.as_str() {
-                        "succeeded" => day.0 += n,
-                        "failed" => day.1 += n,
-                        "rolled_back" => day.2 += n,
-                        "started" => {}
-                        other => {
-                            return Err(super::StoreError::Corrupt(format!(
-                                "deploy status {other:?}"
-                            )))
-                        }
-                    }
-                }
+            let ranges: Vec<(i64, i64)> = days
+                .iter()
+                .map(|(_, from, to)| (time_to_db(*from), time_to_db(*to)))
+                .collect();
+            for (day, sums) in figures
+                .daily
+                .iter_mut()
+                .zip(daily(&mut tx, &Spans::of(&ranges), scope).await?)
+            {
+                *day = sums;
             }
         }
         let wanted = if details { "1" } else { "0" };

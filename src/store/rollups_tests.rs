@@ -463,6 +463,12 @@ async fn rollups_and_recomputed(store: &Store) -> (Vec<String>, Vec<String>) {
          union all
          select 'c ' || day || ' ' || service || ' ' || environment || ' ' || asked || ' ' || answered
          from rollup_checkin where asked or answered
+         union all
+         select 'fe ' || day || ' ' || environment || ' ' || positive || ' ' || neutral || ' ' || negative
+         from rollup_feedback_env where positive or neutral or negative
+         union all
+         select 'ce ' || day || ' ' || environment || ' ' || asked || ' ' || answered
+         from rollup_checkin_env where asked or answered
          order by 1",
     )
     .fetch_all(store.pool())
@@ -515,6 +521,20 @@ async fn rollups_and_recomputed(store: &Store) -> (Vec<String>, Vec<String>) {
                                   where f.checkin_id = c.id and f.retracted_at is null)) as answered
                from checkin c join deploy d on d.id = c.deploy_id
                where c.state in ('open', 'closed') and c.opened_at is not null group by 1, 2, 3)
+         union all
+         select 'fe ' || day || ' ' || environment || ' ' || positive || ' ' || neutral || ' ' || negative
+         from (select f.given_at / 86400000 as day, d.environment,
+                      sum(f.sentiment = 1) as positive, sum(f.sentiment = 0) as neutral,
+                      sum(f.sentiment = -1) as negative
+               from feedback f join deploy d on d.id = f.deploy_id
+               where f.retracted_at is null and f.sentiment is not null group by 1, 2)
+         union all
+         select 'ce ' || day || ' ' || environment || ' ' || asked || ' ' || answered
+         from (select c.opened_at / 86400000 as day, d.environment, count(*) as asked,
+                      sum(exists (select 1 from feedback f
+                                  where f.checkin_id = c.id and f.retracted_at is null)) as answered
+               from checkin c join deploy d on d.id = c.deploy_id
+               where c.state in ('open', 'closed') and c.opened_at is not null group by 1, 2)
          order by 1",
     )
     .fetch_all(store.pool())

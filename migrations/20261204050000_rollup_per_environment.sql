@@ -1,4 +1,5 @@
--- Deploys by UTC day and environment only: `rollup_deploy` summed over its services (docs/summaries.md
+-- The rollups by UTC day and environment only, without the service: deploys (`rollup_deploy` summed over
+-- its services), feedback and check-ins likewise. For deploys: (docs/summaries.md
 -- "Speed"). A summary or a trend that covers every service (the operator's reading, the weekly post of an
 -- unscoped server) reads a few rows per day here instead of one per service and day: the 12 weeks of a
 -- trend are about 170 rows instead of 11 000 on the benchmark's year. A scoped reading still needs the
@@ -76,6 +77,81 @@ insert into rollup_deploy_env (day, environment, started, succeeded, failed, rol
     select day, environment, sum(started), sum(succeeded), sum(failed), sum(rolled_back),
            sum(lacking_commit), sum(confirmed), sum(probable)
     from rollup_deploy group by day, environment;
+
+-- The same for feedback and check-ins: `rollup_feedback` and `rollup_checkin` summed over their services,
+-- kept from them by the same three triggers each.
+create table rollup_feedback_env (
+    day         integer not null,
+    environment text    not null,
+    positive    integer not null default 0,
+    neutral     integer not null default 0,
+    negative    integer not null default 0,
+    primary key (day, environment)
+) without rowid;
+
+create table rollup_checkin_env (
+    day         integer not null,
+    environment text    not null,
+    asked       integer not null default 0,
+    answered    integer not null default 0,
+    primary key (day, environment)
+) without rowid;
+
+create trigger rollup_feedback_env_insert after insert on rollup_feedback
+begin
+    insert into rollup_feedback_env (day, environment, positive, neutral, negative)
+        values (new.day, new.environment, new.positive, new.neutral, new.negative)
+    on conflict (day, environment) do update set positive = positive + excluded.positive, neutral = neutral + excluded.neutral, negative = negative + excluded.negative;
+end;
+
+create trigger rollup_feedback_env_update after update on rollup_feedback
+begin
+    insert into rollup_feedback_env (day, environment, positive, neutral, negative)
+        values (old.day, old.environment, -old.positive, -old.neutral, -old.negative)
+    on conflict (day, environment) do update set positive = positive + excluded.positive, neutral = neutral + excluded.neutral, negative = negative + excluded.negative;
+    insert into rollup_feedback_env (day, environment, positive, neutral, negative)
+        values (new.day, new.environment, new.positive, new.neutral, new.negative)
+    on conflict (day, environment) do update set positive = positive + excluded.positive, neutral = neutral + excluded.neutral, negative = negative + excluded.negative;
+end;
+
+create trigger rollup_feedback_env_delete after delete on rollup_feedback
+begin
+    insert into rollup_feedback_env (day, environment, positive, neutral, negative)
+        values (old.day, old.environment, -old.positive, -old.neutral, -old.negative)
+    on conflict (day, environment) do update set positive = positive + excluded.positive, neutral = neutral + excluded.neutral, negative = negative + excluded.negative;
+end;
+
+insert into rollup_feedback_env (day, environment, positive, neutral, negative)
+    select day, environment, sum(positive), sum(neutral), sum(negative)
+    from rollup_feedback group by day, environment;
+
+create trigger rollup_checkin_env_insert after insert on rollup_checkin
+begin
+    insert into rollup_checkin_env (day, environment, asked, answered)
+        values (new.day, new.environment, new.asked, new.answered)
+    on conflict (day, environment) do update set asked = asked + excluded.asked, answered = answered + excluded.answered;
+end;
+
+create trigger rollup_checkin_env_update after update on rollup_checkin
+begin
+    insert into rollup_checkin_env (day, environment, asked, answered)
+        values (old.day, old.environment, -old.asked, -old.answered)
+    on conflict (day, environment) do update set asked = asked + excluded.asked, answered = answered + excluded.answered;
+    insert into rollup_checkin_env (day, environment, asked, answered)
+        values (new.day, new.environment, new.asked, new.answered)
+    on conflict (day, environment) do update set asked = asked + excluded.asked, answered = answered + excluded.answered;
+end;
+
+create trigger rollup_checkin_env_delete after delete on rollup_checkin
+begin
+    insert into rollup_checkin_env (day, environment, asked, answered)
+        values (old.day, old.environment, -old.asked, -old.answered)
+    on conflict (day, environment) do update set asked = asked + excluded.asked, answered = answered + excluded.answered;
+end;
+
+insert into rollup_checkin_env (day, environment, asked, answered)
+    select day, environment, sum(asked), sum(answered)
+    from rollup_checkin group by day, environment;
 
 -- The instant a deploy counts at (coalesce(finished_at, started_at)), now with the columns the summaries
 -- read of each deploy in a range: lead time per change (store/dora.rs) reads the production deploys of the
