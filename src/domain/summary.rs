@@ -326,18 +326,24 @@ impl Summary {
                 previous: Counts::default(),
             })
             .collect();
+        // Hundreds of pairs on a busy server: found by key, not by a scan per pair.
+        let mut index: std::collections::HashMap<(String, String), usize> = services
+            .iter()
+            .enumerate()
+            .map(|(i, l)| ((l.service.clone(), l.environment.clone()), i))
+            .collect();
         for (s, e, c) in &previous.by_service {
-            match services
-                .iter_mut()
-                .find(|l| &l.service == s && &l.environment == e)
-            {
-                Some(line) => line.previous = *c,
-                None => services.push(ServiceLine {
-                    service: s.clone(),
-                    environment: e.clone(),
-                    counts: Counts::default(),
-                    previous: *c,
-                }),
+            match index.get(&(s.clone(), e.clone())) {
+                Some(&i) => services[i].previous = *c,
+                None => {
+                    index.insert((s.clone(), e.clone()), services.len());
+                    services.push(ServiceLine {
+                        service: s.clone(),
+                        environment: e.clone(),
+                        counts: Counts::default(),
+                        previous: *c,
+                    });
+                }
             }
         }
         services.sort_by(|a, b| (&a.service, &a.environment).cmp(&(&b.service, &b.environment)));

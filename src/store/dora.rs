@@ -232,106 +232,79 @@ pub(super) async fn lead_time(
 }
 
 /// [`lead_time`] of each of `ranges` (Unix ms, `[start, end)`; `deploys.start` and `end` are not
-/// read), in one statement: one range scan of the `deploy_counts_at` index from the first start
-/// to the last end, each deploy numbered by the range it falls in. The trend's 12 weeks cost one
-/// scan, not twelve.
+/// read). One statement, the same text for every range (prepared once), each run one scan of the
+/// `deploy_counts_at` index with no sort and no temporary table: the aggregates come back as one
+/// row per range (the head commits' lead times as a JSON array of integer milliseconds, those of
+/// listed commits as comma-separated integers), not one row per commit.
 pub(super) async fn lead_times(
     tx: &mut sqlx::SqliteConnection,
     ranges: &[(i64, i64)],
     deploys: &Deploys<'_>,
     production: &Environments,
 ) -> Result<Vec<LeadTimes>> {
-    let mut out: Vec<LeadTimes> = ranges
-        .iter()
-        .map(|_| LeadTimes {
-            sorted: Vec::new(),
-            deploys_measured: 0,
-            deploys_lacking: 0,
-        })
-        .collect();
-    let (Some(lo), Some(hi)) = (
-        ranges.iter().map(|r| r.0).min(),
-        ranges.iter().map(|r| r.1).max(),
-    ) else {
-        return Ok(out);
-    };
-    // The range a deploy falls in: integers this code computed, inlined. Consecutive ranges (a
-    // trend's weeks) need one comparison per range; one range, none.
-    let consecutive = ranges.windows(2).all(|w| w[0].1 == w[1].0);
-    let range_of = if ranges.len() == 1 {
-        "0".to_owned()
-    } else if consecutive {
-        let arms: Vec<String> = ranges
-            .iter()
-            .enumerate()
-            .map(|(k, (_, end))| format!("when {AT} < {end} then {k}"))
-            .collect();
-        format!("case {} end", arms.join(" "))
-    } else {
-        let arms: Vec<String> = ranges
-            .iter()
-            .enumerate()
-            .map(|(k, (start, end))| format!("when {AT} >= {start} and {AT} < {end} then {k}"))
-            .collect();
-        format!("case {} end", arms.join(" "))
-    };
     let production_p = production_sql("p", production);
-    let earlier = format!(
-        "p.service = c.service and p.id <> c.deploy_id and {production_p}
-         and p.status in ('succeeded', 'rolled_back') and p.finished_at is not null
-         and (p.finished_at < c.finished_at or (p.finished_at = c.finished_at and p.id < c.deploy_id))"
-    );
-    // Per range, in one row: the lead times of the commits counted (integer milliseconds, as a
-    // JSON array: one row per range, not one per commit, as each row returned costs more than
-    // the SQL that found it), the deploys measured and the deploys lacking any commit time.
-    let rows: Vec<(i64, String, i64, i64)> = sqlx::query_as(&format!(
-        "with shipped as materialized (
-             select k, id, service, finished_at, commit_sha, commit_at, listed from (
-                 select {range_of} as k, d.id, d.service, d.finished_at, d.commit_sha, d.commit_at,
+    // An earlier production deploy of the service shipped `sha` (listed, or as its head) before
+    // the deploy `x` did.
+    let shipped_before = |sha: &str| {
+        let earlier = format!(
+            "p.service = x.service and p.id <> x.id and {production_p}
+             and p.status in ('succeeded', 'rolled_back') and p.finished_at is not null
+             and (p.finished_at < x.finished_at or (p.finished_at = x.finished_at and p.id < x.id))"
+        );
+        format!(
+            "(exists (select 1 from deploy_commit e join deploy p on p.id = e.deploy_id
+                      where e.sha = {sha} and {earlier})
+              or exists (select 1 from deploy p where p.commit_sha = {sha} and {earlier}))"
+        )
+    };
+    let sql = format!(
+        "select coalesce(json_group_array(max(0, finished_at - commit_at))
+                             filter (where head and not head_shipped_before), '[]'),
+                coalesce(group_concat(listed_values, ',') filter (where listed_values <> ''), ''),
+                count(*) filter (where finished_at is not null and (listed or commit_at is not null)),
+                count(*) filter (where not listed and commit_at is null)
+         from (
+             select x.finished_at, x.commit_at, x.listed,
+                    not x.listed and x.finished_at is not null and x.commit_at is not null as head,
+                    case when not x.listed and x.finished_at is not null and x.commit_at is not null
+                              and x.commit_sha is not null
+                         then {head_before} else 0 end as head_shipped_before,
+                    case when x.listed and x.finished_at is not null then
+                        (select group_concat(max(0, x.finished_at - c.committed_at), ',')
+                         from deploy_commit c where c.deploy_id = x.id and not {listed_before})
+                    end as listed_values
+             from (
+                 select d.id, d.service, d.finished_at, d.commit_sha, d.commit_at,
                         exists (select 1 from deploy_commit c where c.deploy_id = d.id) as listed
                  from deploy d
-                 where {AT} >= {lo} and {AT} < {hi} and {conditions}
-                   and d.status in ('succeeded', 'rolled_back'))
-             where k is not null),
-         commits as (
-             select s.k, s.id as deploy_id, s.service, s.finished_at, c.sha, c.committed_at
-             from shipped s join deploy_commit c on c.deploy_id = s.id
-             where s.listed and s.finished_at is not null
-             union all
-             select s.k, s.id, s.service, s.finished_at, s.commit_sha, s.commit_at from shipped s
-             where not s.listed and s.finished_at is not null and s.commit_at is not null),
-         counted as (
-             select c.k, c.deploy_id, max(0, c.finished_at - c.committed_at) as ms,
-                    c.sha is not null and (
-                        exists (select 1 from deploy_commit e join deploy p on p.id = e.deploy_id
-                                where e.sha = c.sha and {earlier})
-                        or exists (select 1 from deploy p where p.commit_sha = c.sha and {earlier}))
-                        as shipped_before
-             from commits c
-             union all
-             select s.k, s.id, null, 0 from shipped s where not s.listed and s.commit_at is null)
-         select k, coalesce(json_group_array(ms) filter (where ms is not null and not shipped_before), '[]'),
-                count(distinct deploy_id) filter (where ms is not null),
-                count(*) filter (where ms is null)
-         from counted group by k",
-        conditions = deploys.conditions
-    ))
-    .bind_scope(deploys.scope)
-    .fetch_all(&mut *tx)
-    .await?;
-    for (k, values, measured, lacking) in rows {
-        let Some(slot) = usize::try_from(k).ok().and_then(|k| out.get_mut(k)) else {
-            continue;
-        };
-        let millis: Vec<i64> = serde_json::from_str(&values)
-            .map_err(|e| super::StoreError::Corrupt(format!("lead times: {e}")))?;
+                 where {AT} >= ?2 and {AT} < ?3 and {conditions}
+                   and d.status in ('succeeded', 'rolled_back')) x)",
+        head_before = shipped_before("x.commit_sha"),
+        listed_before = shipped_before("c.sha"),
+        conditions = deploys.conditions.replace('?', "?1"),
+    );
+    let mut out = Vec::with_capacity(ranges.len());
+    for &(start, end) in ranges {
+        let (heads, listed, measured, lacking): (String, String, i64, i64) = sqlx::query_as(&sql)
+            .bind(deploys.scope.unwrap_or(""))
+            .bind(start)
+            .bind(end)
+            .fetch_one(&mut *tx)
+            .await?;
+        let corrupt = |e: String| super::StoreError::Corrupt(format!("lead times: {e}"));
+        let mut millis: Vec<i64> =
+            serde_json::from_str(&heads).map_err(|e| corrupt(e.to_string()))?;
+        for value in listed.split(',').filter(|v| !v.is_empty()) {
+            millis.push(value.parse().map_err(|_| corrupt(value.to_owned()))?);
+        }
         // As SQLite's `ms / 1000.0`: the same IEEE division, so both readings agree to the bit.
-        slot.sorted = millis.into_iter().map(|ms| ms as f64 / 1000.0).collect();
-        slot.deploys_measured = measured;
-        slot.deploys_lacking = lacking;
-    }
-    for lead in &mut out {
-        lead.sorted.sort_by(f64::total_cmp);
+        let mut sorted: Vec<f64> = millis.into_iter().map(|ms| ms as f64 / 1000.0).collect();
+        sorted.sort_by(f64::total_cmp);
+        out.push(LeadTimes {
+            sorted,
+            deploys_measured: measured,
+            deploys_lacking: lacking,
+        });
     }
     Ok(out)
 }

@@ -224,6 +224,16 @@ impl Store {
         Ok(true)
     }
 
+    /// After the generators: the write-ahead log moved into the database file, so the timings
+    /// that follow measure reads in the steady state, not the background checkpoint of a
+    /// million fresh rows.
+    pub async fn settle_bench_data(&self) -> Result<()> {
+        sqlx::query("pragma wal_checkpoint(truncate)")
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Benchmark data for check-ins: one check-in per production bench deploy (asked 30 minutes
     /// after it finished) and `feedback` rows spread over those deploys. Returns false when this
     /// database has no check-in tables.

@@ -154,6 +154,7 @@ async fn run_in(url: &str, runs: u32) -> Result<String, BenchError> {
             t.elapsed().as_secs_f64()
         ));
     }
+    store.settle_bench_data().await?;
     for section in store.summary_unavailable_sections().await? {
         out.push_str(&format!(
             "not generated (schema not in this build): {section}\n"
