@@ -161,3 +161,22 @@ drop index deploy_summary_at;
 -- started_at is there for SQLite to see the index covers the expression's own columns.
 create index deploy_counts_at on deploy (coalesce(finished_at, started_at), environment, status,
                                          finished_at, commit_at, service, commit_sha, started_at);
+
+-- The (service, environment) pairs that have ever had a deploy, and `rollup_deploy` again in pair order: a
+-- summary's per-service counts are each pair's sum over the period's days, one short range of this index
+-- per pair, instead of every row of the period sorted by pair (the sort cost more than the sums).
+create table rollup_pair (
+    service     text not null,
+    environment text not null,
+    primary key (service, environment)
+) without rowid;
+
+create trigger rollup_pair_insert after insert on rollup_deploy
+begin
+    insert or ignore into rollup_pair (service, environment) values (new.service, new.environment);
+end;
+
+insert or ignore into rollup_pair (service, environment) select service, environment from rollup_deploy;
+
+create index rollup_deploy_by_pair on rollup_deploy (service, environment, day, started, succeeded, failed,
+                                                   rolled_back, lacking_commit, confirmed, probable);

@@ -178,7 +178,17 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        let pool = pool_options(4).connect_with(options.clone()).await?;
+        // Each reader keeps what a summary reads (a period of the deploy index, the rollups) in
+        // its own page cache, 16 MiB at most, and sorts in memory: with SQLite's 2 MiB default the
+        // pages of one summary evicted each other and every run read them again from the file.
+        let pool = pool_options(4)
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("cache_size", "-16384")
+                    .pragma("temp_store", "memory"),
+            )
+            .await?;
         // The writer keeps the pages it writes most (index tails) cached: 16 MiB at most.
         let writer = pool_options(1)
             .acquire_timeout(Duration::from_secs(5))

@@ -189,7 +189,8 @@ impl DeploySums {
 
 /// One (service, environment) of `deploys`, as its JSON array: service, environment, production
 /// (0 or 1), then the sums in `DeploySums` order.
-type DeployRow = (String, String, i64, i64, i64, i64, i64, i64, i64, i64);
+/// The sums are null for a pair without deploys in the range.
+type DeployRow = (String, String, i64, Option<[i64; 7]>);
 
 /// Deploy sums of one (service, environment).
 pub(super) struct PairSums {
@@ -205,75 +206,106 @@ pub(super) struct Totals {
     pub production: DeploySums,
 }
 
-/// Deploy sums of `range` (Unix ms), per (service, environment), in their order.
+/// Deploy sums of `range` (Unix ms), per (service, environment), in their order. The whole days:
+/// for each pair of `rollup_pair`, its short range of the `rollup_deploy_by_pair` index (no sort of
+/// the period's rows by pair); the partial days at the edges from the rows. Each part comes back
+/// as one JSON array (a few hundred rows cost more to hand over one by one than to sum).
 pub(super) async fn deploys(
     tx: &mut sqlx::SqliteConnection,
     range: (i64, i64),
     filter: &Filter<'_>,
 ) -> Result<Vec<PairSums>> {
-    let spans = Spans::of(&[range]);
-    let rows_of = dora::Deploys {
-        start: 0,
-        end: 0,
-        scope: None,
-        conditions: String::new(),
-        has_alerts: filter.has_alerts,
-    };
-    let (confirmed, unanswered) = (rows_of.confirmed(), rows_of.unanswered());
-    // One row for all the pairs, as JSON: a few hundred rows would cost more to hand over, row
-    // by row, than the statement that sums them.
-    let json: String = sqlx::query_scalar(&format!(
-        "with {ctes},
-         src(k, service, environment, started, succeeded, failed, rolled_back, lacking_commit,
-             confirmed, probable) as (
-             select s.k, r.service, r.environment, r.started, r.succeeded, r.failed, r.rolled_back,
-                    r.lacking_commit, r.confirmed, r.probable
-             from days s join rollup_deploy r on r.day >= s.lo and r.day < s.hi
-             union all
-             select e.k, d.service, d.environment, d.status = 'started', d.status = 'succeeded',
-                    d.status = 'failed', d.status = 'rolled_back',
-                    d.status in ('succeeded', 'rolled_back') and d.commit_at is null,
-                    d.status = 'succeeded' and {confirmed},
-                    d.status = 'succeeded' and ({confirmed} or {unanswered})
-             from edges e join deploy d on {AT} >= e.lo and {AT} < e.hi),
-         pairs as (
-             select service, environment, {production} as production, sum(started) as started,
-                    sum(succeeded) as succeeded, sum(failed) as failed, sum(rolled_back) as rolled_back,
-                    sum(lacking_commit) as lacking_commit, sum(confirmed) as confirmed,
-                    sum(probable) as probable
-             from src r where {in_scope}
-             group by service, environment)
-         select coalesce(json_group_array(json_array(service, environment, production, started,
-                    succeeded, failed, rolled_back, lacking_commit, confirmed, probable)), '[]')
-         from pairs",
-        ctes = spans.ctes(),
-        production = dora::production_sql("r", filter.production),
-        in_scope = scope_sql(filter.scope.is_some(), "r"),
-    ))
-    .bind_scope(filter.scope)
-    .fetch_one(&mut *tx)
-    .await?;
-    let mut rows: Vec<DeployRow> = serde_json::from_str(&json)
-        .map_err(|e| super::StoreError::Corrupt(format!("deploy sums: {e}")))?;
-    // SQLite's binary order of the texts is their bytes' order, as Rust's.
-    rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    Ok(rows
-        .into_iter()
-        .map(|r| PairSums {
-            service: r.0,
-            environment: r.1,
-            production: r.2 != 0,
-            sums: DeploySums {
-                started: r.3,
-                succeeded: r.4,
-                failed: r.5,
-                rolled_back: r.6,
-                lacking_commit: r.7,
-                confirmed: r.8,
-                probable: r.9,
-            },
-        })
-        .collect())
+    let split = split(range.0, range.1);
+    let sums = "sum(r.started), sum(r.succeeded), sum(r.failed), sum(r.rolled_back),
+                sum(r.lacking_commit), sum(r.confirmed), sum(r.probable)";
+    let mut parts: Vec<String> = Vec::with_capacity(2);
+    if let Some((first, last)) = split.days {
+        parts.push(
+            sqlx::query_scalar(&format!(
+                // `sums` is null for a pair without deploys in the range, and referenced once
+                // (each reference would run the subquery again).
+                "select coalesce(json_group_array(json_array(service, environment, production,
+                                                             json(sums))), '[]')
+                 from (
+                     select p.service, p.environment, {production} as production,
+                            (select case when count(*) > 0 then json_array({sums}) end
+                             from rollup_deploy r
+                             where r.service = p.service and r.environment = p.environment
+                               and r.day >= {first} and r.day < {last}) as sums
+                     from rollup_pair p where {in_scope})",
+                production = dora::production_sql("p", filter.production),
+                in_scope = scope_sql(filter.scope.is_some(), "p"),
+            ))
+            .bind_scope(filter.scope)
+            .fetch_one(&mut *tx)
+            .await?,
+        );
+    }
+    if split.edges.iter().any(Option::is_some) {
+        let rows_of = dora::Deploys {
+            start: 0,
+            end: 0,
+            scope: None,
+            conditions: String::new(),
+            has_alerts: filter.has_alerts,
+        };
+        let (confirmed, unanswered) = (rows_of.confirmed(), rows_of.unanswered());
+        let edges: String = sqlx::query_scalar(&format!(
+            "with {ctes}
+             select coalesce(json_group_array(json_array(service, environment, production,
+                        json_array(started, succeeded, failed, rolled_back, lacking_commit,
+                                   confirmed, probable))), '[]')
+             from (
+                 select d.service, d.environment, {production} as production,
+                        sum(d.status = 'started') as started, sum(d.status = 'succeeded') as succeeded,
+                        sum(d.status = 'failed') as failed, sum(d.status = 'rolled_back') as rolled_back,
+                        sum(d.status in ('succeeded', 'rolled_back') and d.commit_at is null)
+                            as lacking_commit,
+                        sum(d.status = 'succeeded' and {confirmed}) as confirmed,
+                        sum(d.status = 'succeeded' and ({confirmed} or {unanswered})) as probable
+                 from edges e join deploy d on {AT} >= e.lo and {AT} < e.hi
+                 where {in_scope}
+                 group by d.service, d.environment)",
+            ctes = Spans::of(&[range]).ctes(),
+            production = dora::production_sql("d", filter.production),
+            in_scope = scope_sql(filter.scope.is_some(), "d"),
+        ))
+        .bind_scope(filter.scope)
+        .fetch_one(&mut *tx)
+        .await?;
+        parts.push(edges);
+    }
+    let mut pairs: std::collections::BTreeMap<(String, String), PairSums> = Default::default();
+    for part in &parts {
+        let rows: Vec<DeployRow> = serde_json::from_str(part)
+            .map_err(|e| super::StoreError::Corrupt(format!("deploy sums: {e}")))?;
+        for (service, environment, production, sums) in rows {
+            let Some([a, b, c, d, e, f, g]) = sums else {
+                continue;
+            };
+            let sums = DeploySums {
+                started: a,
+                succeeded: b,
+                failed: c,
+                rolled_back: d,
+                lacking_commit: e,
+                confirmed: f,
+                probable: g,
+            };
+            pairs
+                .entry((service.clone(), environment.clone()))
+                .or_insert_with(|| PairSums {
+                    service,
+                    environment,
+                    production: production != 0,
+                    sums: DeploySums::default(),
+                })
+                .sums
+                .add(&sums);
+        }
+    }
+    // A BTreeMap's order of the texts is their bytes' order, as SQLite's binary collation.
+    Ok(pairs.into_values().collect())
 }
 
 /// Per range: the production deploys in scope, in one statement for all the ranges. Unscoped, the

@@ -584,6 +584,15 @@ proptest! {
             }
             let (kept, recomputed) = rollups_and_recomputed(&store).await;
             assert_eq!(kept, recomputed, "rollup tables after {ops:?}");
+            let unpaired: i64 = sqlx::query_scalar(
+                "select count(*) from deploy d where not exists (
+                     select 1 from rollup_pair p
+                     where p.service = d.service and p.environment = d.environment)",
+            )
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+            assert_eq!(unpaired, 0, "a deploy's pair missing from rollup_pair after {ops:?}");
             let production = Environments::default();
             let first = NaiveDate::from_ymd_opt(2026, 3, 18).unwrap();
             for (zone, from, days, which, details) in periods {
