@@ -308,6 +308,9 @@ pub(super) async fn deploys(
     Ok(pairs.into_values().collect())
 }
 
+/// A range's number, then its production sums in `DeploySums` order.
+type TotalsRow = (i64, i64, i64, i64, i64, i64, i64, i64);
+
 /// Per range: the production deploys in scope, in one statement for all the ranges. Unscoped, the
 /// whole days come from `rollup_deploy_env` (a few rows per day); scoped, from `rollup_deploy`
 /// (its services are what the scope filters on). The production condition is a filter, evaluated
@@ -329,7 +332,7 @@ pub(super) async fn deploy_totals(
         Some(_) => ("rollup_deploy", "r.service"),
         None => ("rollup_deploy_env", "null"),
     };
-    let rows: Vec<(i64, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(&format!(
+    let rows: Vec<TotalsRow> = sqlx::query_as(&format!(
         "with {ctes},
          src(k, service, environment, started, succeeded, failed, rolled_back, lacking_commit,
              confirmed, probable) as (
