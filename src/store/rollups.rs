@@ -140,6 +140,16 @@ pub(super) fn production_in_range(
     )
 }
 
+/// The rollup table a reading sums and the service it reads from it: unscoped, the table's
+/// per-environment twin (`<table>_env`, no service column); scoped, the table itself, whose
+/// services the scope filters on.
+fn rollup_of(table: &str, scope: Option<&str>) -> (String, &'static str) {
+    match scope {
+        Some(_) => (table.to_owned(), "r.service"),
+        None => (format!("{table}_env"), "null"),
+    }
+}
+
 /// Deploy contributions summed: statuses and the change-failure counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct DeploySums {
@@ -173,6 +183,21 @@ impl DeploySums {
             change_failures: self.rolled_back + self.confirmed,
             probable_change_failures: self.rolled_back + self.probable,
             deploy_failures: self.failed,
+        }
+    }
+
+    /// From the seven sums in field order (the order every statement here selects them in).
+    fn of(
+        [started, succeeded, failed, rolled_back, lacking_commit, confirmed, probable]: [i64; 7],
+    ) -> Self {
+        Self {
+            started,
+            succeeded,
+            failed,
+            rolled_back,
+            lacking_commit,
+            confirmed,
+            probable,
         }
     }
 
@@ -280,17 +305,8 @@ pub(super) async fn deploys(
         let rows: Vec<DeployRow> = serde_json::from_str(part)
             .map_err(|e| super::StoreError::Corrupt(format!("deploy sums: {e}")))?;
         for (service, environment, production, sums) in rows {
-            let Some([a, b, c, d, e, f, g]) = sums else {
+            let Some(sums) = sums.map(DeploySums::of) else {
                 continue;
-            };
-            let sums = DeploySums {
-                started: a,
-                succeeded: b,
-                failed: c,
-                rolled_back: d,
-                lacking_commit: e,
-                confirmed: f,
-                probable: g,
             };
             pairs
                 .entry((service.clone(), environment.clone()))
@@ -328,10 +344,7 @@ pub(super) async fn deploy_totals(
         has_alerts: filter.has_alerts,
     };
     let (confirmed, unanswered) = (rows_of.confirmed(), rows_of.unanswered());
-    let (rollup, service) = match filter.scope {
-        Some(_) => ("rollup_deploy", "r.service"),
-        None => ("rollup_deploy_env", "null"),
-    };
+    let (rollup, service) = rollup_of("rollup_deploy", filter.scope);
     let rows: Vec<TotalsRow> = sqlx::query_as(&format!(
         "with {ctes},
          src(k, service, environment, started, succeeded, failed, rolled_back, lacking_commit,
@@ -360,15 +373,7 @@ pub(super) async fn deploy_totals(
     let mut out = vec![Totals::default(); spans.len()];
     for r in rows {
         if let Some(slot) = usize::try_from(r.0).ok().and_then(|k| out.get_mut(k)) {
-            slot.production = DeploySums {
-                started: r.1,
-                succeeded: r.2,
-                failed: r.3,
-                rolled_back: r.4,
-                lacking_commit: r.5,
-                confirmed: r.6,
-                probable: r.7,
-            };
+            slot.production = DeploySums::of([r.1, r.2, r.3, r.4, r.5, r.6, r.7]);
         }
     }
     Ok(out)
@@ -382,10 +387,7 @@ pub(super) async fn daily(
     spans: &Spans,
     scope: Option<&str>,
 ) -> Result<Vec<(i64, i64, i64, i64)>> {
-    let (rollup, service) = match scope {
-        Some(_) => ("rollup_deploy", "r.service"),
-        None => ("rollup_deploy_env", "null"),
-    };
+    let (rollup, service) = rollup_of("rollup_deploy", scope);
     let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(&format!(
         "with {ctes},
          src(k, service, environment, succeeded, failed, rolled_back) as (
@@ -418,10 +420,7 @@ pub(super) async fn sentiments(
     spans: &Spans,
     scope: Option<&str>,
 ) -> Result<Vec<(i64, i64, i64)>> {
-    let (rollup, service) = match scope {
-        Some(_) => ("rollup_feedback", "r.service"),
-        None => ("rollup_feedback_env", "null"),
-    };
+    let (rollup, service) = rollup_of("rollup_feedback", scope);
     let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(&format!(
         "with {ctes},
          src(k, service, environment, positive, neutral, negative) as (
@@ -455,10 +454,7 @@ pub(super) async fn checkins(
     spans: &Spans,
     scope: Option<&str>,
 ) -> Result<Vec<(i64, i64)>> {
-    let (rollup, service) = match scope {
-        Some(_) => ("rollup_checkin", "r.service"),
-        None => ("rollup_checkin_env", "null"),
-    };
+    let (rollup, service) = rollup_of("rollup_checkin", scope);
     let rows: Vec<(i64, i64, i64)> = sqlx::query_as(&format!(
         "with {ctes},
          src(k, service, environment, asked, answered) as (
