@@ -1,7 +1,7 @@
 //! Reading the per-day rollups (migration 20261203100000_summary_rollups.sql, which keeps them by
 //! triggers): a range of instants is whole UTC days, summed from `rollup_deploy`, `rollup_feedback`
-//! and `rollup_checkin`, plus at most two partial days at its edges, read from the rows with the
-//! same conditions the row-by-row figures use. Several ranges (the 12 weeks of a trend, the days of
+//! and `rollup_checkin`, plus or minus the rows of partial days at its edges (whichever part of
+//! such a day is shorter), read with the same conditions the row-by-row figures use. Several ranges (the 12 weeks of a trend, the days of
 //! a period) are read in one statement, numbered `k`. Medians are never summed: their inputs come
 //! from the rows (`dora::lead_time`, `restore_times`), through indexes on the ranges' instants.
 //!
@@ -21,43 +21,92 @@ use crate::domain::summary::{CheckinFigures, Comment, Counts, Figures, Productio
 /// Milliseconds in a UTC day: the rollups' bucket.
 pub(super) const DAY_MS: i64 = 86_400_000;
 
-/// `[start, end)` (Unix ms) as the whole UTC days inside it, `[first, end)` day numbers, and the
-/// partial days before and after them. Day 0 and earlier are never read from the rollups (the
-/// triggers' integer division truncates times before 1970 toward day 0): they are edges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `[start, end)` (Unix ms) as a run of whole UTC days, `[first, end)` day numbers, read from a
+/// rollup, and the pieces of partial days read from the rows, each added (`sign` 1) or taken away
+/// (`sign` -1). A partial day at an edge is read from the rows when it covers at most half the
+/// day, else as the whole day's rollup less the rows of the rest of that day: a week in a zone an
+/// hour off UTC reads two hours of rows, not a day. Day 0 and earlier are never read from the
+/// rollups (the triggers' integer division truncates times before 1970 toward day 0): they are
+/// added edges.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Split {
     pub days: Option<(i64, i64)>,
-    pub edges: [Option<(i64, i64)>; 2],
+    pub edges: Vec<Edge>,
+}
+
+/// Rows with an instant in `[lo, hi)` (Unix ms), added (`sign` 1) or taken away (`sign` -1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Edge {
+    pub lo: i64,
+    pub hi: i64,
+    pub sign: i64,
+}
+
+impl Edge {
+    fn add(lo: i64, hi: i64) -> Self {
+        Self { lo, hi, sign: 1 }
+    }
+
+    fn take(lo: i64, hi: i64) -> Self {
+        Self { lo, hi, sign: -1 }
+    }
 }
 
 pub(super) fn split(start: i64, end: i64) -> Split {
-    let none = Split {
+    const HALF: i64 = DAY_MS / 2;
+    let mut out = Split {
         days: None,
-        edges: [None, None],
+        edges: Vec::new(),
     };
     if end <= start {
-        return none;
+        return out;
+    }
+    let (first_touched, last_touched) = (start.div_euclid(DAY_MS), (end - 1).div_euclid(DAY_MS));
+    if first_touched == last_touched {
+        // Within one day: its rows, or the day less the rows around the range.
+        let day = first_touched;
+        if day >= 1 && end - start > HALF {
+            out.days = Some((day, day + 1));
+            out.edges = [Edge::take(day * DAY_MS, start), Edge::take(end, (day + 1) * DAY_MS)]
+                .into_iter()
+                .filter(|e| e.lo < e.hi)
+                .collect();
+        } else {
+            out.edges.push(Edge::add(start, end));
+        }
+        return out;
     }
     let first = (start.div_euclid(DAY_MS) + i64::from(start.rem_euclid(DAY_MS) != 0)).max(1);
     let last = end.div_euclid(DAY_MS);
-    if first >= last {
-        return Split {
-            edges: [Some((start, end)), None],
-            ..none
-        };
+    if first > last {
+        out.edges.push(Edge::add(start, end));
+        return out;
     }
-    Split {
-        days: Some((first, last)),
-        edges: [
-            (start < first * DAY_MS).then_some((start, first * DAY_MS)),
-            (last * DAY_MS < end).then_some((last * DAY_MS, end)),
-        ],
+    let (mut lo, mut hi) = (first, last);
+    if start < first * DAY_MS {
+        if first - 1 >= 1 && first * DAY_MS - start > HALF && start > (first - 1) * DAY_MS {
+            lo = first - 1;
+            out.edges.push(Edge::take(lo * DAY_MS, start));
+        } else {
+            out.edges.push(Edge::add(start, first * DAY_MS));
+        }
     }
+    if last * DAY_MS < end {
+        if end - last * DAY_MS > HALF {
+            hi = last + 1;
+            out.edges.push(Edge::take(end, hi * DAY_MS));
+        } else {
+            out.edges.push(Edge::add(last * DAY_MS, end));
+        }
+    }
+    out.days = (lo < hi).then_some((lo, hi));
+    out
 }
 
 /// Numbered ranges as two SQL common table expressions: `days(k, lo, hi)` (day numbers, read
-/// from a rollup) and `edges(k, lo, hi)` (Unix ms, read from rows). The values are integers this
-/// code computed, inlined so the statements keep their parameters.
+/// from a rollup) and `edges(k, lo, hi, sign)` (Unix ms, read from rows, each row's contribution
+/// multiplied by `sign`). The values are integers this code computed, inlined so the statements
+/// keep their parameters.
 pub(super) struct Spans {
     pub ranges: Vec<(i64, i64)>,
 }
@@ -77,12 +126,12 @@ impl Spans {
             if let Some((lo, hi)) = split.days {
                 days.push((k, lo, hi));
             }
-            edges.extend(split.edges.iter().flatten().map(|&(lo, hi)| (k, lo, hi)));
+            edges.extend(split.edges.iter().map(|e| (k, e.lo, e.hi, e.sign)));
         }
         format!(
-            "days(k, lo, hi) as ({}), edges(k, lo, hi) as ({})",
+            "days(k, lo, hi) as ({}), edges(k, lo, hi, sign) as ({})",
             values(&days),
-            values(&edges)
+            signed_values(&edges)
         )
     }
 
@@ -109,6 +158,17 @@ fn values(rows: &[(usize, i64, i64)]) -> String {
     let rows: Vec<String> = rows
         .iter()
         .map(|(k, lo, hi)| format!("({k}, {lo}, {hi})"))
+        .collect();
+    format!("values {}", rows.join(", "))
+}
+
+fn signed_values(rows: &[(usize, i64, i64, i64)]) -> String {
+    if rows.is_empty() {
+        return "select 0, 0, 0, 0 where 0".to_owned();
+    }
+    let rows: Vec<String> = rows
+        .iter()
+        .map(|(k, lo, hi, sign)| format!("({k}, {lo}, {hi}, {sign})"))
         .collect();
     format!("values {}", rows.join(", "))
 }
@@ -266,7 +326,7 @@ pub(super) async fn deploys(
             .await?,
         );
     }
-    if split.edges.iter().any(Option::is_some) {
+    if !split.edges.is_empty() {
         let rows_of = dora::Deploys {
             start: 0,
             end: 0,
@@ -282,12 +342,15 @@ pub(super) async fn deploys(
                                    confirmed, probable))), '[]')
              from (
                  select d.service, d.environment, {production} as production,
-                        sum(d.status = 'started') as started, sum(d.status = 'succeeded') as succeeded,
-                        sum(d.status = 'failed') as failed, sum(d.status = 'rolled_back') as rolled_back,
-                        sum(d.status in ('succeeded', 'rolled_back') and d.commit_at is null)
+                        sum(e.sign * (d.status = 'started')) as started,
+                        sum(e.sign * (d.status = 'succeeded')) as succeeded,
+                        sum(e.sign * (d.status = 'failed')) as failed,
+                        sum(e.sign * (d.status = 'rolled_back')) as rolled_back,
+                        sum(e.sign * (d.status in ('succeeded', 'rolled_back') and d.commit_at is null))
                             as lacking_commit,
-                        sum(d.status = 'succeeded' and {confirmed}) as confirmed,
-                        sum(d.status = 'succeeded' and ({confirmed} or {unanswered})) as probable
+                        sum(e.sign * (d.status = 'succeeded' and {confirmed})) as confirmed,
+                        sum(e.sign * (d.status = 'succeeded' and ({confirmed} or {unanswered})))
+                            as probable
                  from edges e join deploy d on {AT} >= e.lo and {AT} < e.hi
                  where {in_scope}
                  group by d.service, d.environment)",
@@ -353,11 +416,12 @@ pub(super) async fn deploy_totals(
                     r.lacking_commit, r.confirmed, r.probable
              from days s join {rollup} r on r.day >= s.lo and r.day < s.hi
              union all
-             select e.k, d.service, d.environment, d.status = 'started', d.status = 'succeeded',
-                    d.status = 'failed', d.status = 'rolled_back',
-                    d.status in ('succeeded', 'rolled_back') and d.commit_at is null,
-                    d.status = 'succeeded' and {confirmed},
-                    d.status = 'succeeded' and ({confirmed} or {unanswered})
+             select e.k, d.service, d.environment, e.sign * (d.status = 'started'),
+                    e.sign * (d.status = 'succeeded'), e.sign * (d.status = 'failed'),
+                    e.sign * (d.status = 'rolled_back'),
+                    e.sign * (d.status in ('succeeded', 'rolled_back') and d.commit_at is null),
+                    e.sign * (d.status = 'succeeded' and {confirmed}),
+                    e.sign * (d.status = 'succeeded' and ({confirmed} or {unanswered}))
              from edges e join deploy d on {AT} >= e.lo and {AT} < e.hi)
          select k, sum(started), sum(succeeded), sum(failed), sum(rolled_back), sum(lacking_commit),
                 sum(confirmed), sum(probable)
@@ -394,8 +458,8 @@ pub(super) async fn daily(
              select s.k, {service}, r.environment, r.succeeded, r.failed, r.rolled_back
              from days s join {rollup} r on r.day >= s.lo and r.day < s.hi
              union all
-             select e.k, d.service, d.environment, d.status = 'succeeded', d.status = 'failed',
-                    d.status = 'rolled_back'
+             select e.k, d.service, d.environment, e.sign * (d.status = 'succeeded'),
+                    e.sign * (d.status = 'failed'), e.sign * (d.status = 'rolled_back')
              from edges e join deploy d on {AT} >= e.lo and {AT} < e.hi)
          select k, sum(succeeded), sum(failed), sum(rolled_back)
          from src r where {in_scope} group by k",
@@ -427,7 +491,8 @@ pub(super) async fn sentiments(
              select s.k, {service}, r.environment, r.positive, r.neutral, r.negative
              from days s join {rollup} r on r.day >= s.lo and r.day < s.hi
              union all
-             select e.k, d.service, d.environment, f.sentiment = 1, f.sentiment = 0, f.sentiment = -1
+             select e.k, d.service, d.environment, e.sign * (f.sentiment = 1),
+                    e.sign * (f.sentiment = 0), e.sign * (f.sentiment = -1)
              from edges e join feedback f on f.given_at >= e.lo and f.given_at < e.hi
                   join deploy d on d.id = f.deploy_id
              where f.retracted_at is null)
@@ -461,8 +526,9 @@ pub(super) async fn checkins(
              select s.k, {service}, r.environment, r.asked, r.answered
              from days s join {rollup} r on r.day >= s.lo and r.day < s.hi
              union all
-             select e.k, d.service, d.environment, 1,
-                    exists (select 1 from feedback f where f.checkin_id = c.id and f.retracted_at is null)
+             select e.k, d.service, d.environment, e.sign,
+                    e.sign * exists (select 1 from feedback f
+                                     where f.checkin_id = c.id and f.retracted_at is null)
              from edges e join checkin c on c.opened_at >= e.lo and c.opened_at < e.hi
                   join deploy d on d.id = c.deploy_id
              where c.state in ('open', 'closed'))

@@ -629,39 +629,126 @@ proptest! {
     }
 }
 
-#[test]
-fn a_range_is_whole_utc_days_and_its_partial_edges() {
-    let day = DAY_MS;
-    assert_eq!(
-        split(10 * day, 17 * day),
-        Split {
-            days: Some((10, 17)),
-            edges: [None, None]
+/// A Berlin week (23:00 UTC to 23:00 UTC) reads its last day as the whole UTC day less its last
+/// hour: deploys, check-ins and feedback on each side of both edges land in the right period.
+#[tokio::test]
+async fn a_berlin_week_counts_what_happened_in_it_and_not_the_hour_taken_away() {
+    let (store, _dir) = Store::temporary().await;
+    // Minutes after base (2026-03-20 00:00 UTC); the week is minutes 1380 to 11460.
+    let (before_start, after_start, before_end, after_end) = (1370, 1390, 11430, 11490);
+    let mut ops = Vec::new();
+    for (i, start) in [before_start, after_start, before_end, after_end]
+        .into_iter()
+        .enumerate()
+    {
+        let i = i as u16;
+        ops.push(Op::Deploy {
+            service: 0,
+            environment: 0,
+            status: 1,
+            start,
+            duration: Some(5),
+            commit_before: Some(60),
+        });
+        ops.push(Op::Checkin {
+            deploy: i,
+            state: 2,
+            opened: Some(start + 6),
+        });
+        ops.push(Op::Feedback {
+            target: i,
+            on_checkin: true,
+            sentiment: Some(if i == 3 { 1 } else { -1 }),
+            given: start + 7,
+            comment: false,
+        });
+    }
+    for (n, op) in ops.iter().enumerate() {
+        apply(&store, op, n).await;
+    }
+    let from = NaiveDate::from_ymd_opt(2026, 3, 21).unwrap();
+    let period = Period::new(from, from + Duration::days(7), chrono_tz::Europe::Berlin);
+    assert_eq!(period.start(), Utc.with_ymd_and_hms(2026, 3, 20, 23, 0, 0).unwrap());
+    let production = Environments::default();
+    let read = |reading| {
+        let (store, period, production) = (&store, &period, &production);
+        async move {
+            store
+                .summary_figures_from(reading, period, &Scope::all(), production, true)
+                .await
+                .unwrap()
         }
+    };
+    let rolled = read(ReadFrom::Rollups).await;
+    assert_eq!(rolled, read(ReadFrom::Rows).await);
+    assert_eq!(rolled.production.deployed, 2, "{rolled:?}");
+    let checkins = rolled.checkins.clone().unwrap();
+    assert_eq!((checkins.asked, checkins.answered), (2, 2), "{checkins:?}");
+    assert_eq!(
+        (checkins.positive, checkins.neutral, checkins.negative),
+        (0, 0, 2),
+        "{checkins:?}"
     );
-    // Berlin's week: 23:00 the day before to 23:00.
-    let (start, end) = (10 * day - 3_600_000, 17 * day - 3_600_000);
+    let per_day: i64 = rolled.daily.iter().map(|d| d.0).sum();
+    assert_eq!(per_day, 2, "{:?}", rolled.daily);
+}
+
+#[test]
+fn a_range_is_whole_utc_days_and_the_shorter_part_of_its_partial_days() {
+    let day = DAY_MS;
+    let hour = 3_600_000;
+    let split_of = |days: Option<(i64, i64)>, edges: &[(i64, i64, i64)]| Split {
+        days,
+        edges: edges
+            .iter()
+            .map(|&(lo, hi, sign)| Edge { lo, hi, sign })
+            .collect(),
+    };
+    assert_eq!(split(10 * day, 17 * day), split_of(Some((10, 17)), &[]));
+    // Berlin's week, 23:00 the day before to 23:00: the hour before day 10 added, day 16 whole
+    // less its last hour.
+    let (start, end) = (10 * day - hour, 17 * day - hour);
     assert_eq!(
         split(start, end),
-        Split {
-            days: Some((10, 16)),
-            edges: [Some((start, 10 * day)), Some((16 * day, end))]
-        }
+        split_of(
+            Some((10, 17)),
+            &[(start, 10 * day, 1), (end, 17 * day, -1)]
+        )
     );
-    // Less than a day: rows only; nothing before day 1 from the rollups.
+    // A week starting 01:00: day 9 whole less its first hour, the last hour added.
+    let (start, end) = (10 * day - 23 * hour, 17 * day - 23 * hour);
+    assert_eq!(
+        split(start, end),
+        split_of(
+            Some((9, 16)),
+            &[(9 * day, start, -1), (16 * day, end, 1)]
+        )
+    );
+    // Within one day: its rows when short, the day less the rest when long.
+    assert_eq!(
+        split(day + 5, day + hour),
+        split_of(None, &[(day + 5, day + hour, 1)])
+    );
     assert_eq!(
         split(day + 5, 2 * day - 5),
-        Split {
-            days: None,
-            edges: [Some((day + 5, 2 * day - 5)), None]
-        }
+        split_of(Some((1, 2)), &[(day, day + 5, -1), (2 * day - 5, 2 * day, -1)])
     );
+    // Two partial days and no whole one.
+    assert_eq!(
+        split(day + 20 * hour, 2 * day + 20 * hour),
+        split_of(
+            Some((2, 3)),
+            &[(day + 20 * hour, 2 * day, 1), (2 * day + 20 * hour, 3 * day, -1)]
+        )
+    );
+    // Nothing before day 1 from the rollups.
     assert_eq!(
         split(-3 * day, 3 * day),
-        Split {
-            days: Some((1, 3)),
-            edges: [Some((-3 * day, day)), None]
-        }
+        split_of(Some((1, 3)), &[(-3 * day, day, 1)])
+    );
+    assert_eq!(
+        split(-day + 5, 2 * hour),
+        split_of(None, &[(-day + 5, 2 * hour, 1)])
     );
     assert_eq!(split(5, 5).days, None);
 }
