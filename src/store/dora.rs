@@ -236,6 +236,9 @@ pub(super) async fn lead_time(
 /// `deploy_counts_at` index with no sort and no temporary table: the aggregates come back as one
 /// row per range (the head commits' lead times as a JSON array of integer milliseconds, those of
 /// listed commits as comma-separated integers), not one row per commit.
+/// Both subqueries end in `limit -1 offset 0`, which keeps SQLite from flattening them into the
+/// query above: flattened, each reference to `listed` or `head` ran its probe again (seven
+/// `deploy_commit` look-ups per deploy instead of one; the scan took half as long again).
 pub(super) async fn lead_times(
     tx: &mut sqlx::SqliteConnection,
     ranges: &[(i64, i64)],
@@ -278,7 +281,9 @@ pub(super) async fn lead_times(
                         exists (select 1 from deploy_commit c where c.deploy_id = d.id) as listed
                  from deploy d
                  where {AT} >= ?2 and {AT} < ?3 and {conditions}
-                   and d.status in ('succeeded', 'rolled_back')) x)",
+                   and d.status in ('succeeded', 'rolled_back')
+                 limit -1 offset 0) x
+             limit -1 offset 0)",
         head_before = shipped_before("x.commit_sha"),
         listed_before = shipped_before("c.sha"),
         conditions = deploys.conditions.replace('?', "?1"),
