@@ -165,6 +165,9 @@ pub struct Store {
     write_gate: WriteGate,
     /// Group commit for deploy events (see `Store::record_deploy`).
     deploy_writer: tokio::sync::mpsc::Sender<deploy_writer::DeployJob>,
+    /// Set once the alert and check-in tables are known to exist (`optional_tables`): tables are
+    /// never dropped, so the summaries stop asking the schema on every figure set.
+    optional_tables_seen: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Store {
@@ -212,6 +215,7 @@ impl Store {
             pool,
             write_gate,
             deploy_writer,
+            optional_tables_seen: Default::default(),
         })
     }
 

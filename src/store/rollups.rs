@@ -633,7 +633,7 @@ impl Store {
         let scope = (!scope.is_all()).then(|| scope.json());
         let scope = scope.as_deref();
         let mut tx = self.pool().begin().await?;
-        let (has_alerts, has_checkins) = Self::optional_tables(&mut tx).await?;
+        let (has_alerts, has_checkins) = self.optional_tables(&mut tx).await?;
         let filter = Filter {
             scope,
             production,
@@ -749,7 +749,7 @@ impl Store {
         let scope = (!scope.is_all()).then(|| scope.json());
         let scope = scope.as_deref();
         let mut tx = self.pool().begin().await?;
-        let (has_alerts, _) = Self::optional_tables(&mut tx).await?;
+        let (has_alerts, _) = self.optional_tables(&mut tx).await?;
         let filter = Filter {
             scope,
             production,

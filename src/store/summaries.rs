@@ -186,7 +186,7 @@ impl Store {
         end: DateTime<Utc>,
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        if !Self::optional_tables(&mut tx).await?.0 {
+        if !self.optional_tables(&mut tx).await?.0 {
             return Ok(false);
         }
         let (start, end) = (time_to_db(start), time_to_db(end));
@@ -239,7 +239,7 @@ impl Store {
     /// database has no check-in tables.
     pub async fn generate_bench_feedback(&self, feedback: i64) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        if !Self::optional_tables(&mut tx).await?.1 {
+        if !self.optional_tables(&mut tx).await?.1 {
             return Ok(false);
         }
         sqlx::query(

@@ -100,10 +100,16 @@ pub(super) fn day_case(
     sql
 }
 
-/// Median of the `v` column of CTE `values_` (mean of the middle two for an even count).
-const MEDIAN: &str =
-    "ranked as (select v, row_number() over (order by v) as r, count(*) over () as n from values_)
-     select avg(case when r in ((n + 1) / 2, (n + 2) / 2) then v end) from ranked";
+/// The median in seconds of a JSON array of integer milliseconds, each divided as SQLite's
+/// `ms / 1000.0` does (the same IEEE division), so the figure equals the SQL median's.
+fn median_of_millis(json: &str, what: &str) -> Result<Option<f64>> {
+    let mut seconds: Vec<f64> = serde_json::from_str::<Vec<i64>>(json)
+        .map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))?
+        .into_iter()
+        .map(|ms| ms as f64 / 1000.0)
+        .collect();
+    Ok(crate::domain::incident_review::median(&mut seconds))
+}
 
 /// A comment cut to fit a summary line, on one line, without markdown link brackets.
 pub(super) fn cut_comment(text: &str) -> String {
@@ -234,7 +240,7 @@ impl Store {
         let seen_d = visible.deploy("d");
         let mut tx = self.pool().begin().await?;
         let mut figures = Figures::default();
-        let (has_alerts, has_checkins) = Self::optional_tables(&mut tx).await?;
+        let (has_alerts, has_checkins) = self.optional_tables(&mut tx).await?;
         let production_d = dora::production_sql("d", production);
         let deploys = dora::Deploys {
             start,
@@ -323,9 +329,17 @@ impl Store {
         Ok(figures)
     }
 
-    /// Whether the alert tables and the check-in tables exist in this database.
-    pub(super) async fn optional_tables(conn: &mut sqlx::SqliteConnection) -> Result<(bool, bool)> {
-        Ok(sqlx::query_as(
+    /// Whether the alert tables and the check-in tables exist in this database. Once both are
+    /// seen, the answer is remembered (a later schema only adds tables).
+    pub(super) async fn optional_tables(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+    ) -> Result<(bool, bool)> {
+        use std::sync::atomic::Ordering;
+        if self.optional_tables_seen.load(Ordering::Relaxed) {
+            return Ok((true, true));
+        }
+        let found: (bool, bool) = sqlx::query_as(
             "select
                  (select count(*) from sqlite_master where type = 'table'
                   and name in ('alert_group', 'alert', 'incident', 'alert_deploy_link')) = 4,
@@ -333,7 +347,11 @@ impl Store {
                   and name in ('checkin', 'feedback')) = 2",
         )
         .fetch_one(&mut *conn)
-        .await?)
+        .await?;
+        if found == (true, true) {
+            self.optional_tables_seen.store(true, Ordering::Relaxed);
+        }
+        Ok(found)
     }
 
     pub(super) async fn alert_figures(
@@ -353,17 +371,18 @@ impl Store {
             visible.in_group("i.group_id"),
         );
         let seen_g = visible.alert_group("g");
-        // Time to restore: incidents resolved in the period, opened → resolved.
-        figures.time_to_restore_median = sqlx::query_scalar(&format!(
-            "with values_ as (select (i.resolved_at - i.opened_at) / 1000.0 as v from incident i
-                 where i.resolved_at >= ? and i.resolved_at < ? and {incident_scope} and {seen_i}),
-             {MEDIAN}"
+        // Time to restore: incidents resolved in the period, opened → resolved; the values as one
+        // JSON array of integer milliseconds, the median taken here (as for acknowledgements).
+        let restored: String = sqlx::query_scalar(&format!(
+            "select coalesce(json_group_array(i.resolved_at - i.opened_at), '[]') from incident i
+             where i.resolved_at >= ? and i.resolved_at < ? and {incident_scope} and {seen_i}"
         ))
         .bind(start)
         .bind(end)
         .bind_scope(scope)
         .fetch_one(&mut *tx)
         .await?;
+        figures.time_to_restore_median = median_of_millis(&restored, "times to restore")?;
         let mut alerts = AlertFigures::default();
         let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
             "select a.name, count(*) as n from alert a
@@ -391,12 +410,7 @@ impl Store {
         .bind_scope(scope)
         .fetch_one(&mut *tx)
         .await?;
-        let mut acked: Vec<f64> = serde_json::from_str::<Vec<i64>>(&acked)
-            .map_err(|e| StoreError::Corrupt(format!("times to acknowledge: {e}")))?
-            .into_iter()
-            .map(|ms| ms as f64 / 1000.0)
-            .collect();
-        alerts.time_to_acknowledge_median = crate::domain::incident_review::median(&mut acked);
+        alerts.time_to_acknowledge_median = median_of_millis(&acked, "times to acknowledge")?;
         alerts.still_firing = sqlx::query_scalar(&format!(
             "select count(*) from alert_group g
              where g.status = 'firing' and {group_scope} and {seen_g}"
@@ -502,7 +516,7 @@ impl Store {
         // Alerts, incidents and check-ins come with their own migrations; a database without
         // them says so instead of showing zeros.
         let mut conn = self.pool().acquire().await?;
-        let (alerts, checkins) = Self::optional_tables(&mut conn).await?;
+        let (alerts, checkins) = self.optional_tables(&mut conn).await?;
         let mut missing = Vec::new();
         if !alerts {
             missing.push(
