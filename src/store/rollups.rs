@@ -67,10 +67,13 @@ pub(super) fn split(start: i64, end: i64) -> Split {
         let day = first_touched;
         if day >= 1 && end - start > HALF {
             out.days = Some((day, day + 1));
-            out.edges = [Edge::take(day * DAY_MS, start), Edge::take(end, (day + 1) * DAY_MS)]
-                .into_iter()
-                .filter(|e| e.lo < e.hi)
-                .collect();
+            out.edges = [
+                Edge::take(day * DAY_MS, start),
+                Edge::take(end, (day + 1) * DAY_MS),
+            ]
+            .into_iter()
+            .filter(|e| e.lo < e.hi)
+            .collect();
         } else {
             out.edges.push(Edge::add(start, end));
         }

@@ -668,7 +668,10 @@ async fn a_berlin_week_counts_what_happened_in_it_and_not_the_hour_taken_away() 
     }
     let from = NaiveDate::from_ymd_opt(2026, 3, 21).unwrap();
     let period = Period::new(from, from + Duration::days(7), chrono_tz::Europe::Berlin);
-    assert_eq!(period.start(), Utc.with_ymd_and_hms(2026, 3, 20, 23, 0, 0).unwrap());
+    assert_eq!(
+        period.start(),
+        Utc.with_ymd_and_hms(2026, 3, 20, 23, 0, 0).unwrap()
+    );
     let production = Environments::default();
     let read = |reading| {
         let (store, period, production) = (&store, &period, &production);
@@ -710,19 +713,13 @@ fn a_range_is_whole_utc_days_and_the_shorter_part_of_its_partial_days() {
     let (start, end) = (10 * day - hour, 17 * day - hour);
     assert_eq!(
         split(start, end),
-        split_of(
-            Some((10, 17)),
-            &[(start, 10 * day, 1), (end, 17 * day, -1)]
-        )
+        split_of(Some((10, 17)), &[(start, 10 * day, 1), (end, 17 * day, -1)])
     );
     // A week starting 01:00: day 9 whole less its first hour, the last hour added.
     let (start, end) = (10 * day - 23 * hour, 17 * day - 23 * hour);
     assert_eq!(
         split(start, end),
-        split_of(
-            Some((9, 16)),
-            &[(9 * day, start, -1), (16 * day, end, 1)]
-        )
+        split_of(Some((9, 16)), &[(9 * day, start, -1), (16 * day, end, 1)])
     );
     // Within one day: its rows when short, the day less the rest when long.
     assert_eq!(
@@ -731,14 +728,20 @@ fn a_range_is_whole_utc_days_and_the_shorter_part_of_its_partial_days() {
     );
     assert_eq!(
         split(day + 5, 2 * day - 5),
-        split_of(Some((1, 2)), &[(day, day + 5, -1), (2 * day - 5, 2 * day, -1)])
+        split_of(
+            Some((1, 2)),
+            &[(day, day + 5, -1), (2 * day - 5, 2 * day, -1)]
+        )
     );
     // Two partial days and no whole one.
     assert_eq!(
         split(day + 20 * hour, 2 * day + 20 * hour),
         split_of(
             Some((2, 3)),
-            &[(day + 20 * hour, 2 * day, 1), (2 * day + 20 * hour, 3 * day, -1)]
+            &[
+                (day + 20 * hour, 2 * day, 1),
+                (2 * day + 20 * hour, 3 * day, -1)
+            ]
         )
     );
     // Nothing before day 1 from the rollups.
