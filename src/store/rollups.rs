@@ -87,7 +87,7 @@ pub(super) fn split(start: i64, end: i64) -> Split {
     }
     let (mut lo, mut hi) = (first, last);
     if start < first * DAY_MS {
-        if first - 1 >= 1 && first * DAY_MS - start > HALF && start > (first - 1) * DAY_MS {
+        if first > 1 && first * DAY_MS - start > HALF {
             lo = first - 1;
             out.edges.push(Edge::take(lo * DAY_MS, start));
         } else {
