@@ -24,6 +24,7 @@ mod retention;
 mod rollbacks;
 mod rollups;
 mod shown;
+mod spans;
 mod subscriptions;
 mod summaries;
 mod summary_figures;
