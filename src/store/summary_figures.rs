@@ -187,8 +187,9 @@ pub enum ReadFrom {
 impl Store {
     /// Every figure of `period` for `scope`, in one read transaction; the four keys count the
     /// deploys to `production`.
-    /// Without `details` (the previous period, only compared against), the per-day counts and
-    /// the comments are skipped.
+    /// Without `details` (the previous period, only compared against), the per-day counts, the
+    /// comments and the alert section's parts a summary does not compare (counts by name, noise,
+    /// still firing, incidents opened) are skipped.
     pub async fn summary_figures(
         &self,
         period: &Period,
@@ -384,6 +385,22 @@ impl Store {
         .await?;
         figures.time_to_restore_median = median_of_millis(&restored, "times to restore")?;
         let mut alerts = AlertFigures::default();
+        if wanted != "1" {
+            // Compared against only: the count and the time to acknowledge are all that is read.
+            alerts.count = sqlx::query_scalar(&format!(
+                "select count(*) from alert a
+                 where a.starts_at >= ? and a.starts_at < ? and {alert_scope} and {seen_a}"
+            ))
+            .bind(start)
+            .bind(end)
+            .bind_scope(scope)
+            .fetch_one(&mut *tx)
+            .await?;
+            alerts.time_to_acknowledge_median =
+                Self::acknowledge_median(tx, (start, end), (scope, visible)).await?;
+            figures.alerts = Some(alerts);
+            return Ok(());
+        }
         let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
             "select a.name, count(*) as n from alert a
              where a.starts_at >= ? and a.starts_at < ? and {alert_scope} and {seen_a}
@@ -397,20 +414,8 @@ impl Store {
         alerts.count = rows.iter().map(|(_, n)| n).sum();
         alerts.noisiest =
             Self::noisiest_alerts(&mut *tx, (start, end), (scope, visible), &rows).await?;
-        // The values as one JSON array of integer milliseconds, the median taken here: a period's
-        // alert groups are many, and SQLite's window sort cost more than the rest of the figure.
-        let acked: String = sqlx::query_scalar(&format!(
-            "select coalesce(json_group_array(max(0, g.acked_at - g.first_fired_at)), '[]')
-             from alert_group g
-             where g.first_fired_at >= ? and g.first_fired_at < ? and g.acked_at is not null
-               and {group_scope} and {seen_g}"
-        ))
-        .bind(start)
-        .bind(end)
-        .bind_scope(scope)
-        .fetch_one(&mut *tx)
-        .await?;
-        alerts.time_to_acknowledge_median = median_of_millis(&acked, "times to acknowledge")?;
+        alerts.time_to_acknowledge_median =
+            Self::acknowledge_median(tx, (start, end), (scope, visible)).await?;
         alerts.still_firing = sqlx::query_scalar(&format!(
             "select count(*) from alert_group g
              where g.status = 'firing' and {group_scope} and {seen_g}"
@@ -446,6 +451,31 @@ impl Store {
         }
         figures.alerts = Some(alerts);
         Ok(())
+    }
+
+    /// Median seconds from first firing to acknowledgement over the alert groups that first
+    /// fired in `[start, end)` and were acknowledged.
+    async fn acknowledge_median(
+        tx: &mut sqlx::SqliteConnection,
+        (start, end): (i64, i64),
+        (scope, visible): (Option<&str>, Visible),
+    ) -> Result<Option<f64>> {
+        let group_scope = scope_sql(scope.is_some(), "g");
+        let seen_g = visible.alert_group("g");
+        // The values as one JSON array of integer milliseconds, the median taken here: a period's
+        // alert groups are many, and SQLite's window sort cost more than the rest of the figure.
+        let acked: String = sqlx::query_scalar(&format!(
+            "select coalesce(json_group_array(max(0, g.acked_at - g.first_fired_at)), '[]')
+             from alert_group g
+             where g.first_fired_at >= ? and g.first_fired_at < ? and g.acked_at is not null
+               and {group_scope} and {seen_g}"
+        ))
+        .bind(start)
+        .bind(end)
+        .bind_scope(scope)
+        .fetch_one(&mut *tx)
+        .await?;
+        median_of_millis(&acked, "times to acknowledge")
     }
 
     async fn checkin_figures(
