@@ -69,19 +69,6 @@ pub(super) struct DeploySums {
 }
 
 impl DeploySums {
-    pub fn counts(&self) -> Counts {
-        let mut counts = Counts::default();
-        for (status, n) in [
-            (DeployStatus::Started, self.started),
-            (DeployStatus::Succeeded, self.succeeded),
-            (DeployStatus::Failed, self.failed),
-            (DeployStatus::RolledBack, self.rolled_back),
-        ] {
-            counts.add(status, n);
-        }
-        counts
-    }
-
     /// The production figures, when these are the production deploys' sums (store/dora.rs).
     pub fn production(&self) -> ProductionCounts {
         ProductionCounts {
@@ -106,29 +93,13 @@ impl DeploySums {
             probable,
         }
     }
-
-    fn add(&mut self, other: &Self) {
-        self.started += other.started;
-        self.succeeded += other.succeeded;
-        self.failed += other.failed;
-        self.rolled_back += other.rolled_back;
-        self.lacking_commit += other.lacking_commit;
-        self.confirmed += other.confirmed;
-        self.probable += other.probable;
-    }
 }
 
-/// One (service, environment) of `deploys`, as its JSON array: service, environment, production
-/// (0 or 1), then the sums in `DeploySums` order.
-/// The sums are null for a pair without deploys in the range.
-type DeployRow = (String, String, i64, Option<[i64; 7]>);
-
-/// Deploy sums of one (service, environment).
-pub(super) struct PairSums {
+/// Deploys of one (service, environment) by status.
+pub(super) struct PairCounts {
     pub service: String,
     pub environment: String,
-    pub production: bool,
-    pub sums: DeploySums,
+    pub counts: Counts,
 }
 
 /// Per range: the production deploys in scope.
@@ -137,100 +108,93 @@ pub(super) struct Totals {
     pub production: DeploySums,
 }
 
-/// Deploy sums of `range` (Unix ms), per (service, environment), in their order. The whole days:
-/// for each pair of `rollup_pair`, its short range of the `rollup_deploy_by_pair` index (no sort of
-/// the period's rows by pair); the partial days at the edges from the rows. Each part comes back
-/// as one JSON array (a few hundred rows cost more to hand over one by one than to sum).
+/// Deploys of `range` (Unix ms) by status, per (service, environment), in their order (the
+/// production figures are `deploy_totals`', read from the few rows of `rollup_deploy_env`). The
+/// whole days: for each pair of `rollup_pair`, its short range of the `rollup_deploy_by_pair`
+/// index (no sort of the period's rows by pair); the partial days at the edges from the rows. Each
+/// part comes back as one JSON array (a few hundred rows cost more to hand over one by one than
+/// to sum), each pair's counts in `STATUSES` order, null for a pair without deploys in the range.
 pub(super) async fn deploys(
     tx: &mut sqlx::SqliteConnection,
     range: (i64, i64),
-    filter: &Filter<'_>,
-) -> Result<Vec<PairSums>> {
+    scope: Option<&str>,
+) -> Result<Vec<PairCounts>> {
+    const STATUSES: [DeployStatus; 4] = [
+        DeployStatus::Started,
+        DeployStatus::Succeeded,
+        DeployStatus::Failed,
+        DeployStatus::RolledBack,
+    ];
     let split = split(range.0, range.1);
-    let sums = "sum(r.started), sum(r.succeeded), sum(r.failed), sum(r.rolled_back),
-                sum(r.lacking_commit), sum(r.confirmed), sum(r.probable)";
     let mut parts: Vec<String> = Vec::with_capacity(2);
     if let Some((first, last)) = split.days {
         parts.push(
             sqlx::query_scalar(&format!(
-                // `sums` is null for a pair without deploys in the range, and referenced once
-                // (each reference would run the subquery again).
-                "select coalesce(json_group_array(json_array(service, environment, production,
-                                                             json(sums))), '[]')
+                // `counts` is referenced once (each reference would run the subquery again).
+                "select coalesce(json_group_array(json_array(service, environment, json(counts))),
+                                 '[]')
                  from (
-                     select p.service, p.environment, {production} as production,
-                            (select case when count(*) > 0 then json_array({sums}) end
+                     select p.service, p.environment,
+                            (select case when count(*) > 0 then
+                                 json_array(sum(r.started), sum(r.succeeded), sum(r.failed),
+                                            sum(r.rolled_back)) end
                              from rollup_deploy r
                              where r.service = p.service and r.environment = p.environment
-                               and r.day >= {first} and r.day < {last}) as sums
+                               and r.day >= {first} and r.day < {last}) as counts
                      from rollup_pair p where {in_scope})",
-                production = dora::production_sql("p", filter.production),
-                in_scope = scope_sql(filter.scope.is_some(), "p"),
+                in_scope = scope_sql(scope.is_some(), "p"),
             ))
-            .bind_scope(filter.scope)
+            .bind_scope(scope)
             .fetch_one(&mut *tx)
             .await?,
         );
     }
     if !split.edges.is_empty() {
-        let rows_of = dora::Deploys {
-            start: 0,
-            end: 0,
-            scope: None,
-            conditions: String::new(),
-            has_alerts: filter.has_alerts,
-        };
-        let (confirmed, unanswered) = (rows_of.confirmed(), rows_of.unanswered());
-        let edges: String = sqlx::query_scalar(&format!(
-            "with {ctes}
-             select coalesce(json_group_array(json_array(service, environment, production,
-                        json_array(started, succeeded, failed, rolled_back, lacking_commit,
-                                   confirmed, probable))), '[]')
-             from (
-                 select d.service, d.environment, {production} as production,
-                        sum(e.sign * (d.status = 'started')) as started,
-                        sum(e.sign * (d.status = 'succeeded')) as succeeded,
-                        sum(e.sign * (d.status = 'failed')) as failed,
-                        sum(e.sign * (d.status = 'rolled_back')) as rolled_back,
-                        sum(e.sign * (d.status in ('succeeded', 'rolled_back') and d.commit_at is null))
-                            as lacking_commit,
-                        sum(e.sign * (d.status = 'succeeded' and {confirmed})) as confirmed,
-                        sum(e.sign * (d.status = 'succeeded' and ({confirmed} or {unanswered})))
-                            as probable
-                 from edges e join deploy d on {AT} >= e.lo and {AT} < e.hi
-                 where {in_scope}
-                 group by d.service, d.environment)",
-            ctes = Spans::of(&[range]).ctes(),
-            production = dora::production_sql("d", filter.production),
-            in_scope = scope_sql(filter.scope.is_some(), "d"),
-        ))
-        .bind_scope(filter.scope)
-        .fetch_one(&mut *tx)
-        .await?;
-        parts.push(edges);
+        parts.push(
+            sqlx::query_scalar(&format!(
+                "with {ctes}
+                 select coalesce(json_group_array(json_array(service, environment,
+                            json_array(started, succeeded, failed, rolled_back))), '[]')
+                 from (
+                     select d.service, d.environment,
+                            sum(e.sign * (d.status = 'started')) as started,
+                            sum(e.sign * (d.status = 'succeeded')) as succeeded,
+                            sum(e.sign * (d.status = 'failed')) as failed,
+                            sum(e.sign * (d.status = 'rolled_back')) as rolled_back
+                     from edges e join deploy d on {AT} >= e.lo and {AT} < e.hi
+                     where {in_scope}
+                     group by d.service, d.environment)",
+                ctes = Spans::of(&[range]).ctes(),
+                in_scope = scope_sql(scope.is_some(), "d"),
+            ))
+            .bind_scope(scope)
+            .fetch_one(&mut *tx)
+            .await?,
+        );
     }
-    let mut pairs: std::collections::BTreeMap<(String, String), PairSums> = Default::default();
+    let mut pairs: std::collections::BTreeMap<(String, String), Counts> = Default::default();
     for part in &parts {
-        let rows: Vec<DeployRow> = serde_json::from_str(part)
-            .map_err(|e| super::StoreError::Corrupt(format!("deploy sums: {e}")))?;
-        for (service, environment, production, sums) in rows {
-            let Some(sums) = sums.map(DeploySums::of) else {
+        let rows: Vec<(String, String, Option<[i64; 4]>)> = serde_json::from_str(part)
+            .map_err(|e| super::StoreError::Corrupt(format!("deploy counts: {e}")))?;
+        for (service, environment, counts) in rows {
+            let Some(counts) = counts else {
                 continue;
             };
-            pairs
-                .entry((service.clone(), environment.clone()))
-                .or_insert_with(|| PairSums {
-                    service,
-                    environment,
-                    production: production != 0,
-                    sums: DeploySums::default(),
-                })
-                .sums
-                .add(&sums);
+            let pair = pairs.entry((service, environment)).or_default();
+            for (status, n) in STATUSES.into_iter().zip(counts) {
+                pair.add(status, n);
+            }
         }
     }
     // A BTreeMap's order of the texts is their bytes' order, as SQLite's binary collation.
-    Ok(pairs.into_values().collect())
+    Ok(pairs
+        .into_iter()
+        .map(|((service, environment), counts)| PairCounts {
+            service,
+            environment,
+            counts,
+        })
+        .collect())
 }
 
 /// A range's number, then its production sums in `DeploySums` order.
@@ -487,19 +451,16 @@ impl Store {
         };
         let whole = Spans::of(&[(start, end)]);
         let mut figures = Figures::default();
-        let mut production_sums = DeploySums::default();
-        for pair in deploys(&mut tx, (start, end), &filter).await? {
-            if pair.production {
-                production_sums.add(&pair.sums);
-            }
-            let counts = pair.sums.counts();
-            if counts.total != 0 {
+        for pair in deploys(&mut tx, (start, end), scope).await? {
+            if pair.counts.total != 0 {
                 figures
                     .by_service
-                    .push((pair.service, pair.environment, counts));
+                    .push((pair.service, pair.environment, pair.counts));
             }
         }
-        figures.production = production_sums.production();
+        figures.production = deploy_totals(&mut tx, &whole, &filter).await?[0]
+            .production
+            .production();
         let deploys_of = dora::Deploys {
             start,
             end,
