@@ -1,9 +1,10 @@
 //! Reading the per-day rollups (migration 20261203100000_summary_rollups.sql, which keeps them by
 //! triggers): a range of instants is whole UTC days, summed from `rollup_deploy`, `rollup_feedback`
 //! and `rollup_checkin`, plus or minus the rows of partial days at its edges (whichever part of
-//! such a day is shorter), read with the same conditions the row-by-row figures use. Several ranges (the 12 weeks of a trend, the days of
-//! a period) are read in one statement, numbered `k`. Medians are never summed: their inputs come
-//! from the rows (`dora::lead_time`, `restore_times`), through indexes on the ranges' instants.
+//! such a day is shorter), read with the same conditions the row-by-row figures use. Several
+//! ranges (the 12 weeks of a trend, the days of a period) are read in one statement, numbered `k`.
+//! Medians are never summed: their inputs come from the rows (`dora::lead_time`,
+//! `restore_times`), through indexes on the ranges' instants.
 //!
 //! Every function here has a row-by-row twin in `summary_figures.rs` / `dora.rs`; the property
 //! test in `rollups_tests.rs` holds them to the same answers.
@@ -56,56 +57,11 @@ fn rollup_of(table: &str, scope: Option<&str>) -> (String, &'static str) {
     }
 }
 
-/// Deploy contributions summed: statuses and the change-failure counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct DeploySums {
-    pub started: i64,
-    pub succeeded: i64,
-    pub failed: i64,
-    pub rolled_back: i64,
-    pub lacking_commit: i64,
-    pub confirmed: i64,
-    pub probable: i64,
-}
-
-impl DeploySums {
-    /// The production figures, when these are the production deploys' sums (store/dora.rs).
-    pub fn production(&self) -> ProductionCounts {
-        ProductionCounts {
-            deployed: self.succeeded + self.rolled_back,
-            change_failures: self.rolled_back + self.confirmed,
-            probable_change_failures: self.rolled_back + self.probable,
-            deploy_failures: self.failed,
-        }
-    }
-
-    /// From the seven sums in field order (the order every statement here selects them in).
-    fn of(
-        [started, succeeded, failed, rolled_back, lacking_commit, confirmed, probable]: [i64; 7],
-    ) -> Self {
-        Self {
-            started,
-            succeeded,
-            failed,
-            rolled_back,
-            lacking_commit,
-            confirmed,
-            probable,
-        }
-    }
-}
-
 /// Deploys of one (service, environment) by status.
 pub(super) struct PairCounts {
     pub service: String,
     pub environment: String,
     pub counts: Counts,
-}
-
-/// Per range: the production deploys in scope.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Totals {
-    pub production: DeploySums,
 }
 
 /// Deploys of `range` (Unix ms) by status, per (service, environment), in their order (the
@@ -197,18 +153,15 @@ pub(super) async fn deploys(
         .collect())
 }
 
-/// A range's number, then its production sums in `DeploySums` order.
-type TotalsRow = (i64, i64, i64, i64, i64, i64, i64, i64);
-
-/// Per range: the production deploys in scope, in one statement for all the ranges. Unscoped, the
-/// whole days come from `rollup_deploy_env` (a few rows per day); scoped, from `rollup_deploy`
-/// (its services are what the scope filters on). The production condition is a filter, evaluated
-/// once per rollup row, not once per summed column.
+/// Per range: the production figures of the deploys in scope, in one statement for all the
+/// ranges. Unscoped, the whole days come from `rollup_deploy_env` (a few rows per day); scoped,
+/// from `rollup_deploy` (its services are what the scope filters on). The production condition is
+/// a filter, evaluated once per rollup row, not once per summed column.
 pub(super) async fn deploy_totals(
     tx: &mut sqlx::SqliteConnection,
     spans: &Spans,
     filter: &Filter<'_>,
-) -> Result<Vec<Totals>> {
+) -> Result<Vec<ProductionCounts>> {
     let rows_of = dora::Deploys {
         start: 0,
         end: 0,
@@ -218,23 +171,19 @@ pub(super) async fn deploy_totals(
     };
     let (confirmed, unanswered) = (rows_of.confirmed(), rows_of.unanswered());
     let (rollup, service) = rollup_of("rollup_deploy", filter.scope);
-    let rows: Vec<TotalsRow> = sqlx::query_as(&format!(
+    let rows: Vec<(i64, i64, i64, i64, i64, i64)> = sqlx::query_as(&format!(
         "with {ctes},
-         src(k, service, environment, started, succeeded, failed, rolled_back, lacking_commit,
-             confirmed, probable) as (
-             select s.k, {service}, r.environment, r.started, r.succeeded, r.failed, r.rolled_back,
-                    r.lacking_commit, r.confirmed, r.probable
+         src(k, service, environment, succeeded, failed, rolled_back, confirmed, probable) as (
+             select s.k, {service}, r.environment, r.succeeded, r.failed, r.rolled_back,
+                    r.confirmed, r.probable
              from days s join {rollup} r on r.day >= s.lo and r.day < s.hi
              union all
-             select e.k, d.service, d.environment, e.sign * (d.status = 'started'),
-                    e.sign * (d.status = 'succeeded'), e.sign * (d.status = 'failed'),
-                    e.sign * (d.status = 'rolled_back'),
-                    e.sign * (d.status in ('succeeded', 'rolled_back') and d.commit_at is null),
+             select e.k, d.service, d.environment, e.sign * (d.status = 'succeeded'),
+                    e.sign * (d.status = 'failed'), e.sign * (d.status = 'rolled_back'),
                     e.sign * (d.status = 'succeeded' and {confirmed}),
                     e.sign * (d.status = 'succeeded' and ({confirmed} or {unanswered}))
              from edges e join deploy d on {AT} >= e.lo and {AT} < e.hi)
-         select k, sum(started), sum(succeeded), sum(failed), sum(rolled_back), sum(lacking_commit),
-                sum(confirmed), sum(probable)
+         select k, sum(succeeded), sum(failed), sum(rolled_back), sum(confirmed), sum(probable)
          from src r where {production} and {in_scope}
          group by k",
         ctes = spans.ctes(),
@@ -244,10 +193,16 @@ pub(super) async fn deploy_totals(
     .bind_scope(filter.scope)
     .fetch_all(&mut *tx)
     .await?;
-    let mut out = vec![Totals::default(); spans.len()];
-    for r in rows {
-        if let Some(slot) = usize::try_from(r.0).ok().and_then(|k| out.get_mut(k)) {
-            slot.production = DeploySums::of([r.1, r.2, r.3, r.4, r.5, r.6, r.7]);
+    let mut out = vec![ProductionCounts::default(); spans.len()];
+    for (k, succeeded, failed, rolled_back, confirmed, probable) in rows {
+        if let Some(slot) = usize::try_from(k).ok().and_then(|k| out.get_mut(k)) {
+            // The definitions of store/dora.rs's `production_counts`, from the sums.
+            *slot = ProductionCounts {
+                deployed: succeeded + rolled_back,
+                change_failures: rolled_back + confirmed,
+                probable_change_failures: rolled_back + probable,
+                deploy_failures: failed,
+            };
         }
     }
     Ok(out)
@@ -458,9 +413,7 @@ impl Store {
                     .push((pair.service, pair.environment, pair.counts));
             }
         }
-        figures.production = deploy_totals(&mut tx, &whole, &filter).await?[0]
-            .production
-            .production();
+        figures.production = deploy_totals(&mut tx, &whole, &filter).await?[0];
         let deploys_of = dora::Deploys {
             start,
             end,
@@ -511,7 +464,6 @@ impl Store {
                 *day = sums;
             }
         }
-        let wanted = if details { "1" } else { "0" };
         if has_alerts {
             Self::alert_figures(
                 &mut tx,
@@ -519,7 +471,7 @@ impl Store {
                 end,
                 (scope, visible),
                 &days,
-                wanted,
+                details,
                 &mut figures,
             )
             .await?;
@@ -597,7 +549,7 @@ impl Store {
             .zip(leads)
             .zip(restores)
             .map(|((total, lead), restore)| Figures {
-                production: total.production.production(),
+                production: *total,
                 lacking_commit_time: lead.deploys_lacking,
                 lead_time_median: crate::domain::lead_time::median_and_p90(&lead.sorted).0,
                 lead_time_p90: crate::domain::lead_time::median_and_p90(&lead.sorted).1,

@@ -109,27 +109,25 @@ impl Spans {
     pub fn ctes(&self) -> String {
         let mut days = Vec::new();
         let mut edges = Vec::new();
-        for (k, &(start, end)) in self.ranges.iter().enumerate() {
+        for (k, &(start, end)) in (0i64..).zip(&self.ranges) {
             let split = split(start, end);
             if let Some((lo, hi)) = split.days {
-                days.push((k, lo, hi));
+                days.push([k, lo, hi]);
             }
-            edges.extend(split.edges.iter().map(|e| (k, e.lo, e.hi, e.sign)));
+            edges.extend(split.edges.iter().map(|e| [k, e.lo, e.hi, e.sign]));
         }
         format!(
             "days(k, lo, hi) as ({}), edges(k, lo, hi, sign) as ({})",
             values(&days),
-            signed_values(&edges)
+            values(&edges)
         )
     }
 
     /// `rows(k, lo, hi)`: each whole range in ms, for the figures read only from rows (medians).
     pub fn rows_cte(&self) -> String {
-        let rows: Vec<_> = self
-            .ranges
-            .iter()
-            .enumerate()
-            .map(|(k, &(lo, hi))| (k, lo, hi))
+        let rows: Vec<_> = (0i64..)
+            .zip(&self.ranges)
+            .map(|(k, &(lo, hi))| [k, lo, hi])
             .collect();
         format!("rows(k, lo, hi) as ({})", values(&rows))
     }
@@ -139,24 +137,17 @@ impl Spans {
     }
 }
 
-fn values(rows: &[(usize, i64, i64)]) -> String {
+/// Rows of integers as a SQL `values` list; no rows as a query of none with as many columns.
+fn values<const N: usize>(rows: &[[i64; N]]) -> String {
     if rows.is_empty() {
-        return "select 0, 0, 0 where 0".to_owned();
+        return format!("select {} where 0", vec!["0"; N].join(", "));
     }
     let rows: Vec<String> = rows
         .iter()
-        .map(|(k, lo, hi)| format!("({k}, {lo}, {hi})"))
-        .collect();
-    format!("values {}", rows.join(", "))
-}
-
-fn signed_values(rows: &[(usize, i64, i64, i64)]) -> String {
-    if rows.is_empty() {
-        return "select 0, 0, 0, 0 where 0".to_owned();
-    }
-    let rows: Vec<String> = rows
-        .iter()
-        .map(|(k, lo, hi, sign)| format!("({k}, {lo}, {hi}, {sign})"))
+        .map(|row| {
+            let row: Vec<String> = row.iter().map(i64::to_string).collect();
+            format!("({})", row.join(", "))
+        })
         .collect();
     format!("values {}", rows.join(", "))
 }

@@ -317,7 +317,7 @@ impl Store {
                 end,
                 (scope, visible),
                 &period.days(),
-                wanted,
+                details,
                 &mut figures,
             )
             .await?;
@@ -361,7 +361,7 @@ impl Store {
         end: i64,
         (scope, visible): (Option<&str>, Visible),
         days: &[(chrono::NaiveDate, DateTime<Utc>, DateTime<Utc>)],
-        wanted: &str,
+        details: bool,
         figures: &mut Figures,
     ) -> Result<()> {
         let alert_scope = scope_sql(scope.is_some(), "a");
@@ -385,7 +385,7 @@ impl Store {
         .await?;
         figures.time_to_restore_median = median_of_millis(&restored, "times to restore")?;
         let mut alerts = AlertFigures::default();
-        if wanted != "1" {
+        if !details {
             // Compared against only: the count and the time to acknowledge are all that is read.
             alerts.count = sqlx::query_scalar(&format!(
                 "select count(*) from alert a
@@ -435,7 +435,7 @@ impl Store {
         let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
             "select {day_of} as day, count(*)
              from alert a
-             where {wanted} and a.starts_at >= ? and a.starts_at < ? and {alert_scope} and {seen_a}
+             where a.starts_at >= ? and a.starts_at < ? and {alert_scope} and {seen_a}
              group by day",
             day_of = day_case(days, "a.starts_at")
         ))
