@@ -226,6 +226,7 @@ struct GroupViewRow {
     silenced_until: Option<i64>,
     mention_kind: Option<String>,
     mention_id: Option<i64>,
+    #[sqlx(try_from = "super::ids::Flag")]
     silence_available: bool,
     incident_id: Option<i64>,
 }
@@ -270,7 +271,7 @@ impl GroupViewRow {
 
 /// Loads an alert group's message view (for the outbox).
 pub(super) async fn load_alert_group(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     id: i64,
 ) -> Result<Option<AlertGroupView>> {
     let Some(group) = sqlx::query_as::<_, GroupViewRow>(
@@ -279,7 +280,7 @@ pub(super) async fn load_alert_group(
                 g.acked_by, g.acked_by_name, g.acked_at, g.silenced_by_name, g.silenced_at,
                 g.silenced_until, g.mention_kind, g.mention_id, g.silence_available,
                 (select i.id from incident i where i.group_id = g.id) as incident_id
-         from alert_group g where g.id = ?",
+         from alert_group g where g.id = $1",
     )
     .bind(id)
     .fetch_optional(&mut *conn)
@@ -291,7 +292,7 @@ pub(super) async fn load_alert_group(
         "select id, fingerprint, name, status, severity, service, environment, instance, summary,
                 description, labels, generator_url, runbook_url, dashboard_url, panel_url,
                 silence_url, value_string, starts_at, resolved_at
-         from alert where group_id = ?
+         from alert where group_id = $1
          order by case status when 'firing' then 0 else 1 end, starts_at, id",
     )
     .bind(id)
@@ -305,7 +306,7 @@ pub(super) async fn load_alert_group(
                 max(l.verdict_by_name) as verdict_by_name, max(l.verdict_at) as verdict_at,
                 d.service, d.version, d.environment, d.deployer
          from alert_deploy_link l join deploy d on d.id = l.deploy_id
-         where l.group_id = ? group by l.deploy_id order by min(l.delay_ms)",
+         where l.group_id = $1 group by l.deploy_id order by min(l.delay_ms)",
     )
     .bind(id)
     .fetch_all(&mut *conn)
@@ -343,7 +344,7 @@ impl TryFrom<LinkedAlertRow> for LinkedAlert {
 
 /// The alert groups linked to a deploy (for its announcement).
 pub(super) async fn load_linked_alerts(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     deploy_id: i64,
 ) -> Result<Vec<LinkedAlert>> {
     sqlx::query_as::<_, LinkedAlertRow>(
@@ -352,7 +353,7 @@ pub(super) async fn load_linked_alerts(
          from alert_deploy_link l
          join alert_group g on g.id = l.group_id
          join alert a on a.id = l.alert_id
-         where l.deploy_id = ? group by g.id order by g.id",
+         where l.deploy_id = $1 group by g.id order by g.id",
     )
     .bind(deploy_id)
     .fetch_all(&mut *conn)
@@ -445,7 +446,7 @@ impl Store {
     /// What a silence for the group must match, and whether one is already in place.
     pub async fn alert_silence_target(&self, group_id: i64) -> Result<Option<SilenceTarget>> {
         sqlx::query_as::<_, SilenceTargetRow>(
-            "select source, group_labels, common_labels, silenced_until, status from alert_group where id = ?",
+            "select source, group_labels, common_labels, silenced_until, status from alert_group where id = $1",
         )
         .bind(group_id)
         .fetch_optional(self.pool())

@@ -40,7 +40,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<VoteOutcome> {
         let mut tx = self.begin_write().await?;
-        let exists: Option<i64> = sqlx::query_scalar("select id from alert_group where id = ?")
+        let exists: Option<i64> = sqlx::query_scalar("select id from alert_group where id = $1")
             .bind(group_id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -48,7 +48,7 @@ impl Store {
             return Ok(VoteOutcome::NotFound);
         }
         let previous: Option<String> =
-            sqlx::query_scalar("select vote from alert_vote where group_id = ? and user_id = ?")
+            sqlx::query_scalar("select vote from alert_vote where group_id = $1 and user_id = $2")
                 .bind(group_id)
                 .bind(to_db(user))
                 .fetch_optional(&mut *tx)
@@ -61,7 +61,7 @@ impl Store {
         let now_db = time_to_db(now);
         sqlx::query(
             "insert into alert_vote (group_id, user_id, user_name, vote, voted_at, updated_at, created_at)
-             values (?1, ?2, ?3, ?4, ?5, ?5, ?5)
+             values ($1, $2, $3, $4, $5, $5, $5)
              on conflict (group_id, user_id) do update set
                  user_name = excluded.user_name, vote = excluded.vote,
                  voted_at = excluded.voted_at, updated_at = excluded.updated_at",
@@ -89,8 +89,8 @@ impl Store {
     ) -> Result<bool> {
         Ok(sqlx::query_scalar::<_, i64>(
             "select count(*) from message
-             where discord_message_id = ? and channel_id = ?
-               and subject_kind = 'alert_group' and subject_id = ?",
+             where discord_message_id = $1 and channel_id = $2
+               and subject_kind = 'alert_group' and subject_id = $3",
         )
         .bind(to_db(discord_message_id))
         .bind(to_db(channel))
@@ -105,14 +105,14 @@ impl Store {
     /// given in the period, each counted for every distinct alert name of its group, in the
     /// scope and as the reader may read them. `domain::alert_vote::noisiest` decides the list.
     pub(super) async fn noisiest_alerts(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         (start, end): (i64, i64),
         (scope, visible): (Option<&str>, Visible),
         fired: &[(String, i64)],
     ) -> Result<Vec<NoisyAlert>> {
         let alert_scope = scope_sql(scope.is_some(), "a");
         let seen_a = visible.in_group("a.group_id");
-        let votes: Vec<(String, i64, i64)> = sqlx::query_as(&format!(
+        let votes: Vec<(String, i64, i64)> = sqlx::query_as(&crate::store::numbered(&format!(
             "with voted as (select v.group_id, v.vote from alert_vote v
                             where v.voted_at >= ? and v.voted_at < ?),
                   named as (select distinct a.group_id, a.name from alert a
@@ -121,7 +121,7 @@ impl Store {
              select n.name, sum(v.vote = 'noise'), sum(v.vote = 'useful')
              from named n join voted v on v.group_id = n.group_id
              group by n.name"
-        ))
+        )))
         .bind(start)
         .bind(end)
         .bind_scope(scope)
@@ -133,12 +133,12 @@ impl Store {
 
 /// The counts an episode's message shows: each person's latest vote.
 pub(super) async fn vote_counts(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     group_id: i64,
 ) -> Result<VoteCounts> {
     let (useful, noise): (i64, i64) = sqlx::query_as(
         "select coalesce(sum(vote = 'useful'), 0), coalesce(sum(vote = 'noise'), 0)
-         from alert_vote where group_id = ?",
+         from alert_vote where group_id = $1",
     )
     .bind(group_id)
     .fetch_one(&mut *conn)

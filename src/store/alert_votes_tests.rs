@@ -20,7 +20,7 @@ async fn group(store: &Store, id: i64, service: &str, names: &[&str], started: &
     sqlx::query(
         "insert into alert_group (id, source, group_key, status, severity, service, first_fired_at,
                                   resolved_at, updated_at, created_at)
-         values (?1, 'api', 'g' || ?1, 'resolved', 'warning', ?2, ?3, ?3, ?3, ?3)",
+         values ($1, 'api', 'g' || $1, 'resolved', 'warning', $2, $3, $3, $3, $3)",
     )
     .bind(id)
     .bind(service)
@@ -34,7 +34,7 @@ async fn group(store: &Store, id: i64, service: &str, names: &[&str], started: &
             sqlx::query(
                 "insert into alert (group_id, source, fingerprint, name, service, severity, status,
                                     starts_at, updated_at, created_at)
-                 values (?, 'api', ?, ?, ?, 'warning', 'resolved', ?, ?, ?)",
+                 values ($1, 'api', $2, $3, $4, 'warning', 'resolved', $5, $6, $7)",
             )
             .bind(id)
             .bind(format!("f{id}-{i}-{instance}"))

@@ -167,13 +167,13 @@ impl Store {
 
     /// The latest episode of the notification's group key, with its alerts.
     async fn latest_episode(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         n: &AlertNotification,
     ) -> Result<Option<StoredGroup>> {
-        let Some(row) = sqlx::query_as::<_, StoredGroupRow>(&format!(
+        let Some(row) = sqlx::query_as::<_, StoredGroupRow>(&crate::store::numbered(&format!(
             "select {STORED_GROUP_COLUMNS} from alert_group
              where source = ? and group_key = ? order by id desc limit 1"
-        ))
+        )))
         .bind(n.source.as_str())
         .bind(&n.group_key)
         .fetch_optional(&mut *tx)
@@ -187,12 +187,12 @@ impl Store {
 
     /// A group's alerts, by fingerprint (the order the rules break ties in).
     async fn load_alerts(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         group_id: i64,
     ) -> Result<Vec<StoredAlert>> {
-        sqlx::query_as::<_, StoredAlertRow>(&format!(
+        sqlx::query_as::<_, StoredAlertRow>(&crate::store::numbered(&format!(
             "select {STORED_ALERT_COLUMNS} from alert where group_id = ? order by fingerprint"
-        ))
+        )))
         .bind(group_id)
         .fetch_all(&mut *tx)
         .await?
@@ -202,7 +202,7 @@ impl Store {
     }
 
     async fn insert_group(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         n: &AlertNotification,
         now: DateTime<Utc>,
     ) -> Result<i64> {
@@ -210,7 +210,7 @@ impl Store {
         Ok(sqlx::query_scalar(
             "insert into alert_group (source, group_key, receiver, status, severity,
                 first_fired_at, updated_at, created_at)
-             values (?, ?, ?, 'firing', 'none', ?, ?, ?) returning id",
+             values ($1, $2, $3, 'firing', 'none', $4, $5, $6) returning id",
         )
         .bind(n.source.as_str())
         .bind(&n.group_key)
@@ -224,7 +224,7 @@ impl Store {
 
     /// Writes one alert's row as planned; returns its id.
     async fn write_alert(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         group_id: i64,
         n: &AlertNotification,
         write: &AlertWrite<'_>,
@@ -239,7 +239,7 @@ impl Store {
                     severity, instance, status, summary, description, labels, annotations,
                     generator_url, runbook_url, dashboard_url, panel_url, silence_url,
                     value_string, starts_at, ends_at, resolved_at, updated_at, created_at)
-                 values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
                  returning id",
             )
             .bind(group_id)
@@ -272,19 +272,19 @@ impl Store {
         let refire = write.transition == Transition::Refire;
         let resolves = write.transition == Transition::Resolve;
         sqlx::query(
-            "update alert set status = ?, summary = ?, description = ?, labels = ?,
-                annotations = ?, generator_url = coalesce(?, generator_url),
-                runbook_url = coalesce(?, runbook_url),
-                dashboard_url = coalesce(?, dashboard_url),
-                panel_url = coalesce(?, panel_url), silence_url = coalesce(?, silence_url),
-                value_string = ?, starts_at = ?,
-                ends_at = case when ? then ? when ? then null else ends_at end,
-                resolved_at = case when ? then ? when ? then null else resolved_at end,
-                acked_by = case when ? then null else acked_by end,
-                acked_by_name = case when ? then null else acked_by_name end,
-                acked_at = case when ? then null else acked_at end,
-                updated_at = ?
-             where id = ?",
+            "update alert set status = $1, summary = $2, description = $3, labels = $4,
+                annotations = $5, generator_url = coalesce($6, generator_url),
+                runbook_url = coalesce($7, runbook_url),
+                dashboard_url = coalesce($8, dashboard_url),
+                panel_url = coalesce($9, panel_url), silence_url = coalesce($10, silence_url),
+                value_string = $11, starts_at = $12,
+                ends_at = case when $13 then $14 when $15 then null else ends_at end,
+                resolved_at = case when $16 then $17 when $18 then null else resolved_at end,
+                acked_by = case when $19 then null else acked_by end,
+                acked_by_name = case when $20 then null else acked_by_name end,
+                acked_at = case when $21 then null else acked_at end,
+                updated_at = $22
+             where id = $23",
         )
         .bind(write.status.as_str())
         .bind(summary)
@@ -316,7 +316,7 @@ impl Store {
 
     #[allow(clippy::too_many_arguments)]
     async fn alert_state(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         group_id: i64,
         alert_id: i64,
         state: AlertStatus,
@@ -326,7 +326,7 @@ impl Store {
     ) -> Result<()> {
         sqlx::query(
             "insert into alert_state_change (group_id, alert_id, state, event_id, at, created_at)
-             values (?, ?, ?, ?, ?, ?)",
+             values ($1, $2, $3, $4, $5, $6)",
         )
         .bind(group_id)
         .bind(alert_id)
@@ -340,7 +340,7 @@ impl Store {
     }
 
     async fn write_group(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         group_id: i64,
         n: &AlertNotification,
         group: &GroupState,
@@ -353,11 +353,11 @@ impl Store {
             None => (None, None),
         };
         sqlx::query(
-            "update alert_group set status = ?, receiver = coalesce(?, receiver), title = ?, message = ?,
-                group_labels = ?, common_labels = ?, common_annotations = ?, external_url = ?,
-                truncated_alerts = ?, service = ?, environment = ?, severity = ?, first_fired_at = ?,
-                resolved_at = ?, mention_kind = ?, mention_id = ?, silence_available = ?, updated_at = ?
-             where id = ?",
+            "update alert_group set status = $1, receiver = coalesce($2, receiver), title = $3, message = $4,
+                group_labels = $5, common_labels = $6, common_annotations = $7, external_url = $8,
+                truncated_alerts = $9, service = $10, environment = $11, severity = $12, first_fired_at = $13,
+                resolved_at = $14, mention_kind = $15, mention_id = $16, silence_available = $17, updated_at = $18
+             where id = $19",
         )
         .bind(group.status.as_str())
         .bind(&n.receiver)
@@ -385,12 +385,12 @@ impl Store {
 
     /// The finished deploys a correlation query names.
     async fn deploy_candidates(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         query: &Query,
     ) -> Result<Vec<Candidate>> {
         Ok(sqlx::query_as::<_, CandidateRow>(
             "select id, environment, finished_at from deploy
-             where service = ? and finished_at is not null and finished_at >= ? and finished_at <= ?",
+             where service = $1 and finished_at is not null and finished_at >= $2 and finished_at <= $3",
         )
         .bind(&query.service)
         .bind(time_to_db(query.from))
@@ -403,14 +403,14 @@ impl Store {
     }
 
     async fn write_link(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         group_id: i64,
         link: &Link,
         now: DateTime<Utc>,
     ) -> Result<()> {
         sqlx::query(
             "insert into alert_deploy_link (alert_id, group_id, deploy_id, delay_ms, created_at)
-             values (?, ?, ?, ?, ?) on conflict (alert_id, deploy_id) do nothing",
+             values ($1, $2, $3, $4, $5) on conflict (alert_id, deploy_id) do nothing",
         )
         .bind(link.alert_id)
         .bind(group_id)

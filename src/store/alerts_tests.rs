@@ -24,7 +24,7 @@ fn alert(status: &str, starts_at: DateTime<Utc>) -> AlertNotification {
 }
 
 async fn scalar(store: &Store, sql: &str) -> Option<i64> {
-    sqlx::query_scalar(sql)
+    sqlx::query_scalar(&crate::store::numbered(sql))
         .fetch_one(store.pool())
         .await
         .unwrap()
@@ -37,7 +37,7 @@ async fn a_rejected_link_stays_off_the_incident_and_out_of_the_change_failure_co
     sqlx::query(
         "insert into deploy (source, external_id, service, version, environment, status,
             started_at, finished_at, updated_at, created_at)
-         values ('api', 'd1', 'checkout', 'v1', 'production', 'succeeded', ?, ?, ?, ?)",
+         values ('api', 'd1', 'checkout', 'v1', 'production', 'succeeded', $1, $2, $3, $4)",
     )
     .bind(time_to_db(t0))
     .bind(time_to_db(t0))
@@ -130,7 +130,7 @@ async fn a_stored_value_the_code_cannot_read_is_an_error_not_a_default() {
             .record_alerts("{}", &alert("firing", now), &policy(), None, now)
             .await
             .unwrap();
-        sqlx::query(sql).execute(store.pool()).await.unwrap();
+        sqlx::query(&crate::store::numbered(sql)).execute(store.pool()).await.unwrap();
         let mut conn = store.pool().acquire().await.unwrap();
         let error = load_alert_group(&mut conn, r.group_id).await.unwrap_err();
         assert!(

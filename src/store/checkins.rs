@@ -60,6 +60,7 @@ struct CheckinRow {
     channel_id: i64,
     state: String,
     due_at: i64,
+    #[sqlx(try_from = "super::ids::Flag")]
     late: bool,
     close_at: Option<i64>,
     mention_user_id: Option<i64>,
@@ -103,6 +104,7 @@ struct StatusChangeRow {
     environment: String,
     status: String,
     finished_at: Option<i64>,
+    #[sqlx(try_from = "super::ids::Flag")]
     already_scheduled: bool,
     latest_success_at: Option<i64>,
     /// JSON array of the channels that announced the deploy, in order.
@@ -174,12 +176,12 @@ impl TryFrom<PendingRow> for Pending {
 
 /// The check-in with its deploy and tally, as its message shows it.
 pub(super) async fn checkin_view(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     id: i64,
 ) -> Result<Option<CheckinView>> {
-    let Some(row) = sqlx::query_as::<_, CheckinRow>(&format!(
+    let Some(row) = sqlx::query_as::<_, CheckinRow>(&crate::store::numbered(&format!(
         "select {CHECKIN_COLUMNS} from checkin where id = ?"
-    ))
+    )))
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?
@@ -187,7 +189,7 @@ pub(super) async fn checkin_view(
         return Ok(None);
     };
     let checkin = Checkin::try_from(row)?;
-    let Some(deploy) = sqlx::query(&format!("select {DEPLOY_COLUMNS} from deploy where id = ?"))
+    let Some(deploy) = sqlx::query(&crate::store::numbered(&format!("select {DEPLOY_COLUMNS} from deploy where id = ?")))
         .bind(checkin.deploy_id)
         .fetch_optional(&mut *conn)
         .await?
@@ -301,8 +303,8 @@ impl Store {
             // thousands, mostly threadless).
             let cancelled: Vec<(i64, Option<i64>)> = sqlx::query_as(
                 "with r as materialized (
-                     select value ->> 0 as id, value ->> 1 as reason from json_each(?2))
-                 update checkin set state = 'cancelled', cancelled_at = ?1, updated_at = ?1,
+                     select value ->> 0 as id, value ->> 1 as reason from json_each($2))
+                 update checkin set state = 'cancelled', cancelled_at = $1, updated_at = $1,
                      cancel_reason = r.reason
                  from r where checkin.id = r.id and checkin.state = 'scheduled'
                  returning checkin.id,
@@ -330,11 +332,11 @@ impl Store {
 
         // 3. Claim what is due, then say how each opens.
         let opened: Vec<(i64, i64, i64)> = sqlx::query_as(
-            "update checkin set state = 'open', opened_at = ?1, updated_at = ?1,
+            "update checkin set state = 'open', opened_at = $1, updated_at = $1,
                  mention_user_id = (select l.user_id from deployer_link l join deploy d
                                     on l.ci_name = d.deployer where d.id = checkin.deploy_id)
-             where state = 'scheduled' and due_at <= ?1
-               and (?2 = 0 or health_checked_at is not null)
+             where state = 'scheduled' and due_at <= $1
+               and ($2 = 0 or health_checked_at is not null)
              returning id, channel_id, due_at",
         )
         .bind(now_db)
@@ -351,7 +353,7 @@ impl Store {
             sqlx::query(
                 "with r as materialized (
                      select value ->> 0 as id, value ->> 1 as late, value ->> 2 as close_at
-                     from json_each(?))
+                     from json_each($1))
                  update checkin set late = r.late, close_at = r.close_at
                  from r where checkin.id = r.id",
             )
@@ -366,8 +368,8 @@ impl Store {
 
         // 4. Close what has run its time.
         let closed: Vec<(i64, i64)> = sqlx::query_as(
-            "update checkin set state = 'closed', closed_at = ?1, updated_at = ?1
-             where state = 'open' and close_at <= ?1
+            "update checkin set state = 'closed', closed_at = $1, updated_at = $1
+             where state = 'open' and close_at <= $1
              returning id, channel_id",
         )
         .bind(now_db)
@@ -385,7 +387,7 @@ impl Store {
     /// `succeeded` with ids in `(after, upto]` (one select, one insert); returns how many were
     /// created and, if there may be more, the last change looked at.
     async fn schedule_checkins(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         settings: &CheckinSettings,
         now: DateTime<Utc>,
         after: i64,
@@ -394,7 +396,7 @@ impl Store {
         if settings.environments.is_empty() || settings.delays.is_empty() {
             return Ok((0, None));
         }
-        let changes: Vec<StatusChangeRow> = sqlx::query_as(&format!(
+        let changes: Vec<StatusChangeRow> = sqlx::query_as(&crate::store::numbered(&format!(
             "select sc.id as change_id, d.id as deploy_id, d.service, d.environment, d.status,
                     d.finished_at,
                     exists (select 1 from checkin c
@@ -409,7 +411,7 @@ impl Store {
              from deploy_status_change sc join deploy d on d.id = sc.deploy_id
              where sc.id > ? and sc.id <= ? and sc.status = 'succeeded'
              order by sc.id limit {SCHEDULE_CHUNK}"
-        ))
+        )))
         .bind(after)
         .bind(upto)
         .fetch_all(&mut *tx)
@@ -444,8 +446,8 @@ impl Store {
              select r.value ->> 0,
                     (select guild_id from subscription where channel_id = r.value ->> 1
                        and guild_id is not null limit 1),
-                    r.value ->> 1, r.value ->> 2, 'schedule', r.value ->> 3, ?1, ?1
-             from json_each(?2) r where true order by r.key
+                    r.value ->> 1, r.value ->> 2, 'schedule', r.value ->> 3, $1, $1
+             from json_each($2) r where true order by r.key
              on conflict (deploy_id, channel_id, sequence) do nothing",
         )
         .bind(time_to_db(now))
@@ -486,7 +488,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let last: Option<i64> = sqlx::query_scalar(
             "select max(created_at) from checkin
-             where origin = 'command' and deploy_id = ? and channel_id = ?",
+             where origin = 'command' and deploy_id = $1 and channel_id = $2",
         )
         .bind(deploy_id)
         .bind(to_db(channel.0))
@@ -502,7 +504,7 @@ impl Store {
         let id = sqlx::query_scalar(
             "insert into checkin (deploy_id, guild_id, channel_id, sequence, origin, due_at, requested_by,
                  updated_at, created_at)
-             values (?, ?, ?, null, 'command', ?, ?, ?, ?) returning id",
+             values ($1, $2, $3, null, 'command', $4, $5, $6, $7) returning id",
         )
         .bind(deploy_id)
         .bind(guild.map(to_db))
@@ -526,8 +528,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         sqlx::query(
-            "update checkin set message_id = ?, thread_id = coalesce(?, thread_id), updated_at = ?
-             where id = ?",
+            "update checkin set message_id = $1, thread_id = coalesce($2, thread_id), updated_at = $3
+             where id = $4",
         )
         .bind(to_db(message_id))
         .bind(thread_id.map(to_db))
@@ -539,9 +541,9 @@ impl Store {
     }
 
     pub async fn checkin(&self, id: i64) -> Result<Option<Checkin>> {
-        let row: Option<CheckinRow> = sqlx::query_as(&format!(
+        let row: Option<CheckinRow> = sqlx::query_as(&crate::store::numbered(&format!(
             "select {CHECKIN_COLUMNS} from checkin where id = ?"
-        ))
+        )))
         .bind(id)
         .fetch_optional(self.pool())
         .await?;
@@ -551,10 +553,10 @@ impl Store {
     /// The check-in whose thread is `channel`, if it is one. On Discord a thread started from a
     /// message has the message's id, so this also holds before the thread's id was stored.
     pub async fn checkin_by_thread(&self, channel: u64) -> Result<Option<Checkin>> {
-        let row: Option<CheckinRow> = sqlx::query_as(&format!(
+        let row: Option<CheckinRow> = sqlx::query_as(&crate::store::numbered(&format!(
             "select {CHECKIN_COLUMNS} from checkin where thread_id = ?1 or message_id = ?1
              order by id desc limit 1"
-        ))
+        )))
         .bind(to_db(channel))
         .fetch_optional(self.pool())
         .await?;
@@ -564,7 +566,7 @@ impl Store {
     /// Who holds the link of `ci_name` (matched case-insensitively), if anyone.
     pub async fn deployer_link_owner(&self, ci_name: &str) -> Result<Option<u64>> {
         let owner: Option<i64> =
-            sqlx::query_scalar("select user_id from deployer_link where ci_name = ?")
+            sqlx::query_scalar("select user_id from deployer_link where ci_name = $1")
                 .bind(ci_name.trim())
                 .fetch_optional(self.pool())
                 .await?;
@@ -574,7 +576,7 @@ impl Store {
     /// The CI names linked to `user`, alphabetically.
     pub async fn deployer_links_of(&self, user: u64) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
-            "select ci_name from deployer_link where user_id = ? order by ci_name collate nocase",
+            "select ci_name from deployer_link where user_id = $1 order by ci_name collate nocase",
         )
         .bind(to_db(user))
         .fetch_all(self.pool())
@@ -583,7 +585,7 @@ impl Store {
 
     /// `/unlink-deployer`: the link of `ci_name` is gone; false if there was none.
     pub async fn unlink_deployer(&self, ci_name: &str) -> Result<bool> {
-        let removed = sqlx::query("delete from deployer_link where ci_name = ?")
+        let removed = sqlx::query("delete from deployer_link where ci_name = $1")
             .bind(ci_name.trim())
             .execute(self.pool())
             .await?
@@ -603,7 +605,7 @@ impl Store {
     ) -> Result<LinkOutcome> {
         let mut tx = self.begin_write().await?;
         let owner: Option<i64> =
-            sqlx::query_scalar("select user_id from deployer_link where ci_name = ?")
+            sqlx::query_scalar("select user_id from deployer_link where ci_name = $1")
                 .bind(ci_name.trim())
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -616,7 +618,7 @@ impl Store {
         let now_db = time_to_db(now);
         sqlx::query(
             "insert into deployer_link (ci_name, user_id, guild_id, updated_at, created_at)
-             values (?, ?, ?, ?, ?)
+             values ($1, $2, $3, $4, $5)
              on conflict (ci_name) do update set user_id = excluded.user_id,
                  guild_id = excluded.guild_id, updated_at = excluded.updated_at",
         )

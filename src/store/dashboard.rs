@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::deploys::{deploy_from_row, DEPLOY_COLUMNS};
 use super::feedback::{tally, TallyOf};
 use super::health::health_of_deploys;
-use super::ids::{from_db, time_to_db, try_time_from_db};
+use super::ids::{from_db, time_to_db, try_time_from_db, Flag};
 use super::visibility::Visible;
 use super::{Result, Store, StoreError};
 use crate::domain::dashboard::{
@@ -25,6 +25,7 @@ struct LinkedAlertRow {
     group_id: i64,
     name: String,
     severity: String,
+    #[sqlx(try_from = "super::ids::Flag")]
     firing: bool,
     verdict: Option<String>,
     incident_id: Option<i64>,
@@ -83,6 +84,7 @@ struct CheckinRow {
     opened_at: Option<i64>,
     closed_at: Option<i64>,
     cancel_reason: Option<String>,
+    #[sqlx(try_from = "super::ids::Flag")]
     late: bool,
 }
 
@@ -118,7 +120,7 @@ impl Store {
             None => {
                 let mut tx = self.begin_write().await?;
                 sqlx::query(
-                    "insert into dashboard_key (id, key, created_at) values (1, ?, ?)
+                    "insert into dashboard_key (id, key, created_at) values (1, $1, $2)
                      on conflict (id) do nothing",
                 )
                 .bind(&candidate[..])
@@ -141,11 +143,11 @@ impl Store {
         let visible = Visible::of(reader);
         let mut conn = self.pool().acquire().await?;
         // Ordered by the `deploy_counts_at` index expression, so the newest come first without a sort.
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(&crate::store::numbered(&format!(
             "select {DEPLOY_COLUMNS} from deploy d where {}
              order by coalesce(d.finished_at, d.started_at) desc, d.id desc limit ?",
             visible.deploy("d")
-        ))
+        )))
         .bind(limit.clamp(0, LIST_MAX))
         .fetch_all(&mut *conn)
         .await?;
@@ -155,12 +157,12 @@ impl Store {
             .collect::<Result<Vec<_>>>()?;
         // Two queries for all the deploys, not two per deploy: the page is on every click.
         let ids = serde_json::json!(deploys.iter().map(|d| d.id).collect::<Vec<_>>()).to_string();
-        let votes: Vec<(i64, Option<i64>, bool)> = sqlx::query_as(&format!(
+        let votes: Vec<(i64, Option<i64>, Flag)> = sqlx::query_as(&crate::store::numbered(&format!(
             "select f.deploy_id, f.sentiment, f.body is not null from feedback f
              where f.deploy_id in (select value from json_each(?)) and f.retracted_at is null
                and {}",
             visible.feedback("f")
-        ))
+        )))
         .bind(&ids)
         .fetch_all(&mut *conn)
         .await?;
@@ -180,7 +182,7 @@ impl Store {
                                 })
                             })
                             .transpose()?,
-                        comment,
+                        comment: comment.0,
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -203,12 +205,12 @@ impl Store {
 
     /// Incidents still open that `reader` may read, newest first.
     pub async fn open_incidents(&self, reader: Reader) -> Result<Vec<IncidentLine>> {
-        let rows: Vec<IncidentRow> = sqlx::query_as(&format!(
+        let rows: Vec<IncidentRow> = sqlx::query_as(&crate::store::numbered(&format!(
             "select {INCIDENT_COLUMNS} from incident i
              where i.resolved_at is null and {}
              order by i.opened_at desc, i.id desc limit ?",
             Visible::of(reader).incident("i")
-        ))
+        )))
         .bind(LIST_MAX)
         .fetch_all(self.pool())
         .await?;
@@ -224,10 +226,10 @@ impl Store {
     ) -> Result<Option<ReleasePage>> {
         let visible = Visible::of(reader);
         let mut conn = self.pool().acquire().await?;
-        let Some(row) = sqlx::query(&format!(
+        let Some(row) = sqlx::query(&crate::store::numbered(&format!(
             "select {DEPLOY_COLUMNS} from deploy d where d.id = ? and {}",
             visible.deploy("d")
-        ))
+        )))
         .bind(deploy_id)
         .fetch_optional(&mut *conn)
         .await?
@@ -235,13 +237,13 @@ impl Store {
             return Ok(None);
         };
         let deploy = deploy_from_row(&row)?;
-        let checkins: Vec<CheckinRow> = sqlx::query_as(&format!(
+        let checkins: Vec<CheckinRow> = sqlx::query_as(&crate::store::numbered(&format!(
             "select c.id, c.channel_id, c.state, c.due_at, c.opened_at, c.closed_at,
                  c.cancel_reason, c.late <> 0 as late
              from checkin c where c.deploy_id = ? and {}
              order by c.due_at, c.id limit ?",
             visible.checkin("c")
-        ))
+        )))
         .bind(deploy_id)
         .bind(LIST_MAX)
         .fetch_all(&mut *conn)
@@ -288,15 +290,15 @@ impl Store {
         else {
             return Ok(None);
         };
-        let row: IncidentRow = sqlx::query_as(&format!(
+        let row: IncidentRow = sqlx::query_as(&crate::store::numbered(&format!(
             "select {INCIDENT_COLUMNS} from incident i where i.id = ?"
-        ))
+        )))
         .bind(id)
         .fetch_one(&mut *conn)
         .await?;
         let deploy: Option<(i64, String, String)> = match deploy_id {
             Some(deploy_id) => {
-                sqlx::query_as("select id, service, version from deploy where id = ?")
+                sqlx::query_as("select id, service, version from deploy where id = $1")
                     .bind(deploy_id)
                     .fetch_optional(&mut *conn)
                     .await?
@@ -306,7 +308,7 @@ impl Store {
         let changes: Vec<(i64, String, Option<String>, Option<String>)> = sqlx::query_as(
             "select s.at, s.state, a.name, s.actor_name from alert_state_change s
              left join alert a on a.id = s.alert_id
-             where s.group_id = ? order by s.at, s.id limit ?",
+             where s.group_id = $1 order by s.at, s.id limit $2",
         )
         .bind(group_id.unwrap_or(-1))
         .bind(LIST_MAX)
@@ -333,12 +335,12 @@ impl Store {
 /// The alert groups linked to each of `deploy_ids` (a JSON array) that the reader may read, one
 /// line per deploy and group.
 async fn linked_alerts(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     deploy_ids: &str,
     visible: Visible,
 ) -> Result<HashMap<i64, Vec<LinkedAlert>>> {
     // One line per deploy and group: SQLite takes the bare columns from the row of `min(l.id)`.
-    let rows: Vec<LinkedAlertRow> = sqlx::query_as(&format!(
+    let rows: Vec<LinkedAlertRow> = sqlx::query_as(&crate::store::numbered(&format!(
         "select l.deploy_id, l.group_id, coalesce(g.title, a.name) as name, g.severity,
              g.status = 'firing' as firing, l.verdict, min(l.id) as first_link,
              (select i.id from incident i where i.group_id = l.group_id) as incident_id
@@ -349,7 +351,7 @@ async fn linked_alerts(
          group by l.deploy_id, l.group_id
          order by l.deploy_id, l.group_id limit ?",
         visible.alert_group("g")
-    ))
+    )))
     .bind(deploy_ids)
     .bind(LIST_MAX)
     .fetch_all(&mut *conn)

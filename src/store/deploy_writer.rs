@@ -44,7 +44,7 @@ impl Store {
 
 /// One event's share of a group commit; runs inside the batch's transaction.
 async fn record_in(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     job: &DeployJob,
     subscriptions: &[crate::domain::subscription::Subscription],
 ) -> Result<DeployRecorded> {
@@ -69,9 +69,9 @@ async fn record_in(
     )
     .await?;
 
-    let existing = sqlx::query(&format!(
+    let existing = sqlx::query(&crate::store::numbered(&format!(
         "select {DEPLOY_COLUMNS} from deploy where source = ? and external_id = ?"
-    ))
+    )))
     .bind(source)
     .bind(event.external_id.as_str())
     .fetch_optional(&mut *tx)
@@ -90,7 +90,7 @@ async fn record_in(
                 "insert into deploy (source, external_id, service, version, environment, status,
                         deployer, commit_sha, commit_at, url, changelog, started_at, finished_at,
                         updated_at, created_at)
-                     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) returning id",
             )
             .bind(source)
             .bind(event.external_id.as_str())
@@ -116,10 +116,10 @@ async fn record_in(
             let changed = next != current;
             if changed {
                 sqlx::query(
-                    "update deploy set status = ?, version = ?, deployer = ?, commit_sha = ?,
-                            commit_at = ?, url = ?, changelog = ?, started_at = ?, finished_at = ?,
-                            updated_at = ?
-                         where id = ?",
+                    "update deploy set status = $1, version = $2, deployer = $3, commit_sha = $4,
+                            commit_at = $5, url = $6, changelog = $7, started_at = $8, finished_at = $9,
+                            updated_at = $10
+                         where id = $11",
                 )
                 .bind(next.status.as_str())
                 .bind(&next.version)
@@ -142,7 +142,7 @@ async fn record_in(
     // The commits it shipped, whatever else the event changes (a later event may add some).
     if !event.commits.is_empty() {
         let rows = commit_rows(deploy_id, event, now_db);
-        sqlx::query(INSERT_COMMITS)
+        sqlx::query(&crate::store::numbered(INSERT_COMMITS))
             .bind(json_rows(4, &rows))
             .execute(&mut *tx)
             .await?;
@@ -159,7 +159,7 @@ async fn record_in(
     if status_changed {
         sqlx::query(
             "insert into deploy_status_change (deploy_id, status, event_id, at, created_at)
-                 values (?, ?, ?, ?, ?)",
+                 values ($1, $2, $3, $4, $5)",
         )
         .bind(deploy_id)
         .bind(event.status.as_str())
@@ -276,7 +276,7 @@ fn answer_all(batch: &mut Vec<DeployJob>, error: &StoreError) {
 /// Records a batch: first all events in one go ([`record_batch`]); only if that fails is the batch
 /// redone event by event ([`record_in`]) with a savepoint each, so a bad event costs the others nothing.
 async fn commit_batch(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     batch: &[DeployJob],
 ) -> Result<Vec<Result<DeployRecorded>>> {
     let mut tx = sqlx::Connection::begin_with(&mut *conn, "begin immediate").await?;
@@ -429,7 +429,7 @@ struct MessageRow {
 /// every event in memory, then writes. Row ids are assigned here: the writer holds SQLite's write
 /// lock, so the next ids are max + 1, as SQLite itself would pick.
 async fn record_batch(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     batch: &[DeployJob],
     subscriptions: &[crate::domain::subscription::Subscription],
 ) -> Result<Vec<DeployRecorded>> {
@@ -452,10 +452,10 @@ async fn record_batch(
             ]
         })
         .collect();
-    let stored: Vec<StoredDeployRow> = sqlx::query_as(&format!(
+    let stored: Vec<StoredDeployRow> = sqlx::query_as(&crate::store::numbered(&format!(
         "select {DEPLOY_COLUMNS}, source, external_id, updated_at from deploy
          where (source, external_id) in (select value ->> 0, value ->> 1 from json_each(?))"
-    ))
+    )))
     .bind(json_rows(2, &keys))
     .fetch_all(&mut *tx)
     .await?;
@@ -484,7 +484,7 @@ async fn record_batch(
             .collect();
         let shown: Vec<ShownRow> = sqlx::query_as(
             "select id, channel_id, subject_id, updated_at from message
-             where subject_kind = ? and subject_id in (select value ->> 0 from json_each(?))
+             where subject_kind = $1 and subject_id in (select value ->> 0 from json_each($2))
              order by id",
         )
         .bind(deploy_kind)
@@ -681,7 +681,7 @@ async fn record_batch(
         .iter()
         .flat_map(|m| [Arg::Int(Some(m.id)), Arg::Int(Some(m.updated_at))])
         .collect();
-    sqlx::query(WRITE_BATCH)
+    sqlx::query(&crate::store::numbered(WRITE_BATCH))
         .bind(json_rows(6, &events))
         .bind(json_rows(16, &inserts))
         .bind(json_rows(11, &updates))
@@ -696,7 +696,7 @@ async fn record_batch(
 }
 
 async fn commit_batch_one_by_one(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     batch: &[DeployJob],
 ) -> Result<Vec<Result<DeployRecorded>>> {
     let mut tx = sqlx::Connection::begin_with(&mut *conn, "begin immediate").await?;

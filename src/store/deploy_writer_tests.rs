@@ -58,7 +58,7 @@ fn job(spec: &Spec, n: usize) -> DeployJob {
     }
 }
 
-async fn fresh() -> (sqlx::SqlitePool, tempfile::TempDir) {
+async fn fresh() -> (sqlx::AnyPool, tempfile::TempDir) {
     let (store, dir) = Store::temporary().await;
     // A channel subscribed to one service's deploys, another to production.
     sqlx::query(
@@ -71,7 +71,7 @@ async fn fresh() -> (sqlx::SqlitePool, tempfile::TempDir) {
     (store.pool().clone(), dir)
 }
 
-async fn one_by_one(pool: &sqlx::SqlitePool, jobs: &[DeployJob]) -> Vec<DeployRecorded> {
+async fn one_by_one(pool: &sqlx::AnyPool, jobs: &[DeployJob]) -> Vec<DeployRecorded> {
     let mut tx = pool.begin().await.unwrap();
     let subscriptions = Store::subscriptions_of_kind(&mut tx, Kind::Deploys)
         .await
@@ -84,7 +84,7 @@ async fn one_by_one(pool: &sqlx::SqlitePool, jobs: &[DeployJob]) -> Vec<DeployRe
     out
 }
 
-async fn dump(pool: &sqlx::SqlitePool) -> Vec<String> {
+async fn dump(pool: &sqlx::AnyPool) -> Vec<String> {
     let mut out = Vec::new();
     for table in [
         "inbound_event",
@@ -95,15 +95,15 @@ async fn dump(pool: &sqlx::SqlitePool) -> Vec<String> {
         "message",
         "outbox",
     ] {
-        let columns: Vec<String> = sqlx::query_scalar("select name from pragma_table_info(?)")
+        let columns: Vec<String> = sqlx::query_scalar("select name from pragma_table_info($1)")
             .bind(table)
             .fetch_all(pool)
             .await
             .unwrap();
-        let rows: Vec<String> = sqlx::query_scalar(&format!(
+        let rows: Vec<String> = sqlx::query_scalar(&crate::store::numbered(&format!(
             "select json_array({}) from {table} order by 1",
             columns.join(", ")
-        ))
+        )))
         .fetch_all(pool)
         .await
         .unwrap();
@@ -131,7 +131,7 @@ async fn text_passed_through_json_comes_back_byte_for_byte() {
         .unwrap();
     tx.commit().await.unwrap();
     let (stored, body): (String, String) = sqlx::query_as(
-        "select d.changelog, e.body from deploy d, inbound_event e where d.id = ? and e.id = 1",
+        "select d.changelog, e.body from deploy d, inbound_event e where d.id = $1 and e.id = 1",
     )
     .bind(recorded[0].deploy_id)
     .fetch_one(&pool)

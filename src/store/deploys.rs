@@ -18,7 +18,7 @@ pub struct DeployRecorded {
 impl Store {
     pub async fn deploy(&self, id: i64) -> Result<Option<Deploy>> {
         let row: Option<DeployRow> =
-            sqlx::query_as(&format!("select {DEPLOY_COLUMNS} from deploy where id = ?"))
+            sqlx::query_as(&crate::store::numbered(&format!("select {DEPLOY_COLUMNS} from deploy where id = ?")))
                 .bind(id)
                 .fetch_optional(self.pool())
                 .await?;
@@ -28,10 +28,10 @@ impl Store {
     /// The deploy running in `environment` for `service`: its succeeded deploy that finished last
     /// (`deploy_latest_success`), if any.
     pub async fn latest_success(&self, service: &str, environment: &str) -> Result<Option<Deploy>> {
-        let row: Option<DeployRow> = sqlx::query_as(&format!(
+        let row: Option<DeployRow> = sqlx::query_as(&crate::store::numbered(&format!(
             "select {DEPLOY_COLUMNS} from deploy where id =
                  (select deploy_id from deploy_latest_success where service = ? and environment = ?)"
-        ))
+        )))
         .bind(service)
         .bind(environment)
         .fetch_optional(self.pool())
@@ -48,13 +48,13 @@ impl Store {
             .map(|c| format!("p.{}", c.trim()))
             .collect::<Vec<_>>()
             .join(", ");
-        let row: Option<DeployRow> = sqlx::query_as(&format!(
+        let row: Option<DeployRow> = sqlx::query_as(&crate::store::numbered(&format!(
             "select {columns} from deploy d join deploy p
                  on p.service = d.service and p.environment = d.environment
              where d.id = ? and p.id <> d.id and p.status = 'succeeded' and p.finished_at is not null
                and (p.finished_at, p.id) < (coalesce(d.finished_at, d.started_at), d.id)
              order by p.finished_at desc, p.id desc limit 1"
-        ))
+        )))
         .bind(deploy_id)
         .fetch_optional(self.pool())
         .await?;
@@ -111,7 +111,7 @@ impl TryFrom<DeployRow> for Deploy {
 }
 
 /// The deploy in a row selected with [`DEPLOY_COLUMNS`] (and possibly more columns).
-pub(super) fn deploy_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Deploy> {
+pub(super) fn deploy_from_row(row: &sqlx::any::AnyRow) -> Result<Deploy> {
     Deploy::try_from(<DeployRow as sqlx::FromRow<_>>::from_row(row)?)
 }
 

@@ -14,9 +14,9 @@ pub(super) trait BindScope<'q> {
     fn bind_scope(self, scope: Option<&'q str>) -> Self;
 }
 
-type Args<'q> = sqlx::sqlite::SqliteArguments<'q>;
+type Args<'q> = sqlx::any::AnyArguments<'q>;
 
-impl<'q, O> BindScope<'q> for sqlx::query::QueryAs<'q, sqlx::Sqlite, O, Args<'q>> {
+impl<'q, O> BindScope<'q> for sqlx::query::QueryAs<'q, sqlx::Any, O, Args<'q>> {
     fn bind_scope(self, scope: Option<&'q str>) -> Self {
         match scope {
             Some(json) => self.bind(json),
@@ -25,7 +25,7 @@ impl<'q, O> BindScope<'q> for sqlx::query::QueryAs<'q, sqlx::Sqlite, O, Args<'q>
     }
 }
 
-impl<'q, O> BindScope<'q> for sqlx::query::QueryScalar<'q, sqlx::Sqlite, O, Args<'q>> {
+impl<'q, O> BindScope<'q> for sqlx::query::QueryScalar<'q, sqlx::Any, O, Args<'q>> {
     fn bind_scope(self, scope: Option<&'q str>) -> Self {
         match scope {
             Some(json) => self.bind(json),
@@ -94,12 +94,12 @@ impl Deploys<'_> {
 }
 
 pub(super) async fn production_counts(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     deploys: &Deploys<'_>,
 ) -> Result<ProductionCounts> {
     let (confirmed, unanswered) = (deploys.confirmed(), deploys.unanswered());
     let (deployed, change_failures, probable_change_failures, deploy_failures) =
-        sqlx::query_as(&format!(
+        sqlx::query_as(&crate::store::numbered(&format!(
             "select
                 coalesce(sum(d.status in ('succeeded', 'rolled_back')), 0),
                 coalesce(sum(d.status = 'rolled_back' or (d.status = 'succeeded' and {confirmed})), 0),
@@ -109,7 +109,7 @@ pub(super) async fn production_counts(
              from deploy d
              where {AT} >= ? and {AT} < ? and {conditions}",
             conditions = deploys.conditions
-        ))
+        )))
         .bind(deploys.start)
         .bind(deploys.end)
         .bind_scope(deploys.scope)
@@ -135,7 +135,7 @@ const ROLLBACK_LOOKBACK_MS: i64 = 30 * 86_400_000;
 /// earlier; it is recovered at the next successful deploy of the same service to the same
 /// environment after that, or when that incident resolved, whichever comes first.
 pub(super) async fn recovery_time(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     deploys: &Deploys<'_>,
 ) -> Result<(Option<f64>, i64)> {
     let confirmed = deploys.confirmed();
@@ -160,7 +160,7 @@ pub(super) async fn recovery_time(
         ""
     };
     let at_n = AT.replace("d.", "n.");
-    let (median, count): (Option<f64>, i64) = sqlx::query_as(&format!(
+    let (median, count): (Option<f64>, i64) = sqlx::query_as(&crate::store::numbered(&format!(
         "with candidate as (
              select d.id from deploy d
              where d.status = 'rolled_back' and {AT} >= ?2 - {ROLLBACK_LOOKBACK_MS} and {AT} < ?3
@@ -196,7 +196,7 @@ pub(super) async fn recovery_time(
         opened = incident("opened_at"),
         resolved = incident("resolved_at"),
         conditions = deploys.conditions.replace('?', "?1"),
-    ))
+    )))
     .bind(deploys.scope.unwrap_or(""))
     .bind(deploys.start)
     .bind(deploys.end)
@@ -223,7 +223,7 @@ pub(super) struct LeadTimes {
 /// its head, adds nothing again. That earlier deploy may be outside the period, the scope or what
 /// the reader sees: which deploy shipped a change first is a fact, not a view.
 pub(super) async fn lead_time(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     deploys: &Deploys<'_>,
     production: &Environments,
 ) -> Result<LeadTimes> {
@@ -240,7 +240,7 @@ pub(super) async fn lead_time(
 /// query above: flattened, each reference to `listed` or `head` ran its probe again (seven
 /// `deploy_commit` look-ups per deploy instead of one; the scan took half as long again).
 pub(super) async fn lead_times(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     ranges: &[(i64, i64)],
     deploys: &Deploys<'_>,
     production: &Environments,
@@ -290,7 +290,7 @@ pub(super) async fn lead_times(
     );
     let mut out = Vec::with_capacity(ranges.len());
     for &(start, end) in ranges {
-        let (heads, listed, measured, lacking): (String, String, i64, i64) = sqlx::query_as(&sql)
+        let (heads, listed, measured, lacking): (String, String, i64, i64) = sqlx::query_as(&crate::store::numbered(&sql))
             .bind(deploys.scope.unwrap_or(""))
             .bind(start)
             .bind(end)

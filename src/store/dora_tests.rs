@@ -56,9 +56,9 @@ async fn the_sql_filter_agrees_with_the_domain_matcher() {
         let set = Environments::parse(list).unwrap();
         let condition = production_sql("d", &set);
         for environment in environments {
-            let in_sql: bool = sqlx::query_scalar(&format!(
+            let crate::store::ids::Flag(in_sql) = sqlx::query_scalar(&crate::store::numbered(&format!(
                 "select {condition} from (select ? as environment) d"
-            ))
+            )))
             .bind(environment)
             .fetch_one(store.pool())
             .await
@@ -78,7 +78,7 @@ fn at(s: &str) -> DateTime<Utc> {
 }
 
 async fn exec(store: &Store, sql: &str) {
-    sqlx::query(sql).execute(store.pool()).await.unwrap();
+    sqlx::query(&crate::store::numbered(sql)).execute(store.pool()).await.unwrap();
 }
 
 /// A deploy finished at `finished` (started ten minutes before); returns its id.
@@ -87,7 +87,7 @@ async fn deploy(store: &Store, service: &str, env: &str, status: &str, finished:
     sqlx::query_scalar(
         "insert into deploy (source, external_id, service, version, environment, status,
              started_at, finished_at, updated_at, created_at)
-         values ('api', ?, ?, 'v1', ?, ?, ?, ?, 0, 0) returning id",
+         values ('api', $1, $2, 'v1', $3, $4, $5, $6, 0, 0) returning id",
     )
     .bind(format!("{service}-{env}-{f}"))
     .bind(service)
@@ -489,7 +489,7 @@ async fn recovery_runs_from_the_failure_to_the_next_success_or_the_resolution() 
 async fn commits(store: &Store, deploy: i64, list: &[(&str, &str)]) {
     for (sha, committed) in list {
         sqlx::query(
-            "insert into deploy_commit (deploy_id, sha, committed_at, created_at) values (?, ?, ?, 0)",
+            "insert into deploy_commit (deploy_id, sha, committed_at, created_at) values ($1, $2, $3, 0)",
         )
         .bind(deploy)
         .bind(sha)

@@ -93,6 +93,7 @@ impl TryFrom<FeedbackRow> for Feedback {
 #[derive(sqlx::FromRow)]
 struct VoteRow {
     sentiment: Option<i64>,
+    #[sqlx(try_from = "super::ids::Flag")]
     comment: bool,
 }
 
@@ -115,7 +116,7 @@ pub(super) enum TallyOf {
 }
 
 /// The tally of the answers still standing (a removed reaction no longer counts).
-pub(super) async fn tally(conn: &mut sqlx::SqliteConnection, of: TallyOf) -> Result<Tally> {
+pub(super) async fn tally(conn: &mut sqlx::AnyConnection, of: TallyOf) -> Result<Tally> {
     let (sql, id) = match of {
         TallyOf::Checkin(id) => (
             "select sentiment, body is not null as comment from feedback
@@ -132,7 +133,7 @@ pub(super) async fn tally(conn: &mut sqlx::SqliteConnection, of: TallyOf) -> Res
             id,
         ),
     };
-    let rows: Vec<VoteRow> = sqlx::query_as(&sql).bind(id).fetch_all(&mut *conn).await?;
+    let rows: Vec<VoteRow> = sqlx::query_as(&crate::store::numbered(&sql)).bind(id).fetch_all(&mut *conn).await?;
     let votes = rows
         .into_iter()
         .map(Vote::try_from)
@@ -160,11 +161,11 @@ impl Store {
             Repeat::Add => "",
         };
         let now_db = time_to_db(now);
-        let done = sqlx::query(&format!(
+        let done = sqlx::query(&crate::store::numbered(&format!(
             "insert into feedback (deploy_id, checkin_id, source, sentiment, body, emoji, user_id, user_name,
                  guild_id, channel_id, message_id, given_at, updated_at, created_at)
              values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) {conflict}"
-        ))
+        )))
         .bind(f.deploy_id)
         .bind(f.checkin_id)
         .bind(f.source.as_str())
@@ -193,8 +194,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool> {
         let done = sqlx::query(
-            "update feedback set retracted_at = ?, updated_at = ?
-             where source = 'reaction' and message_id = ? and user_id = ? and emoji = ?
+            "update feedback set retracted_at = $1, updated_at = $2
+             where source = 'reaction' and message_id = $3 and user_id = $4 and emoji = $5
                and retracted_at is null",
         )
         .bind(time_to_db(now))
@@ -209,12 +210,12 @@ impl Store {
 
     /// Every answer about a release still standing that `reader` may read, newest first.
     pub async fn feedback_for(&self, deploy_id: i64, reader: Reader) -> Result<Vec<Feedback>> {
-        let rows: Vec<FeedbackRow> = sqlx::query_as(&format!(
+        let rows: Vec<FeedbackRow> = sqlx::query_as(&crate::store::numbered(&format!(
             "select {FEEDBACK_COLUMNS} from feedback f
              where f.deploy_id = ? and f.retracted_at is null and {visible}
              order by f.given_at desc, f.id desc",
             visible = Visible::of(reader).feedback("f")
-        ))
+        )))
         .bind(deploy_id)
         .fetch_all(self.pool())
         .await?;
@@ -237,9 +238,9 @@ impl Store {
             "select subject_kind, subject_id, deploy_id from (
                  select m.id as ord, m.subject_kind, m.subject_id, c.deploy_id from message m
                  left join checkin c on m.subject_kind = 'checkin' and c.id = m.subject_id
-                 where m.discord_message_id = ?1 and m.subject_kind in ('deploy', 'checkin')
+                 where m.discord_message_id = $1 and m.subject_kind in ('deploy', 'checkin')
                  union all
-                 select 0, 'checkin', c.id, c.deploy_id from checkin c where c.message_id = ?1)
+                 select 0, 'checkin', c.id, c.deploy_id from checkin c where c.message_id = $1)
              order by ord limit 1",
         )
         .bind(to_db(discord_message_id))
@@ -267,14 +268,14 @@ impl Store {
         release: &ReleaseRef,
         reader: Reader,
     ) -> Result<Option<Deploy>> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(&crate::store::numbered(&format!(
             "select {DEPLOY_COLUMNS} from deploy d
              where d.service = ?1 collate nocase and (?2 is null or d.version = ?2) and {visible}
              order by d.status = 'succeeded' desc, coalesce(d.finished_at, d.started_at) desc,
                  d.id desc
              limit 1",
             visible = Visible::of(reader).deploy("d")
-        ))
+        )))
         .bind(&release.service)
         .bind(release.version.as_deref())
         .fetch_optional(self.pool())
@@ -290,12 +291,12 @@ impl Store {
         limit: i64,
         reader: Reader,
     ) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(&format!(
+        Ok(sqlx::query_scalar(&crate::store::numbered(&format!(
             "select d.service || '@' || d.version as name from deploy d
              where instr(lower(d.service || '@' || d.version), lower(?)) > 0 and {visible}
              group by name order by max(d.id) desc limit ?",
             visible = Visible::of(reader).deploy("d")
-        ))
+        )))
         .bind(typed.trim())
         .bind(limit)
         .fetch_all(self.pool())

@@ -15,6 +15,7 @@ const HEALTH_COLUMNS: &str = "h.checkin_id, h.name, h.higher_is_better, h.tolera
 struct HealthRow {
     checkin_id: i64,
     name: String,
+    #[sqlx(try_from = "super::ids::Flag")]
     higher_is_better: bool,
     tolerance: f64,
     before_at: i64,
@@ -72,12 +73,12 @@ struct DueRow {
 
 /// A check-in's values, in the order its lines show them.
 pub(super) async fn health_of(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     checkin_id: i64,
 ) -> Result<Vec<HealthReading>> {
-    let rows: Vec<HealthRow> = sqlx::query_as(&format!(
+    let rows: Vec<HealthRow> = sqlx::query_as(&crate::store::numbered(&format!(
         "select {HEALTH_COLUMNS} from checkin_health h where h.checkin_id = ? order by h.name"
-    ))
+    )))
     .bind(checkin_id)
     .fetch_all(&mut *conn)
     .await?;
@@ -89,15 +90,15 @@ pub(super) async fn health_of(
 /// The values of the check-ins of `deploy_ids` (a JSON array) that `visible_checkin` (an SQL
 /// condition on `c`) lets a reader see: (deploy id, check-in id, reading), by deploy, check-in, name.
 pub(super) async fn health_of_deploys(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     deploy_ids: &str,
     visible_checkin: &str,
 ) -> Result<Vec<(i64, i64, HealthReading)>> {
-    let rows: Vec<(i64, HealthRow)> = sqlx::query_as::<_, DeployHealthRow>(&format!(
+    let rows: Vec<(i64, HealthRow)> = sqlx::query_as::<_, DeployHealthRow>(&crate::store::numbered(&format!(
         "select c.deploy_id, {HEALTH_COLUMNS} from checkin_health h join checkin c on c.id = h.checkin_id
          where c.deploy_id in (select value from json_each(?)) and {visible_checkin}
          order by c.deploy_id, h.checkin_id, h.name"
-    ))
+    )))
     .bind(deploy_ids)
     .fetch_all(&mut *conn)
     .await?
@@ -129,8 +130,8 @@ impl Store {
         let rows: Vec<DueRow> = sqlx::query_as(
             "select c.id as checkin_id, d.id as deploy_id, d.service, d.environment, d.started_at
              from checkin c join deploy d on d.id = c.deploy_id
-             where c.state = 'scheduled' and c.due_at <= ? and c.health_checked_at is null
-             order by c.due_at, c.id limit ?",
+             where c.state = 'scheduled' and c.due_at <= $1 and c.health_checked_at is null
+             order by c.due_at, c.id limit $2",
         )
         .bind(time_to_db(now))
         .bind(limit)
@@ -173,7 +174,7 @@ impl Store {
                     "insert into checkin_health (checkin_id, name, higher_is_better, tolerance,
                          before_at, before_value, before_error, after_at, after_value, after_error,
                          created_at)
-                     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                      on conflict (checkin_id, name) do update set
                          higher_is_better = excluded.higher_is_better,
                          tolerance = excluded.tolerance,
@@ -195,7 +196,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            sqlx::query("update checkin set health_checked_at = ? where id = ?")
+            sqlx::query("update checkin set health_checked_at = $1 where id = $2")
                 .bind(time_to_db(now))
                 .bind(checkin)
                 .execute(&mut *tx)
@@ -207,10 +208,10 @@ impl Store {
 
     /// Every value read for a release's check-ins: (check-in id, reading), oldest check-in first.
     pub async fn release_health(&self, deploy_id: i64) -> Result<Vec<(i64, HealthReading)>> {
-        let rows: Vec<HealthRow> = sqlx::query_as(&format!(
+        let rows: Vec<HealthRow> = sqlx::query_as(&crate::store::numbered(&format!(
             "select {HEALTH_COLUMNS} from checkin_health h join checkin c on c.id = h.checkin_id
              where c.deploy_id = ? order by h.checkin_id, h.name"
-        ))
+        )))
         .bind(deploy_id)
         .fetch_all(self.pool())
         .await?;

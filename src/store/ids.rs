@@ -5,6 +5,38 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use crate::domain::{ChannelId, GuildId, UserId};
 
+/// A yes/no the database computed: SQLite answers 0 or 1 (it has no boolean type), PostgreSQL a
+/// boolean. Decodes from either; a row field reads it with `#[sqlx(try_from = "Flag")]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flag(pub bool);
+
+impl From<Flag> for bool {
+    fn from(flag: Flag) -> bool {
+        flag.0
+    }
+}
+
+impl sqlx::Type<sqlx::Any> for Flag {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <i64 as sqlx::Type<sqlx::Any>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+        <i64 as sqlx::Type<sqlx::Any>>::compatible(ty) || <bool as sqlx::Type<sqlx::Any>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Any> for Flag {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        use sqlx::{TypeInfo, ValueRef};
+        if value.type_info().name() == "BOOLEAN" {
+            Ok(Flag(<bool as sqlx::Decode<sqlx::Any>>::decode(value)?))
+        } else {
+            Ok(Flag(<i64 as sqlx::Decode<sqlx::Any>>::decode(value)? != 0))
+        }
+    }
+}
+
 /// A u64 snowflake as SQLite stores it: the same 64 bits read as i64.
 pub fn to_db(id: u64) -> i64 {
     id as i64

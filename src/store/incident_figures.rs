@@ -53,7 +53,7 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         // Counted and measured in SQL, the values handed over as one JSON array each (integer
         // milliseconds): a row per incident cost more than finding it.
-        let (count, to_ack, to_restore): (i64, String, String) = sqlx::query_as(&format!(
+        let (count, to_ack, to_restore): (i64, String, String) = sqlx::query_as(&crate::store::numbered(&format!(
             "select (select count(*) from incident i
                      where i.opened_at >= ?2 and i.opened_at < ?3 and {seen}),
                     (select coalesce(json_group_array(max(0, i.acknowledged_at - i.opened_at)), '[]')
@@ -63,7 +63,7 @@ impl Store {
                     (select coalesce(json_group_array(max(0, i.resolved_at - i.opened_at)), '[]')
                      from incident i
                      where i.resolved_at >= ?2 and i.resolved_at < ?3 and {seen})"
-        ))
+        )))
         .bind(&pairs)
         .bind(start)
         .bind(end)
@@ -75,23 +75,23 @@ impl Store {
             Ok(millis.into_iter().map(|ms| ms as f64 / 1000.0).collect())
         };
         let (mut to_ack, mut to_restore) = (seconds(&to_ack)?, seconds(&to_restore)?);
-        let (opened_followups, closed_followups): (i64, i64) = sqlx::query_as(&format!(
+        let (opened_followups, closed_followups): (i64, i64) = sqlx::query_as(&crate::store::numbered(&format!(
             "select coalesce(sum(f.opened_at >= ?2 and f.opened_at < ?3), 0),
                     coalesce(sum(f.closed_at >= ?2 and f.closed_at < ?3), 0)
              from followup f join incident i on i.id = f.incident_id where {seen}"
-        ))
+        )))
         .bind(&pairs)
         .bind(start)
         .bind(end)
         .fetch_one(&mut *tx)
         .await?;
         // Open at `as_of` (still open, or closed after it) and opened 7 days before it.
-        let stale: Vec<StaleRow> = sqlx::query_as(&format!(
+        let stale: Vec<StaleRow> = sqlx::query_as(&crate::store::numbered(&format!(
             "select f.id, f.incident_id, f.what, f.owner_id, f.owner_text, f.opened_at
                  from followup f join incident i on i.id = f.incident_id
                  where f.opened_at < ?2 - ?3 and (f.state = 'open' or f.closed_at > ?2) and {seen}
                  order by f.opened_at, f.id"
-        ))
+        )))
         .bind(&pairs)
         .bind(as_of)
         .bind(STALE_FOLLOWUP_DAYS * DAY_MS)

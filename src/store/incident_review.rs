@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::ids::{channel_to_db, from_db, time_from_db, time_to_db, to_db};
+use super::ids::{channel_to_db, from_db, time_from_db, time_to_db, to_db, Flag};
 use super::outbox::Subject;
 use super::visibility::Visible;
 use super::{Result, Store};
@@ -62,7 +62,7 @@ impl Store {
     /// Records a timeline entry and, when the incident's thread exists, queues its post there.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn incident_event(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         incident_id: i64,
         kind: EventKind,
         actor: Option<&Person>,
@@ -72,7 +72,7 @@ impl Store {
     ) -> Result<()> {
         let event_id: i64 = sqlx::query_scalar(
             "insert into incident_event (incident_id, kind, actor_id, actor_name, detail, at, created_at)
-             values (?, ?, ?, ?, ?, ?, ?) returning id",
+             values ($1, $2, $3, $4, $5, $6, $7) returning id",
         )
         .bind(incident_id)
         .bind(kind.as_str())
@@ -93,11 +93,11 @@ impl Store {
     }
 
     async fn incident_thread_of(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         incident_id: i64,
     ) -> Result<Option<ChannelId>> {
         let thread: Option<Option<i64>> =
-            sqlx::query_scalar("select thread_id from incident where id = ?")
+            sqlx::query_scalar("select thread_id from incident where id = $1")
                 .bind(incident_id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -106,11 +106,11 @@ impl Store {
 
     /// The incident of an alert group, if one was opened.
     pub(super) async fn incident_of_group(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         group_id: i64,
     ) -> Result<Option<i64>> {
         Ok(
-            sqlx::query_scalar("select id from incident where group_id = ?")
+            sqlx::query_scalar("select id from incident where group_id = $1")
                 .bind(group_id)
                 .fetch_optional(&mut *tx)
                 .await?,
@@ -119,11 +119,11 @@ impl Store {
 
     /// `#3 checkout v1.4.2 → production`, the deploy a timeline entry names.
     pub(super) async fn deploy_text(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         deploy_id: i64,
     ) -> Result<String> {
         let row: Option<(String, String, String)> =
-            sqlx::query_as("select service, version, environment from deploy where id = ?")
+            sqlx::query_as("select service, version, environment from deploy where id = $1")
                 .bind(deploy_id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -138,13 +138,13 @@ impl Store {
     /// The timeline entries of a newly opened alert incident: fired, then an acknowledgement
     /// given before it opened and the deploy it was linked to at once, if any.
     pub(super) async fn incident_opened_events(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         incident_id: i64,
         now: DateTime<Utc>,
     ) -> Result<()> {
         let (title, severity, opened_at, deploy_id): (String, String, i64, Option<i64>) =
             sqlx::query_as(
-                "select title, severity, opened_at, deploy_id from incident where id = ?",
+                "select title, severity, opened_at, deploy_id from incident where id = $1",
             )
             .bind(incident_id)
             .fetch_one(&mut *tx)
@@ -180,13 +180,13 @@ impl Store {
     /// An alert incident changed with its group: entries for a newly resolved incident and a
     /// newly blamed deploy. `before` is (resolved_at, deploy_id) as they were.
     pub(super) async fn incident_followed_events(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         incident_id: i64,
         before: (Option<i64>, Option<i64>),
         now: DateTime<Utc>,
     ) -> Result<()> {
         let (opened_at, resolved_at, deploy_id): (i64, Option<i64>, Option<i64>) =
-            sqlx::query_as("select opened_at, resolved_at, deploy_id from incident where id = ?")
+            sqlx::query_as("select opened_at, resolved_at, deploy_id from incident where id = $1")
                 .bind(incident_id)
                 .fetch_one(&mut *tx)
                 .await?;
@@ -232,7 +232,7 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let updated = sqlx::query(
-            "update incident set thread_id = ?, updated_at = ? where id = ? and thread_id is null",
+            "update incident set thread_id = $1, updated_at = $2 where id = $3 and thread_id is null",
         )
         .bind(channel_to_db(thread))
         .bind(time_to_db(now))
@@ -245,7 +245,7 @@ impl Store {
         }
         sqlx::query(
             "insert into discord_channel (channel_id, guild_id, updated_at, created_at)
-             select ?, guild_id, ?, ? from discord_channel where channel_id = ?
+             select $1, guild_id, $2, $3 from discord_channel where channel_id = $4
              on conflict (channel_id) do nothing",
         )
         .bind(channel_to_db(thread))
@@ -254,12 +254,12 @@ impl Store {
         .bind(channel_to_db(parent))
         .execute(&mut *tx)
         .await?;
-        let (events, resolved): (Vec<i64>, bool) = (
-            sqlx::query_scalar("select id from incident_event where incident_id = ? order by id")
+        let (events, Flag(resolved)): (Vec<i64>, Flag) = (
+            sqlx::query_scalar("select id from incident_event where incident_id = $1 order by id")
                 .bind(incident_id)
                 .fetch_all(&mut *tx)
                 .await?,
-            sqlx::query_scalar("select resolved_at is not null from incident where id = ?")
+            sqlx::query_scalar("select resolved_at is not null from incident where id = $1")
                 .bind(incident_id)
                 .fetch_one(&mut *tx)
                 .await?,
@@ -289,12 +289,12 @@ impl Store {
             _ => return Ok(()),
         };
         let mut tx = self.begin_write().await?;
-        let owed: Option<i64> = sqlx::query_scalar(&format!(
+        let owed: Option<i64> = sqlx::query_scalar(&crate::store::numbered(&format!(
             "select m.subject_id from message m join incident i on i.id = m.subject_id
              where m.subject_kind = 'incident_thread' and m.channel_id = ? and i.thread_id is null
                and i.id = {incident}
                and not exists (select 1 from outbox o where o.message_id = m.id and o.state = 'pending')"
-        ))
+        )))
         .bind(channel_to_db(channel))
         .bind(subject.id())
         .fetch_optional(&mut *tx)
@@ -320,7 +320,7 @@ impl Store {
         let id: i64 = sqlx::query_scalar(
             "insert into incident (title, service, severity, opened_at, declared_by, declared_by_name,
                 declared_channel, updated_at, created_at)
-             values (?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning id",
         )
         .bind(&declared.title)
         .bind(&declared.service)
@@ -364,7 +364,7 @@ impl Store {
         let found: Option<ResolveRow> =
             match id {
                 Some(id) => sqlx::query_as(
-                    "select id, group_id, resolved_at, title, opened_at from incident where id = ?",
+                    "select id, group_id, resolved_at, title, opened_at from incident where id = $1",
                 )
                 .bind(id)
                 .fetch_optional(&mut *tx)
@@ -372,9 +372,9 @@ impl Store {
                 None => {
                     sqlx::query_as(
                         "select id, group_id, resolved_at, title, opened_at from incident
-                     where thread_id = ?1
-                        or (declared_channel = ?1 and resolved_at is null and group_id is null)
-                     order by (thread_id = ?1) desc, id desc limit 1",
+                     where thread_id = $1
+                        or (declared_channel = $1 and resolved_at is null and group_id is null)
+                     order by (thread_id = $1) desc, id desc limit 1",
                     )
                     .bind(channel_db)
                     .fetch_optional(&mut *tx)
@@ -390,7 +390,7 @@ impl Store {
         if resolved.is_some() {
             return Ok(ResolveOutcome::AlreadyResolved { id });
         }
-        sqlx::query("update incident set resolved_at = ?, updated_at = ? where id = ?")
+        sqlx::query("update incident set resolved_at = $1, updated_at = $2 where id = $3")
             .bind(time_to_db(now))
             .bind(time_to_db(now))
             .bind(id)
@@ -428,7 +428,7 @@ impl Store {
         sqlx::query(
             "insert into incident_retro (incident_id, author_id, author_name, what_happened,
                 what_helped, sooner, at, created_at)
-             values (?, ?, ?, ?, ?, ?, ?, ?)
+             values ($1, $2, $3, $4, $5, $6, $7, $8)
              on conflict (incident_id, author_id) do update set author_name = excluded.author_name,
                 what_happened = excluded.what_happened, what_helped = excluded.what_helped,
                 sooner = excluded.sooner, at = excluded.at",
@@ -457,9 +457,9 @@ impl Store {
         Ok(true)
     }
 
-    async fn incident_exists(tx: &mut sqlx::SqliteConnection, incident_id: i64) -> Result<bool> {
+    async fn incident_exists(tx: &mut sqlx::AnyConnection, incident_id: i64) -> Result<bool> {
         Ok(
-            sqlx::query_scalar::<_, i64>("select count(*) from incident where id = ?")
+            sqlx::query_scalar::<_, i64>("select count(*) from incident where id = $1")
                 .bind(incident_id)
                 .fetch_one(&mut *tx)
                 .await?
@@ -488,7 +488,7 @@ impl Store {
         let id: i64 = sqlx::query_scalar(
             "insert into followup (incident_id, what, owner_id, owner_text, due_date, state,
                 opened_by, opened_by_name, opened_at, updated_at, created_at)
-             values (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?) returning id",
+             values ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10) returning id",
         )
         .bind(incident_id)
         .bind(&followup.what)
@@ -528,11 +528,11 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<CloseOutcome> {
         let mut tx = self.begin_write().await?;
-        let row: Option<(i64, String, Option<i64>, String)> = sqlx::query_as(&format!(
+        let row: Option<(i64, String, Option<i64>, String)> = sqlx::query_as(&crate::store::numbered(&format!(
             "select f.incident_id, f.what, f.owner_id, f.state from followup f
              join incident i on i.id = f.incident_id where f.id = ? and {}",
             Visible::of(reader).incident("i")
-        ))
+        )))
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
@@ -547,8 +547,8 @@ impl Store {
         }
         let now_db = time_to_db(now);
         sqlx::query(
-            "update followup set state = 'done', closed_by = ?, closed_by_name = ?, closed_at = ?,
-                updated_at = ? where id = ?",
+            "update followup set state = 'done', closed_by = $1, closed_by_name = $2, closed_at = $3,
+                updated_at = $4 where id = $5",
         )
         .bind(to_db(by.id))
         .bind(&by.name)

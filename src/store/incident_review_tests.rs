@@ -38,7 +38,7 @@ fn alice() -> Person {
 }
 
 async fn kinds(store: &Store, incident: i64) -> Vec<String> {
-    sqlx::query_scalar("select kind from incident_event where incident_id = ? order by id")
+    sqlx::query_scalar("select kind from incident_event where incident_id = $1 order by id")
         .bind(incident)
         .fetch_all(store.pool())
         .await
@@ -49,7 +49,7 @@ async fn kinds(store: &Store, incident: i64) -> Vec<String> {
 async fn queued(store: &Store, channel: ChannelId) -> Vec<(String, i64)> {
     sqlx::query_as(
         "select m.subject_kind, m.subject_id from outbox o join message m on m.id = o.message_id
-         where o.channel_id = ? order by o.id",
+         where o.channel_id = $1 order by o.id",
     )
     .bind(channel_to_db(channel))
     .fetch_all(store.pool())
@@ -384,11 +384,11 @@ async fn the_summary_section_counts_incidents_followups_and_lists_the_stale_ones
     store.add_followup(id, &f, &alice(), now).await.unwrap();
     // One opened 9 days ago and still open, one opened then and closed today.
     for (what, state, closed) in [("old one", "open", "null"), ("done one", "done", "?2")] {
-        sqlx::query(&format!(
+        sqlx::query(&crate::store::numbered(&format!(
             "insert into followup (incident_id, what, owner_id, state, opened_by, opened_by_name,
                                    opened_at, closed_at, updated_at, created_at)
              values (?1, '{what}', 400000000000000077, '{state}', 7, 'alice', ?3, {closed}, ?3, ?3)"
-        ))
+        )))
         .bind(id)
         .bind(time_to_db(now))
         .bind(time_to_db(now - chrono::Duration::days(9)))

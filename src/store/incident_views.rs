@@ -209,12 +209,12 @@ impl TryFrom<FollowupRow> for FollowupView {
 
 /// A declared incident's message, or the retro prompt: the incident's card.
 pub(super) async fn incident_card(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     id: i64,
 ) -> Result<Option<IncidentCard>> {
-    Ok(sqlx::query_as::<_, CardRow>(&format!(
+    Ok(sqlx::query_as::<_, CardRow>(&crate::store::numbered(&format!(
         "select {CARD_COLUMNS} from incident i where i.id = ?"
-    ))
+    )))
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?
@@ -223,7 +223,7 @@ pub(super) async fn incident_card(
 
 /// What starting the incident's thread needs.
 pub(super) async fn thread_start(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     id: i64,
 ) -> Result<Option<ThreadStart>> {
     let Some(card) = incident_card(conn, id).await? else {
@@ -232,8 +232,8 @@ pub(super) async fn thread_start(
     let messages: Vec<(i64, i64)> = sqlx::query_as(
         "select m.channel_id, coalesce(m.discord_message_id, d.discord_message_id) as shown
          from message m left join digest d on d.id = m.digest_id
-         where ((m.subject_kind = 'alert_group' and m.subject_id = ?1)
-                or (m.subject_kind = 'incident' and m.subject_id = ?2))
+         where ((m.subject_kind = 'alert_group' and m.subject_id = $1)
+                or (m.subject_kind = 'incident' and m.subject_id = $2))
            and coalesce(m.discord_message_id, d.discord_message_id) is not null
          order by m.id",
     )
@@ -254,12 +254,12 @@ pub(super) async fn thread_start(
 
 /// One timeline entry, for its post in the thread.
 pub(super) async fn incident_event_entry(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     id: i64,
 ) -> Result<Option<TimelineEntry>> {
-    sqlx::query_as::<_, EventRow>(&format!(
+    sqlx::query_as::<_, EventRow>(&crate::store::numbered(&format!(
         "select {EVENT_COLUMNS} from incident_event where id = ?"
-    ))
+    )))
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?
@@ -272,19 +272,19 @@ impl Store {
     pub async fn incident_detail(&self, id: i64, reader: Reader) -> Result<Option<IncidentDetail>> {
         let visible = Visible::of(reader);
         let mut conn = self.pool().acquire().await?;
-        let Some(card) = sqlx::query_as::<_, CardRow>(&format!(
+        let Some(card) = sqlx::query_as::<_, CardRow>(&crate::store::numbered(&format!(
             "select {CARD_COLUMNS} from incident i where i.id = ? and {}",
             visible.incident("i")
-        ))
+        )))
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
         .map(IncidentCard::from) else {
             return Ok(None);
         };
-        let timeline = sqlx::query_as::<_, EventRow>(&format!(
+        let timeline = sqlx::query_as::<_, EventRow>(&crate::store::numbered(&format!(
             "select {EVENT_COLUMNS} from incident_event where incident_id = ? order by at, id"
-        ))
+        )))
         .bind(id)
         .fetch_all(&mut *conn)
         .await?
@@ -308,10 +308,10 @@ impl Store {
             at: time_from_db(at),
         })
         .collect();
-        let followups = sqlx::query_as::<_, FollowupRow>(&format!(
+        let followups = sqlx::query_as::<_, FollowupRow>(&crate::store::numbered(&format!(
             "select {FOLLOWUP_COLUMNS} from followup f join incident i on i.id = f.incident_id
              where f.incident_id = ? order by f.id"
-        ))
+        )))
         .bind(id)
         .fetch_all(&mut *conn)
         .await?
@@ -328,11 +328,11 @@ impl Store {
 
     /// The open follow-ups of the incidents `reader` sees, oldest first.
     pub async fn open_followups(&self, reader: Reader) -> Result<Vec<FollowupView>> {
-        sqlx::query_as::<_, FollowupRow>(&format!(
+        sqlx::query_as::<_, FollowupRow>(&crate::store::numbered(&format!(
             "select {FOLLOWUP_COLUMNS} from followup f join incident i on i.id = f.incident_id
              where f.state = 'open' and {} order by f.opened_at, f.id",
             Visible::of(reader).incident("i")
-        ))
+        )))
         .fetch_all(self.pool())
         .await?
         .into_iter()
@@ -343,7 +343,7 @@ impl Store {
     /// The incident whose thread `channel` is, if any.
     pub async fn incident_of_thread(&self, channel: u64) -> Result<Option<i64>> {
         Ok(
-            sqlx::query_scalar("select id from incident where thread_id = ?")
+            sqlx::query_scalar("select id from incident where thread_id = $1")
                 .bind(super::ids::to_db(channel))
                 .fetch_optional(self.pool())
                 .await?,

@@ -31,11 +31,11 @@ pub enum ActionOutcome {
 impl Store {
     /// The group's incident, if one was opened.
     pub(super) async fn load_incident(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         group_id: i64,
     ) -> Result<Option<StoredIncident>> {
         Ok(sqlx::query_as::<_, StoredIncidentRow>(
-            "select id, deploy_id from incident where group_id = ?",
+            "select id, deploy_id from incident where group_id = $1",
         )
         .bind(group_id)
         .fetch_optional(&mut *tx)
@@ -45,12 +45,12 @@ impl Store {
 
     /// The group's deploy links, closest first (ties in the order they were made).
     pub(super) async fn load_links(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         group_id: i64,
     ) -> Result<Vec<StoredLink>> {
         sqlx::query_as::<_, StoredLinkRow>(
             "select deploy_id, delay_ms, verdict from alert_deploy_link
-             where group_id = ? order by delay_ms, id",
+             where group_id = $1 order by delay_ms, id",
         )
         .bind(group_id)
         .fetch_all(&mut *tx)
@@ -63,7 +63,7 @@ impl Store {
     /// Writes what [`crate::domain::incident::decide`] decided for the group, with its timeline
     /// entries. Returns the id of an incident it opened.
     pub(super) async fn write_incident(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         group_id: i64,
         change: &IncidentChange,
         now: DateTime<Utc>,
@@ -75,7 +75,7 @@ impl Store {
                 let id: i64 = sqlx::query_scalar(
                     "insert into incident (group_id, alert_id, title, service, environment, severity,
                         opened_at, acknowledged_at, acknowledged_by, deploy_id, updated_at, created_at)
-                     values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) returning id",
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning id",
                 )
                 .bind(group_id)
                 .bind(incident.alert_id)
@@ -112,14 +112,14 @@ impl Store {
                 deploy_id,
             } => {
                 let before: Option<(i64, Option<i64>, Option<i64>)> = sqlx::query_as(
-                    "select id, resolved_at, deploy_id from incident where group_id = ?",
+                    "select id, resolved_at, deploy_id from incident where group_id = $1",
                 )
                 .bind(group_id)
                 .fetch_optional(&mut *tx)
                 .await?;
                 sqlx::query(
-                    "update incident set resolved_at = ?, deploy_id = ?, updated_at = ?
-                     where group_id = ?",
+                    "update incident set resolved_at = $1, deploy_id = $2, updated_at = $3
+                     where group_id = $4",
                 )
                 .bind(resolved_at.map(time_to_db))
                 .bind(deploy_id)
@@ -136,9 +136,9 @@ impl Store {
     }
 
     /// Who acknowledged the group, as its row says.
-    async fn acked_by(tx: &mut sqlx::SqliteConnection, group_id: i64) -> Result<Option<Person>> {
+    async fn acked_by(tx: &mut sqlx::AnyConnection, group_id: i64) -> Result<Option<Person>> {
         let row: Option<(Option<i64>, Option<String>)> =
-            sqlx::query_as("select acked_by, acked_by_name from alert_group where id = ?")
+            sqlx::query_as("select acked_by, acked_by_name from alert_group where id = $1")
                 .bind(group_id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -153,7 +153,7 @@ impl Store {
 
     /// A timeline entry for the group's incident, if it has one.
     async fn group_incident_event(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         group_id: i64,
         kind: EventKind,
         by: &Person,
@@ -167,7 +167,7 @@ impl Store {
     }
 
     async fn human_state(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         group_id: i64,
         state: &str,
         user: u64,
@@ -176,7 +176,7 @@ impl Store {
     ) -> Result<()> {
         sqlx::query(
             "insert into alert_state_change (group_id, state, actor_id, actor_name, at, created_at)
-             values (?, ?, ?, ?, ?, ?)",
+             values ($1, $2, $3, $4, $5, $6)",
         )
         .bind(group_id)
         .bind(state)
@@ -191,7 +191,7 @@ impl Store {
 
     /// Queues an edit of every message already showing `subject`.
     pub(super) async fn requeue_shown(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         subject: Subject,
         now: DateTime<Utc>,
     ) -> Result<()> {
@@ -232,7 +232,7 @@ impl Store {
             });
         }
         sqlx::query(
-            "update alert_group set acked_by = ?, acked_by_name = ?, acked_at = ?, updated_at = ? where id = ?",
+            "update alert_group set acked_by = $1, acked_by_name = $2, acked_at = $3, updated_at = $4 where id = $5",
         )
         .bind(to_db(user))
         .bind(name)
@@ -242,8 +242,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "update alert set acked_by = ?, acked_by_name = ?, acked_at = ?, updated_at = ?
-             where group_id = ? and status = 'firing' and acked_at is null",
+            "update alert set acked_by = $1, acked_by_name = $2, acked_at = $3, updated_at = $4
+             where group_id = $5 and status = 'firing' and acked_at is null",
         )
         .bind(to_db(user))
         .bind(name)
@@ -253,8 +253,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let first_ack = sqlx::query(
-            "update incident set acknowledged_at = ?, acknowledged_by = ?, updated_at = ?
-             where group_id = ? and acknowledged_at is null",
+            "update incident set acknowledged_at = $1, acknowledged_by = $2, updated_at = $3
+             where group_id = $4 and acknowledged_at is null",
         )
         .bind(now_db)
         .bind(to_db(user))
@@ -291,8 +291,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let now_db = time_to_db(now);
         sqlx::query(
-            "update alert_group set silence_id = ?, silenced_by = ?, silenced_by_name = ?, silenced_at = ?,
-                silenced_until = ?, updated_at = ? where id = ?",
+            "update alert_group set silence_id = $1, silenced_by = $2, silenced_by_name = $3, silenced_at = $4,
+                silenced_until = $5, updated_at = $6 where id = $7",
         )
         .bind(silence_id)
         .bind(to_db(user))
@@ -342,8 +342,8 @@ impl Store {
             Verdict::Rejected
         };
         let updated = sqlx::query(
-            "update alert_deploy_link set verdict = ?, verdict_by = ?, verdict_by_name = ?, verdict_at = ?
-             where group_id = ? and deploy_id = ?",
+            "update alert_deploy_link set verdict = $1, verdict_by = $2, verdict_by_name = $3, verdict_at = $4
+             where group_id = $5 and deploy_id = $6",
         )
         .bind(verdict.as_str())
         .bind(to_db(user))
@@ -361,7 +361,7 @@ impl Store {
             let after = deploy_after_verdict(incident.deploy_id, deploy_id, verdict);
             // (A confirmation touches the incident even when it named that deploy already.)
             if after != incident.deploy_id || verdict == Verdict::Confirmed {
-                sqlx::query("update incident set deploy_id = ?, updated_at = ? where id = ?")
+                sqlx::query("update incident set deploy_id = $1, updated_at = $2 where id = $3")
                     .bind(after)
                     .bind(now_db)
                     .bind(incident.id)

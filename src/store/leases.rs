@@ -27,13 +27,13 @@ impl Store {
     ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let taken = sqlx::query(
-            "insert into lease (name, holder, acquired_at, expires_at) values (?1, ?2, ?3, ?4)
+            "insert into lease (name, holder, acquired_at, expires_at) values ($1, $2, $3, $4)
              on conflict (name) do update set
                  holder = excluded.holder,
                  acquired_at = case when lease.holder = excluded.holder
                                     then lease.acquired_at else excluded.acquired_at end,
                  expires_at = excluded.expires_at
-             where lease.holder = excluded.holder or lease.expires_at <= ?3",
+             where lease.holder = excluded.holder or lease.expires_at <= $3",
         )
         .bind(name)
         .bind(holder)
@@ -51,7 +51,7 @@ impl Store {
     /// for it to expire.
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("delete from lease where name = ?1 and holder = ?2")
+        sqlx::query("delete from lease where name = $1 and holder = $2")
             .bind(name)
             .bind(holder)
             .execute(&mut *tx)

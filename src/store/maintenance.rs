@@ -23,14 +23,8 @@ impl Store {
     /// Opens a backup file read-only, leaving it byte for byte as it is (no WAL switch, no
     /// migration), to check it or copy it.
     pub async fn open_backup(path: &Path) -> Result<Self> {
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(path)
-            .read_only(true);
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await?;
-        Self::from_pools(pool.clone(), pool)
+        let pool = super::backend::open_sqlite_read_only(path).await?;
+        Self::from_pools(super::Backend::Sqlite, pool.clone(), pool)
     }
 
     /// Writes a consistent copy of the database to `path` (`VACUUM INTO`): safe while the bot
@@ -45,7 +39,7 @@ impl Store {
         let target = path.to_str().ok_or_else(|| {
             StoreError::Unavailable(format!("{} is not a UTF-8 path", path.display()))
         })?;
-        sqlx::query("vacuum into ?")
+        sqlx::query("vacuum into $1")
             .bind(target)
             .execute(self.pool())
             .await?;
@@ -78,11 +72,15 @@ impl Store {
     /// Moves the WAL into the main file and closes every connection: the last step of a clean
     /// shutdown, so the database is one self-contained file afterwards.
     pub async fn checkpoint_and_close(&self) -> Result<()> {
-        let result = sqlx::query("pragma wal_checkpoint(truncate)")
-            .execute(self.pool())
-            .await;
+        let result = match self.backend {
+            super::Backend::Sqlite => sqlx::query("pragma wal_checkpoint(truncate)")
+                .execute(self.pool())
+                .await
+                .map(drop),
+            super::Backend::Postgres => Ok(()),
+        };
         self.pool().close().await;
-        self.write_gate.0.close().await;
+        self.write_gate.pool.close().await;
         result?;
         Ok(())
     }
@@ -118,7 +116,7 @@ impl Store {
 
     /// When an outbox row was queued (the event that caused it was accepted).
     pub async fn outbox_queued_at(&self, outbox_id: i64) -> Result<Option<DateTime<Utc>>> {
-        let at: Option<i64> = sqlx::query_scalar("select created_at from outbox where id = ?")
+        let at: Option<i64> = sqlx::query_scalar("select created_at from outbox where id = $1")
             .bind(outbox_id)
             .fetch_optional(self.pool())
             .await?;

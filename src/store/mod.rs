@@ -3,6 +3,7 @@
 mod alert_rows;
 mod alert_views;
 mod alert_votes;
+mod backend;
 pub mod alerts;
 mod checkins;
 mod dashboard;
@@ -32,12 +33,9 @@ mod trend;
 mod visibility;
 mod webhooks;
 
-use std::str::FromStr;
-use std::time::Duration;
+use sqlx::AnyPool;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
-
+pub use backend::{numbered, Backend};
 pub use checkins::{CheckinRun, LinkOutcome};
 pub use deploys::DeployRecorded;
 pub use feedback::{MessageRelease, NewFeedback};
@@ -53,6 +51,7 @@ pub use summary_figures::{ReadFrom, Scope};
 pub use webhooks::CommitLookup;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// What went wrong talking to the database, split by what a caller can do about it.
 #[derive(Debug, thiserror::Error)]
@@ -74,12 +73,7 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &err {
-            // SQLite primary result codes: 5 BUSY, 6 LOCKED, 8 READONLY, 10 IOERR, 13 FULL.
-            let primary = db
-                .code()
-                .and_then(|c| c.parse::<i64>().ok())
-                .map(|c| c & 0xff);
-            if matches!(primary, Some(5 | 6 | 8 | 10 | 13)) {
+            if backend::unavailable(db.as_ref()) {
                 return StoreError::Unavailable(db.message().to_owned());
             }
         }
@@ -92,68 +86,31 @@ impl From<sqlx::Error> for StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
-/// Copies the write-ahead log back into the database every half second, on a reader connection
-/// (a passive checkpoint waits for no one and blocks no one), so that the writer's commits only
-/// append to the log: left to the writer, every thousandth page made one commit copy and fsync
-/// them all while ingestion waited.
-fn spawn_checkpointer(pool: SqlitePool) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        while !pool.is_closed() {
-            tick.tick().await;
-            if let Err(error) = sqlx::query("pragma wal_checkpoint(passive)")
-                .execute(&pool)
-                .await
-            {
-                tracing::debug!(%error, "checkpoint failed; retrying");
-            }
-        }
-    });
-}
-
-fn pool_options(connections: u32) -> SqlitePoolOptions {
-    SqlitePoolOptions::new()
-        .max_connections(connections)
-        .acquire_timeout(Duration::from_secs(10))
-        // No ping on every acquire (a round trip to SQLite's thread for a local file that cannot go
-        // away like a server); a broken connection is dropped on release below.
-        .test_before_acquire(false)
-        // A write that fails with SQLITE_FULL or an I/O error makes SQLite roll the transaction
-        // back by itself; sqlx's own rollback then fails and the connection stays "in a
-        // transaction", refusing every later BEGIN (a 500 forever, even once space returns).
-        // Flush the pending rollback and drop a connection left in that state. (Only a connection
-        // that still looks in a transaction needs the round trip: this runs on every release.)
-        .after_release(|conn, _| {
-            Box::pin(async move {
-                use sqlx::Connection;
-                if conn.is_in_transaction() {
-                    conn.ping().await?;
-                }
-                Ok(!conn.is_in_transaction())
-            })
-        })
-}
-
 /// The process's writers queue for one dedicated connection (a pool of one, which hands it out in
 /// order) instead of meeting on SQLite's lock, whose busy handler sleeps in steps of up to 100 ms:
 /// under load that made ingestion wait hundreds of milliseconds behind a check-in run that took a
 /// few. One connection also keeps its page cache: SQLite drops a connection's cache whenever another
 /// connection has written, so writes spread over the pool re-read their pages from disk each time.
 #[derive(Clone, Debug)]
-pub(crate) struct WriteGate(SqlitePool);
+pub(crate) struct WriteGate {
+    pool: AnyPool,
+    backend: Backend,
+}
 
 /// A write transaction on the writer connection; the next writer's turn comes when it ends.
-pub(crate) type WriteTx = sqlx::Transaction<'static, sqlx::Sqlite>;
+pub(crate) type WriteTx = sqlx::Transaction<'static, sqlx::Any>;
 
 impl WriteGate {
     async fn begin(&self) -> Result<WriteTx> {
-        Ok(self.0.begin_with("begin immediate").await?)
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("begin immediate").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     /// The writer connection itself, for a writer that runs several transactions in one turn.
-    async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
-        Ok(self.0.acquire().await?)
+    async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        Ok(self.pool.acquire().await?)
     }
 }
 
@@ -161,7 +118,8 @@ impl WriteGate {
 #[derive(Clone, Debug)]
 pub struct Store {
     /// For reads (and the few single-statement writes outside transactions).
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
     /// Every write transaction of this process (see [`WriteGate`]).
     write_gate: WriteGate,
     /// Group commit for deploy events (see `Store::record_deploy`).
@@ -172,52 +130,44 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if missing) the SQLite database at `url` with WAL, foreign keys and a busy
-    /// timeout. Does not migrate: call [`Store::migrate`].
+    /// Opens the database at `url`: SQLite (created if missing, WAL, foreign keys, a busy
+    /// timeout) or PostgreSQL. Does not migrate: call [`Store::migrate`].
     pub async fn connect(url: &str) -> Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // NORMAL in WAL mode: a commit survives a process crash; only an OS crash may lose the last ones.
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        // Each reader keeps what a summary reads (a period of the deploy index, the rollups) in
-        // its own page cache, 16 MiB at most, and sorts in memory: with SQLite's 2 MiB default the
-        // pages of one summary evicted each other and every run read them again from the file.
-        let pool = pool_options(4)
-            .connect_with(
-                options
-                    .clone()
-                    .pragma("cache_size", "-16384")
-                    .pragma("temp_store", "memory"),
-            )
-            .await?;
-        // The writer keeps the pages it writes most (index tails) cached: 16 MiB at most.
-        let writer = pool_options(1)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(
-                options
-                    .pragma("cache_size", "-16384")
-                    .pragma("wal_autocheckpoint", "0")
-                    .pragma("temp_store", "memory"),
-            )
-            .await?;
-        spawn_checkpointer(pool.clone());
-        Self::from_pools(pool, writer)
+        match Backend::of_url(url) {
+            Some(Backend::Sqlite) => {
+                let (pool, writer) = backend::open_sqlite(url).await?;
+                Self::from_pools(Backend::Sqlite, pool, writer)
+            }
+            Some(Backend::Postgres) => {
+                let pool = backend::open_postgres(url).await?;
+                Self::from_pools(Backend::Postgres, pool.clone(), pool)
+            }
+            None => Err(StoreError::Unavailable(
+                "DATABASE_URL must start with sqlite:// or postgres://".into(),
+            )),
+        }
     }
 
     /// A store reading from `pool` and writing through `writer`, with its deploy writer started.
-    fn from_pools(pool: SqlitePool, writer: SqlitePool) -> Result<Self> {
-        let write_gate = WriteGate(writer);
+    fn from_pools(backend: Backend, pool: AnyPool, writer: AnyPool) -> Result<Self> {
+        let write_gate = WriteGate {
+            pool: writer,
+            backend,
+        };
         let deploy_writer = deploy_writer::spawn_deploy_writer(write_gate.clone())
             .map_err(|error| StoreError::Other(sqlx::Error::Io(error)))?;
         Ok(Self {
             pool,
+            backend,
             write_gate,
             deploy_writer,
             optional_tables_seen: Default::default(),
         })
+    }
+
+    /// The engine this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// A migrated store in a fresh temporary directory, for unit tests; it lasts as long as the
@@ -232,7 +182,10 @@ impl Store {
     }
 
     pub async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.pool).await?;
+        match self.backend {
+            Backend::Sqlite => MIGRATOR.run(&self.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATOR.run(&self.pool).await?,
+        }
         Ok(())
     }
 
@@ -249,7 +202,7 @@ impl Store {
     }
 
     /// The raw pool, for tests and benchmarks that inspect rows directly.
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 }

@@ -42,9 +42,9 @@ const HOLD_COLUMNS: &str = "channel_id, since, missing, reason, retry_ms";
 impl Store {
     /// The channel's hold, if the bot cannot post there.
     pub async fn channel_hold(&self, channel: ChannelId) -> Result<Option<Hold>> {
-        let row: Option<HoldRow> = sqlx::query_as(&format!(
+        let row: Option<HoldRow> = sqlx::query_as(&crate::store::numbered(&format!(
             "select {HOLD_COLUMNS} from channel_health where channel_id = ?"
-        ))
+        )))
         .bind(channel_to_db(channel))
         .fetch_optional(self.pool())
         .await?;
@@ -56,9 +56,9 @@ impl Store {
 
     /// Every channel the bot cannot post in, for `/metrics` and the logs.
     pub async fn unreachable_channels(&self) -> Result<Vec<(ChannelId, Hold)>> {
-        let rows: Vec<HoldRow> = sqlx::query_as(&format!(
+        let rows: Vec<HoldRow> = sqlx::query_as(&crate::store::numbered(&format!(
             "select {HOLD_COLUMNS} from channel_health order by channel_id"
-        ))
+        )))
         .fetch_all(self.pool())
         .await?;
         rows.into_iter().map(TryFrom::try_from).collect()
@@ -77,7 +77,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "insert into channel_health (channel_id, since, missing, reason, retry_ms, last_error, updated_at)
-             values (?, ?, ?, ?, ?, ?, ?)
+             values ($1, $2, $3, $4, $5, $6, $7)
              on conflict (channel_id) do update set since = excluded.since, missing = excluded.missing,
                  reason = excluded.reason, retry_ms = excluded.retry_ms,
                  last_error = excluded.last_error, updated_at = excluded.updated_at",
@@ -91,7 +91,7 @@ impl Store {
         .bind(time_to_db(now))
         .execute(&mut *tx)
         .await?;
-        sqlx::query("update outbox set due_at = ?, last_error = ? where id = ?")
+        sqlx::query("update outbox set due_at = $1, last_error = $2 where id = $3")
             .bind(time_to_db(now) + retry_ms)
             .bind(error)
             .bind(delivery.outbox_id)
@@ -106,7 +106,7 @@ impl Store {
             return Ok(None);
         };
         let mut tx = self.begin_write().await?;
-        sqlx::query("delete from channel_health where channel_id = ?")
+        sqlx::query("delete from channel_health where channel_id = $1")
             .bind(channel_to_db(channel))
             .execute(&mut *tx)
             .await?;
@@ -124,8 +124,8 @@ impl Store {
     ) -> Result<u64> {
         let mut tx = self.begin_write().await?;
         let failed = sqlx::query(
-            "update outbox set state = 'failed', sent_at = ?, last_error = ?
-             where channel_id = ? and state = 'pending'",
+            "update outbox set state = 'failed', sent_at = $1, last_error = $2
+             where channel_id = $3 and state = 'pending'",
         )
         .bind(time_to_db(now))
         .bind(error)
@@ -144,19 +144,19 @@ impl Store {
         match delivery.digest {
             Some(digest) => {
                 sqlx::query(
-                    "update digest set discord_message_id = null, reposts = reposts + 1 where id = ?",
+                    "update digest set discord_message_id = null, reposts = reposts + 1 where id = $1",
                 )
                 .bind(digest)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("update message set discord_message_id = null where digest_id = ?")
+                sqlx::query("update message set discord_message_id = null where digest_id = $1")
                     .bind(digest)
                     .execute(&mut *tx)
                     .await?;
             }
             None => {
                 sqlx::query(
-                    "update message set discord_message_id = null, reposts = reposts + 1 where id = ?",
+                    "update message set discord_message_id = null, reposts = reposts + 1 where id = $1",
                 )
                 .bind(delivery.message_row)
                 .execute(&mut *tx)

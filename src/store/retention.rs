@@ -355,7 +355,8 @@ impl Store {
             .replace("{table}", step.table)
             .replace("{ids}", &ids);
         let mut tx = self.begin_write().await?;
-        let mut query = sqlx::query(&sql).bind(cutoff);
+        let numbered = crate::store::numbered(&sql);
+        let mut query = sqlx::query(&numbered).bind(cutoff);
         if sql.contains("?2") {
             query = query.bind(PRUNED_BODY);
         }

@@ -46,9 +46,9 @@ async fn declared_incidents_go_when_old_and_done_and_an_open_followup_keeps_one(
     let kept = |table: &'static str| {
         let store = store.clone();
         async move {
-            sqlx::query_scalar::<_, i64>(&format!(
+            sqlx::query_scalar::<_, i64>(&crate::store::numbered(&format!(
                 "select count(*) from {table} where incident_id = 1"
-            ))
+            )))
             .fetch_one(store.pool())
             .await
             .unwrap()

@@ -26,14 +26,14 @@ pub(super) fn new() -> i64 {
 }
 
 pub(super) async fn exec(store: &Store, sql: &str) {
-    sqlx::query(sql)
+    sqlx::query(&crate::store::numbered(sql))
         .execute(store.pool())
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 pub(super) async fn ids(store: &Store, table: &str) -> Vec<i64> {
-    sqlx::query_scalar(&format!("select rowid from {table} order by rowid"))
+    sqlx::query_scalar(&crate::store::numbered(&format!("select rowid from {table} order by rowid")))
         .fetch_all(store.pool())
         .await
         .unwrap()

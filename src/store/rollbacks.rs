@@ -48,7 +48,7 @@ impl Store {
         let now_db = time_to_db(now);
         let mut tx = self.begin_write().await?;
         let Some(mut deploy) =
-            sqlx::query(&format!("select {DEPLOY_COLUMNS} from deploy where id = ?"))
+            sqlx::query(&crate::store::numbered(&format!("select {DEPLOY_COLUMNS} from deploy where id = ?")))
                 .bind(deploy_id)
                 .fetch_optional(&mut *tx)
                 .await?
@@ -62,7 +62,7 @@ impl Store {
         }
         // finished_at stays: the rollout finished when it did; when it was undone is the status
         // change's `at`.
-        sqlx::query("update deploy set status = ?, updated_at = ? where id = ?")
+        sqlx::query("update deploy set status = $1, updated_at = $2 where id = $3")
             .bind(DeployStatus::RolledBack.as_str())
             .bind(now_db)
             .bind(deploy.id)
@@ -71,7 +71,7 @@ impl Store {
         sqlx::query(
             "insert into deploy_status_change
                  (deploy_id, status, event_id, at, created_at, by_user_id, by_name)
-             values (?, ?, null, ?, ?, ?, ?)",
+             values ($1, $2, null, $3, $4, $5, $6)",
         )
         .bind(deploy.id)
         .bind(DeployStatus::RolledBack.as_str())
@@ -109,12 +109,12 @@ impl Store {
 
 /// Who marked deploy `deploy_id` rolled back, when a person did (its latest such change).
 pub(super) async fn rolled_back_by(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     deploy_id: i64,
 ) -> Result<Option<String>> {
     Ok(sqlx::query_scalar(
         "select by_name from deploy_status_change
-         where deploy_id = ? and status = 'rolled_back' and by_name is not null
+         where deploy_id = $1 and status = 'rolled_back' and by_name is not null
          order by id desc limit 1",
     )
     .bind(deploy_id)

@@ -71,7 +71,7 @@ pub(super) struct PairCounts {
 /// part comes back as one JSON array (a few hundred rows cost more to hand over one by one than
 /// to sum), each pair's counts in `STATUSES` order, null for a pair without deploys in the range.
 pub(super) async fn deploys(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     range: (i64, i64),
     scope: Option<&str>,
 ) -> Result<Vec<PairCounts>> {
@@ -85,7 +85,7 @@ pub(super) async fn deploys(
     let mut parts: Vec<String> = Vec::with_capacity(2);
     if let Some((first, last)) = split.days {
         parts.push(
-            sqlx::query_scalar(&format!(
+            sqlx::query_scalar(&crate::store::numbered(&format!(
                 // `counts` is referenced once (each reference would run the subquery again).
                 "select coalesce(json_group_array(json_array(service, environment, json(counts))),
                                  '[]')
@@ -99,7 +99,7 @@ pub(super) async fn deploys(
                                and r.day >= {first} and r.day < {last}) as counts
                      from rollup_pair p where {in_scope})",
                 in_scope = scope_sql(scope.is_some(), "p"),
-            ))
+            )))
             .bind_scope(scope)
             .fetch_one(&mut *tx)
             .await?,
@@ -107,7 +107,7 @@ pub(super) async fn deploys(
     }
     if !split.edges.is_empty() {
         parts.push(
-            sqlx::query_scalar(&format!(
+            sqlx::query_scalar(&crate::store::numbered(&format!(
                 "with {ctes}
                  select coalesce(json_group_array(json_array(service, environment,
                             json_array(started, succeeded, failed, rolled_back))), '[]')
@@ -122,7 +122,7 @@ pub(super) async fn deploys(
                      group by d.service, d.environment)",
                 ctes = Spans::of(&[range]).ctes(),
                 in_scope = scope_sql(scope.is_some(), "d"),
-            ))
+            )))
             .bind_scope(scope)
             .fetch_one(&mut *tx)
             .await?,
@@ -158,7 +158,7 @@ pub(super) async fn deploys(
 /// from `rollup_deploy` (its services are what the scope filters on). The production condition is
 /// a filter, evaluated once per rollup row, not once per summed column.
 pub(super) async fn deploy_totals(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     spans: &Spans,
     filter: &Filter<'_>,
 ) -> Result<Vec<ProductionCounts>> {
@@ -171,7 +171,7 @@ pub(super) async fn deploy_totals(
     };
     let (confirmed, unanswered) = (rows_of.confirmed(), rows_of.unanswered());
     let (rollup, service) = rollup_of("rollup_deploy", filter.scope);
-    let rows: Vec<(i64, i64, i64, i64, i64, i64)> = sqlx::query_as(&format!(
+    let rows: Vec<(i64, i64, i64, i64, i64, i64)> = sqlx::query_as(&crate::store::numbered(&format!(
         "with {ctes},
          src(k, service, environment, succeeded, failed, rolled_back, confirmed, probable) as (
              select s.k, {service}, r.environment, r.succeeded, r.failed, r.rolled_back,
@@ -189,7 +189,7 @@ pub(super) async fn deploy_totals(
         ctes = spans.ctes(),
         production = dora::production_sql("r", filter.production),
         in_scope = scope_sql(filter.scope.is_some(), "r"),
-    ))
+    )))
     .bind_scope(filter.scope)
     .fetch_all(&mut *tx)
     .await?;
@@ -212,12 +212,12 @@ pub(super) async fn deploy_totals(
 /// environment in scope; the last field (alerts) is 0 here, added by the alert figures. Unscoped, whole
 /// UTC days come from `rollup_deploy_env`; scoped, from `rollup_deploy`.
 pub(super) async fn daily(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     spans: &Spans,
     scope: Option<&str>,
 ) -> Result<Vec<(i64, i64, i64, i64)>> {
     let (rollup, service) = rollup_of("rollup_deploy", scope);
-    let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(&format!(
+    let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(&crate::store::numbered(&format!(
         "with {ctes},
          src(k, service, environment, succeeded, failed, rolled_back) as (
              select s.k, {service}, r.environment, r.succeeded, r.failed, r.rolled_back
@@ -230,7 +230,7 @@ pub(super) async fn daily(
          from src r where {in_scope} group by k",
         ctes = spans.ctes(),
         in_scope = scope_sql(scope.is_some(), "r"),
-    ))
+    )))
     .bind_scope(scope)
     .fetch_all(&mut *tx)
     .await?;
@@ -245,12 +245,12 @@ pub(super) async fn daily(
 
 /// Per range: feedback that counts, by sentiment (+1, 0, −1).
 pub(super) async fn sentiments(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     spans: &Spans,
     scope: Option<&str>,
 ) -> Result<Vec<(i64, i64, i64)>> {
     let (rollup, service) = rollup_of("rollup_feedback", scope);
-    let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(&format!(
+    let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(&crate::store::numbered(&format!(
         "with {ctes},
          src(k, service, environment, positive, neutral, negative) as (
              select s.k, {service}, r.environment, r.positive, r.neutral, r.negative
@@ -265,7 +265,7 @@ pub(super) async fn sentiments(
          from src r where {in_scope} group by k",
         ctes = spans.ctes(),
         in_scope = scope_sql(scope.is_some(), "r"),
-    ))
+    )))
     .bind_scope(scope)
     .fetch_all(&mut *tx)
     .await?;
@@ -280,12 +280,12 @@ pub(super) async fn sentiments(
 
 /// Per range: check-ins asked, and answered.
 pub(super) async fn checkins(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     spans: &Spans,
     scope: Option<&str>,
 ) -> Result<Vec<(i64, i64)>> {
     let (rollup, service) = rollup_of("rollup_checkin", scope);
-    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(&format!(
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(&crate::store::numbered(&format!(
         "with {ctes},
          src(k, service, environment, asked, answered) as (
              select s.k, {service}, r.environment, r.asked, r.answered
@@ -301,7 +301,7 @@ pub(super) async fn checkins(
          from src r where {in_scope} group by k",
         ctes = spans.ctes(),
         in_scope = scope_sql(scope.is_some(), "r"),
-    ))
+    )))
     .bind_scope(scope)
     .fetch_all(&mut *tx)
     .await?;
@@ -316,11 +316,11 @@ pub(super) async fn checkins(
 
 /// Incident time to restore of each range: the median over incidents resolved in it.
 pub(super) async fn restore_times(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     spans: &Spans,
     scope: Option<&str>,
 ) -> Result<Vec<Option<f64>>> {
-    let rows: Vec<(i64, Option<f64>)> = sqlx::query_as(&format!(
+    let rows: Vec<(i64, Option<f64>)> = sqlx::query_as(&crate::store::numbered(&format!(
         "with {rows},
          values_ as (
              select s.k, (i.resolved_at - i.opened_at) / 1000.0 as v
@@ -331,7 +331,7 @@ pub(super) async fn restore_times(
          select k, avg(case when r in ((n + 1) / 2, (n + 2) / 2) then v end) from ranked group by k",
         rows = spans.rows_cte(),
         in_scope = scope_sql(scope.is_some(), "i"),
-    ))
+    )))
     .bind_scope(scope)
     .fetch_all(&mut *tx)
     .await?;
@@ -348,7 +348,7 @@ pub(super) async fn restore_times(
 /// `summary_figures_rows`): the newest negative ones, walked from the period's end in the partial
 /// index of negative comments, then the newest of the others if fewer than five.
 async fn comments(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     (start, end): (i64, i64),
     scope: Option<&str>,
 ) -> Result<Vec<Comment>> {
@@ -364,7 +364,7 @@ async fn comments(
         if wanted == 0 {
             break;
         }
-        let more: Vec<CommentRow> = sqlx::query_as(&format!(
+        let more: Vec<CommentRow> = sqlx::query_as(&crate::store::numbered(&format!(
             "select f.user_name, f.sentiment, f.body, f.given_at, f.guild_id, f.channel_id, f.message_id
              from feedback f {join_deploy}
              where f.retracted_at is null and f.body is not null and {negative}
@@ -372,7 +372,7 @@ async fn comments(
              order by f.given_at desc, f.id desc
              limit {wanted}",
             in_scope = scope_sql(scope.is_some(), "d"),
-        ))
+        )))
         .bind(start)
         .bind(end)
         .bind_scope(scope)

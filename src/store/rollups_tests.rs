@@ -140,10 +140,10 @@ const STATES: [&str; 4] = ["scheduled", "open", "closed", "cancelled"];
 
 /// The id of the `n`th row (modulo their count) of `table`, if it has any.
 async fn nth(store: &Store, table: &str, n: u16) -> Option<i64> {
-    sqlx::query_scalar(&format!(
+    sqlx::query_scalar(&crate::store::numbered(&format!(
         "select id from {table} order by id limit 1
          offset ?1 % max(1, (select count(*) from {table}))"
-    ))
+    )))
     .bind(i64::from(n))
     .fetch_optional(store.pool())
     .await
@@ -174,7 +174,7 @@ async fn apply(store: &Store, op: &Op, n: usize) {
             sqlx::query(
                 "insert into deploy (source, external_id, service, version, environment, status,
                      commit_at, started_at, finished_at, updated_at, created_at)
-                 values ('api', ?, ?, 'v1', ?, ?, ?, ?, ?, 0, 0)",
+                 values ('api', $1, $2, 'v1', $3, $4, $5, $6, $7, 0, 0)",
             )
             .bind(format!("d{n}"))
             .bind(["api", "web", "Batch"][*service as usize % 3])
@@ -194,7 +194,7 @@ async fn apply(store: &Store, op: &Op, n: usize) {
         } => {
             if let Some(id) = nth(store, "deploy", *deploy).await {
                 sqlx::query(
-                    "update deploy set status = ?, finished_at = coalesce(?, finished_at) where id = ?",
+                    "update deploy set status = $1, finished_at = coalesce($2, finished_at) where id = $3",
                 )
                 .bind(STATUSES[*status as usize % 4])
                 .bind(finish.map(at))
@@ -219,7 +219,7 @@ async fn apply(store: &Store, op: &Op, n: usize) {
                 None => None,
             };
             let (service, opened): (String, i64) = sqlx::query_as(
-                "select service, coalesce(finished_at, started_at) + 600000 from deploy where id = ?",
+                "select service, coalesce(finished_at, started_at) + 600000 from deploy where id = $1",
             )
             .bind(deploy_id)
             .fetch_one(pool)
@@ -230,7 +230,7 @@ async fn apply(store: &Store, op: &Op, n: usize) {
                 None => sqlx::query_scalar(
                 "insert into alert_group (source, group_key, status, service, environment, severity,
                      first_fired_at, updated_at, created_at)
-                 values ('api', ?, 'firing', ?, 'production', 'critical', ?, 0, 0) returning id",
+                 values ('api', $1, 'firing', $2, 'production', 'critical', $3, 0, 0) returning id",
             )
             .bind(format!("g{n}"))
             .bind(&service)
@@ -242,7 +242,7 @@ async fn apply(store: &Store, op: &Op, n: usize) {
             let alert: i64 = sqlx::query_scalar(
                 "insert into alert (group_id, source, fingerprint, name, service, environment, severity,
                      status, starts_at, updated_at, created_at)
-                 values (?, 'api', ?, 'HighErrors', ?, 'production', 'critical', 'firing', ?, 0, 0)
+                 values ($1, 'api', $2, 'HighErrors', $3, 'production', 'critical', 'firing', $4, 0, 0)
                  returning id",
             )
             .bind(group)
@@ -254,7 +254,7 @@ async fn apply(store: &Store, op: &Op, n: usize) {
             .unwrap();
             sqlx::query(
                 "insert into alert_deploy_link (alert_id, group_id, deploy_id, delay_ms, verdict, created_at)
-                 values (?, ?, ?, 600000, ?, 0)",
+                 values ($1, $2, $3, 600000, $4, 0)",
             )
             .bind(alert)
             .bind(group)
@@ -269,7 +269,7 @@ async fn apply(store: &Store, op: &Op, n: usize) {
         }
         Op::Verdict { link, verdict: v } => {
             if let Some(id) = nth(store, "alert_deploy_link", *link).await {
-                sqlx::query("update alert_deploy_link set verdict = ? where id = ?")
+                sqlx::query("update alert_deploy_link set verdict = $1 where id = $2")
                     .bind(verdict(*v))
                     .bind(id)
                     .execute(pool)
@@ -282,7 +282,7 @@ async fn apply(store: &Store, op: &Op, n: usize) {
                 return;
             };
             let (alert, service, opened): (i64, String, i64) = sqlx::query_as(
-                "select a.id, a.service, a.starts_at from alert a where a.group_id = ?
+                "select a.id, a.service, a.starts_at from alert a where a.group_id = $1
                  and not exists (select 1 from incident i where i.group_id = a.group_id)",
             )
             .bind(group)
@@ -296,7 +296,7 @@ async fn apply(store: &Store, op: &Op, n: usize) {
         }
         Op::DropIncident { incident } => {
             if let Some(id) = nth(store, "incident", *incident).await {
-                sqlx::query("delete from incident where id = ?")
+                sqlx::query("delete from incident where id = $1")
                     .bind(id)
                     .execute(pool)
                     .await
@@ -312,7 +312,7 @@ async fn apply(store: &Store, op: &Op, n: usize) {
                 sqlx::query(
                     "insert into checkin (deploy_id, channel_id, origin, state, due_at, opened_at,
                          updated_at, created_at)
-                     values (?, 1, 'command', ?, 0, ?, 0, 0)",
+                     values ($1, 1, 'command', $2, 0, $3, 0, 0)",
                 )
                 .bind(deploy_id)
                 .bind(STATES[*state as usize % 4])
@@ -328,7 +328,7 @@ async fn apply(store: &Store, op: &Op, n: usize) {
             opened,
         } => {
             if let Some(id) = nth(store, "checkin", *checkin).await {
-                sqlx::query("update checkin set state = ?, opened_at = ? where id = ?")
+                sqlx::query("update checkin set state = $1, opened_at = $2 where id = $3")
                     .bind(STATES[*state as usize % 4])
                     .bind(opened.map(at))
                     .bind(id)
@@ -348,7 +348,7 @@ async fn apply(store: &Store, op: &Op, n: usize) {
                 let Some(checkin) = nth(store, "checkin", *target).await else {
                     return;
                 };
-                let deploy: i64 = sqlx::query_scalar("select deploy_id from checkin where id = ?")
+                let deploy: i64 = sqlx::query_scalar("select deploy_id from checkin where id = $1")
                     .bind(checkin)
                     .fetch_one(pool)
                     .await
@@ -363,7 +363,7 @@ async fn apply(store: &Store, op: &Op, n: usize) {
             sqlx::query(
                 "insert into feedback (deploy_id, checkin_id, source, sentiment, body, user_id,
                      user_name, given_at, updated_at, created_at)
-                 values (?, ?, 'command', ?, ?, 1, 'someone', ?, 0, 0)",
+                 values ($1, $2, 'command', $3, $4, 1, 'someone', $5, 0, 0)",
             )
             .bind(deploy_id)
             .bind(checkin_id)
@@ -379,7 +379,7 @@ async fn apply(store: &Store, op: &Op, n: usize) {
             retracted,
         } => {
             if let Some(id) = nth(store, "feedback", *feedback).await {
-                sqlx::query("update feedback set retracted_at = ? where id = ?")
+                sqlx::query("update feedback set retracted_at = $1 where id = $2")
                     .bind(retracted.then_some(1_i64))
                     .bind(id)
                     .execute(pool)
@@ -392,7 +392,7 @@ async fn apply(store: &Store, op: &Op, n: usize) {
             sentiment,
         } => {
             if let Some(id) = nth(store, "feedback", *feedback).await {
-                sqlx::query("update feedback set sentiment = ? where id = ?")
+                sqlx::query("update feedback set sentiment = $1 where id = $2")
                     .bind(sentiment.map(i64::from))
                     .bind(id)
                     .execute(pool)
@@ -410,7 +410,7 @@ async fn apply(store: &Store, op: &Op, n: usize) {
 
 async fn delete(store: &Store, table: &str, n: u16) {
     if let Some(id) = nth(store, table, n).await {
-        sqlx::query(&format!("delete from {table} where id = ?"))
+        sqlx::query(&crate::store::numbered(&format!("delete from {table} where id = ?")))
             .bind(id)
             .execute(store.pool())
             .await
@@ -429,7 +429,7 @@ async fn open_incident(
     sqlx::query(
         "insert into incident (group_id, alert_id, title, service, environment, severity, opened_at,
              resolved_at, updated_at, created_at)
-         values (?, ?, 'HighErrors', ?, 'production', 'critical', ?, ?, 0, 0)",
+         values ($1, $2, 'HighErrors', $3, 'production', 'critical', $4, $5, 0, 0)",
     )
     .bind(group)
     .bind(alert)

@@ -15,9 +15,9 @@ impl Store {
     ) -> Result<Option<(String, i64)>> {
         Ok(sqlx::query_as(
             "select subject_kind, subject_id from message
-             where discord_message_id = ?1 and channel_id = ?2
+             where discord_message_id = $1 and channel_id = $2
              union all
-             select 'checkin', id from checkin where message_id = ?1 and channel_id = ?2
+             select 'checkin', id from checkin where message_id = $1 and channel_id = $2
              limit 1",
         )
         .bind(to_db(discord_message_id))

@@ -35,7 +35,7 @@ impl Store {
                 "insert into subscription
                     (guild_id, channel_id, kind, service_pattern, environment_pattern, outcome,
                      min_severity, created_by, created_at)
-                 values (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                  on conflict (channel_id, kind, service_pattern, environment_pattern) do update
                     set outcome = excluded.outcome, min_severity = excluded.min_severity
                     where outcome is not excluded.outcome
@@ -70,14 +70,14 @@ impl Store {
         for kind in kinds {
             let query = match patterns {
                 Some((service, environment)) => sqlx::query(
-                    "delete from subscription where channel_id = ? and kind = ?
-                         and service_pattern = ? and environment_pattern = ?",
+                    "delete from subscription where channel_id = $1 and kind = $2
+                         and service_pattern = $3 and environment_pattern = $4",
                 )
                 .bind(channel_to_db(channel))
                 .bind(kind.as_str())
                 .bind(service.as_str())
                 .bind(environment.as_str()),
-                None => sqlx::query("delete from subscription where channel_id = ? and kind = ?")
+                None => sqlx::query("delete from subscription where channel_id = $1 and kind = $2")
                     .bind(channel_to_db(channel))
                     .bind(kind.as_str()),
             };
@@ -91,7 +91,7 @@ impl Store {
         let rows: Vec<SubscriptionRow> = sqlx::query_as(
             "select channel_id, kind, service_pattern, environment_pattern, outcome, min_severity
              from subscription
-             where channel_id = ? order by kind, service_pattern, environment_pattern",
+             where channel_id = $1 order by kind, service_pattern, environment_pattern",
         )
         .bind(channel_to_db(channel))
         .fetch_all(self.pool())
@@ -100,13 +100,13 @@ impl Store {
     }
 
     pub(super) async fn subscriptions_of_kind(
-        conn: &mut sqlx::SqliteConnection,
+        conn: &mut sqlx::AnyConnection,
         kind: Kind,
     ) -> Result<Vec<Subscription>> {
         let rows: Vec<SubscriptionRow> = sqlx::query_as(
             "select channel_id, kind, service_pattern, environment_pattern, outcome, min_severity
              from subscription
-             where kind = ?",
+             where kind = $1",
         )
         .bind(kind.as_str())
         .fetch_all(&mut *conn)

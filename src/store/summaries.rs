@@ -70,7 +70,7 @@ impl Store {
 
     pub async fn summary_exists(&self, channel: ChannelId, period: &Period) -> Result<bool> {
         Ok(sqlx::query(
-            "select 1 from summary where channel_id = ? and period_start = ? and period_end = ?",
+            "select 1 from summary where channel_id = $1 and period_start = $2 and period_end = $3",
         )
         .bind(channel_to_db(channel))
         .bind(time_to_db(period.start()))
@@ -93,7 +93,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let id: Option<i64> = sqlx::query_scalar(
             "insert into summary (channel_id, period_start, period_end, scheduled_for, body, created_at)
-             values (?, ?, ?, ?, ?, ?)
+             values ($1, $2, $3, $4, $5, $6)
              on conflict (channel_id, period_start, period_end) do nothing
              returning id",
         )
@@ -153,11 +153,11 @@ impl Store {
         let (start, end) = (time_to_db(start), time_to_db(end));
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "with recursive seq(i) as (select 0 union all select i + 1 from seq where i + 1 < ?1),
-                 t(i, at) as (select i, ?2 + i * ((?3 - ?2) / ?1) from seq)
+            "with recursive seq(i) as (select 0 union all select i + 1 from seq where i + 1 < $1),
+                 t(i, at) as (select i, $2 + i * (($3 - $2) / $1) from seq)
              insert into deploy (source, external_id, service, version, environment, status, deployer,
                  commit_sha, commit_at, url, changelog, started_at, finished_at, updated_at, created_at)
-             select 'bench', 'bench-' || i, 'service-' || (i % ?4), 'v' || i,
+             select 'bench', 'bench-' || i, 'service-' || (i % $4), 'v' || i,
                     case when i % 3 = 0 then 'staging' else 'production' end,
                     case when i % 20 = 0 then 'failed' when i % 33 = 0 then 'rolled_back' else 'succeeded' end,
                     'bench', null,
@@ -212,7 +212,7 @@ impl Store {
                     'critical', at, case when i % 500 = 0 then null else at + 1800000 end, at, at
              from t where i % 10 = 0",
         ] {
-            sqlx::query(&format!("{seq} {statement}"))
+            sqlx::query(&crate::store::numbered(&format!("{seq} {statement}")))
                 .bind(count)
                 .bind(start)
                 .bind(end)
@@ -252,7 +252,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "with recursive seq(i) as (select 0 union all select i + 1 from seq where i + 1 < ?1),
+            "with recursive seq(i) as (select 0 union all select i + 1 from seq where i + 1 < $1),
                   c(n) as (select count(*) from checkin)
              insert into feedback (deploy_id, checkin_id, source, sentiment, body, user_id, user_name,
                  guild_id, channel_id, message_id, given_at, updated_at, created_at)

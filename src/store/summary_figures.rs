@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::dora::{self, BindScope, AT};
-use super::ids::{from_db, time_to_db, try_time_from_db};
+use super::ids::{from_db, time_to_db, try_time_from_db, Flag};
 use super::visibility::Visible;
-use super::{Result, Store, StoreError};
+use super::{Backend, Result, Store, StoreError};
 use crate::domain::deploy::DeployStatus;
 use crate::domain::period::Period;
 use crate::domain::production::Environments;
@@ -251,12 +251,12 @@ impl Store {
             has_alerts,
         };
 
-        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(&format!(
+        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(&crate::store::numbered(&format!(
             "select d.service, d.environment, d.status, count(*) as n from deploy d
              where {AT} >= ? and {AT} < ? and {in_scope_d} and {seen_d}
              group by d.service, d.environment, d.status
              order by d.service, d.environment"
-        ))
+        )))
         .bind(start)
         .bind(end)
         .bind_scope(scope)
@@ -287,13 +287,13 @@ impl Store {
         figures.daily = vec![(0, 0, 0, 0); period.days().len()];
         // One range scan over the period (indexed); each row finds its local day among the
         // period's day starts (DST-safe, as the days come from the zone).
-        let rows: Vec<(i64, String, i64)> = sqlx::query_as(&format!(
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(&crate::store::numbered(&format!(
             "select {day_of} as day, d.status, count(*)
              from deploy d
              where {wanted} and {AT} >= ? and {AT} < ? and {in_scope_d} and {seen_d}
              group by day, d.status",
             day_of = day_case(&period.days(), AT)
-        ))
+        )))
         .bind(start)
         .bind(end)
         .bind_scope(scope)
@@ -334,13 +334,14 @@ impl Store {
     /// seen, the answer is remembered (a later schema only adds tables).
     pub(super) async fn optional_tables(
         &self,
-        conn: &mut sqlx::SqliteConnection,
+        conn: &mut sqlx::AnyConnection,
     ) -> Result<(bool, bool)> {
         use std::sync::atomic::Ordering;
-        if self.optional_tables_seen.load(Ordering::Relaxed) {
+        // PostgreSQL's schema is created whole by its one migration.
+        if self.optional_tables_seen.load(Ordering::Relaxed) || self.backend == Backend::Postgres {
             return Ok((true, true));
         }
-        let found: (bool, bool) = sqlx::query_as(
+        let (alerts, checkins): (Flag, Flag) = sqlx::query_as(
             "select
                  (select count(*) from sqlite_master where type = 'table'
                   and name in ('alert_group', 'alert', 'incident', 'alert_deploy_link')) = 4,
@@ -349,6 +350,7 @@ impl Store {
         )
         .fetch_one(&mut *conn)
         .await?;
+        let found = (alerts.0, checkins.0);
         if found == (true, true) {
             self.optional_tables_seen.store(true, Ordering::Relaxed);
         }
@@ -356,7 +358,7 @@ impl Store {
     }
 
     pub(super) async fn alert_figures(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         start: i64,
         end: i64,
         (scope, visible): (Option<&str>, Visible),
@@ -374,10 +376,10 @@ impl Store {
         let seen_g = visible.alert_group("g");
         // Time to restore: incidents resolved in the period, opened → resolved; the values as one
         // JSON array of integer milliseconds, the median taken here (as for acknowledgements).
-        let restored: String = sqlx::query_scalar(&format!(
+        let restored: String = sqlx::query_scalar(&crate::store::numbered(&format!(
             "select coalesce(json_group_array(i.resolved_at - i.opened_at), '[]') from incident i
              where i.resolved_at >= ? and i.resolved_at < ? and {incident_scope} and {seen_i}"
-        ))
+        )))
         .bind(start)
         .bind(end)
         .bind_scope(scope)
@@ -387,10 +389,10 @@ impl Store {
         let mut alerts = AlertFigures::default();
         if !details {
             // Compared against only: the count and the time to acknowledge are all that is read.
-            alerts.count = sqlx::query_scalar(&format!(
+            alerts.count = sqlx::query_scalar(&crate::store::numbered(&format!(
                 "select count(*) from alert a
                  where a.starts_at >= ? and a.starts_at < ? and {alert_scope} and {seen_a}"
-            ))
+            )))
             .bind(start)
             .bind(end)
             .bind_scope(scope)
@@ -401,11 +403,11 @@ impl Store {
             figures.alerts = Some(alerts);
             return Ok(());
         }
-        let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+        let rows: Vec<(String, i64)> = sqlx::query_as(&crate::store::numbered(&format!(
             "select a.name, count(*) as n from alert a
              where a.starts_at >= ? and a.starts_at < ? and {alert_scope} and {seen_a}
              group by a.name order by n desc, a.name"
-        ))
+        )))
         .bind(start)
         .bind(end)
         .bind_scope(scope)
@@ -416,29 +418,29 @@ impl Store {
             Self::noisiest_alerts(&mut *tx, (start, end), (scope, visible), &rows).await?;
         alerts.time_to_acknowledge_median =
             Self::acknowledge_median(tx, (start, end), (scope, visible)).await?;
-        alerts.still_firing = sqlx::query_scalar(&format!(
+        alerts.still_firing = sqlx::query_scalar(&crate::store::numbered(&format!(
             "select count(*) from alert_group g
              where g.status = 'firing' and {group_scope} and {seen_g}"
-        ))
+        )))
         .bind_scope(scope)
         .fetch_one(&mut *tx)
         .await?;
-        alerts.incidents_opened = sqlx::query_scalar(&format!(
+        alerts.incidents_opened = sqlx::query_scalar(&crate::store::numbered(&format!(
             "select count(*) from incident i
              where i.opened_at >= ? and i.opened_at < ? and {incident_scope} and {seen_i}"
-        ))
+        )))
         .bind(start)
         .bind(end)
         .bind_scope(scope)
         .fetch_one(&mut *tx)
         .await?;
-        let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
+        let rows: Vec<(i64, i64)> = sqlx::query_as(&crate::store::numbered(&format!(
             "select {day_of} as day, count(*)
              from alert a
              where a.starts_at >= ? and a.starts_at < ? and {alert_scope} and {seen_a}
              group by day",
             day_of = day_case(days, "a.starts_at")
-        ))
+        )))
         .bind(start)
         .bind(end)
         .bind_scope(scope)
@@ -456,7 +458,7 @@ impl Store {
     /// Median seconds from first firing to acknowledgement over the alert groups that first
     /// fired in `[start, end)` and were acknowledged.
     async fn acknowledge_median(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         (start, end): (i64, i64),
         (scope, visible): (Option<&str>, Visible),
     ) -> Result<Option<f64>> {
@@ -464,12 +466,12 @@ impl Store {
         let seen_g = visible.alert_group("g");
         // The values as one JSON array of integer milliseconds, the median taken here: a period's
         // alert groups are many, and SQLite's window sort cost more than the rest of the figure.
-        let acked: String = sqlx::query_scalar(&format!(
+        let acked: String = sqlx::query_scalar(&crate::store::numbered(&format!(
             "select coalesce(json_group_array(max(0, g.acked_at - g.first_fired_at)), '[]')
              from alert_group g
              where g.first_fired_at >= ? and g.first_fired_at < ? and g.acked_at is not null
                and {group_scope} and {seen_g}"
-        ))
+        )))
         .bind(start)
         .bind(end)
         .bind_scope(scope)
@@ -479,7 +481,7 @@ impl Store {
     }
 
     async fn checkin_figures(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         start: i64,
         end: i64,
         (scope, visible): (Option<&str>, Visible),
@@ -496,39 +498,39 @@ impl Store {
         };
         // Asked: check-ins opened in the period about deploys in scope; answered: with at least
         // one answer that still counts.
-        (checkins.asked, checkins.answered) = sqlx::query_as(&format!(
+        (checkins.asked, checkins.answered) = sqlx::query_as(&crate::store::numbered(&format!(
             "select count(*),
                     coalesce(sum(exists (select 1 from feedback f
                                          where f.checkin_id = c.id and f.retracted_at is null)), 0)
              from checkin c join deploy d on d.id = c.deploy_id
              where c.state in ('open', 'closed') and c.opened_at >= ? and c.opened_at < ?
                and {in_scope_d} and {seen_c}"
-        ))
+        )))
         .bind(start)
         .bind(end)
         .bind_scope(scope)
         .fetch_one(&mut *tx)
         .await?;
-        (checkins.positive, checkins.neutral, checkins.negative) = sqlx::query_as(&format!(
+        (checkins.positive, checkins.neutral, checkins.negative) = sqlx::query_as(&crate::store::numbered(&format!(
             "select coalesce(sum(f.sentiment = 1), 0), coalesce(sum(f.sentiment = 0), 0),
                     coalesce(sum(f.sentiment = -1), 0)
              from feedback f {join_deploy}
              where f.retracted_at is null and f.given_at >= ? and f.given_at < ? and {in_scope_d}
                and {seen_f}"
-        ))
+        )))
         .bind(start)
         .bind(end)
         .bind_scope(scope)
         .fetch_one(&mut *tx)
         .await?;
-        let rows: Vec<CommentRow> = sqlx::query_as(&format!(
+        let rows: Vec<CommentRow> = sqlx::query_as(&crate::store::numbered(&format!(
             "select f.user_name, f.sentiment, f.body, f.given_at, f.guild_id, f.channel_id, f.message_id
              from feedback f {join_deploy}
              where {wanted} and f.retracted_at is null and f.body is not null and trim(f.body) <> ''
                and f.given_at >= ? and f.given_at < ? and {in_scope_d} and {seen_f}
              order by coalesce(f.sentiment = -1, 0) desc, f.given_at desc, f.id desc
              limit 5"
-        ))
+        )))
         .bind(start)
         .bind(end)
         .bind_scope(scope)

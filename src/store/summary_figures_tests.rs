@@ -25,7 +25,7 @@ async fn deploy(
     sqlx::query(
         "insert into deploy (source, external_id, service, version, environment, status, commit_at,
              started_at, finished_at, updated_at, created_at)
-         values ('api', ?, ?, 'v1', ?, ?, ?, ?, ?, 0, 0)",
+         values ('api', $1, $2, 'v1', $3, $4, $5, $6, $7, 0, 0)",
     )
     .bind(format!("d{n}"))
     .bind(service)
@@ -301,7 +301,7 @@ async fn known_deploys_give_hand_computed_figures() {
 }
 
 async fn exec(store: &Store, sql: &str) {
-    sqlx::query(sql).execute(store.pool()).await.unwrap();
+    sqlx::query(&crate::store::numbered(sql)).execute(store.pool()).await.unwrap();
 }
 
 fn ms(s: &str) -> i64 {

@@ -20,7 +20,7 @@ impl Store {
     /// Whether this sender's delivery was already acted on.
     pub async fn delivery_seen(&self, source: &str, delivery_id: &str) -> Result<bool> {
         let seen: Option<i64> = sqlx::query_scalar(
-            "select id from webhook_delivery where source = ? and delivery_id = ?",
+            "select id from webhook_delivery where source = $1 and delivery_id = $2",
         )
         .bind(source)
         .bind(delivery_id)
@@ -41,7 +41,7 @@ impl Store {
     ) -> Result<()> {
         sqlx::query(
             "insert into webhook_delivery (source, delivery_id, deploy_id, received_at, created_at)
-             values (?, ?, ?, ?, ?) on conflict (source, delivery_id) do nothing",
+             values ($1, $2, $3, $4, $5) on conflict (source, delivery_id) do nothing",
         )
         .bind(source)
         .bind(delivery_id)
@@ -65,8 +65,8 @@ impl Store {
     ) -> Result<bool> {
         let queued = sqlx::query(
             "insert into commit_lookup (deploy_id, forge, repo, sha, next_attempt_at, created_at)
-             select ?, ?, ?, ?, ?, ? where exists (select 1 from deploy where id = ?)
-                 and not exists (select 1 from deploy_commit where deploy_id = ?)
+             select $1, $2, $3, $4, $5, $6 where exists (select 1 from deploy where id = $7)
+                 and not exists (select 1 from deploy_commit where deploy_id = $8)
              on conflict (deploy_id) do nothing",
         )
         .bind(deploy_id)
@@ -91,7 +91,7 @@ impl Store {
     ) -> Result<Vec<CommitLookup>> {
         Ok(sqlx::query_as(
             "select deploy_id, forge, repo, sha, attempts from commit_lookup
-             where next_attempt_at <= ? order by next_attempt_at, deploy_id limit ?",
+             where next_attempt_at <= $1 order by next_attempt_at, deploy_id limit $2",
         )
         .bind(time_to_db(now))
         .bind(limit)
@@ -126,7 +126,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "insert into deploy_commit (deploy_id, sha, committed_at, created_at)
-             select ?, value ->> 0, value ->> 1, ? from json_each(?) where true
+             select $1, value ->> 0, value ->> 1, $2 from json_each($3) where true
              on conflict (deploy_id, sha) do nothing",
         )
         .bind(deploy_id)
@@ -136,7 +136,7 @@ impl Store {
         .await?;
         if let Some(head) = head {
             sqlx::query(
-                "update deploy set commit_at = ?, updated_at = ? where id = ? and commit_at is null",
+                "update deploy set commit_at = $1, updated_at = $2 where id = $3 and commit_at is null",
             )
             .bind(time_to_db(head))
             .bind(time_to_db(now))
@@ -144,7 +144,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("delete from commit_lookup where deploy_id = ?")
+        sqlx::query("delete from commit_lookup where deploy_id = $1")
             .bind(deploy_id)
             .execute(&mut *tx)
             .await?;
@@ -162,8 +162,8 @@ impl Store {
         match retry_at {
             Some(at) => {
                 sqlx::query(
-                    "update commit_lookup set attempts = attempts + 1, last_error = ?, next_attempt_at = ?
-                     where deploy_id = ?",
+                    "update commit_lookup set attempts = attempts + 1, last_error = $1, next_attempt_at = $2
+                     where deploy_id = $3",
                 )
                 .bind(error)
                 .bind(time_to_db(at))
@@ -172,7 +172,7 @@ impl Store {
                 .await?;
             }
             None => {
-                sqlx::query("delete from commit_lookup where deploy_id = ?")
+                sqlx::query("delete from commit_lookup where deploy_id = $1")
                     .bind(deploy_id)
                     .execute(&self.pool)
                     .await?;

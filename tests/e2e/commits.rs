@@ -26,7 +26,7 @@ fn sign(secret: &str, body: &[u8]) -> String {
 }
 
 async fn stored_commits(app: &TestApp, deploy_id: i64) -> Vec<(String, i64)> {
-    sqlx::query_as("select sha, committed_at from deploy_commit where deploy_id = ? order by sha")
+    sqlx::query_as("select sha, committed_at from deploy_commit where deploy_id = $1 order by sha")
         .bind(deploy_id)
         .fetch_all(&app.db)
         .await
@@ -270,7 +270,7 @@ async fn notify_lists_the_commits_since_the_running_deploy_from_git_history() {
     )
     .await;
     assert_eq!(stored_commits(&app, fifth).await, vec![]);
-    let finished: Option<i64> = sqlx::query_scalar("select finished_at from deploy where id = ?")
+    let finished: Option<i64> = sqlx::query_scalar("select finished_at from deploy where id = $1")
         .bind(fifth)
         .fetch_one(&app.db)
         .await

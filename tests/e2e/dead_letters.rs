@@ -11,7 +11,7 @@ use crate::support::app::{binary_command, deploy, TestApp, PATIENCE};
 
 /// Runs `loopbot ARGS` against the test's database; returns (success, stdout, stderr).
 async fn cli(app: &TestApp, args: &[&str]) -> (bool, String, String) {
-    let url = format!("sqlite://{}", app.dir.path().join("loopbot.db").display());
+    let url = crate::support::postgres::database_url(app.dir.path());
     let output = binary_command(app.dir.path(), &[("DATABASE_URL", url)])
         .args(args)
         .output()

@@ -62,7 +62,7 @@ async fn press(app: &TestApp, message: &Value, custom_id: &str) -> Value {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let known: i64 =
-            sqlx::query_scalar("select count(*) from message where discord_message_id = ?")
+            sqlx::query_scalar("select count(*) from message where discord_message_id = $1")
                 .bind(message as i64)
                 .fetch_one(&app.db)
                 .await

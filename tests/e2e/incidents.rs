@@ -112,7 +112,7 @@ async fn wait_known(app: &TestApp, kind: &str, id: i64) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let known: i64 = sqlx::query_scalar(
-            "select count(*) from message m where m.subject_kind = ? and m.subject_id = ?
+            "select count(*) from message m where m.subject_kind = $1 and m.subject_id = $2
              and m.discord_message_id is not null
              and not exists (select 1 from outbox o where o.message_id = m.id and o.state = 'pending')",
         )
@@ -317,7 +317,7 @@ async fn submit_retro_and_followup(app: &TestApp, thread: u64, incident: i64) ->
     let added = answer(app, added).await;
     assert_private(&added, "Follow-up #");
     sqlx::query_scalar(
-        "select id from followup where incident_id = ? and what = 'add a canary stage'",
+        "select id from followup where incident_id = $1 and what = 'add a canary stage'",
     )
     .bind(incident)
     .fetch_one(&app.db)
@@ -346,7 +346,7 @@ async fn list_and_close(app: &TestApp, followup: i64) {
     )
     .await;
     assert_private(&refused, "Only its owner or a responder");
-    let state: String = sqlx::query_scalar("select state from followup where id = ?")
+    let state: String = sqlx::query_scalar("select state from followup where id = $1")
         .bind(followup)
         .fetch_one(&app.db)
         .await

@@ -74,7 +74,7 @@ async fn wait_message(app: &TestApp, what: &str, f: impl Fn(&Value) -> bool) -> 
 }
 
 async fn group_of(app: &TestApp, name: &str) -> i64 {
-    sqlx::query_scalar("select max(group_id) from alert where name = ?")
+    sqlx::query_scalar("select max(group_id) from alert where name = $1")
         .bind(name)
         .fetch_one(&app.db)
         .await
@@ -88,7 +88,7 @@ async fn wait_known(app: &TestApp, group: i64) {
     loop {
         let known: i64 = sqlx::query_scalar(
             "select count(*) from message m where m.subject_kind = 'alert_group'
-             and m.subject_id = ? and m.discord_message_id is not null
+             and m.subject_id = $1 and m.discord_message_id is not null
              and not exists (select 1 from outbox o where o.message_id = m.id and o.state = 'pending')",
         )
         .bind(group)

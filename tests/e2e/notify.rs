@@ -92,7 +92,7 @@ async fn notify_deploy_against_a_running_bot_is_announced_and_prints_the_id() {
         "{text}"
     );
     let (deployer, url, commit_at): (String, String, i64) =
-        sqlx::query_as("select deployer, url, commit_at from deploy where id = ?")
+        sqlx::query_as("select deployer, url, commit_at from deploy where id = $1")
             .bind(id)
             .fetch_one(&app.db)
             .await

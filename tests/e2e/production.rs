@@ -355,14 +355,15 @@ async fn sigterm_during_a_burst_of_50_deploys_loses_and_duplicates_nothing() {
 
 // ---------------------------------------------------------------- backup and restore
 
-async fn open(path: &Path) -> sqlx::SqlitePool {
-    sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+async fn open(path: &Path) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap()
 }
 
-async fn scalar(pool: &sqlx::SqlitePool, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+async fn scalar(pool: &sqlx::AnyPool, sql: &str) -> i64 {
+    sqlx::query_scalar(&loopbot::store::numbered(sql)).fetch_one(pool).await.unwrap()
 }
 
 #[tokio::test]

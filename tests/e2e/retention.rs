@@ -41,7 +41,7 @@ fn settings(config: &mut Config) {
 }
 
 async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(&app.db).await.unwrap()
+    sqlx::query_scalar(&loopbot::store::numbered(sql)).fetch_one(&app.db).await.unwrap()
 }
 
 async fn wait_until(app: &TestApp, what: &str, sql: &str) {
@@ -57,7 +57,7 @@ async fn snapshot(app: &TestApp) -> BTreeMap<&'static str, Vec<i64>> {
     let mut all = BTreeMap::new();
     for table in TABLES {
         let ids: Vec<i64> =
-            sqlx::query_scalar(&format!("select rowid from {table} order by rowid"))
+            sqlx::query_scalar(&loopbot::store::numbered(&format!("select rowid from {table} order by rowid")))
                 .fetch_all(&app.db)
                 .await
                 .unwrap();
@@ -99,9 +99,9 @@ async fn release_with_incident(app: &TestApp, version: &str, resolve: bool) {
         ),
     )
     .await;
-    let (checkin, message): (i64, i64) = sqlx::query_as(&format!(
+    let (checkin, message): (i64, i64) = sqlx::query_as(&loopbot::store::numbered(&format!(
         "select id, message_id from checkin where deploy_id = {deploy_id}"
-    ))
+    )))
     .fetch_one(&app.db)
     .await
     .unwrap();
@@ -145,7 +145,7 @@ async fn release_with_incident(app: &TestApp, version: &str, resolve: bool) {
     )
     .await;
     let (group, message): (i64, i64) =
-        sqlx::query_as(&format!("select i.group_id, m.discord_message_id {shown}"))
+        sqlx::query_as(&loopbot::store::numbered(&format!("select i.group_id, m.discord_message_id {shown}")))
             .fetch_one(&app.db)
             .await
             .unwrap();
@@ -257,17 +257,17 @@ async fn retention_prunes_a_past_year_of_incidents_alerts_digests_and_checkins_a
     // 500 days ago: every time of every row written so far.
     let old = snapshot(&app).await;
     for table in TABLES.iter().copied().chain(["deploy_latest_success"]) {
-        let columns: Vec<String> = sqlx::query_scalar(&format!(
+        let columns: Vec<String> = sqlx::query_scalar(&loopbot::store::numbered(&format!(
             "select name from pragma_table_info('{table}') where name like '%\\_at' escape '\\'"
-        ))
+        )))
         .fetch_all(&app.db)
         .await
         .unwrap();
         for column in columns {
-            sqlx::query(&format!(
+            sqlx::query(&loopbot::store::numbered(&format!(
                 "update {table} set {column} = {column} - {} where {column} is not null",
                 500 * DAY_MS
-            ))
+            )))
             .execute(&app.db)
             .await
             .unwrap();

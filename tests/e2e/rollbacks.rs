@@ -36,7 +36,7 @@ async fn answer(app: &TestApp, interaction: u64) -> Value {
 }
 
 async fn scalar(app: &TestApp, sql: &str) -> String {
-    sqlx::query_scalar::<_, String>(sql)
+    sqlx::query_scalar::<_, String>(&loopbot::store::numbered(sql))
         .fetch_one(&app.db)
         .await
         .unwrap()

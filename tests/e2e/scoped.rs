@@ -85,7 +85,7 @@ async fn last_week_deploy_in_a(app: &TestApp) {
     let id: i64 = sqlx::query_scalar(
         "insert into deploy (source, external_id, service, version, environment, status,
              started_at, finished_at, updated_at, created_at)
-         values ('api', 'old-checkout', 'checkout', 'v1.4.1', 'production', 'succeeded', ?1, ?1, ?1, ?1)
+         values ('api', 'old-checkout', 'checkout', 'v1.4.1', 'production', 'succeeded', $1, $1, $1, $1)
          returning id",
     )
     .bind(t)
@@ -94,7 +94,7 @@ async fn last_week_deploy_in_a(app: &TestApp) {
     .unwrap();
     sqlx::query(
         "insert into message (channel_id, subject_kind, subject_id, posted_at, updated_at, created_at)
-         values (?, 'deploy', ?, ?3, ?3, ?3)",
+         values ($1, 'deploy', $2, $3, $3, $3)",
     )
     .bind(A as i64)
     .bind(id)

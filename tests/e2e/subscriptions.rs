@@ -244,7 +244,7 @@ async fn a_failures_only_channel_hears_only_failed_deploys_and_their_later_chang
     let app = TestApp::spawn().await;
     subscribe_filtered(&app, "deploys", "outcome", "failures").await;
     let stored: String = sqlx::query_scalar(
-        "select outcome from subscription where channel_id = ? and kind = 'deploys'",
+        "select outcome from subscription where channel_id = $1 and kind = 'deploys'",
     )
     .bind(OTHER_CHANNEL_ID as i64)
     .fetch_one(&app.db)

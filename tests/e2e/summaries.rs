@@ -26,7 +26,7 @@ async fn finished_deploy(
     let id: i64 = sqlx::query_scalar(
         "insert into deploy (source, external_id, service, version, environment, status, commit_at,
              started_at, finished_at, updated_at, created_at)
-         values ('api', ?, ?, 'v1', ?, ?, ?, ?, ?, ?, ?)
+         values ('api', $1, $2, 'v1', $3, $4, $5, $6, $7, $8, $9)
          returning id",
     )
     .bind(format!("{service}-{finished}"))
@@ -43,7 +43,7 @@ async fn finished_deploy(
     .unwrap();
     sqlx::query(
         "insert into message (channel_id, subject_kind, subject_id, posted_at, updated_at, created_at)
-         values (?, 'deploy', ?, ?3, ?3, ?3)",
+         values ($1, 'deploy', $2, $3, $3, $3)",
     )
     .bind(CHANNEL_ID as i64)
     .bind(id)
@@ -271,7 +271,7 @@ async fn the_cli_prints_the_same_numbers_as_the_json_api() {
     assert_eq!(api["keys"]["lead_time"]["deploys_lacking_commit_time"], 0);
     assert_eq!(api["keys"]["deployment_frequency"]["band"], "high");
 
-    let db = format!("sqlite://{}", app.dir.path().join("loopbot.db").display());
+    let db = crate::support::postgres::database_url(app.dir.path());
     let cli = |format: &'static str| {
         let db = db.clone();
         let dir = app.dir.path().to_owned();
@@ -352,17 +352,18 @@ async fn restarts_of_the_real_binary_around_the_scheduled_time_post_one_summary(
 
     let discord = FakeDiscord::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("loopbot.db").display());
+    let db = crate::support::postgres::database_url(dir.path());
     let migrated = binary_command(dir.path(), &[("DATABASE_URL", db.clone())])
         .arg("migrate")
         .output()
         .await
         .unwrap();
     assert!(migrated.status.success());
-    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&db).await.unwrap();
     sqlx::query(
         "insert into subscription (channel_id, kind, service_pattern, environment_pattern, created_at)
-         values (?, 'summaries', '*', '*', 0)",
+         values ($1, 'summaries', '*', '*', 0)",
     )
     .bind(OTHER_CHANNEL_ID as i64)
     .execute(&pool)
@@ -447,7 +448,7 @@ async fn the_trend_shows_twelve_weeks_of_the_four_keys_in_json_text_and_metrics(
     assert_eq!(weeks[10]["lead_time_median"], Value::Null);
     assert_eq!(weeks[10]["change_failure_rate"], Value::Null);
 
-    let db = format!("sqlite://{}", app.dir.path().join("loopbot.db").display());
+    let db = crate::support::postgres::database_url(app.dir.path());
     let out = binary_command(app.dir.path(), &[("DATABASE_URL", db)])
         .args(["summary", "--week", "2026-W47", "--format", "text"])
         .output()

@@ -9,7 +9,7 @@ use loopbot::config::{Config, DeliverySettings, LogFormat, Secret};
 use loopbot::domain::{ChannelId, GuildId};
 use loopbot::startup::Application;
 use serde_json::Value;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 pub const API_TOKEN: &str = "test-api-token-0123456789";
@@ -21,19 +21,20 @@ pub const PATIENCE: Duration = Duration::from_secs(10);
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
     pub discord: FakeDiscord,
-    pub db: SqlitePool,
+    pub db: AnyPool,
     pub dir: tempfile::TempDir,
     pub http: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
 }
 
 /// The test configuration: the defaults of an empty environment, pointed at the local Discord
-/// and a file database, with fast retries. New settings need no change here.
-pub fn test_config(discord: &FakeDiscord, db_path: &Path) -> Config {
+/// and the test's database (see `support::postgres`), with fast retries. New settings need no
+/// change here.
+pub fn test_config(discord: &FakeDiscord, dir: &Path) -> Config {
     let mut config = Config::from_lookup(|_| None).expect("the defaults are valid");
     config.discord_token = Some(Secret::new(DISCORD_TOKEN));
     config.discord_api_url = Some(discord.url());
-    config.database_url = format!("sqlite://{}", db_path.display());
+    config.database_url = super::postgres::database_url(dir);
     config.http_addr = "127.0.0.1:0".parse().unwrap();
     config.api_token = Some(Secret::new(API_TOKEN));
     config.default_channel = Some(ChannelId(CHANNEL_ID));
@@ -73,7 +74,7 @@ impl TestApp {
         adjust: impl FnOnce(&mut Config),
     ) -> TestApp {
         init_logs();
-        let mut config = test_config(&discord, &dir.path().join("loopbot.db"));
+        let mut config = test_config(&discord, dir.path());
         adjust(&mut config);
         let app = Application::build(config)
             .await
@@ -157,7 +158,7 @@ impl TestApp {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let known: i64 =
-                sqlx::query_scalar("select count(*) from message where discord_message_id = ?")
+                sqlx::query_scalar("select count(*) from message where discord_message_id = $1")
                     .bind(message as i64)
                     .fetch_one(&self.db)
                     .await
@@ -174,7 +175,7 @@ impl TestApp {
     }
 
     pub async fn count(&self, table: &str) -> i64 {
-        sqlx::query_scalar(&format!("select count(*) from {table}"))
+        sqlx::query_scalar(&loopbot::store::numbered(&format!("select count(*) from {table}")))
             .fetch_one(&self.db)
             .await
             .unwrap()
@@ -236,10 +237,7 @@ impl BinaryApp {
         let mut vars = vec![
             ("DISCORD_TOKEN", DISCORD_TOKEN.to_owned()),
             ("DISCORD_API_URL", discord.url()),
-            (
-                "DATABASE_URL",
-                format!("sqlite://{}", dir.join("loopbot.db").display()),
-            ),
+            ("DATABASE_URL", super::postgres::database_url(dir)),
             ("LOOPBOT_HTTP_ADDR", "127.0.0.1:0".to_owned()),
             ("LOOPBOT_API_TOKEN", API_TOKEN.to_owned()),
             ("LOOPBOT_DEFAULT_CHANNEL", CHANNEL_ID.to_string()),

@@ -3,5 +3,6 @@
 
 pub mod app;
 pub mod browser;
+pub mod postgres;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

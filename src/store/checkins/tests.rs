@@ -92,7 +92,7 @@ async fn a_checkin_opens_when_due_and_only_once() {
 
     let queued: i64 = sqlx::query_scalar(
         "select count(*) from outbox o join message m on m.id = o.message_id
-         where m.subject_kind = 'checkin' and m.channel_id = ?",
+         where m.subject_kind = 'checkin' and m.channel_id = $1",
     )
     .bind(to_db(CHANNEL.0))
     .fetch_one(store.pool())
@@ -284,7 +284,7 @@ async fn the_latest_success_table_is_filled_from_deploys_stored_before_it() {
         sqlx::query(
             "insert into deploy (source, external_id, service, version, environment, status,
                     started_at, finished_at, updated_at, created_at)
-             values ('api', ?, 'checkout', ?, 'production', ?, ?, ?, ?, ?)",
+             values ('api', $1, 'checkout', $2, 'production', $3, $4, $5, $6, $7)",
         )
         .bind(version)
         .bind(version)
@@ -502,7 +502,7 @@ async fn a_stored_time_out_of_range_is_an_error_not_a_default() {
         .await
         .unwrap()
         .unwrap();
-    sqlx::query("update checkin set due_at = ? where id = ?")
+    sqlx::query("update checkin set due_at = $1 where id = $2")
         .bind(i64::MAX)
         .bind(id)
         .execute(store.pool())

@@ -98,7 +98,7 @@ impl DeadLetter {
 impl Store {
     /// Every dead letter, oldest first.
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>> {
-        let rows: Vec<DeadLetterRow> = sqlx::query_as(&format!("{DEAD_LETTERS} order by o.id"))
+        let rows: Vec<DeadLetterRow> = sqlx::query_as(&crate::store::numbered(&format!("{DEAD_LETTERS} order by o.id")))
             .fetch_all(self.pool())
             .await?;
         rows.into_iter().map(DeadLetter::try_from).collect()
@@ -107,7 +107,7 @@ impl Store {
     /// How many dead letters there are (the `loopbot_outbox_dead_letters` gauge).
     pub async fn dead_letter_count(&self) -> Result<i64> {
         Ok(
-            sqlx::query_scalar(&format!("select count(*) from ({DEAD_LETTERS})"))
+            sqlx::query_scalar(&crate::store::numbered(&format!("select count(*) from ({DEAD_LETTERS})")))
                 .fetch_one(self.pool())
                 .await?,
         )
@@ -127,6 +127,7 @@ impl Store {
              where id in (select d.id from ({DEAD_LETTERS}{filter}) d)
              returning id"
         );
+        let sql = crate::store::numbered(&sql);
         let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(time_to_db(now));
         if let Retry::One(id) = which {
             query = query.bind(id);

@@ -82,12 +82,12 @@ impl Store {
     pub async fn next_delivery(&self, now: DateTime<Utc>) -> Result<Option<Delivery>> {
         // One read transaction: the subject's state and `covers_through` come from the same snapshot.
         let mut tx = self.pool().begin().await?;
-        let Some(head) = sqlx::query(&format!(
+        let Some(head) = sqlx::query(&crate::store::numbered(&format!(
             "{QUEUE_HEADS}
              select o.id, o.message_id, o.channel_id, o.attempts from heads join outbox o on o.id = heads.id
              where o.due_at <= ?
              order by o.due_at, o.id limit 1"
-        ))
+        )))
         .bind(time_to_db(now))
         .fetch_optional(&mut *tx)
         .await?
@@ -98,7 +98,7 @@ impl Store {
         let message_row: i64 = head.get("message_id");
 
         let message = sqlx::query(
-            "select subject_kind, subject_id, discord_message_id, digest_id, created_at, reposts from message where id = ?",
+            "select subject_kind, subject_id, discord_message_id, digest_id, created_at, reposts from message where id = $1",
         )
         .bind(message_row)
         .fetch_one(&mut *tx)
@@ -107,7 +107,7 @@ impl Store {
         if let Some(digest) = digest {
             let state = load_digest(&mut tx, digest).await?;
             let (created_at, reposts): (i64, i64) =
-                sqlx::query_as("select created_at, reposts from digest where id = ?")
+                sqlx::query_as("select created_at, reposts from digest where id = $1")
                     .bind(digest)
                     .fetch_one(&mut *tx)
                     .await?;
@@ -125,7 +125,7 @@ impl Store {
             }));
         }
         let covers_through: i64 =
-            sqlx::query("select max(id) from outbox where message_id = ? and state = 'pending'")
+            sqlx::query("select max(id) from outbox where message_id = $1 and state = 'pending'")
                 .bind(message_row)
                 .fetch_one(&mut *tx)
                 .await?
@@ -164,9 +164,9 @@ impl Store {
     /// When the next pending delivery falls due, if any is pending.
     pub async fn next_delivery_due_at(&self) -> Result<Option<DateTime<Utc>>> {
         // Only the head of each channel's queue can be delivered next.
-        let due: Option<i64> = sqlx::query(&format!(
+        let due: Option<i64> = sqlx::query(&crate::store::numbered(&format!(
             "{QUEUE_HEADS} select min(o.due_at) from heads join outbox o on o.id = heads.id"
-        ))
+        )))
         .fetch_one(self.pool())
         .await?
         .get(0);
@@ -189,8 +189,8 @@ impl Store {
         }
         let now_db = time_to_db(now);
         sqlx::query(
-            "update message set discord_message_id = ?, posted_at = coalesce(posted_at, ?), updated_at = ?
-             where id = ?",
+            "update message set discord_message_id = $1, posted_at = coalesce(posted_at, $2), updated_at = $3
+             where id = $4",
         )
         .bind(to_db(discord_message_id))
         .bind(now_db)
@@ -212,7 +212,7 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "update outbox set attempts = attempts + 1, due_at = ?, last_error = ? where id = ?",
+            "update outbox set attempts = attempts + 1, due_at = $1, last_error = $2 where id = $3",
         )
         .bind(time_to_db(due_at))
         .bind(error)
@@ -229,7 +229,7 @@ impl Store {
         due_at: DateTime<Utc>,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("update outbox set due_at = ? where id = ?")
+        sqlx::query("update outbox set due_at = $1 where id = $2")
             .bind(time_to_db(due_at))
             .bind(delivery.outbox_id)
             .execute(&mut *tx)
@@ -260,7 +260,7 @@ impl Store {
     }
 
     async fn close_rows(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         delivery: &Delivery,
         state: &str,
         error: Option<&str>,
@@ -271,11 +271,11 @@ impl Store {
             Some(digest) => ("(select id from message where digest_id = ?)", digest),
             None => ("(?)", delivery.message_row),
         };
-        sqlx::query(&format!(
+        sqlx::query(&crate::store::numbered(&format!(
             "update outbox set state = ?, sent_at = ?, last_error = coalesce(?, last_error),
                  attempts = attempts + 1
              where message_id in {messages} and state = 'pending' and id <= ?"
-        ))
+        )))
         .bind(state)
         .bind(time_to_db(now))
         .bind(error)

@@ -39,10 +39,10 @@ impl Store {
                and not exists (select 1 from outbox t where t.message_id = m.id and t.attempts > 0)"
         );
         // Cheap read first: the common case is no flood at all.
-        let flooded: Vec<i64> = sqlx::query(&format!(
+        let flooded: Vec<i64> = sqlx::query(&crate::store::numbered(&format!(
             "select o.channel_id {waiting} and o.channel_id = ?
              group by o.channel_id having count(distinct m.id) > ?"
-        ))
+        )))
         .bind(channel_to_db(channel))
         .bind(threshold as i64)
         .fetch_all(self.pool())
@@ -56,9 +56,9 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let mut formed = 0;
         for channel in flooded {
-            let members: Vec<i64> = sqlx::query(&format!(
+            let members: Vec<i64> = sqlx::query(&crate::store::numbered(&format!(
                 "select m.id {waiting} and o.channel_id = ? group by m.id order by min(o.id) limit ?"
-            ))
+            )))
             .bind(channel)
             .bind(max_members as i64)
             .fetch_all(&mut *tx)
@@ -71,7 +71,7 @@ impl Store {
                 continue;
             }
             let digest: i64 = sqlx::query(
-                "insert into digest (channel_id, created_at) values (?, ?) returning id",
+                "insert into digest (channel_id, created_at) values ($1, $2) returning id",
             )
             .bind(channel)
             .bind(time_to_db(now))
@@ -79,7 +79,7 @@ impl Store {
             .await?
             .get(0);
             for member in &members {
-                sqlx::query("update message set digest_id = ? where id = ?")
+                sqlx::query("update message set digest_id = $1 where id = $2")
                     .bind(digest)
                     .bind(member)
                     .execute(&mut *tx)
@@ -102,7 +102,7 @@ impl Store {
     pub async fn digests_in(&self, channel: ChannelId) -> Result<Vec<(i64, Option<u64>, i64)>> {
         let rows = sqlx::query(
             "select d.id, d.discord_message_id, (select count(*) from message m where m.digest_id = d.id)
-             from digest d where d.channel_id = ? order by d.id",
+             from digest d where d.channel_id = $1 order by d.id",
         )
         .bind(channel_to_db(channel))
         .fetch_all(self.pool())
@@ -116,11 +116,11 @@ impl Store {
 
 /// Loads a digest's members in their current state, and the newest pending row any of them has.
 pub(super) async fn load_digest(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     digest: i64,
 ) -> Result<DigestState> {
     let rows =
-        sqlx::query("select subject_kind, subject_id from message where digest_id = ? order by id")
+        sqlx::query("select subject_kind, subject_id from message where digest_id = $1 order by id")
             .bind(digest)
             .fetch_all(&mut *conn)
             .await?;
@@ -134,13 +134,13 @@ pub(super) async fn load_digest(
     }
     let covers_through: i64 = sqlx::query(
         "select coalesce(max(o.id), 0) from outbox o join message m on m.id = o.message_id
-         where m.digest_id = ? and o.state = 'pending'",
+         where m.digest_id = $1 and o.state = 'pending'",
     )
     .bind(digest)
     .fetch_one(&mut *conn)
     .await?
     .get(0);
-    let discord_message_id = sqlx::query("select discord_message_id from digest where id = ?")
+    let discord_message_id = sqlx::query("select discord_message_id from digest where id = $1")
         .bind(digest)
         .fetch_one(&mut *conn)
         .await?
@@ -155,14 +155,14 @@ pub(super) async fn load_digest(
 
 /// Discord confirmed the digest: it and every member now point at its message.
 pub(super) async fn digest_sent(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     digest: i64,
     discord_message_id: u64,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let now_db = time_to_db(now);
     sqlx::query(
-        "update digest set discord_message_id = ?, posted_at = coalesce(posted_at, ?) where id = ?",
+        "update digest set discord_message_id = $1, posted_at = coalesce(posted_at, $2) where id = $3",
     )
     .bind(to_db(discord_message_id))
     .bind(now_db)
@@ -170,8 +170,8 @@ pub(super) async fn digest_sent(
     .execute(&mut *conn)
     .await?;
     sqlx::query(
-        "update message set discord_message_id = ?, posted_at = coalesce(posted_at, ?), updated_at = ?
-         where digest_id = ?",
+        "update message set discord_message_id = $1, posted_at = coalesce(posted_at, $2), updated_at = $3
+         where digest_id = $4",
     )
     .bind(to_db(discord_message_id))
     .bind(now_db)

@@ -146,7 +146,7 @@ impl Subject {
 impl Store {
     /// Keeps a sender's raw body for audit and replay; returns its id.
     pub(in crate::store) async fn insert_inbound_event(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         source: &str,
         idempotency_key: Option<&str>,
         body: &str,
@@ -155,7 +155,7 @@ impl Store {
         let now_db = time_to_db(now);
         Ok(sqlx::query(
             "insert into inbound_event (source, idempotency_key, body, received_at, created_at)
-             values (?, ?, ?, ?, ?) returning id",
+             values ($1, $2, $3, $4, $5) returning id",
         )
         .bind(source)
         .bind(idempotency_key)
@@ -169,11 +169,11 @@ impl Store {
 
     /// The channels that have a message about `subject`, oldest first.
     pub(in crate::store) async fn channels_showing(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         subject: Subject,
     ) -> Result<Vec<ChannelId>> {
         let rows = sqlx::query(
-            "select channel_id from message where subject_kind = ? and subject_id = ? order by id",
+            "select channel_id from message where subject_kind = $1 and subject_id = $2 order by id",
         )
         .bind(subject.kind().as_str())
         .bind(subject.id())
@@ -185,7 +185,7 @@ impl Store {
     /// Queues "show `subject`'s current state in `channel`": creates the message row on first use
     /// (its id is the post's nonce) and an outbox row for the worker.
     pub(in crate::store) async fn enqueue(
-        tx: &mut sqlx::SqliteConnection,
+        tx: &mut sqlx::AnyConnection,
         channel: ChannelId,
         subject: Subject,
         now: DateTime<Utc>,
@@ -193,7 +193,7 @@ impl Store {
         let now_db = time_to_db(now);
         let message_id: i64 = sqlx::query(
             "insert into message (channel_id, subject_kind, subject_id, updated_at, created_at)
-             values (?, ?, ?, ?, ?)
+             values ($1, $2, $3, $4, $5)
              on conflict (channel_id, subject_kind, subject_id) do update set updated_at = excluded.updated_at
              returning id",
         )
@@ -206,7 +206,7 @@ impl Store {
         .await?
         .get(0);
         sqlx::query(
-            "insert into outbox (message_id, channel_id, due_at, created_at) values (?, ?, ?, ?)",
+            "insert into outbox (message_id, channel_id, due_at, created_at) values ($1, $2, $3, $4)",
         )
         .bind(message_id)
         .bind(channel_to_db(channel))

@@ -56,7 +56,7 @@ pub enum DeliverySubject {
 /// row is gone or the kind unknown. A new kind of message adds a
 /// [`SubjectKind`] variant and an arm here.
 pub(super) async fn load_subject(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     kind: &str,
     id: i64,
 ) -> Result<Option<DeliverySubject>> {
@@ -65,7 +65,7 @@ pub(super) async fn load_subject(
     };
     let subject = match kind {
         SubjectKind::Deploy => {
-            sqlx::query(&format!("select {DEPLOY_COLUMNS} from deploy where id = ?"))
+            sqlx::query(&crate::store::numbered(&format!("select {DEPLOY_COLUMNS} from deploy where id = ?")))
                 .bind(id)
                 .fetch_optional(&mut *conn)
                 .await?
@@ -79,7 +79,7 @@ pub(super) async fn load_subject(
         SubjectKind::CheckinCancelled => checkin_view(conn, id)
             .await?
             .map(DeliverySubject::CheckinCancelled),
-        SubjectKind::Summary => sqlx::query("select body from summary where id = ?")
+        SubjectKind::Summary => sqlx::query("select body from summary where id = $1")
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?
