@@ -25,7 +25,7 @@ pub use web::{WebSettings, PUBLIC_URL_MAX};
 pub const VARIABLES: &[(&str, bool, &str)] = &[
     ("DISCORD_TOKEN", true, "Bot token from the Discord developer portal. Required by `serve`."),
     ("DISCORD_API_URL", false, "Base URL of the Discord API (default https://discord.com). Point it at a Discord-compatible server, such as the local sandbox, to run without Discord."),
-    ("DATABASE_URL", false, "SQLite database (default sqlite://loopbot.db); created if missing and migrated on start."),
+    ("DATABASE_URL", false, "sqlite://PATH (default sqlite://loopbot.db; created if missing) or postgres://USER:PASSWORD@HOST:PORT/DB (several replicas on one database; TLS with ?sslmode=require). Migrated on start. Its password is never shown."),
     ("LOOPBOT_HTTP_ADDR", false, "Address the webhook/API server listens on (default 127.0.0.1:8080)."),
     ("LOOPBOT_HTTP_REQUEST_TIMEOUT", false, "Longest an HTTP request may take from its headers to the answer (default 30s): a body still arriving then gets 408, a slow answer 503."),
     ("LOOPBOT_HTTP_MAX_IN_FLIGHT", false, "HTTP requests handled at once (default 256); beyond it the bot answers 503 at once instead of queueing. GET /healthz is not counted."),
@@ -246,6 +246,11 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 400;
 pub const MIN_RETENTION_DAYS: u32 = 62;
 
 impl Config {
+    /// `DATABASE_URL` as it may be printed or logged: a password in it is replaced by `***`.
+    pub fn database_url_shown(&self) -> String {
+        hide_password(&self.database_url)
+    }
+
     /// Reads the configuration from these variables (`main` passes the process environment).
     /// Unlike [`Config::from_lookup`], this also finds the `LOOPBOT_HEALTH_QUERY_<NAME>` family.
     pub fn from_environment(
@@ -271,11 +276,11 @@ impl Config {
             .map(|raw| parse_base_url("DISCORD_API_URL", &raw))
             .transpose()?;
         let database_url = get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-        if !database_url.starts_with("sqlite:") {
+        if crate::store::Backend::of_url(&database_url).is_none() {
             return Err(ConfigError {
                 variable: "DATABASE_URL",
-                problem: "is not a SQLite URL".into(),
-                expected: "sqlite://PATH, e.g. sqlite://loopbot.db",
+                problem: "is neither a SQLite nor a PostgreSQL URL".into(),
+                expected: "sqlite://PATH (e.g. sqlite://loopbot.db) or postgres://USER:PASSWORD@HOST:PORT/DB",
             });
         }
         let http_addr = get("LOOPBOT_HTTP_ADDR")
@@ -400,7 +405,7 @@ impl Config {
                     .clone()
                     .unwrap_or_else(|| "https://discord.com (default)".to_owned()),
             ),
-            ("DATABASE_URL", self.database_url.clone()),
+            ("DATABASE_URL", self.database_url_shown()),
             ("LOOPBOT_HTTP_ADDR", self.http_addr.to_string()),
             ("LOOPBOT_API_TOKEN", secret(&self.api_token)),
             (
@@ -789,3 +794,23 @@ impl AlertSettings {
 #[cfg(test)]
 #[path = "config_tests.rs"]
 mod tests;
+
+/// `scheme://user:password@host/...` with the password replaced by `***`; other URLs as they are.
+pub fn hide_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let authority_end = url[scheme_end..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| scheme_end + i);
+    let authority = &url[scheme_end..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => format!(
+            "{}{}:***{}",
+            &url[..scheme_end],
+            &authority[..colon],
+            &url[scheme_end + at..]
+        ),
+        _ => url.to_owned(),
+    }
+}

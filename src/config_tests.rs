@@ -50,7 +50,7 @@ fn malformed_values_name_their_variable_in_one_line() {
         ("LOOPBOT_GUILD_IDS", ","),
         ("LOOPBOT_RESPONDER_ROLES", "admins"),
         ("LOOPBOT_HTTP_ADDR", "localhost"),
-        ("DATABASE_URL", "postgres://x"),
+        ("DATABASE_URL", "mysql://x"),
         ("LOOPBOT_LOG_FORMAT", "xml"),
         ("LOOPBOT_SUMMARY_CRON", "every monday"),
         ("LOOPBOT_TIMEZONE", "Mars/Olympus"),
@@ -218,4 +218,15 @@ fn servers_and_responder_roles_are_lists_and_the_old_name_still_works() {
     let unset = Config::from_lookup(|_| None).unwrap();
     assert!(unset.guild_ids.is_empty() && unset.responder_roles.is_empty());
     assert!(unset.describe().contains("LOOPBOT_GUILD_IDS = (not set)"));
+}
+
+#[test]
+fn a_postgres_url_is_accepted_and_its_password_never_shown() {
+    let c = config(&[("DATABASE_URL", "postgres://loopbot:s3cret-pw@db.internal:5432/loopbot?sslmode=require")]).unwrap();
+    let shown = c.describe();
+    assert!(!shown.contains("s3cret-pw"), "{shown}");
+    assert!(shown.contains("postgres://loopbot:***@db.internal:5432/loopbot?sslmode=require"), "{shown}");
+    assert_eq!(hide_password("sqlite://loopbot.db"), "sqlite://loopbot.db");
+    assert_eq!(hide_password("postgres://u@h/db"), "postgres://u@h/db");
+    assert_eq!(hide_password("postgres://u:p@ss@h/db"), "postgres://u:***@h/db");
 }

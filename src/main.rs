@@ -54,19 +54,23 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Migrate => {
             let store = Store::connect(&config.database_url).await?;
             store.migrate().await?;
-            println!("database {} is up to date", config.database_url);
+            println!("database {} is up to date", config.database_url_shown());
         }
         Command::Backup { file } => {
+            anyhow::ensure!(
+                config.database_url.starts_with("sqlite:"),
+                "`loopbot backup` copies a SQLite database; back up PostgreSQL with pg_dump (docs/operations.md)"
+            );
             let store = Store::connect(&config.database_url).await?;
             store
                 .backup_into(&file)
                 .await
                 .with_context(|| format!("backup to {}", file.display()))?;
-            println!("backed up {} to {}", config.database_url, file.display());
+            println!("backed up {} to {}", config.database_url_shown(), file.display());
         }
         Command::Restore { file } => {
             restore(&config.database_url, &file).await?;
-            println!("restored {} from {}", config.database_url, file.display());
+            println!("restored {} from {}", config.database_url_shown(), file.display());
         }
         Command::Summary(args) => {
             let store = Store::connect(&config.database_url).await?;
@@ -153,6 +157,10 @@ async fn sandbox(fresh: bool) -> anyhow::Result<()> {
 /// Checks the backup, copies it next to the database, then renames it into place, so the
 /// database is either the old one or the whole backup. The bot must be stopped.
 async fn restore(database_url: &str, file: &std::path::Path) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        database_url.starts_with("sqlite:"),
+        "`loopbot restore` restores a SQLite database; restore PostgreSQL with pg_restore (docs/operations.md)"
+    );
     anyhow::ensure!(file.is_file(), "{} is not a file", file.display());
     let backup = Store::open_backup(file)
         .await

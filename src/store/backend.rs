@@ -28,6 +28,23 @@ impl Backend {
         }
     }
 
+    /// The function building a JSON array from its arguments.
+    pub fn json_array(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "json_array",
+            Backend::Postgres => "json_build_array",
+        }
+    }
+
+    /// The function reading text as JSON (SQLite stores JSON as text; PostgreSQL's
+    /// `json_build_array` already returns JSON, so nothing is needed there).
+    pub fn json(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "json",
+            Backend::Postgres => "",
+        }
+    }
+
     /// The engine's word for "fetch every row" after an `offset` (a subquery that must not be
     /// flattened into its caller: see `store/dora.rs`).
     pub fn limit_all(self) -> &'static str {
@@ -35,6 +52,15 @@ impl Backend {
             Backend::Sqlite => "limit -1",
             Backend::Postgres => "limit all",
         }
+    }
+}
+
+/// The engine behind a connection.
+pub fn of(conn: &sqlx::AnyConnection) -> Backend {
+    if conn.backend_name().eq_ignore_ascii_case("postgresql") {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
     }
 }
 

@@ -303,7 +303,7 @@ impl Store {
             // thousands, mostly threadless).
             let cancelled: Vec<(i64, Option<i64>)> = sqlx::query_as(
                 "with r as materialized (
-                     select value ->> 0 as id, value ->> 1 as reason from json_each($2))
+                     select cast(value ->> 0 as bigint) as id, value ->> 1 as reason from json_each($2))
                  update checkin set state = 'cancelled', cancelled_at = $1, updated_at = $1,
                      cancel_reason = r.reason
                  from r where checkin.id = r.id and checkin.state = 'scheduled'
@@ -352,7 +352,8 @@ impl Store {
             }
             sqlx::query(
                 "with r as materialized (
-                     select value ->> 0 as id, value ->> 1 as late, value ->> 2 as close_at
+                     select cast(value ->> 0 as bigint) as id, cast(value ->> 1 as bigint) as late,
+                            cast(value ->> 2 as bigint) as close_at
                      from json_each($1))
                  update checkin set late = r.late, close_at = r.close_at
                  from r where checkin.id = r.id",
@@ -443,10 +444,12 @@ impl Store {
         let inserted = sqlx::query(
             "insert into checkin (deploy_id, guild_id, channel_id, sequence, origin, due_at,
                  updated_at, created_at)
-             select r.value ->> 0,
-                    (select guild_id from subscription where channel_id = r.value ->> 1
+             select cast(r.value ->> 0 as bigint),
+                    (select guild_id from subscription
+                     where channel_id = cast(r.value ->> 1 as bigint)
                        and guild_id is not null limit 1),
-                    r.value ->> 1, r.value ->> 2, 'schedule', r.value ->> 3, $1, $1
+                    cast(r.value ->> 1 as bigint), cast(r.value ->> 2 as bigint), 'schedule',
+                    cast(r.value ->> 3 as bigint), $1, $1
              from json_each($2) r where true order by r.key
              on conflict (deploy_id, channel_id, sequence) do nothing",
         )

@@ -159,7 +159,7 @@ impl Store {
         let ids = serde_json::json!(deploys.iter().map(|d| d.id).collect::<Vec<_>>()).to_string();
         let votes: Vec<(i64, Option<i64>, Flag)> = sqlx::query_as(&crate::store::numbered(&format!(
             "select f.deploy_id, f.sentiment, f.body is not null from feedback f
-             where f.deploy_id in (select value from json_each(?)) and f.retracted_at is null
+             where f.deploy_id in (select cast(value as bigint) from json_each(?)) and f.retracted_at is null
                and {}",
             visible.feedback("f")
         )))
@@ -347,7 +347,7 @@ async fn linked_alerts(
          from alert_deploy_link l
          join alert_group g on g.id = l.group_id
          join alert a on a.id = l.alert_id
-         where l.deploy_id in (select value from json_each(?)) and {}
+         where l.deploy_id in (select cast(value as bigint) from json_each(?)) and {}
          group by l.deploy_id, l.group_id
          order by l.deploy_id, l.group_id limit ?",
         visible.alert_group("g")

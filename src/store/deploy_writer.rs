@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::deploys::{deploy_from_row, DeployRecorded, DeployRow, DEPLOY_COLUMNS};
 use super::ids::{channel_to_db, time_from_db, time_to_db};
+use super::Backend;
 use super::outbox::{Subject, SubjectKind};
 use super::{Result, Store, StoreError, WriteGate};
 use crate::domain::deploy::{Deploy, DeployEvent};
@@ -279,6 +280,11 @@ async fn commit_batch(
     conn: &mut sqlx::AnyConnection,
     batch: &[DeployJob],
 ) -> Result<Vec<Result<DeployRecorded>>> {
+    if super::backend::of(conn) == Backend::Postgres {
+        // The batch's ids are max + 1, safe only under SQLite's one writer; PostgreSQL's ids
+        // come from its sequences, event by event.
+        return commit_batch_one_by_one(conn, batch).await;
+    }
     let mut tx = sqlx::Connection::begin_with(&mut *conn, "begin immediate").await?;
     let subscriptions = Store::subscriptions_of_kind(&mut tx, Kind::Deploys).await?;
     match record_batch(&mut tx, batch, &subscriptions).await {
@@ -326,7 +332,8 @@ fn json_rows(width: usize, args: &[Arg<'_>]) -> String {
 const INSERT_COMMITS: &str = "
 with r(v) as materialized (select value from json_each(?))
 insert into deploy_commit (deploy_id, sha, committed_at, created_at)
-    select v ->> 0, v ->> 1, v ->> 2, v ->> 3 from r where true
+    select cast(v ->> 0 as bigint), v ->> 1, cast(v ->> 2 as bigint), cast(v ->> 3 as bigint)
+    from r where true
     on conflict (deploy_id, sha) do nothing";
 
 /// The `deploy_commit` rows of `event`'s commits, for [`INSERT_COMMITS`].
@@ -484,7 +491,8 @@ async fn record_batch(
             .collect();
         let shown: Vec<ShownRow> = sqlx::query_as(
             "select id, channel_id, subject_id, updated_at from message
-             where subject_kind = $1 and subject_id in (select value ->> 0 from json_each($2))
+             where subject_kind = $1
+               and subject_id in (select cast(value ->> 0 as bigint) from json_each($2))
              order by id",
         )
         .bind(deploy_kind)
@@ -699,7 +707,18 @@ async fn commit_batch_one_by_one(
     conn: &mut sqlx::AnyConnection,
     batch: &[DeployJob],
 ) -> Result<Vec<Result<DeployRecorded>>> {
-    let mut tx = sqlx::Connection::begin_with(&mut *conn, "begin immediate").await?;
+    let mut tx = match super::backend::of(conn) {
+        Backend::Sqlite => sqlx::Connection::begin_with(&mut *conn, "begin immediate").await?,
+        Backend::Postgres => {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            // Replicas record deploys one writer at a time, as SQLite's one writer does: two
+            // events of one deploy on two replicas would otherwise race on its row.
+            sqlx::query("select pg_advisory_xact_lock(7001)")
+                .execute(&mut *tx)
+                .await?;
+            tx
+        }
+    };
     let subscriptions = Store::subscriptions_of_kind(&mut tx, Kind::Deploys).await?;
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {
@@ -708,7 +727,7 @@ async fn commit_batch_one_by_one(
             .await?;
         let result = record_in(&mut tx, job, &subscriptions).await;
         if result.is_err() {
-            sqlx::query("rollback to deploy_event")
+            sqlx::query("rollback to savepoint deploy_event")
                 .execute(&mut *tx)
                 .await?;
         }

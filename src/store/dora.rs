@@ -47,7 +47,7 @@ pub fn production_sql(alias: &str, production: &Environments) -> String {
         .iter()
         .map(|g| {
             format!(
-                "lower({alias}.environment) glob '{}'",
+                "glob('{}', lower({alias}.environment))",
                 g.replace('\'', "''")
             )
         })
@@ -192,7 +192,8 @@ pub(super) async fn recovery_time(
              select (coalesce(min(next_success, resolved), next_success, resolved) - at) / 1000.0 as v
              from ended where coalesce(next_success, resolved) is not null),
          ranked as (select v, row_number() over (order by v) as r, count(*) over () as n from values_)
-         select avg(case when r in ((n + 1) / 2, (n + 2) / 2) then v end), count(*) from ranked",
+         select cast(avg(case when r in ((n + 1) / 2, (n + 2) / 2) then v end) as double precision),
+                count(*) from ranked",
         opened = incident("opened_at"),
         resolved = incident("resolved_at"),
         conditions = deploys.conditions.replace('?', "?1"),
@@ -236,7 +237,7 @@ pub(super) async fn lead_time(
 /// `deploy_counts_at` index with no sort and no temporary table: the aggregates come back as one
 /// row per range (the head commits' lead times as a JSON array of integer milliseconds, those of
 /// listed commits as comma-separated integers), not one row per commit.
-/// Both subqueries end in `limit -1 offset 0`, which keeps SQLite from flattening them into the
+/// Both subqueries end in `limit -1 offset 0` (`limit all` in PostgreSQL), which keeps SQLite from flattening them into the
 /// query above: flattened, each reference to `listed` or `head` ran its probe again (seven
 /// `deploy_commit` look-ups per deploy instead of one; the scan took half as long again).
 pub(super) async fn lead_times(
@@ -262,8 +263,8 @@ pub(super) async fn lead_times(
     };
     let sql = format!(
         "select coalesce(json_group_array(max(0, finished_at - commit_at))
-                             filter (where head and not head_shipped_before), '[]'),
-                coalesce(group_concat(listed_values, ',') filter (where listed_values <> ''), ''),
+                             filter (where head and head_shipped_before = 0), '[]'),
+                coalesce(string_agg(listed_values, ',') filter (where listed_values <> ''), ''),
                 count(*) filter (where finished_at is not null and (listed or commit_at is not null)),
                 count(*) filter (where not listed and commit_at is null)
          from (
@@ -271,9 +272,10 @@ pub(super) async fn lead_times(
                     not x.listed and x.finished_at is not null and x.commit_at is not null as head,
                     case when not x.listed and x.finished_at is not null and x.commit_at is not null
                               and x.commit_sha is not null
-                         then {head_before} else 0 end as head_shipped_before,
+                         then (case when {head_before} then 1 else 0 end) else 0 end
+                    as head_shipped_before,
                     case when x.listed and x.finished_at is not null then
-                        (select group_concat(max(0, x.finished_at - c.committed_at), ',')
+                        (select string_agg(cast(max(0, x.finished_at - c.committed_at) as text), ',')
                          from deploy_commit c where c.deploy_id = x.id and not {listed_before})
                     end as listed_values
              from (
@@ -282,8 +284,9 @@ pub(super) async fn lead_times(
                  from deploy d
                  where {AT} >= ?2 and {AT} < ?3 and {conditions}
                    and d.status in ('succeeded', 'rolled_back')
-                 limit -1 offset 0) x
-             limit -1 offset 0)",
+                 {limit_all} offset 0) x
+             {limit_all} offset 0)",
+        limit_all = super::backend::of(tx).limit_all(),
         head_before = shipped_before("x.commit_sha"),
         listed_before = shipped_before("c.sha"),
         conditions = deploys.conditions.replace('?', "?1"),

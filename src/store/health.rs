@@ -96,7 +96,7 @@ pub(super) async fn health_of_deploys(
 ) -> Result<Vec<(i64, i64, HealthReading)>> {
     let rows: Vec<(i64, HealthRow)> = sqlx::query_as::<_, DeployHealthRow>(&crate::store::numbered(&format!(
         "select c.deploy_id, {HEALTH_COLUMNS} from checkin_health h join checkin c on c.id = h.checkin_id
-         where c.deploy_id in (select value from json_each(?)) and {visible_checkin}
+         where c.deploy_id in (select cast(value as bigint) from json_each(?)) and {visible_checkin}
          order by c.deploy_id, h.checkin_id, h.name"
     )))
     .bind(deploy_ids)

@@ -23,8 +23,8 @@ type StaleRow = (i64, i64, String, Option<i64>, Option<String>, i64);
 /// The incident `i` is in the scope's services and environments (`?1`: the scope as JSON pairs;
 /// an unset service or environment matches only `*`).
 const IN_SCOPE: &str = "exists (select 1 from json_each(?1) p
-     where lower(coalesce(i.service, '')) glob (p.value ->> '$[0]')
-       and lower(coalesce(i.environment, '')) glob (p.value ->> '$[1]'))";
+     where glob(p.value ->> 0, lower(coalesce(i.service, '')))
+       and glob(p.value ->> 1, lower(coalesce(i.environment, ''))))";
 
 impl Store {
     /// The incidents section of `period` for `scope`; the stale list is as of the period's end

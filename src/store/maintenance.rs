@@ -87,9 +87,12 @@ impl Store {
 
     /// Size of the database file in bytes (pages × page size; the WAL is not counted).
     pub async fn database_size_bytes(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "select page_count * page_size from pragma_page_count(), pragma_page_size()",
-        )
+        Ok(sqlx::query_scalar(match self.backend {
+            super::Backend::Sqlite => {
+                "select page_count * page_size from pragma_page_count(), pragma_page_size()"
+            }
+            super::Backend::Postgres => "select pg_database_size(current_database())",
+        })
         .fetch_one(self.pool())
         .await?)
     }

@@ -350,10 +350,15 @@ impl Store {
     /// One chunk of one step, in its own write transaction.
     async fn prune_chunk(&self, step: &Step, cutoff: i64) -> Result<u64> {
         let ids = format!("{} limit {CHUNK}", step.select);
-        let sql = step
+        let mut sql = step
             .action
             .replace("{table}", step.table)
             .replace("{ids}", &ids);
+        if self.backend == super::Backend::Postgres {
+            // A row's own address is `ctid` there; SQLite's `+column` (keep off this index) is
+            // SQLite's alone.
+            sql = sql.replace("rowid", "ctid").replace("+state", "state");
+        }
         let mut tx = self.begin_write().await?;
         let numbered = crate::store::numbered(&sql);
         let mut query = sqlx::query(&numbered).bind(cutoff);

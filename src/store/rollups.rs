@@ -81,24 +81,27 @@ pub(super) async fn deploys(
         DeployStatus::Failed,
         DeployStatus::RolledBack,
     ];
+    let backend = super::backend::of(tx);
     let split = split(range.0, range.1);
     let mut parts: Vec<String> = Vec::with_capacity(2);
     if let Some((first, last)) = split.days {
         parts.push(
             sqlx::query_scalar(&crate::store::numbered(&format!(
                 // `counts` is referenced once (each reference would run the subquery again).
-                "select coalesce(json_group_array(json_array(service, environment, json(counts))),
+                "select coalesce(json_group_array({json_array}(service, environment, {json}(counts))),
                                  '[]')
                  from (
                      select p.service, p.environment,
                             (select case when count(*) > 0 then
-                                 json_array(sum(r.started), sum(r.succeeded), sum(r.failed),
+                                 {json_array}(sum(r.started), sum(r.succeeded), sum(r.failed),
                                             sum(r.rolled_back)) end
                              from rollup_deploy r
                              where r.service = p.service and r.environment = p.environment
                                and r.day >= {first} and r.day < {last}) as counts
                      from rollup_pair p where {in_scope})",
                 in_scope = scope_sql(scope.is_some(), "p"),
+                json_array = backend.json_array(),
+                json = backend.json(),
             )))
             .bind_scope(scope)
             .fetch_one(&mut *tx)
@@ -109,8 +112,8 @@ pub(super) async fn deploys(
         parts.push(
             sqlx::query_scalar(&crate::store::numbered(&format!(
                 "with {ctes}
-                 select coalesce(json_group_array(json_array(service, environment,
-                            json_array(started, succeeded, failed, rolled_back))), '[]')
+                 select coalesce(json_group_array({json_array}(service, environment,
+                            {json_array}(started, succeeded, failed, rolled_back))), '[]')
                  from (
                      select d.service, d.environment,
                             sum(e.sign * (d.status = 'started')) as started,
@@ -122,6 +125,7 @@ pub(super) async fn deploys(
                      group by d.service, d.environment)",
                 ctes = Spans::of(&[range]).ctes(),
                 in_scope = scope_sql(scope.is_some(), "d"),
+                json_array = backend.json_array(),
             )))
             .bind_scope(scope)
             .fetch_one(&mut *tx)
@@ -183,7 +187,7 @@ pub(super) async fn deploy_totals(
                     e.sign * (d.status = 'succeeded' and {confirmed}),
                     e.sign * (d.status = 'succeeded' and ({confirmed} or {unanswered}))
              from edges e join deploy d on {AT} >= e.lo and {AT} < e.hi)
-         select k, sum(succeeded), sum(failed), sum(rolled_back), sum(confirmed), sum(probable)
+         select k, cast(sum(succeeded) as bigint), cast(sum(failed) as bigint), cast(sum(rolled_back) as bigint), cast(sum(confirmed) as bigint), cast(sum(probable) as bigint)
          from src r where {production} and {in_scope}
          group by k",
         ctes = spans.ctes(),
@@ -226,7 +230,7 @@ pub(super) async fn daily(
              select e.k, d.service, d.environment, e.sign * (d.status = 'succeeded'),
                     e.sign * (d.status = 'failed'), e.sign * (d.status = 'rolled_back')
              from edges e join deploy d on {AT} >= e.lo and {AT} < e.hi)
-         select k, sum(succeeded), sum(failed), sum(rolled_back)
+         select k, cast(sum(succeeded) as bigint), cast(sum(failed) as bigint), cast(sum(rolled_back) as bigint)
          from src r where {in_scope} group by k",
         ctes = spans.ctes(),
         in_scope = scope_sql(scope.is_some(), "r"),
@@ -261,7 +265,7 @@ pub(super) async fn sentiments(
              from edges e join feedback f on f.given_at >= e.lo and f.given_at < e.hi
                   join deploy d on d.id = f.deploy_id
              where f.retracted_at is null)
-         select k, coalesce(sum(positive), 0), coalesce(sum(neutral), 0), coalesce(sum(negative), 0)
+         select k, coalesce(cast(sum(positive) as bigint), 0), coalesce(cast(sum(neutral) as bigint), 0), coalesce(cast(sum(negative) as bigint), 0)
          from src r where {in_scope} group by k",
         ctes = spans.ctes(),
         in_scope = scope_sql(scope.is_some(), "r"),
@@ -297,7 +301,7 @@ pub(super) async fn checkins(
              from edges e join checkin c on c.opened_at >= e.lo and c.opened_at < e.hi
                   join deploy d on d.id = c.deploy_id
              where c.state in ('open', 'closed'))
-         select k, coalesce(sum(asked), 0), coalesce(sum(answered), 0)
+         select k, coalesce(cast(sum(asked) as bigint), 0), coalesce(cast(sum(answered) as bigint), 0)
          from src r where {in_scope} group by k",
         ctes = spans.ctes(),
         in_scope = scope_sql(scope.is_some(), "r"),
@@ -328,7 +332,8 @@ pub(super) async fn restore_times(
              where {in_scope}),
          ranked as (select k, v, row_number() over (partition by k order by v) as r,
                            count(*) over (partition by k) as n from values_)
-         select k, avg(case when r in ((n + 1) / 2, (n + 2) / 2) then v end) from ranked group by k",
+         select k, cast(avg(case when r in ((n + 1) / 2, (n + 2) / 2) then v end) as double precision)
+         from ranked group by k",
         rows = spans.rows_cte(),
         in_scope = scope_sql(scope.is_some(), "i"),
     )))

@@ -72,8 +72,8 @@ pub(super) fn scope_sql(filtered: bool, alias: &str) -> String {
     }
     format!(
         "exists (select 1 from json_each(?) p
-         where lower(coalesce({alias}.service, '')) glob (p.value ->> '$[0]')
-           and lower(coalesce({alias}.environment, '')) glob (p.value ->> '$[1]'))"
+         where glob(p.value ->> 0, lower(coalesce({alias}.service, '')))
+           and glob(p.value ->> 1, lower(coalesce({alias}.environment, ''))))"
     )
 }
 

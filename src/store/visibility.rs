@@ -38,8 +38,8 @@ impl Visible {
         format!(
             "exists (select 1 from subscription vs
                      where (vs.guild_id = {g} or vs.channel_id in {channels})
-                       and lower(coalesce({service}, '')) glob vs.service_pattern
-                       and lower(coalesce({environment}, '')) glob vs.environment_pattern)",
+                       and glob(vs.service_pattern, lower(coalesce({service}, '')))
+                       and glob(vs.environment_pattern, lower(coalesce({environment}, ''))))",
             channels = Self::channels(g)
         )
     }
@@ -155,7 +155,7 @@ impl Store {
         let ids = json!(channels.iter().map(|c| to_db(c.0)).collect::<Vec<_>>()).to_string();
         let known: i64 = sqlx::query_scalar(
             "select count(*) from json_each($1) j
-             join discord_channel c on c.channel_id = j.value and c.guild_id = $2",
+             join discord_channel c on c.channel_id = cast(j.value as bigint) and c.guild_id = $2",
         )
         .bind(&ids)
         .bind(guild)
@@ -167,7 +167,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "insert into discord_channel (channel_id, guild_id, updated_at, created_at)
-             select distinct j.value, $2, $3, $3 from json_each($1) j where true
+             select distinct cast(j.value as bigint), $2, $3, $3 from json_each($1) j where true
              on conflict (channel_id) do update set guild_id = excluded.guild_id,
                  updated_at = excluded.updated_at
              where guild_id <> excluded.guild_id",

@@ -126,7 +126,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "insert into deploy_commit (deploy_id, sha, committed_at, created_at)
-             select $1, value ->> 0, value ->> 1, $2 from json_each($3) where true
+             select $1, value ->> 0, cast(value ->> 1 as bigint), $2 from json_each($3) where true
              on conflict (deploy_id, sha) do nothing",
         )
         .bind(deploy_id)
