@@ -11,12 +11,14 @@ use crate::domain::checkin::{CheckinSettings, EmojiMap};
 use crate::domain::refusal::RefusalPolicy;
 use crate::domain::{ChannelId, GuildId};
 
+mod database;
 mod health;
 mod http;
 mod production;
 mod replicas;
 mod web;
 pub use health::{HealthSettings, QUERY_PREFIX as HEALTH_QUERY_PREFIX};
+pub use database::hide_password;
 pub use http::HttpLimits;
 pub use replicas::ReplicaSettings;
 pub use web::{WebSettings, PUBLIC_URL_MAX};
@@ -795,22 +797,3 @@ impl AlertSettings {
 #[path = "config_tests.rs"]
 mod tests;
 
-/// `scheme://user:password@host/...` with the password replaced by `***`; other URLs as they are.
-pub fn hide_password(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let authority_end = url[scheme_end..]
-        .find(['/', '?'])
-        .map_or(url.len(), |i| scheme_end + i);
-    let authority = &url[scheme_end..authority_end];
-    match (authority.rfind('@'), authority.find(':')) {
-        (Some(at), Some(colon)) if colon < at => format!(
-            "{}{}:***{}",
-            &url[..scheme_end],
-            &authority[..colon],
-            &url[scheme_end + at..]
-        ),
-        _ => url.to_owned(),
-    }
-}

@@ -106,7 +106,8 @@ where
                 Err(e) => ApiError::MalformedJson(e.to_string()),
             });
         }
-        let mut de = serde_json::Deserializer::from_str(&raw);
+        let text = without_nul(&raw);
+        let mut de = serde_json::Deserializer::from_str(&text);
         let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
             let path = err.path().to_string();
             let inner = err.into_inner();
@@ -126,6 +127,32 @@ where
             .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
         Ok(Self { value, raw })
     }
+}
+
+/// `raw` JSON with every `\u0000` escape inside a string read as U+FFFD: a NUL character is text
+/// no PostgreSQL column can hold, so both engines store the same replacement (the raw body, kept
+/// for audit, keeps the escape as it came).
+pub fn without_nul(raw: &str) -> std::borrow::Cow<'_, str> {
+    if !raw.contains("\\u0000") {
+        return std::borrow::Cow::Borrowed(raw);
+    }
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(at) = rest.find('\\') {
+        out.push_str(&rest[..at]);
+        let escape = &rest[at..];
+        if escape.starts_with("\\u0000") {
+            out.push_str("\\ufffd");
+            rest = &escape[6..];
+        } else {
+            // Any other escape (`\\` included) is two characters kept as they are.
+            let len = escape[1..].chars().next().map_or(1, |c| 1 + c.len_utf8());
+            out.push_str(&escape[..len]);
+            rest = &escape[len..];
+        }
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
 }
 
 /// Field names in errors are `&'static str`; the ones a body can name are few and known, so map
@@ -165,6 +192,16 @@ fn strip_position(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nul_escapes_in_strings_become_replacement_characters_and_nothing_else_changes() {
+        assert_eq!(without_nul(r#"{"a":"x"}"#), r#"{"a":"x"}"#);
+        assert_eq!(without_nul(r#"{"a":"x\u0000y"}"#), r#"{"a":"x\ufffdy"}"#);
+        // An escaped backslash followed by the text u0000 is not a NUL.
+        assert_eq!(without_nul(r#"{"a":"\\u0000"}"#), r#"{"a":"\\u0000"}"#);
+        let parsed: serde_json::Value = serde_json::from_str(&without_nul(r#"{"a":"\u0000"}"#)).unwrap();
+        assert_eq!(parsed["a"], "\u{fffd}");
+    }
 
     #[test]
     fn secrets_compare_by_value_only() {

@@ -136,8 +136,8 @@ fn within_limit(
 fn body_text(body: &Bytes) -> Result<(String, Value), ApiError> {
     let raw = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::MalformedJson("body is not valid UTF-8".into()))?;
-    let value: Value =
-        serde_json::from_str(&raw).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let value: Value = serde_json::from_str(&super::extract::without_nul(&raw))
+        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
     Ok((raw, value))
 }
 

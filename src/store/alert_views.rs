@@ -306,7 +306,7 @@ pub(super) async fn load_alert_group(
                 max(l.verdict_by_name) as verdict_by_name, max(l.verdict_at) as verdict_at,
                 d.service, d.version, d.environment, d.deployer
          from alert_deploy_link l join deploy d on d.id = l.deploy_id
-         where l.group_id = $1 group by l.deploy_id order by min(l.delay_ms)",
+         where l.group_id = $1 group by l.deploy_id, d.id order by min(l.delay_ms)",
     )
     .bind(id)
     .fetch_all(&mut *conn)

@@ -375,7 +375,7 @@ impl Store {
         .bind(group.resolved_at.map(time_to_db))
         .bind(mention_kind)
         .bind(mention_id)
-        .bind(group.silence_available)
+        .bind(i64::from(group.silence_available))
         .bind(now_db)
         .bind(group_id)
         .execute(&mut *tx)

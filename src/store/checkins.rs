@@ -286,7 +286,7 @@ impl Store {
              where c.state = 'scheduled'
                -- Narrowing only (the rule decides): a success that is itself the latest
                -- success can be neither undone nor superseded, so it is not loaded each run.
-               and (d.status <> 'succeeded' or l.deploy_id is not d.id)",
+               and (d.status <> 'succeeded' or l.deploy_id is distinct from d.id)",
         )
         .fetch_all(&mut *tx)
         .await?;
@@ -340,7 +340,7 @@ impl Store {
              returning id, channel_id, due_at",
         )
         .bind(now_db)
-        .bind(await_health)
+        .bind(i64::from(await_health))
         .fetch_all(&mut *tx)
         .await?;
         if !opened.is_empty() {
@@ -348,7 +348,7 @@ impl Store {
             for (id, _, due_at) in &opened {
                 let due_at = stored_time(&format!("checkin {id} due_at"), *due_at)?;
                 let opening = rules::opening(due_at, now, started_at, settings);
-                openings.push((*id, opening.late, time_to_db(opening.close_at)));
+                openings.push((*id, i64::from(opening.late), time_to_db(opening.close_at)));
             }
             sqlx::query(
                 "with r as materialized (
@@ -407,7 +407,7 @@ impl Store {
                       as latest_success_at,
                     (select json_group_array(channel_id) from (
                         select m.channel_id from message m
-                        where m.subject_kind = 'deploy' and m.subject_id = d.id order by m.id)
+                        where m.subject_kind = 'deploy' and m.subject_id = d.id order by m.id) ch
                     ) as channels
              from deploy_status_change sc join deploy d on d.id = sc.deploy_id
              where sc.id > ? and sc.id <= ? and sc.status = 'succeeded'

@@ -280,10 +280,10 @@ impl Store {
         let visible = Visible::of(reader);
         let mut conn = self.pool().acquire().await?;
         let Some((group_id, deploy_id)) =
-            sqlx::query_as::<_, (Option<i64>, Option<i64>)>(&format!(
+            sqlx::query_as::<_, (Option<i64>, Option<i64>)>(&crate::store::numbered(&format!(
                 "select i.group_id, i.deploy_id from incident i where i.id = ? and {}",
                 visible.incident("i")
-            ))
+            )))
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?
@@ -339,16 +339,18 @@ async fn linked_alerts(
     deploy_ids: &str,
     visible: Visible,
 ) -> Result<HashMap<i64, Vec<LinkedAlert>>> {
-    // One line per deploy and group: SQLite takes the bare columns from the row of `min(l.id)`.
+    // One line per deploy and group: its first link's.
     let rows: Vec<LinkedAlertRow> = sqlx::query_as(&crate::store::numbered(&format!(
         "select l.deploy_id, l.group_id, coalesce(g.title, a.name) as name, g.severity,
-             g.status = 'firing' as firing, l.verdict, min(l.id) as first_link,
+             g.status = 'firing' as firing, l.verdict, l.id as first_link,
              (select i.id from incident i where i.group_id = l.group_id) as incident_id
          from alert_deploy_link l
          join alert_group g on g.id = l.group_id
          join alert a on a.id = l.alert_id
-         where l.deploy_id in (select cast(value as bigint) from json_each(?)) and {}
-         group by l.deploy_id, l.group_id
+         where l.id in (select min(f.id) from alert_deploy_link f
+                        where f.deploy_id in (select cast(value as bigint) from json_each(?))
+                        group by f.deploy_id, f.group_id)
+           and {}
          order by l.deploy_id, l.group_id limit ?",
         visible.alert_group("g")
     )))

@@ -41,7 +41,7 @@ impl<'q, O> BindScope<'q> for sqlx::query::QueryScalar<'q, sqlx::Any, O, Args<'q
 pub fn production_sql(alias: &str, production: &Environments) -> String {
     let globs = production.sql_globs();
     if globs.is_empty() {
-        return "0".to_owned();
+        return "false".to_owned();
     }
     let any: Vec<String> = globs
         .iter()
@@ -80,7 +80,7 @@ impl Deploys<'_> {
         if self.has_alerts {
             incident_link("= 'confirmed'")
         } else {
-            "0".to_owned()
+            "false".to_owned()
         }
     }
 
@@ -88,7 +88,7 @@ impl Deploys<'_> {
         if self.has_alerts {
             incident_link("is null")
         } else {
-            "0".to_owned()
+            "false".to_owned()
         }
     }
 }
@@ -285,7 +285,7 @@ pub(super) async fn lead_times(
                  where {AT} >= ?2 and {AT} < ?3 and {conditions}
                    and d.status in ('succeeded', 'rolled_back')
                  {limit_all} offset 0) x
-             {limit_all} offset 0)",
+             {limit_all} offset 0) y",
         limit_all = super::backend::of(tx).limit_all(),
         head_before = shipped_before("x.commit_sha"),
         listed_before = shipped_before("c.sha"),

@@ -240,7 +240,7 @@ impl Store {
                  left join checkin c on m.subject_kind = 'checkin' and c.id = m.subject_id
                  where m.discord_message_id = $1 and m.subject_kind in ('deploy', 'checkin')
                  union all
-                 select 0, 'checkin', c.id, c.deploy_id from checkin c where c.message_id = $1)
+                 select 0, 'checkin', c.id, c.deploy_id from checkin c where c.message_id = $1) u
              order by ord limit 1",
         )
         .bind(to_db(discord_message_id))

@@ -184,7 +184,7 @@ impl Store {
                 )
                 .bind(checkin)
                 .bind(&reading.name)
-                .bind(reading.higher_is_better)
+                .bind(i64::from(reading.higher_is_better))
                 .bind(reading.tolerance)
                 .bind(time_to_db(reading.before_at))
                 .bind(before_value)

@@ -293,7 +293,7 @@ impl Store {
         .collect::<Result<Vec<_>>>()?;
         let retros = sqlx::query_as::<_, (i64, String, String, String, String, i64)>(
             "select author_id, author_name, what_happened, what_helped, sooner, at
-             from incident_retro where incident_id = ? order by at, id",
+             from incident_retro where incident_id = $1 order by at, id",
         )
         .bind(id)
         .fetch_all(&mut *conn)

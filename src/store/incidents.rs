@@ -213,7 +213,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let now_db = time_to_db(now);
         let Some((by, at, status)) = sqlx::query_as::<_, (Option<String>, Option<i64>, String)>(
-            "select acked_by_name, acked_at, status from alert_group where id = ?",
+            "select acked_by_name, acked_at, status from alert_group where id = $1",
         )
         .bind(group_id)
         .fetch_optional(&mut *tx)

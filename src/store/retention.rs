@@ -299,7 +299,7 @@ const STEPS: &[Step] = &[
                          when 'incident_thread' then not exists (select 1 from incident i where i.id = m.subject_id)
                          when 'incident_prompt' then not exists (select 1 from incident i where i.id = m.subject_id)
                          when 'incident_event' then not exists (select 1 from incident_event e where e.id = m.subject_id)
-                         else 0 end",
+                         else false end",
         action: DELETE,
     },
     Step {

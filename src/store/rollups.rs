@@ -98,7 +98,7 @@ pub(super) async fn deploys(
                              from rollup_deploy r
                              where r.service = p.service and r.environment = p.environment
                                and r.day >= {first} and r.day < {last}) as counts
-                     from rollup_pair p where {in_scope})",
+                     from rollup_pair p where {in_scope}) t",
                 in_scope = scope_sql(scope.is_some(), "p"),
                 json_array = backend.json_array(),
                 json = backend.json(),
@@ -122,7 +122,7 @@ pub(super) async fn deploys(
                             sum(e.sign * (d.status = 'rolled_back')) as rolled_back
                      from edges e join deploy d on {AT} >= e.lo and {AT} < e.hi
                      where {in_scope}
-                     group by d.service, d.environment)",
+                     group by d.service, d.environment) t",
                 ctes = Spans::of(&[range]).ctes(),
                 in_scope = scope_sql(scope.is_some(), "d"),
                 json_array = backend.json_array(),

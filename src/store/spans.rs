@@ -140,7 +140,7 @@ impl Spans {
 /// Rows of integers as a SQL `values` list; no rows as a query of none with as many columns.
 fn values<const N: usize>(rows: &[[i64; N]]) -> String {
     if rows.is_empty() {
-        return format!("select {} where 0", vec!["0"; N].join(", "));
+        return format!("select {} where false", vec!["0"; N].join(", "));
     }
     let rows: Vec<String> = rows
         .iter()

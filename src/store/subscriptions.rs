@@ -38,8 +38,8 @@ impl Store {
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                  on conflict (channel_id, kind, service_pattern, environment_pattern) do update
                     set outcome = excluded.outcome, min_severity = excluded.min_severity
-                    where outcome is not excluded.outcome
-                       or min_severity is not excluded.min_severity",
+                    where subscription.outcome is distinct from excluded.outcome
+                       or subscription.min_severity is distinct from excluded.min_severity",
             )
             .bind(guild.map(guild_to_db))
             .bind(channel_to_db(channel))

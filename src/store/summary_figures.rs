@@ -64,16 +64,16 @@ impl Scope {
 }
 
 /// The row (alias `d`, `a`, ...) is in the scope bound as a JSON array of [service, environment]
-/// globs; "1" (and nothing bound) when the scope is everything, the common case, which saves a
+/// globs; "true" (and nothing bound) when the scope is everything, the common case, which saves a
 /// JSON scan per row. Nullable columns (alerts, incidents) match only `*` when unset.
 pub(super) fn scope_sql(filtered: bool, alias: &str) -> String {
     if !filtered {
-        return "1".to_owned();
+        return "true".to_owned();
     }
     format!(
-        "exists (select 1 from json_each(?) p
-         where glob(p.value ->> 0, lower(coalesce({alias}.service, '')))
-           and glob(p.value ->> 1, lower(coalesce({alias}.environment, ''))))"
+        "exists (select 1 from json_each(?) scope_glob
+         where glob(scope_glob.value ->> 0, lower(coalesce({alias}.service, '')))
+           and glob(scope_glob.value ->> 1, lower(coalesce({alias}.environment, ''))))"
     )
 }
 
@@ -231,7 +231,7 @@ impl Store {
         production: &Environments,
         details: bool,
     ) -> Result<Figures> {
-        let wanted = if details { "1" } else { "0" };
+        let wanted = if details { "true" } else { "false" };
         let (start, end) = (time_to_db(period.start()), time_to_db(period.end()));
         let reader = scope.reader;
         let scope = (!scope.is_all()).then(|| scope.json());

@@ -11,7 +11,7 @@ use crate::domain::{ChannelId, GuildId};
 
 /// SQL conditions keeping the rows a [`Reader`] may read, for a table alias. The server's id is
 /// inlined as an integer (it comes from Discord's typed snowflake, never from text someone typed),
-/// so the queries keep their parameters as they are. The operator's conditions are all "1".
+/// so the queries keep their parameters as they are. The operator's conditions are all "true".
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Visible {
     guild: Option<i64>,
@@ -57,7 +57,7 @@ impl Visible {
     /// asked there), or covered by a subscription of the server.
     pub(super) fn deploy(&self, alias: &str) -> String {
         let Some(g) = self.guild else {
-            return "1".to_owned();
+            return "true".to_owned();
         };
         format!(
             "({sent} or {alias}.id in (select vc.deploy_id from checkin vc where {asked})
@@ -76,7 +76,7 @@ impl Visible {
     /// subscription of the server covers its service and environment.
     pub(super) fn alert_group(&self, alias: &str) -> String {
         let Some(g) = self.guild else {
-            return "1".to_owned();
+            return "true".to_owned();
         };
         format!(
             "({sent} or {subscribed})",
@@ -92,7 +92,7 @@ impl Visible {
     /// A row of an alert group (`alert`, `incident`) through its `group_id` column.
     pub(super) fn in_group(&self, column: &str) -> String {
         if self.guild.is_none() {
-            return "1".to_owned();
+            return "true".to_owned();
         }
         format!(
             "{column} in (select vg.id from alert_group vg where {})",
@@ -104,7 +104,7 @@ impl Visible {
     /// it was declared in one of the server's channels, or its thread is one of them.
     pub(super) fn incident(&self, alias: &str) -> String {
         let Some(g) = self.guild else {
-            return "1".to_owned();
+            return "true".to_owned();
         };
         format!(
             "({in_group} or {alias}.declared_channel in {channels} or {alias}.thread_id in {channels})",
@@ -116,7 +116,7 @@ impl Visible {
     /// Check-in `alias`: asked in one of the server's channels.
     pub(super) fn checkin(&self, alias: &str) -> String {
         match self.guild {
-            None => "1".to_owned(),
+            None => "true".to_owned(),
             Some(g) => Self::place(g, alias),
         }
     }
@@ -124,7 +124,7 @@ impl Visible {
     /// Feedback `alias`: given in one of the server's channels (or threads).
     pub(super) fn feedback(&self, alias: &str) -> String {
         match self.guild {
-            None => "1".to_owned(),
+            None => "true".to_owned(),
             Some(g) => Self::place(g, alias),
         }
     }
@@ -170,7 +170,7 @@ impl Store {
              select distinct cast(j.value as bigint), $2, $3, $3 from json_each($1) j where true
              on conflict (channel_id) do update set guild_id = excluded.guild_id,
                  updated_at = excluded.updated_at
-             where guild_id <> excluded.guild_id",
+             where discord_channel.guild_id <> excluded.guild_id",
         )
         .bind(&ids)
         .bind(guild)

@@ -236,14 +236,24 @@ async fn a_body_that_stops_arriving_gets_408_and_a_slow_answer_503_at_the_reques
     assert!(started.elapsed() >= Duration::from_millis(900));
     assert_eq!(app.count("deploy").await, 0);
 
-    // The database is locked by someone else: the answer would come after SQLite's busy timeout.
+    // The database is locked by someone else: the answer would come after SQLite's busy timeout
+    // (on PostgreSQL, after the lock is released).
     use sqlx::Connection;
-    let url = format!("sqlite://{}", app.dir.path().join("loopbot.db").display());
-    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    sqlx::query("begin immediate")
-        .execute(&mut other)
-        .await
-        .unwrap();
+    let url = crate::support::postgres::database_url(app.dir.path());
+    sqlx::any::install_default_drivers();
+    let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
+    if crate::support::postgres::on_postgres() {
+        sqlx::query("begin").execute(&mut other).await.unwrap();
+        sqlx::query("lock table inbound_event in exclusive mode")
+            .execute(&mut other)
+            .await
+            .unwrap();
+    } else {
+        sqlx::query("begin immediate")
+            .execute(&mut other)
+            .await
+            .unwrap();
+    }
     let started = Instant::now();
     let (status, body) = app.post_deploy(&deploy(json!({ "version": "v1" }))).await;
     let took = started.elapsed();

@@ -121,7 +121,12 @@ impl Cluster {
                 .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
                 .args(["-c", "full_page_writes=off"])
                 .stdout(Stdio::null())
-                .stderr(Stdio::null());
+                // Each failed statement with its error, for a test that fails on PostgreSQL only.
+                .stderr(
+                    std::fs::File::create(socket_dir.join("postgres.log"))
+                        .map(Stdio::from)
+                        .unwrap_or_else(|_| Stdio::null()),
+                );
             as_server_user(&mut command);
             // SAFETY: prctl in the child before exec only sets its parent-death signal.
             unsafe {

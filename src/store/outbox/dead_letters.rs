@@ -107,7 +107,7 @@ impl Store {
     /// How many dead letters there are (the `loopbot_outbox_dead_letters` gauge).
     pub async fn dead_letter_count(&self) -> Result<i64> {
         Ok(
-            sqlx::query_scalar(&crate::store::numbered(&format!("select count(*) from ({DEAD_LETTERS})")))
+            sqlx::query_scalar(&crate::store::numbered(&format!("select count(*) from ({DEAD_LETTERS}) d")))
                 .fetch_one(self.pool())
                 .await?,
         )
