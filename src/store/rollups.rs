@@ -364,7 +364,7 @@ async fn comments(
         ""
     };
     let mut rows: Vec<CommentRow> = Vec::with_capacity(MOST);
-    for negative in ["f.sentiment = -1", "coalesce(f.sentiment = -1, 0) = 0"] {
+    for negative in ["f.sentiment = -1", "not coalesce(f.sentiment = -1, false)"] {
         let wanted = MOST - rows.len();
         if wanted == 0 {
             break;

@@ -528,7 +528,7 @@ impl Store {
              from feedback f {join_deploy}
              where {wanted} and f.retracted_at is null and f.body is not null and trim(f.body) <> ''
                and f.given_at >= ? and f.given_at < ? and {in_scope_d} and {seen_f}
-             order by coalesce(f.sentiment = -1, 0) desc, f.given_at desc, f.id desc
+             order by coalesce(f.sentiment = -1, false) desc, f.given_at desc, f.id desc
              limit 5"
         )))
         .bind(start)
