@@ -10,13 +10,50 @@ create function min(a bigint, b bigint) returns bigint
     language sql immutable parallel safe
     as $$ select least(a, b) $$;
 
--- glob(pattern, subject): SQLite's case-sensitive glob with `*` (any run) and `?` (one
--- character), the only wildcards loopbot's patterns have; done as LIKE with % and _ escaped.
+-- glob(pattern, subject): SQLite's glob, case-sensitive: `*` any run, `?` one character,
+-- `[...]` / `[^...]` a character class (`[[]` is a literal `[`), anything else itself. The pattern
+-- becomes an anchored regular expression.
+create function glob_regex(pattern text) returns text
+    language plpgsql immutable parallel safe
+    as $$
+declare
+    out text := '^';
+    i int := 1;
+    n int := length(pattern);
+    c text;
+    j int;
+begin
+    while i <= n loop
+        c := substr(pattern, i, 1);
+        if c = '*' then
+            out := out || '.*';
+        elsif c = '?' then
+            out := out || '.';
+        elsif c = '[' then
+            j := i + 1;
+            if j <= n and substr(pattern, j, 1) = '^' then j := j + 1; end if;
+            if j <= n and substr(pattern, j, 1) = ']' then j := j + 1; end if;
+            while j <= n and substr(pattern, j, 1) <> ']' loop j := j + 1; end loop;
+            if j > n then
+                -- An unclosed class: SQLite's glob then matches nothing.
+                return 'x^';
+            else
+                out := out || '[' || replace(replace(substr(pattern, i + 1, j - i - 1), '\', '\\'), '[', '\[') || ']';
+                i := j;
+            end if;
+        elsif position(c in '.^$+(){}|\]') > 0 then
+            out := out || '\' || c;
+        else
+            out := out || c;
+        end if;
+        i := i + 1;
+    end loop;
+    return out || '$';
+end
+$$;
 create function glob(pattern text, subject text) returns boolean
     language sql immutable parallel safe
-    as $$ select subject like
-        replace(replace(replace(replace(replace(pattern, '\', '\\'), '%', '\%'), '_', '\_'), '*', '%'), '?', '_')
-        escape '\' $$;
+    as $$ select subject ~ glob_regex(pattern) $$;
 
 -- json_each(array): the elements of a JSON array given as text, as (key, value) rows with the
 -- element's index as key, like SQLite's json_each over an array.

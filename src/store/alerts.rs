@@ -409,8 +409,11 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         sqlx::query(
+            // Not `on conflict do nothing`: the rollups' before-insert trigger would take the
+            // deploy's figures out for a row that is then never inserted (nor added back).
             "insert into alert_deploy_link (alert_id, group_id, deploy_id, delay_ms, created_at)
-             values ($1, $2, $3, $4, $5) on conflict (alert_id, deploy_id) do nothing",
+             select $1, $2, $3, $4, $5
+             where not exists (select 1 from alert_deploy_link where alert_id = $1 and deploy_id = $3)",
         )
         .bind(link.alert_id)
         .bind(group_id)

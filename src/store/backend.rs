@@ -55,6 +55,11 @@ impl Backend {
     }
 }
 
+/// Taken first by every write transaction on PostgreSQL, so that writers take turns across
+/// replicas as SQLite's do in one file: the rollup triggers read a row's figures and write them
+/// back, which two concurrent transactions would count twice. Reads never wait for it.
+pub const POSTGRES_WRITE_LOCK: &str = "select pg_advisory_xact_lock(7000)";
+
 /// The engine behind a connection.
 pub fn of(conn: &sqlx::AnyConnection) -> Backend {
     if conn.backend_name().eq_ignore_ascii_case("postgresql") {

@@ -711,9 +711,8 @@ async fn commit_batch_one_by_one(
         Backend::Sqlite => sqlx::Connection::begin_with(&mut *conn, "begin immediate").await?,
         Backend::Postgres => {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            // Replicas record deploys one writer at a time, as SQLite's one writer does: two
-            // events of one deploy on two replicas would otherwise race on its row.
-            sqlx::query("select pg_advisory_xact_lock(7001)")
+            // Writers take turns across replicas (see `backend::POSTGRES_WRITE_LOCK`).
+            sqlx::query(super::backend::POSTGRES_WRITE_LOCK)
                 .execute(&mut *tx)
                 .await?;
             tx

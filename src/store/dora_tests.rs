@@ -70,7 +70,7 @@ async fn the_sql_filter_agrees_with_the_domain_matcher() {
             );
         }
     }
-    assert_eq!(production_sql("d", &Environments::none()), "0");
+    assert_eq!(production_sql("d", &Environments::none()), "false");
 }
 
 fn at(s: &str) -> DateTime<Utc> {

@@ -161,6 +161,8 @@ impl Store {
             Repeat::Add => "",
         };
         let now_db = time_to_db(now);
+        // Through the writer: the rollup triggers count the answer (see `Store::begin_write`).
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(&crate::store::numbered(&format!(
             "insert into feedback (deploy_id, checkin_id, source, sentiment, body, emoji, user_id, user_name,
                  guild_id, channel_id, message_id, given_at, updated_at, created_at)
@@ -180,8 +182,9 @@ impl Store {
         .bind(now_db)
         .bind(now_db)
         .bind(now_db)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -193,6 +196,7 @@ impl Store {
         emoji: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "update feedback set retracted_at = $1, updated_at = $2
              where source = 'reaction' and message_id = $3 and user_id = $4 and emoji = $5
@@ -203,8 +207,9 @@ impl Store {
         .bind(to_db(message_id))
         .bind(to_db(user_id))
         .bind(emoji)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 

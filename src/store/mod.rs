@@ -104,7 +104,13 @@ impl WriteGate {
     async fn begin(&self) -> Result<WriteTx> {
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("begin immediate").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(backend::POSTGRES_WRITE_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
         })
     }
 
