@@ -214,7 +214,7 @@ async fn a_responders_rolled_back_marks_the_deploy_and_anyone_elses_stays_a_vote
     let deadline = tokio::time::Instant::now() + PATIENCE;
     while scalar(
         &app,
-        "select string_agg(state, ',') from checkin where state = 'cancelled'",
+        "select coalesce(string_agg(state, ','), '') from checkin where state = 'cancelled'",
     )
     .await
     .is_empty()
