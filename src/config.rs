@@ -17,8 +17,8 @@ mod http;
 mod production;
 mod replicas;
 mod web;
-pub use health::{HealthSettings, QUERY_PREFIX as HEALTH_QUERY_PREFIX};
 pub use database::hide_password;
+pub use health::{HealthSettings, QUERY_PREFIX as HEALTH_QUERY_PREFIX};
 pub use http::HttpLimits;
 pub use replicas::ReplicaSettings;
 pub use web::{WebSettings, PUBLIC_URL_MAX};
@@ -796,4 +796,3 @@ impl AlertSettings {
 #[cfg(test)]
 #[path = "config_tests.rs"]
 mod tests;
-

@@ -222,11 +222,21 @@ fn servers_and_responder_roles_are_lists_and_the_old_name_still_works() {
 
 #[test]
 fn a_postgres_url_is_accepted_and_its_password_never_shown() {
-    let c = config(&[("DATABASE_URL", "postgres://loopbot:s3cret-pw@db.internal:5432/loopbot?sslmode=require")]).unwrap();
+    let c = config(&[(
+        "DATABASE_URL",
+        "postgres://loopbot:s3cret-pw@db.internal:5432/loopbot?sslmode=require",
+    )])
+    .unwrap();
     let shown = c.describe();
     assert!(!shown.contains("s3cret-pw"), "{shown}");
-    assert!(shown.contains("postgres://loopbot:***@db.internal:5432/loopbot?sslmode=require"), "{shown}");
+    assert!(
+        shown.contains("postgres://loopbot:***@db.internal:5432/loopbot?sslmode=require"),
+        "{shown}"
+    );
     assert_eq!(hide_password("sqlite://loopbot.db"), "sqlite://loopbot.db");
     assert_eq!(hide_password("postgres://u@h/db"), "postgres://u@h/db");
-    assert_eq!(hide_password("postgres://u:p@ss@h/db"), "postgres://u:***@h/db");
+    assert_eq!(
+        hide_password("postgres://u:p@ss@h/db"),
+        "postgres://u:***@h/db"
+    );
 }

@@ -66,11 +66,19 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 .backup_into(&file)
                 .await
                 .with_context(|| format!("backup to {}", file.display()))?;
-            println!("backed up {} to {}", config.database_url_shown(), file.display());
+            println!(
+                "backed up {} to {}",
+                config.database_url_shown(),
+                file.display()
+            );
         }
         Command::Restore { file } => {
             restore(&config.database_url, &file).await?;
-            println!("restored {} from {}", config.database_url_shown(), file.display());
+            println!(
+                "restored {} from {}",
+                config.database_url_shown(),
+                file.display()
+            );
         }
         Command::Summary(args) => {
             let store = Store::connect(&config.database_url).await?;

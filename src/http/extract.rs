@@ -199,7 +199,8 @@ mod tests {
         assert_eq!(without_nul(r#"{"a":"x\u0000y"}"#), r#"{"a":"x\ufffdy"}"#);
         // An escaped backslash followed by the text u0000 is not a NUL.
         assert_eq!(without_nul(r#"{"a":"\\u0000"}"#), r#"{"a":"\\u0000"}"#);
-        let parsed: serde_json::Value = serde_json::from_str(&without_nul(r#"{"a":"\u0000"}"#)).unwrap();
+        let parsed: serde_json::Value =
+            serde_json::from_str(&without_nul(r#"{"a":"\u0000"}"#)).unwrap();
         assert_eq!(parsed["a"], "\u{fffd}");
     }
 

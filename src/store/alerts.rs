@@ -186,10 +186,7 @@ impl Store {
     }
 
     /// A group's alerts, by fingerprint (the order the rules break ties in).
-    async fn load_alerts(
-        tx: &mut sqlx::AnyConnection,
-        group_id: i64,
-    ) -> Result<Vec<StoredAlert>> {
+    async fn load_alerts(tx: &mut sqlx::AnyConnection, group_id: i64) -> Result<Vec<StoredAlert>> {
         sqlx::query_as::<_, StoredAlertRow>(&crate::store::numbered(&format!(
             "select {STORED_ALERT_COLUMNS} from alert where group_id = ? order by fingerprint"
         )))

@@ -130,7 +130,10 @@ async fn a_stored_value_the_code_cannot_read_is_an_error_not_a_default() {
             .record_alerts("{}", &alert("firing", now), &policy(), None, now)
             .await
             .unwrap();
-        sqlx::query(&crate::store::numbered(sql)).execute(store.pool()).await.unwrap();
+        sqlx::query(&crate::store::numbered(sql))
+            .execute(store.pool())
+            .await
+            .unwrap();
         let mut conn = store.pool().acquire().await.unwrap();
         let error = load_alert_group(&mut conn, r.group_id).await.unwrap_err();
         assert!(

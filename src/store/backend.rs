@@ -124,7 +124,11 @@ const SQLITE_PRAGMAS: &[&str] = &[
     "pragma temp_store = memory",
 ];
 
-async fn sqlite_pool(url: &str, connections: u32, extra: &'static [&'static str]) -> Result<AnyPool> {
+async fn sqlite_pool(
+    url: &str,
+    connections: u32,
+    extra: &'static [&'static str],
+) -> Result<AnyPool> {
     let options = any_options(&sqlite_url(url))?;
     Ok(pool_options(connections)
         .after_connect(move |conn, _| {
@@ -215,16 +219,28 @@ mod tests {
 
     #[test]
     fn the_scheme_chooses_the_engine() {
-        assert_eq!(Backend::of_url("sqlite://loopbot.db"), Some(Backend::Sqlite));
-        assert_eq!(Backend::of_url("postgres://u@h/db"), Some(Backend::Postgres));
-        assert_eq!(Backend::of_url("postgresql://u@h/db"), Some(Backend::Postgres));
+        assert_eq!(
+            Backend::of_url("sqlite://loopbot.db"),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::of_url("postgres://u@h/db"),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(
+            Backend::of_url("postgresql://u@h/db"),
+            Some(Backend::Postgres)
+        );
         assert_eq!(Backend::of_url("mysql://u@h/db"), None);
     }
 
     #[test]
     fn a_sqlite_file_is_created_unless_the_url_says_otherwise() {
         assert_eq!(sqlite_url("sqlite://a.db"), "sqlite://a.db?mode=rwc");
-        assert_eq!(sqlite_url("sqlite://a.db?cache=shared"), "sqlite://a.db?cache=shared&mode=rwc");
+        assert_eq!(
+            sqlite_url("sqlite://a.db?cache=shared"),
+            "sqlite://a.db?cache=shared&mode=rwc"
+        );
         assert_eq!(sqlite_url("sqlite://a.db?mode=ro"), "sqlite://a.db?mode=ro");
     }
 }
@@ -295,7 +311,10 @@ mod numbering_tests {
             numbered("select a from t where b = ? and c in (?, ?)"),
             "select a from t where b = $1 and c in ($2, $3)"
         );
-        assert_eq!(numbered("x = ?2 and y = ?1 and z = ?"), "x = $2 and y = $1 and z = $3");
+        assert_eq!(
+            numbered("x = ?2 and y = ?1 and z = ?"),
+            "x = $2 and y = $1 and z = $3"
+        );
         assert_eq!(
             numbered("x like 'a?' and \"we?rd\" = ? -- why?\n and y = ?"),
             "x like 'a?' and \"we?rd\" = $1 -- why?\n and y = $2"

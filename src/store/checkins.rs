@@ -189,12 +189,14 @@ pub(super) async fn checkin_view(
         return Ok(None);
     };
     let checkin = Checkin::try_from(row)?;
-    let Some(deploy) = sqlx::query(&crate::store::numbered(&format!("select {DEPLOY_COLUMNS} from deploy where id = ?")))
-        .bind(checkin.deploy_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .map(|r| deploy_from_row(&r))
-        .transpose()?
+    let Some(deploy) = sqlx::query(&crate::store::numbered(&format!(
+        "select {DEPLOY_COLUMNS} from deploy where id = ?"
+    )))
+    .bind(checkin.deploy_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|r| deploy_from_row(&r))
+    .transpose()?
     else {
         return Ok(None);
     };

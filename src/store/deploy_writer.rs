@@ -8,8 +8,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::deploys::{deploy_from_row, DeployRecorded, DeployRow, DEPLOY_COLUMNS};
 use super::ids::{channel_to_db, time_from_db, time_to_db};
-use super::Backend;
 use super::outbox::{Subject, SubjectKind};
+use super::Backend;
 use super::{Result, Store, StoreError, WriteGate};
 use crate::domain::deploy::{Deploy, DeployEvent};
 use crate::domain::subscription::{route, Facet, Kind};

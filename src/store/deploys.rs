@@ -17,11 +17,12 @@ pub struct DeployRecorded {
 
 impl Store {
     pub async fn deploy(&self, id: i64) -> Result<Option<Deploy>> {
-        let row: Option<DeployRow> =
-            sqlx::query_as(&crate::store::numbered(&format!("select {DEPLOY_COLUMNS} from deploy where id = ?")))
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?;
+        let row: Option<DeployRow> = sqlx::query_as(&crate::store::numbered(&format!(
+            "select {DEPLOY_COLUMNS} from deploy where id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
         row.map(Deploy::try_from).transpose()
     }
 

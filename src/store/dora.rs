@@ -293,12 +293,13 @@ pub(super) async fn lead_times(
     );
     let mut out = Vec::with_capacity(ranges.len());
     for &(start, end) in ranges {
-        let (heads, listed, measured, lacking): (String, String, i64, i64) = sqlx::query_as(&crate::store::numbered(&sql))
-            .bind(deploys.scope.unwrap_or(""))
-            .bind(start)
-            .bind(end)
-            .fetch_one(&mut *tx)
-            .await?;
+        let (heads, listed, measured, lacking): (String, String, i64, i64) =
+            sqlx::query_as(&crate::store::numbered(&sql))
+                .bind(deploys.scope.unwrap_or(""))
+                .bind(start)
+                .bind(end)
+                .fetch_one(&mut *tx)
+                .await?;
         let corrupt = |e: String| super::StoreError::Corrupt(format!("lead times: {e}"));
         let mut millis: Vec<i64> =
             serde_json::from_str(&heads).map_err(|e| corrupt(e.to_string()))?;

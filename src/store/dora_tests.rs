@@ -56,9 +56,9 @@ async fn the_sql_filter_agrees_with_the_domain_matcher() {
         let set = Environments::parse(list).unwrap();
         let condition = production_sql("d", &set);
         for environment in environments {
-            let crate::store::ids::Flag(in_sql) = sqlx::query_scalar(&crate::store::numbered(&format!(
-                "select {condition} from (select ? as environment) d"
-            )))
+            let crate::store::ids::Flag(in_sql) = sqlx::query_scalar(&crate::store::numbered(
+                &format!("select {condition} from (select ? as environment) d"),
+            ))
             .bind(environment)
             .fetch_one(store.pool())
             .await
@@ -78,7 +78,10 @@ fn at(s: &str) -> DateTime<Utc> {
 }
 
 async fn exec(store: &Store, sql: &str) {
-    sqlx::query(&crate::store::numbered(sql)).execute(store.pool()).await.unwrap();
+    sqlx::query(&crate::store::numbered(sql))
+        .execute(store.pool())
+        .await
+        .unwrap();
 }
 
 /// A deploy finished at `finished` (started ten minutes before); returns its id.

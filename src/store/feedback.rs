@@ -133,7 +133,10 @@ pub(super) async fn tally(conn: &mut sqlx::AnyConnection, of: TallyOf) -> Result
             id,
         ),
     };
-    let rows: Vec<VoteRow> = sqlx::query_as(&crate::store::numbered(&sql)).bind(id).fetch_all(&mut *conn).await?;
+    let rows: Vec<VoteRow> = sqlx::query_as(&crate::store::numbered(&sql))
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
     let votes = rows
         .into_iter()
         .map(Vote::try_from)

@@ -173,10 +173,12 @@ async fn health_values_go_with_their_checkin_at_retention() {
     let count = |table: &'static str| {
         let store = store.clone();
         async move {
-            sqlx::query_scalar::<_, i64>(&crate::store::numbered(&format!("select count(*) from {table}")))
-                .fetch_one(store.pool())
-                .await
-                .unwrap()
+            sqlx::query_scalar::<_, i64>(&crate::store::numbered(&format!(
+                "select count(*) from {table}"
+            )))
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
         }
     };
     // Open: kept, values too.

@@ -75,16 +75,17 @@ impl Store {
             Ok(millis.into_iter().map(|ms| ms as f64 / 1000.0).collect())
         };
         let (mut to_ack, mut to_restore) = (seconds(&to_ack)?, seconds(&to_restore)?);
-        let (opened_followups, closed_followups): (i64, i64) = sqlx::query_as(&crate::store::numbered(&format!(
-            "select coalesce(sum(f.opened_at >= ?2 and f.opened_at < ?3), 0),
+        let (opened_followups, closed_followups): (i64, i64) =
+            sqlx::query_as(&crate::store::numbered(&format!(
+                "select coalesce(sum(f.opened_at >= ?2 and f.opened_at < ?3), 0),
                     coalesce(sum(f.closed_at >= ?2 and f.closed_at < ?3), 0)
              from followup f join incident i on i.id = f.incident_id where {seen}"
-        )))
-        .bind(&pairs)
-        .bind(start)
-        .bind(end)
-        .fetch_one(&mut *tx)
-        .await?;
+            )))
+            .bind(&pairs)
+            .bind(start)
+            .bind(end)
+            .fetch_one(&mut *tx)
+            .await?;
         // Open at `as_of` (still open, or closed after it) and opened 7 days before it.
         let stale: Vec<StaleRow> = sqlx::query_as(&crate::store::numbered(&format!(
             "select f.id, f.incident_id, f.what, f.owner_id, f.owner_text, f.opened_at

@@ -361,26 +361,25 @@ impl Store {
     ) -> Result<ResolveOutcome> {
         let mut tx = self.begin_write().await?;
         let channel_db = channel_to_db(channel);
-        let found: Option<ResolveRow> =
-            match id {
-                Some(id) => sqlx::query_as(
-                    "select id, group_id, resolved_at, title, opened_at from incident where id = $1",
-                )
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?,
-                None => {
-                    sqlx::query_as(
-                        "select id, group_id, resolved_at, title, opened_at from incident
+        let found: Option<ResolveRow> = match id {
+            Some(id) => sqlx::query_as(
+                "select id, group_id, resolved_at, title, opened_at from incident where id = $1",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?,
+            None => {
+                sqlx::query_as(
+                    "select id, group_id, resolved_at, title, opened_at from incident
                      where thread_id = $1
                         or (declared_channel = $1 and resolved_at is null and group_id is null)
                      order by (thread_id = $1) desc, id desc limit 1",
-                    )
-                    .bind(channel_db)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                }
-            };
+                )
+                .bind(channel_db)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+        };
         let Some((id, group, resolved, title, opened_at)) = found else {
             return Ok(ResolveOutcome::NotFound);
         };
@@ -528,14 +527,15 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<CloseOutcome> {
         let mut tx = self.begin_write().await?;
-        let row: Option<(i64, String, Option<i64>, String)> = sqlx::query_as(&crate::store::numbered(&format!(
-            "select f.incident_id, f.what, f.owner_id, f.state from followup f
+        let row: Option<(i64, String, Option<i64>, String)> =
+            sqlx::query_as(&crate::store::numbered(&format!(
+                "select f.incident_id, f.what, f.owner_id, f.state from followup f
              join incident i on i.id = f.incident_id where f.id = ? and {}",
-            Visible::of(reader).incident("i")
-        )))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+                Visible::of(reader).incident("i")
+            )))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
         let Some((incident_id, what, owner_id, state)) = row else {
             return Ok(CloseOutcome::NotFound);
         };

@@ -212,13 +212,15 @@ pub(super) async fn incident_card(
     conn: &mut sqlx::AnyConnection,
     id: i64,
 ) -> Result<Option<IncidentCard>> {
-    Ok(sqlx::query_as::<_, CardRow>(&crate::store::numbered(&format!(
-        "select {CARD_COLUMNS} from incident i where i.id = ?"
-    )))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .map(IncidentCard::from))
+    Ok(
+        sqlx::query_as::<_, CardRow>(&crate::store::numbered(&format!(
+            "select {CARD_COLUMNS} from incident i where i.id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(IncidentCard::from),
+    )
 }
 
 /// What starting the incident's thread needs.

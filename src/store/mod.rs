@@ -3,8 +3,8 @@
 mod alert_rows;
 mod alert_views;
 mod alert_votes;
-mod backend;
 pub mod alerts;
+mod backend;
 mod checkins;
 mod dashboard;
 mod deploy_writer;

@@ -33,10 +33,12 @@ pub(super) async fn exec(store: &Store, sql: &str) {
 }
 
 pub(super) async fn ids(store: &Store, table: &str) -> Vec<i64> {
-    sqlx::query_scalar(&crate::store::numbered(&format!("select rowid from {table} order by rowid")))
-        .fetch_all(store.pool())
-        .await
-        .unwrap()
+    sqlx::query_scalar(&crate::store::numbered(&format!(
+        "select rowid from {table} order by rowid"
+    )))
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
 }
 
 pub(super) async fn prune(store: &Store) -> Pruned {

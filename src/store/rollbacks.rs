@@ -47,13 +47,14 @@ impl Store {
     ) -> Result<RollbackOutcome> {
         let now_db = time_to_db(now);
         let mut tx = self.begin_write().await?;
-        let Some(mut deploy) =
-            sqlx::query(&crate::store::numbered(&format!("select {DEPLOY_COLUMNS} from deploy where id = ?")))
-                .bind(deploy_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|row| deploy_from_row(&row))
-                .transpose()?
+        let Some(mut deploy) = sqlx::query(&crate::store::numbered(&format!(
+            "select {DEPLOY_COLUMNS} from deploy where id = ?"
+        )))
+        .bind(deploy_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|row| deploy_from_row(&row))
+        .transpose()?
         else {
             return Ok(RollbackOutcome::Missing);
         };

@@ -410,11 +410,13 @@ async fn apply(store: &Store, op: &Op, n: usize) {
 
 async fn delete(store: &Store, table: &str, n: u16) {
     if let Some(id) = nth(store, table, n).await {
-        sqlx::query(&crate::store::numbered(&format!("delete from {table} where id = ?")))
-            .bind(id)
-            .execute(store.pool())
-            .await
-            .unwrap();
+        sqlx::query(&crate::store::numbered(&format!(
+            "delete from {table} where id = ?"
+        )))
+        .bind(id)
+        .execute(store.pool())
+        .await
+        .unwrap();
     }
 }
 

@@ -251,17 +251,18 @@ impl Store {
             has_alerts,
         };
 
-        let rows: Vec<(String, String, String, i64)> = sqlx::query_as(&crate::store::numbered(&format!(
-            "select d.service, d.environment, d.status, count(*) as n from deploy d
+        let rows: Vec<(String, String, String, i64)> =
+            sqlx::query_as(&crate::store::numbered(&format!(
+                "select d.service, d.environment, d.status, count(*) as n from deploy d
              where {AT} >= ? and {AT} < ? and {in_scope_d} and {seen_d}
              group by d.service, d.environment, d.status
              order by d.service, d.environment"
-        )))
-        .bind(start)
-        .bind(end)
-        .bind_scope(scope)
-        .fetch_all(&mut *tx)
-        .await?;
+            )))
+            .bind(start)
+            .bind(end)
+            .bind_scope(scope)
+            .fetch_all(&mut *tx)
+            .await?;
         for (service, environment, status, n) in rows {
             let status = status_of(&status)?;
             match figures.by_service.last_mut() {
@@ -511,18 +512,19 @@ impl Store {
         .bind_scope(scope)
         .fetch_one(&mut *tx)
         .await?;
-        (checkins.positive, checkins.neutral, checkins.negative) = sqlx::query_as(&crate::store::numbered(&format!(
-            "select coalesce(sum(f.sentiment = 1), 0), coalesce(sum(f.sentiment = 0), 0),
+        (checkins.positive, checkins.neutral, checkins.negative) =
+            sqlx::query_as(&crate::store::numbered(&format!(
+                "select coalesce(sum(f.sentiment = 1), 0), coalesce(sum(f.sentiment = 0), 0),
                     coalesce(sum(f.sentiment = -1), 0)
              from feedback f {join_deploy}
              where f.retracted_at is null and f.given_at >= ? and f.given_at < ? and {in_scope_d}
                and {seen_f}"
-        )))
-        .bind(start)
-        .bind(end)
-        .bind_scope(scope)
-        .fetch_one(&mut *tx)
-        .await?;
+            )))
+            .bind(start)
+            .bind(end)
+            .bind_scope(scope)
+            .fetch_one(&mut *tx)
+            .await?;
         let rows: Vec<CommentRow> = sqlx::query_as(&crate::store::numbered(&format!(
             "select f.user_name, f.sentiment, f.body, f.given_at, f.guild_id, f.channel_id, f.message_id
              from feedback f {join_deploy}

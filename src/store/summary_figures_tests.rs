@@ -301,7 +301,10 @@ async fn known_deploys_give_hand_computed_figures() {
 }
 
 async fn exec(store: &Store, sql: &str) {
-    sqlx::query(&crate::store::numbered(sql)).execute(store.pool()).await.unwrap();
+    sqlx::query(&crate::store::numbered(sql))
+        .execute(store.pool())
+        .await
+        .unwrap();
 }
 
 fn ms(s: &str) -> i64 {

@@ -14,7 +14,10 @@ const A_CHANNEL: u64 = 10;
 const B_CHANNEL: u64 = 20;
 
 async fn exec(store: &Store, sql: &str) {
-    sqlx::query(&crate::store::numbered(sql)).execute(store.pool()).await.unwrap();
+    sqlx::query(&crate::store::numbered(sql))
+        .execute(store.pool())
+        .await
+        .unwrap();
 }
 
 /// checkout (announced in A's channel), payments (announced nowhere, B subscribes to it), search

@@ -188,7 +188,10 @@ pub(crate) fn only_alert(app: &TestApp, containing: &str) -> Value {
 }
 
 pub(crate) async fn scalar_i64(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(&loopbot::store::numbered(sql)).fetch_one(&app.db).await.unwrap()
+    sqlx::query_scalar(&loopbot::store::numbered(sql))
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
 }
 
 pub(crate) fn custom_ids(message: &Value) -> Vec<String> {

@@ -90,7 +90,10 @@ async fn answer(app: &TestApp, interaction: u64) -> Value {
 async fn wait_rows(app: &TestApp, sql: &str, expected: i64) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let n: i64 = sqlx::query_scalar(&loopbot::store::numbered(sql)).fetch_one(&app.db).await.unwrap();
+        let n: i64 = sqlx::query_scalar(&loopbot::store::numbered(sql))
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
         if n == expected {
             return;
         }

@@ -365,7 +365,10 @@ async fn open(path: &Path) -> sqlx::AnyPool {
 }
 
 async fn scalar(pool: &sqlx::AnyPool, sql: &str) -> i64 {
-    sqlx::query_scalar(&loopbot::store::numbered(sql)).fetch_one(pool).await.unwrap()
+    sqlx::query_scalar(&loopbot::store::numbered(sql))
+        .fetch_one(pool)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]

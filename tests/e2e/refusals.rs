@@ -41,7 +41,10 @@ fn announcements(discord: &FakeDiscord, channel: u64) -> Vec<Value> {
 }
 
 async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(&loopbot::store::numbered(sql)).fetch_one(&app.db).await.unwrap()
+    sqlx::query_scalar(&loopbot::store::numbered(sql))
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
 }
 
 async fn wait_scalar(app: &TestApp, sql: &str, expected: i64) {

@@ -41,7 +41,10 @@ fn settings(config: &mut Config) {
 }
 
 async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(&loopbot::store::numbered(sql)).fetch_one(&app.db).await.unwrap()
+    sqlx::query_scalar(&loopbot::store::numbered(sql))
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
 }
 
 async fn wait_until(app: &TestApp, what: &str, sql: &str) {
@@ -56,7 +59,11 @@ async fn wait_until(app: &TestApp, what: &str, sql: &str) {
 async fn snapshot(app: &TestApp) -> BTreeMap<&'static str, Vec<i64>> {
     let mut all = BTreeMap::new();
     for table in TABLES {
-        let key = if *table == "alert_vote" { "group_id" } else { "id" };
+        let key = if *table == "alert_vote" {
+            "group_id"
+        } else {
+            "id"
+        };
         let ids: Vec<i64> =
             sqlx::query_scalar(&format!("select {key} from {table} order by {key}"))
                 .fetch_all(&app.db)
@@ -145,11 +152,12 @@ async fn release_with_incident(app: &TestApp, version: &str, resolve: bool) {
         &format!("select count(*) {shown}"),
     )
     .await;
-    let (group, message): (i64, i64) =
-        sqlx::query_as(&loopbot::store::numbered(&format!("select i.group_id, m.discord_message_id {shown}")))
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
+    let (group, message): (i64, i64) = sqlx::query_as(&loopbot::store::numbered(&format!(
+        "select i.group_id, m.discord_message_id {shown}"
+    )))
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
     app.discord
         .send_component_interaction(
             CHANNEL_ID,
@@ -267,9 +275,9 @@ async fn retention_prunes_a_past_year_of_incidents_alerts_digests_and_checkins_a
             format!("select name from pragma_table_info('{table}') where name like '%\\_at' escape '\\'")
         };
         let columns: Vec<String> = sqlx::query_scalar(&columns_sql)
-        .fetch_all(&app.db)
-        .await
-        .unwrap();
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
         for column in columns {
             sqlx::query(&loopbot::store::numbered(&format!(
                 "update {table} set {column} = {column} - {} where {column} is not null",

@@ -146,7 +146,10 @@ fn assert_refused(answer: &Value, containing: &str) {
 }
 
 async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(&loopbot::store::numbered(sql)).fetch_one(&app.db).await.unwrap()
+    sqlx::query_scalar(&loopbot::store::numbered(sql))
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]

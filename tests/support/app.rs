@@ -175,10 +175,12 @@ impl TestApp {
     }
 
     pub async fn count(&self, table: &str) -> i64 {
-        sqlx::query_scalar(&loopbot::store::numbered(&format!("select count(*) from {table}")))
-            .fetch_one(&self.db)
-            .await
-            .unwrap()
+        sqlx::query_scalar(&loopbot::store::numbered(&format!(
+            "select count(*) from {table}"
+        )))
+        .fetch_one(&self.db)
+        .await
+        .unwrap()
     }
 }
 

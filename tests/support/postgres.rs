@@ -165,7 +165,16 @@ impl Cluster {
         };
         Command::new(psql)
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-qc", sql])
+            .args([
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qc",
+                sql,
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()

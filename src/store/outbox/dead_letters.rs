@@ -98,19 +98,21 @@ impl DeadLetter {
 impl Store {
     /// Every dead letter, oldest first.
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>> {
-        let rows: Vec<DeadLetterRow> = sqlx::query_as(&crate::store::numbered(&format!("{DEAD_LETTERS} order by o.id")))
-            .fetch_all(self.pool())
-            .await?;
+        let rows: Vec<DeadLetterRow> = sqlx::query_as(&crate::store::numbered(&format!(
+            "{DEAD_LETTERS} order by o.id"
+        )))
+        .fetch_all(self.pool())
+        .await?;
         rows.into_iter().map(DeadLetter::try_from).collect()
     }
 
     /// How many dead letters there are (the `loopbot_outbox_dead_letters` gauge).
     pub async fn dead_letter_count(&self) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar(&crate::store::numbered(&format!("select count(*) from ({DEAD_LETTERS}) d")))
-                .fetch_one(self.pool())
-                .await?,
-        )
+        Ok(sqlx::query_scalar(&crate::store::numbered(&format!(
+            "select count(*) from ({DEAD_LETTERS}) d"
+        )))
+        .fetch_one(self.pool())
+        .await?)
     }
 
     /// Puts dead letters back in their channel's queue, due now with a fresh count of attempts;

@@ -119,11 +119,12 @@ pub(super) async fn load_digest(
     conn: &mut sqlx::AnyConnection,
     digest: i64,
 ) -> Result<DigestState> {
-    let rows =
-        sqlx::query("select subject_kind, subject_id from message where digest_id = $1 order by id")
-            .bind(digest)
-            .fetch_all(&mut *conn)
-            .await?;
+    let rows = sqlx::query(
+        "select subject_kind, subject_id from message where digest_id = $1 order by id",
+    )
+    .bind(digest)
+    .fetch_all(&mut *conn)
+    .await?;
     let mut members = Vec::with_capacity(rows.len());
     for row in rows {
         let kind: String = row.get(0);

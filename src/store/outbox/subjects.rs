@@ -64,14 +64,14 @@ pub(super) async fn load_subject(
         return Ok(None);
     };
     let subject = match kind {
-        SubjectKind::Deploy => {
-            sqlx::query(&crate::store::numbered(&format!("select {DEPLOY_COLUMNS} from deploy where id = ?")))
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?
-                .map(|row| deploy_from_row(&row).map(DeliverySubject::Deploy))
-                .transpose()?
-        }
+        SubjectKind::Deploy => sqlx::query(&crate::store::numbered(&format!(
+            "select {DEPLOY_COLUMNS} from deploy where id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|row| deploy_from_row(&row).map(DeliverySubject::Deploy))
+        .transpose()?,
         SubjectKind::AlertGroup => load_alert_group(&mut *conn, id)
             .await?
             .map(DeliverySubject::AlertGroup),
