@@ -9,7 +9,11 @@
 //! 4. the baseline: plain axum + sqlx inserting the same row with group commit (this same
 //!    executable, re-run as a server), under the same load;
 //! 5. the weekly and 30-day summary over a generated year (`loopbot bench summary`), in the same
-//!    report.
+//!    report;
+//! 6. PostgreSQL (a throwaway cluster started like the tests' one, `tests/support/postgres.rs`):
+//!    phases 3 and 4 again on it, then two replicas on one database under the same load, and the
+//!    time the survivor takes to hold every lease after the holder is SIGKILLed
+//!    (`ingest/postgres.rs`).
 //!
 //! `LOOPBOT_BENCH_SECS` sets the length of each load phase (default 5).
 
@@ -27,8 +31,22 @@ const CONCURRENCY: usize = 64;
 const TOKEN: &str = "bench-token";
 const ROLE_VAR: &str = "LOOPBOT_BENCH_ROLE";
 
+// The tests' throwaway cluster; the benchmark uses only its always-PostgreSQL half.
+#[allow(dead_code)]
+#[path = "../tests/support/postgres.rs"]
+mod pg_cluster;
+#[path = "ingest/postgres.rs"]
+mod postgres;
+
 fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    if std::env::var(ROLE_VAR).as_deref() == Ok("baseline-postgres") {
+        let url = std::env::args()
+            .nth(1)
+            .expect("the baseline needs a database URL");
+        runtime.block_on(postgres::baseline::serve(url));
+        return;
+    }
     if std::env::var(ROLE_VAR).as_deref() == Ok("baseline") {
         let db = std::env::args()
             .nth(1)
@@ -65,7 +83,7 @@ async fn report() {
     // Durable ingestion against the bot, with the local Discord enforcing Discord's per-channel
     // limit as the real one would: the announcements wait in the outbox, paced.
     fake.set_rate_limits(true);
-    let bot_load = load(bot_addr, "/api/v1/deploys", phase).await;
+    let bot_load = load(bot_addr, "/api/v1/deploys", phase, "w").await;
     let after_rss = rss_kib(pid);
     let stored = count_rows(
         &bot_db,
@@ -77,9 +95,10 @@ async fn report() {
     // The same load against the baseline.
     let base_db = dir.path().join("baseline.db");
     let (mut base, base_addr) = spawn_baseline(&base_db).await;
-    let base_load = load(base_addr, "/api/v1/deploys", phase).await;
+    let base_load = load(base_addr, "/api/v1/deploys", phase, "w").await;
     let _ = base.kill().await;
     let summary_report = summary_bench(dir.path()).await;
+    let postgres_report = postgres::run(&fake, dir.path(), phase).await;
 
     println!();
     println!("durable ingestion (202 after commit)");
@@ -127,6 +146,7 @@ async fn report() {
     for line in summary_report.lines() {
         println!("  {line}");
     }
+    postgres_report.print();
 }
 
 /// Runs `loopbot bench summary` and returns what it printed.
@@ -170,6 +190,18 @@ struct Load {
 }
 
 impl Load {
+    /// Two loads run at the same time, as one.
+    fn joint(a: Load, b: Load) -> Load {
+        let mut latencies = a.latencies;
+        latencies.extend(b.latencies);
+        Load {
+            accepted: a.accepted + b.accepted,
+            errors: a.errors + b.errors,
+            elapsed: a.elapsed.max(b.elapsed),
+            latencies,
+        }
+    }
+
     fn rate(&self) -> f64 {
         self.accepted as f64 / self.elapsed.as_secs_f64()
     }
@@ -179,8 +211,9 @@ impl Load {
     }
 }
 
-/// CONCURRENCY connections posting distinct deploy events back to back for `phase`.
-async fn load(addr: std::net::SocketAddr, path: &str, phase: Duration) -> Load {
+/// CONCURRENCY connections posting distinct deploy events back to back for `phase`; `tag` keeps
+/// the ids of two loads at once apart.
+async fn load(addr: std::net::SocketAddr, path: &str, phase: Duration, tag: &str) -> Load {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CONCURRENCY)
         .build()
@@ -193,6 +226,7 @@ async fn load(addr: std::net::SocketAddr, path: &str, phase: Duration) -> Load {
         let client = client.clone();
         let url = url.clone();
         let stop = stop.clone();
+        let tag = tag.to_owned();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0;
@@ -200,7 +234,7 @@ async fn load(addr: std::net::SocketAddr, path: &str, phase: Duration) -> Load {
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
                 let body = json!({
-                    "id": format!("w{worker}-{n}"),
+                    "id": format!("{tag}{worker}-{n}"),
                     "service": format!("load-{}", worker % 200),
                     "version": format!("v{n}"),
                     "environment": "production",

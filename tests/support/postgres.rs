@@ -21,6 +21,12 @@ pub fn database_url(dir: &Path) -> String {
     if !on_postgres() {
         return format!("sqlite://{}", dir.join("loopbot.db").display());
     }
+    postgres_database_url(dir)
+}
+
+/// A PostgreSQL database for `dir` on the throwaway cluster, whatever the run's engine (the
+/// ingestion benchmark's PostgreSQL phases).
+pub fn postgres_database_url(dir: &Path) -> String {
     let marker = dir.join("postgres-url");
     if let Ok(url) = std::fs::read_to_string(&marker) {
         return url;
