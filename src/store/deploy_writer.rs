@@ -274,18 +274,28 @@ fn answer_all(batch: &mut Vec<DeployJob>, error: &StoreError) {
     }
 }
 
+/// The batch's write transaction: SQLite's write lock from the first statement, or PostgreSQL's
+/// write lock (writers take turns across replicas, see `backend::POSTGRES_WRITE_LOCK`).
+async fn begin(conn: &mut sqlx::AnyConnection) -> Result<sqlx::Transaction<'_, sqlx::Any>> {
+    Ok(match super::backend::of(conn) {
+        Backend::Sqlite => sqlx::Connection::begin_with(&mut *conn, "begin immediate").await?,
+        Backend::Postgres => {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            sqlx::query(super::backend::POSTGRES_WRITE_LOCK)
+                .execute(&mut *tx)
+                .await?;
+            tx
+        }
+    })
+}
+
 /// Records a batch: first all events in one go ([`record_batch`]); only if that fails is the batch
 /// redone event by event ([`record_in`]) with a savepoint each, so a bad event costs the others nothing.
 async fn commit_batch(
     conn: &mut sqlx::AnyConnection,
     batch: &[DeployJob],
 ) -> Result<Vec<Result<DeployRecorded>>> {
-    if super::backend::of(conn) == Backend::Postgres {
-        // The batch's ids are max + 1, safe only under SQLite's one writer; PostgreSQL's ids
-        // come from its sequences, event by event.
-        return commit_batch_one_by_one(conn, batch).await;
-    }
-    let mut tx = sqlx::Connection::begin_with(&mut *conn, "begin immediate").await?;
+    let mut tx = begin(conn).await?;
     let subscriptions = Store::subscriptions_of_kind(&mut tx, Kind::Deploys).await?;
     match record_batch(&mut tx, batch, &subscriptions).await {
         Ok(results) => {
@@ -359,33 +369,41 @@ fn commit_rows(deploy_id: i64, event: &DeployEvent, now_db: i64) -> Vec<Arg<'_>>
 const WRITE_BATCH: &str = "
 with r(v) as materialized (select value from json_each(?))
 insert into inbound_event (id, source, idempotency_key, body, received_at, created_at)
-    select v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4, v ->> 5 from r;
+    select cast(v ->> 0 as bigint), v ->> 1, v ->> 2, v ->> 3, cast(v ->> 4 as bigint),
+        cast(v ->> 5 as bigint) from r;
 with r(v) as materialized (select value from json_each(?))
 insert into deploy (id, source, external_id, service, environment, started_at, created_at,
         status, version, deployer, commit_sha, commit_at, url, changelog, finished_at, updated_at)
-    select v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4, v ->> 5, v ->> 6, v ->> 7, v ->> 8, v ->> 9,
-        v ->> 10, v ->> 11, v ->> 12, v ->> 13, v ->> 14, v ->> 15
+    select cast(v ->> 0 as bigint), v ->> 1, v ->> 2, v ->> 3, v ->> 4, cast(v ->> 5 as bigint),
+        cast(v ->> 6 as bigint), v ->> 7, v ->> 8, v ->> 9, v ->> 10, cast(v ->> 11 as bigint),
+        v ->> 12, v ->> 13, cast(v ->> 14 as bigint), cast(v ->> 15 as bigint)
     from r;
 with r(v) as materialized (select value from json_each(?))
 update deploy set status = r.v ->> 1, version = r.v ->> 2, deployer = r.v ->> 3,
-        commit_sha = r.v ->> 4, commit_at = r.v ->> 5, url = r.v ->> 6, changelog = r.v ->> 7,
-        finished_at = r.v ->> 8, updated_at = r.v ->> 9, started_at = r.v ->> 10
-    from r where deploy.id = r.v ->> 0;
+        commit_sha = r.v ->> 4, commit_at = cast(r.v ->> 5 as bigint), url = r.v ->> 6,
+        changelog = r.v ->> 7, finished_at = cast(r.v ->> 8 as bigint),
+        updated_at = cast(r.v ->> 9 as bigint), started_at = cast(r.v ->> 10 as bigint)
+    from r where deploy.id = cast(r.v ->> 0 as bigint);
 with r(v) as materialized (select value from json_each(?))
 insert into deploy_commit (deploy_id, sha, committed_at, created_at)
-    select v ->> 0, v ->> 1, v ->> 2, v ->> 3 from r where true
+    select cast(v ->> 0 as bigint), v ->> 1, cast(v ->> 2 as bigint), cast(v ->> 3 as bigint)
+    from r where true
     on conflict (deploy_id, sha) do nothing;
 with r(v) as materialized (select value from json_each(?))
 insert into deploy_status_change (deploy_id, status, event_id, at, created_at)
-    select v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4 from r;
+    select cast(v ->> 0 as bigint), v ->> 1, cast(v ->> 2 as bigint), cast(v ->> 3 as bigint),
+        cast(v ->> 4 as bigint) from r;
 with r(v) as materialized (select value from json_each(?))
 insert into message (id, channel_id, subject_kind, subject_id, updated_at, created_at)
-    select v ->> 0, v ->> 1, v ->> 2, v ->> 3, v ->> 4, v ->> 5 from r;
+    select cast(v ->> 0 as bigint), cast(v ->> 1 as bigint), v ->> 2, cast(v ->> 3 as bigint),
+        cast(v ->> 4 as bigint), cast(v ->> 5 as bigint) from r;
 with r(v) as materialized (select value from json_each(?))
-update message set updated_at = r.v ->> 1 from r where message.id = r.v ->> 0;
+update message set updated_at = cast(r.v ->> 1 as bigint) from r
+    where message.id = cast(r.v ->> 0 as bigint);
 with r(v) as materialized (select value from json_each(?))
 insert into outbox (message_id, channel_id, due_at, created_at)
-    select v ->> 0, v ->> 1, v ->> 2, v ->> 3 from r;
+    select cast(v ->> 0 as bigint), cast(v ->> 1 as bigint), cast(v ->> 2 as bigint),
+        cast(v ->> 3 as bigint) from r;
 ";
 
 /// A deploy this batch touches, as it stands after the events recorded so far.
@@ -433,8 +451,9 @@ struct MessageRow {
 
 /// The whole batch in a few multi-row statements, with the same outcome, row for row and id for
 /// id, as [`record_in`] run for each event in order (a test holds the two to that). It works out
-/// every event in memory, then writes. Row ids are assigned here: the writer holds SQLite's write
-/// lock, so the next ids are max + 1, as SQLite itself would pick.
+/// every event in memory, then writes. Row ids are assigned here: the writer holds the write lock
+/// (SQLite's, or PostgreSQL's advisory one every writer takes), so the next ids are max + 1, as
+/// SQLite itself would pick.
 async fn record_batch(
     tx: &mut sqlx::AnyConnection,
     batch: &[DeployJob],
@@ -689,17 +708,49 @@ async fn record_batch(
         .iter()
         .flat_map(|m| [Arg::Int(Some(m.id)), Arg::Int(Some(m.updated_at))])
         .collect();
-    sqlx::query(&crate::store::numbered(WRITE_BATCH))
-        .bind(json_rows(6, &events))
-        .bind(json_rows(16, &inserts))
-        .bind(json_rows(11, &updates))
-        .bind(json_rows(4, &commits))
-        .bind(json_rows(5, &status_changes))
-        .bind(json_rows(6, &message_inserts))
-        .bind(json_rows(2, &message_updates))
-        .bind(json_rows(4, &outbox))
-        .execute(&mut *tx)
-        .await?;
+    let rows = [
+        json_rows(6, &events),
+        json_rows(16, &inserts),
+        json_rows(11, &updates),
+        json_rows(4, &commits),
+        json_rows(5, &status_changes),
+        json_rows(6, &message_inserts),
+        json_rows(2, &message_updates),
+        json_rows(4, &outbox),
+    ];
+    match super::backend::of(tx) {
+        // One round trip to SQLite's thread for the whole batch.
+        Backend::Sqlite => {
+            let sql = crate::store::numbered(WRITE_BATCH);
+            let mut query = sqlx::query(&sql);
+            for part in &rows {
+                query = query.bind(part);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        // PostgreSQL prepares one statement at a time; the ids above were max + 1 under the
+        // write lock, so the tables' sequences are moved past them for writers that let the
+        // database pick.
+        Backend::Postgres => {
+            let statements = WRITE_BATCH.split(';').filter(|s| !s.trim().is_empty());
+            for (statement, part) in statements.zip(&rows) {
+                sqlx::query(&crate::store::numbered(statement))
+                    .bind(part)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(
+                "select setval(pg_get_serial_sequence('inbound_event', 'id'),
+                               (select coalesce(max(id), 0) + 1 from inbound_event), false),
+                        setval(pg_get_serial_sequence('deploy', 'id'),
+                               (select coalesce(max(id), 0) + 1 from deploy), false),
+                        setval(pg_get_serial_sequence('message', 'id'),
+                               (select coalesce(max(id), 0) + 1 from message), false)",
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
     Ok(results)
 }
 
@@ -707,17 +758,7 @@ async fn commit_batch_one_by_one(
     conn: &mut sqlx::AnyConnection,
     batch: &[DeployJob],
 ) -> Result<Vec<Result<DeployRecorded>>> {
-    let mut tx = match super::backend::of(conn) {
-        Backend::Sqlite => sqlx::Connection::begin_with(&mut *conn, "begin immediate").await?,
-        Backend::Postgres => {
-            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            // Writers take turns across replicas (see `backend::POSTGRES_WRITE_LOCK`).
-            sqlx::query(super::backend::POSTGRES_WRITE_LOCK)
-                .execute(&mut *tx)
-                .await?;
-            tx
-        }
-    };
+    let mut tx = begin(conn).await?;
     let subscriptions = Store::subscriptions_of_kind(&mut tx, Kind::Deploys).await?;
     let mut results = Vec::with_capacity(batch.len());
     for job in batch {

@@ -294,7 +294,9 @@ async fn sigterm_during_a_burst_of_50_deploys_loses_and_duplicates_nothing() {
     for n in 0..50 {
         let answered = answered.clone();
         senders.push(tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(8 * n)).await;
+            // Spread over a second: on PostgreSQL the first answers come later (a new pool), and
+            // the signal must still land with most of the burst unsent.
+            tokio::time::sleep(Duration::from_millis(20 * n)).await;
             let response = reqwest::Client::new()
                 .post(format!("http://{addr}/api/v1/deploys"))
                 .bearer_auth(API_TOKEN)
@@ -374,7 +376,23 @@ async fn scalar(pool: &sqlx::AnyPool, sql: &str) -> i64 {
 #[tokio::test]
 async fn a_backup_taken_during_writes_is_a_valid_database_with_the_rows_accepted_before_it() {
     if crate::support::postgres::on_postgres() {
-        return; // `loopbot backup` copies SQLite; PostgreSQL is backed up with pg_dump.
+        // `loopbot backup` copies SQLite; on PostgreSQL it says to use pg_dump, and writes nothing.
+        let dir = tempfile::tempdir().unwrap();
+        let url = crate::support::postgres::database_url(dir.path())
+            .replace("postgres@", "postgres:pw-SECRET-9@");
+        for command in ["backup", "restore"] {
+            let out = binary_command(dir.path(), &[("DATABASE_URL", url.clone())])
+                .args([command, "copy.db"])
+                .output()
+                .await
+                .unwrap();
+            let said = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{command}: {said}");
+            assert!(said.contains("pg_dump") || said.contains("pg_restore"), "{said}");
+            assert!(!said.contains("pw-SECRET-9"), "{said}");
+        }
+        assert!(!dir.path().join("copy.db").exists());
+        return;
     }
     let app = TestApp::spawn().await;
     let database_url = format!("sqlite://{}", app.dir.path().join("loopbot.db").display());
