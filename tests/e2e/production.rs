@@ -388,7 +388,10 @@ async fn a_backup_taken_during_writes_is_a_valid_database_with_the_rows_accepted
                 .unwrap();
             let said = String::from_utf8_lossy(&out.stderr);
             assert!(!out.status.success(), "{command}: {said}");
-            assert!(said.contains("pg_dump") || said.contains("pg_restore"), "{said}");
+            assert!(
+                said.contains("pg_dump") || said.contains("pg_restore"),
+                "{said}"
+            );
             assert!(!said.contains("pw-SECRET-9"), "{said}");
         }
         assert!(!dir.path().join("copy.db").exists());
