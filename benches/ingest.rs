@@ -450,7 +450,7 @@ mod baseline {
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
     use tokio::sync::{mpsc, oneshot};
 
-    type Job = (Value, oneshot::Sender<i64>);
+    pub(crate) type Job = (Value, oneshot::Sender<i64>);
 
     pub async fn serve(db: PathBuf) {
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", db.display()))
@@ -479,7 +479,8 @@ mod baseline {
         axum::serve(listener, app).await.unwrap();
     }
 
-    async fn accept(
+    /// Queues the body for the writer and answers 202 once it is committed (both engines).
+    pub(crate) async fn accept(
         State(tx): State<mpsc::Sender<Job>>,
         Json(body): Json<Value>,
     ) -> (StatusCode, Json<Value>) {

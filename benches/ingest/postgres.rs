@@ -197,14 +197,12 @@ async fn count(url: &str) -> i64 {
 /// The baseline on PostgreSQL: axum, sqlx, one writer committing whatever is queued in one
 /// transaction (group commit), the same row as the SQLite baseline.
 pub mod baseline {
-    use axum::extract::State;
-    use axum::http::StatusCode;
     use axum::routing::post;
-    use axum::{Json, Router};
-    use serde_json::{json, Value};
-    use tokio::sync::{mpsc, oneshot};
+    use axum::Router;
+    use serde_json::json;
+    use tokio::sync::mpsc;
 
-    type Job = (Value, oneshot::Sender<i64>);
+    use crate::baseline::{accept, Job};
 
     pub async fn serve(url: String) {
         let pool = sqlx::postgres::PgPoolOptions::new()
@@ -231,20 +229,6 @@ pub mod baseline {
             json!({"addr": listener.local_addr().unwrap().to_string()})
         );
         axum::serve(listener, app).await.unwrap();
-    }
-
-    async fn accept(
-        State(tx): State<mpsc::Sender<Job>>,
-        Json(body): Json<Value>,
-    ) -> (StatusCode, Json<Value>) {
-        let (done, committed) = oneshot::channel();
-        if tx.send((body, done)).await.is_err() {
-            return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({})));
-        }
-        match committed.await {
-            Ok(id) => (StatusCode::ACCEPTED, Json(json!({ "deploy_id": id }))),
-            Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({}))),
-        }
     }
 
     async fn writer(pool: sqlx::PgPool, mut rx: mpsc::Receiver<Job>) {

@@ -155,3 +155,54 @@ async fn a_stored_value_the_code_cannot_read_is_an_error_not_a_default() {
         "{error}"
     );
 }
+
+/// A link written again (the same alert and deploy) stores nothing and leaves the rollups as the
+/// rows say: `on conflict do nothing` ran the rollups' before-insert trigger, which took the
+/// deploy's `probable` out for a row never inserted.
+#[tokio::test]
+async fn a_link_written_twice_leaves_the_rollups_equal_to_the_rows() {
+    let (store, _dir) = Store::temporary().await;
+    let t0 = Utc::now() - chrono::Duration::hours(2);
+    sqlx::query(
+        "insert into deploy (source, external_id, service, version, environment, status,
+            started_at, finished_at, updated_at, created_at)
+         values ('api', 'd1', 'checkout', 'v1', 'production', 'succeeded', $1, $1, $1, $1)",
+    )
+    .bind(time_to_db(t0))
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let now = Utc::now();
+    let r = store
+        .record_alerts(
+            "{}",
+            &alert("firing", t0 + chrono::Duration::minutes(10)),
+            &policy(),
+            None,
+            now,
+        )
+        .await
+        .unwrap();
+    let probable = "select cast(sum(probable) as bigint) from rollup_deploy";
+    assert_eq!(
+        scalar(&store, probable).await,
+        Some(1),
+        "linked to an incident"
+    );
+    let alert_id = scalar(&store, "select id from alert").await.unwrap();
+    let link = crate::domain::correlation::Link {
+        alert_id,
+        deploy_id: 1,
+        delay_ms: 600_000,
+    };
+    let mut tx = store.begin_write().await.unwrap();
+    Store::write_link(&mut tx, r.group_id, &link, now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        scalar(&store, "select count(*) from alert_deploy_link").await,
+        Some(1)
+    );
+    assert_eq!(scalar(&store, probable).await, Some(1));
+}

@@ -45,6 +45,18 @@ impl Backend {
         }
     }
 
+    /// The statement that starts a write transaction: SQLite's write lock from the first
+    /// statement; on PostgreSQL one advisory lock every writer takes first, so that writers take
+    /// turns across replicas as SQLite's do in one file: the rollup triggers read a row's figures
+    /// and write them back, which two concurrent transactions would count twice, and the deploy
+    /// writer's ids are max + 1. Reads never wait for it.
+    pub fn begin_write(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "begin immediate",
+            Backend::Postgres => "begin; select pg_advisory_xact_lock(7000)",
+        }
+    }
+
     /// The engine's word for "fetch every row" after an `offset` (a subquery that must not be
     /// flattened into its caller: see `store/dora.rs`).
     pub fn limit_all(self) -> &'static str {
@@ -54,11 +66,6 @@ impl Backend {
         }
     }
 }
-
-/// Taken first by every write transaction on PostgreSQL, so that writers take turns across
-/// replicas as SQLite's do in one file: the rollup triggers read a row's figures and write them
-/// back, which two concurrent transactions would count twice. Reads never wait for it.
-pub const POSTGRES_WRITE_LOCK: &str = "select pg_advisory_xact_lock(7000)";
 
 /// The engine behind a connection.
 pub fn of(conn: &sqlx::AnyConnection) -> Backend {
@@ -159,8 +166,8 @@ pub(super) async fn open_sqlite_read_only(path: &std::path::Path) -> Result<AnyP
     Ok(pool_options(1).connect_with(any_options(&url)?).await?)
 }
 
-/// PostgreSQL: one pool for reads and writes (the server orders writers itself; transactions
-/// that must not interleave lock their rows). TLS and the rest come from the URL.
+/// PostgreSQL: one pool for reads and writes (writers take turns: [`Backend::begin_write`]). TLS
+/// and the rest come from the URL.
 pub(super) async fn open_postgres(url: &str) -> Result<AnyPool> {
     Ok(pool_options(10)
         // A server can go away (restart, failover): check a connection idle for a while first.
@@ -211,38 +218,6 @@ pub(super) fn unavailable(db: &dyn sqlx::error::DatabaseError) -> bool {
             || code == "25006"
             || code == "40001"
             || code == "40P01")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_scheme_chooses_the_engine() {
-        assert_eq!(
-            Backend::of_url("sqlite://loopbot.db"),
-            Some(Backend::Sqlite)
-        );
-        assert_eq!(
-            Backend::of_url("postgres://u@h/db"),
-            Some(Backend::Postgres)
-        );
-        assert_eq!(
-            Backend::of_url("postgresql://u@h/db"),
-            Some(Backend::Postgres)
-        );
-        assert_eq!(Backend::of_url("mysql://u@h/db"), None);
-    }
-
-    #[test]
-    fn a_sqlite_file_is_created_unless_the_url_says_otherwise() {
-        assert_eq!(sqlite_url("sqlite://a.db"), "sqlite://a.db?mode=rwc");
-        assert_eq!(
-            sqlite_url("sqlite://a.db?cache=shared"),
-            "sqlite://a.db?cache=shared&mode=rwc"
-        );
-        assert_eq!(sqlite_url("sqlite://a.db?mode=ro"), "sqlite://a.db?mode=ro");
-    }
 }
 
 /// `sql` with its parameters written `$1, $2, ...`, the one form both engines read: a bare `?`
@@ -301,8 +276,35 @@ pub fn numbered(sql: &str) -> std::borrow::Cow<'_, str> {
 }
 
 #[cfg(test)]
-mod numbering_tests {
-    use super::numbered;
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scheme_chooses_the_engine() {
+        assert_eq!(
+            Backend::of_url("sqlite://loopbot.db"),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::of_url("postgres://u@h/db"),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(
+            Backend::of_url("postgresql://u@h/db"),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(Backend::of_url("mysql://u@h/db"), None);
+    }
+
+    #[test]
+    fn a_sqlite_file_is_created_unless_the_url_says_otherwise() {
+        assert_eq!(sqlite_url("sqlite://a.db"), "sqlite://a.db?mode=rwc");
+        assert_eq!(
+            sqlite_url("sqlite://a.db?cache=shared"),
+            "sqlite://a.db?cache=shared&mode=rwc"
+        );
+        assert_eq!(sqlite_url("sqlite://a.db?mode=ro"), "sqlite://a.db?mode=ro");
+    }
 
     #[test]
     fn parameters_are_numbered_in_order_and_quoted_text_is_left_alone() {
