@@ -45,18 +45,6 @@ impl Backend {
         }
     }
 
-    /// The statement that starts a write transaction: SQLite's write lock from the first
-    /// statement; on PostgreSQL one advisory lock every writer takes first, so that writers take
-    /// turns across replicas as SQLite's do in one file: the rollup triggers read a row's figures
-    /// and write them back, which two concurrent transactions would count twice, and the deploy
-    /// writer's ids are max + 1. Reads never wait for it.
-    pub fn begin_write(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "begin immediate",
-            Backend::Postgres => "begin; select pg_advisory_xact_lock(7000)",
-        }
-    }
-
     /// The engine's word for "fetch every row" after an `offset` (a subquery that must not be
     /// flattened into its caller: see `store/dora.rs`).
     pub fn limit_all(self) -> &'static str {
@@ -66,6 +54,11 @@ impl Backend {
         }
     }
 }
+
+/// Taken first by every write transaction on PostgreSQL, so that writers take turns across
+/// replicas as SQLite's do in one file: the rollup triggers read a row's figures and write them
+/// back, which two concurrent transactions would count twice. Reads never wait for it.
+pub const POSTGRES_WRITE_LOCK: &str = "select pg_advisory_xact_lock(7000)";
 
 /// The engine behind a connection.
 pub fn of(conn: &sqlx::AnyConnection) -> Backend {
@@ -166,7 +159,7 @@ pub(super) async fn open_sqlite_read_only(path: &std::path::Path) -> Result<AnyP
     Ok(pool_options(1).connect_with(any_options(&url)?).await?)
 }
 
-/// PostgreSQL: one pool for reads and writes (writers take turns: [`Backend::begin_write`]). TLS
+/// PostgreSQL: one pool for reads and writes (writers take turns: [`POSTGRES_WRITE_LOCK`]). TLS
 /// and the rest come from the URL.
 pub(super) async fn open_postgres(url: &str) -> Result<AnyPool> {
     Ok(pool_options(10)

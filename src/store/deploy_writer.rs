@@ -274,10 +274,19 @@ fn answer_all(batch: &mut Vec<DeployJob>, error: &StoreError) {
     }
 }
 
-/// The batch's write transaction (see [`Backend::begin_write`]).
+/// The batch's write transaction: SQLite's write lock from the first statement, or PostgreSQL's
+/// write lock (writers take turns across replicas, see `backend::POSTGRES_WRITE_LOCK`).
 async fn begin(conn: &mut sqlx::AnyConnection) -> Result<sqlx::Transaction<'_, sqlx::Any>> {
-    let statement = super::backend::of(conn).begin_write();
-    Ok(sqlx::Connection::begin_with(&mut *conn, statement).await?)
+    Ok(match super::backend::of(conn) {
+        Backend::Sqlite => sqlx::Connection::begin_with(&mut *conn, "begin immediate").await?,
+        Backend::Postgres => {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            sqlx::query(super::backend::POSTGRES_WRITE_LOCK)
+                .execute(&mut *tx)
+                .await?;
+            tx
+        }
+    })
 }
 
 /// Records a batch: first all events in one go ([`record_batch`]); only if that fails is the batch

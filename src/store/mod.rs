@@ -102,7 +102,16 @@ pub(crate) type WriteTx = sqlx::Transaction<'static, sqlx::Any>;
 
 impl WriteGate {
     async fn begin(&self) -> Result<WriteTx> {
-        Ok(self.pool.begin_with(self.backend.begin_write()).await?)
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("begin immediate").await?,
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(backend::POSTGRES_WRITE_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
+        })
     }
 
     /// The writer connection itself, for a writer that runs several transactions in one turn.
